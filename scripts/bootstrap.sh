@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Set up everything unicode-substrate needs on a fresh machine; fast and silent the second time.
+#   - the GNU Unifont font (Debian package fonts-unifont), installed with apt-get when we are root
+#   - .venv with a CPU build of torch pinned *before* anything that depends on torch
+#     (an unpinned torch pulls several GB of CUDA packages)
+#   - the project itself, editable, with its test extras
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=.venv
+TORCH_VERSION=2.13.0
+FONT_DIR=/usr/share/fonts/opentype/unifont
+
+if [ ! -f "$FONT_DIR/unifont.otf" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "bootstrap: installing fonts-unifont with apt-get"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq fonts-unifont >/dev/null
+    else
+        echo "bootstrap: GNU Unifont is missing; install it with:  sudo apt-get install fonts-unifont" >&2
+        echo "bootstrap: (continuing: commands that need the font will say so)" >&2
+    fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "bootstrap: creating $VENV"
+    "$PY" -m venv "$VENV"
+fi
+
+stamp="$VENV/.bootstrap-stamp"
+want="torch=$TORCH_VERSION $(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+
+pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+    echo "bootstrap: installing torch==$TORCH_VERSION"
+    pip install "torch==$TORCH_VERSION"
+fi
+echo "bootstrap: installing unicode-substrate and its dependencies"
+pip install -e ".[test]"
+echo "$want" > "$stamp"
+echo "bootstrap: done"

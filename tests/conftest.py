@@ -1,0 +1,41 @@
+"""Shared test fixtures and the one tolerance table for numeric comparisons."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# The paper's released n-gram statistics, beside the checkout; tests that need them skip cleanly.
+REFERENCE_DIR = Path(os.environ.get("SUBSTRATE_REFERENCE_DIR", REPO.parent / "shared" / "reference" / "bvv241"))
+UNIFONT_DIR = Path("/usr/share/fonts/opentype/unifont")
+
+# (atol, rtol) by dtype, for kernel-vs-reference and path-vs-path comparisons.
+TOLERANCES = {
+    "float32": (1e-5, 1e-5),
+    "float16": (1e-2, 1e-2),
+    "bfloat16": (2e-2, 2e-2),
+}
+
+
+def tolerance(dtype) -> dict:
+    """``dict(atol=..., rtol=...)`` for torch.testing.assert_close at this dtype."""
+    name = str(dtype).replace("torch.", "")
+    atol, rtol = TOLERANCES[name]
+    return {"atol": atol, "rtol": rtol}
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    if not (REFERENCE_DIR / "n-gramms-2-3.txt").is_file():
+        pytest.skip(f"the paper's n-gram files are not at {REFERENCE_DIR}")
+    return REFERENCE_DIR
+
+
+@pytest.fixture(scope="session")
+def unifont_dir() -> Path:
+    if not (UNIFONT_DIR / "unifont.otf").is_file():
+        pytest.skip(f"GNU Unifont is not installed at {UNIFONT_DIR} (apt-get install fonts-unifont)")
+    return UNIFONT_DIR

@@ -1,0 +1,82 @@
+"""ModelConfig and the named presets (the paper's models and tiny CPU versions)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+EMBEDDINGS = ("frozen", "trainable")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines the architecture; the frozen table itself comes from a table directory."""
+
+    vocab_size: int = 65536
+    d_model: int = 1024
+    n_layer: int = 16
+    n_head: int = 32
+    context: int = 1024
+    mlp_ratio: int = 4
+    # "frozen": rows come from a rendered table (no gradient, no optimizer state), lifted to
+    # d_model by repeat_interleave; "trainable": an ordinary nn.Embedding of width d_model.
+    embedding: str = "frozen"
+    # Width of the frozen table's rows; d_model must be a multiple (SPEC B.2: 16/64/256/1024).
+    n_embed: int = 1024
+    # The table rows are unit-norm (per-coordinate size ~1/sqrt(n_embed)); kept unscaled by
+    # default, which puts a 1024-wide row at about the 0.02 std of a GPT-2 trainable embedding.
+    embed_scale: float = 1.0
+    # The table method a preset expects (glyph, glyph-paper, bit, float, random); informative only.
+    table_method: str | None = None
+    rope_base: float = 10000.0
+    dropout: float = 0.0
+    bias: bool = True
+    norm_eps: float = 1e-5
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.embedding not in EMBEDDINGS:
+            raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {self.embedding!r}")
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_head {self.n_head}")
+        if (self.d_model // self.n_head) % 2:
+            raise ValueError("head_dim must be even for rotary embeddings")
+        if self.embedding == "frozen" and self.d_model % self.n_embed:
+            raise ValueError(f"d_model {self.d_model} is not a multiple of n_embed {self.n_embed}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    def replace(self, **changes) -> "ModelConfig":
+        """A copy with some fields changed; unknown names are an error."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_PAPER = ModelConfig()  # d 1024, 16 layers, 32 heads, ctx 1024, V 65,536 (SPEC C and B.2)
+_TINY = ModelConfig(d_model=256, n_layer=4, n_head=8, context=128, n_embed=256)
+
+PRESETS: dict[str, ModelConfig] = {
+    "uni-glyph-335m": _PAPER.replace(embedding="frozen", n_embed=1024, table_method="glyph-paper"),
+    "unfrozen-335m": _PAPER.replace(embedding="trainable", n_embed=1024),
+    **{f"bit-{n}": _PAPER.replace(embedding="frozen", n_embed=n, table_method="bit") for n in (16, 64, 256, 1024)},
+    **{f"float-{n}": _PAPER.replace(embedding="frozen", n_embed=n, table_method="float") for n in (16, 64, 256, 1024)},
+    # Tiny CPU versions of the same experiment: a 256-wide glyph table (render --dim 256).
+    "tiny-glyph": _TINY.replace(embedding="frozen", table_method="glyph"),
+    "tiny-unfrozen": _TINY.replace(embedding="trainable"),
+    "tiny-bit-64": _TINY.replace(embedding="frozen", n_embed=64, table_method="bit"),
+    "tiny-float-64": _TINY.replace(embedding="frozen", n_embed=64, table_method="float"),
+}
+
+
+def get_preset(name: str, **overrides) -> ModelConfig:
+    """A preset by name, optionally with fields overridden."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]

@@ -1,0 +1,174 @@
+"""Decoder-only Transformer on a frozen embedding substrate.
+
+Reads top-down: FrozenEmbedding -> CausalSelfAttention -> MLP -> Block -> GPT. Pre-norm
+LayerNorm, rotary position embeddings (GPT-NeoX rotate-half) through scaled_dot_product_attention,
+GELU MLP, final LayerNorm, untied output head.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from unicode_substrate.kernels import apply_rope, embed_lift, rope_cache
+from unicode_substrate.model.config import ModelConfig
+
+
+class FrozenEmbedding(nn.Module):
+    """A fixed [V, n_embed] table lifted to d_model by repeat_interleave: no parameters, no gradient."""
+
+    def __init__(self, table: torch.Tensor, d_model: int, scale: float = 1.0, backend: str = "auto"):
+        super().__init__()
+        if table.ndim != 2:
+            raise ValueError(f"the embedding table must be 2-D, got shape {tuple(table.shape)}")
+        # A buffer, not a parameter: it is never in the optimizer, and not in checkpoints either
+        # (persistent=False) since the table directory, verified by hash, is its source of truth.
+        self.register_buffer("weight", table.detach().float().contiguous(), persistent=False)
+        self.d_model = d_model
+        self.scale = scale
+        self.backend = backend
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return embed_lift(ids, self.weight, self.d_model, self.scale, backend=self.backend)
+
+
+class TrainableEmbedding(nn.Embedding):
+    """The baseline: an ordinary learned embedding, routed through the same dispatcher."""
+
+    backend = "auto"
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return embed_lift(ids, self.weight, self.embedding_dim, 1.0, backend=self.backend)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_head, self.head_dim = cfg.n_head, cfg.head_dim
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.dropout = cfg.dropout
+        self.backend = "auto"
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        # qkv: (B, T, 3, H, head_dim); q, k, v are strided views of it.
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).unbind(dim=2)
+        q, k = apply_rope(q, k, cos, sin, backend=self.backend)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, H, T, head_dim) for SDPA
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.fc = nn.Linear(cfg.d_model, cfg.mlp_ratio * cfg.d_model, bias=cfg.bias)
+        self.proj = nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model, bias=cfg.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(F.gelu(self.fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps, bias=cfg.bias)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps, bias=cfg.bias)
+        self.mlp = MLP(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), cos, sin))
+        return x + self.drop(self.mlp(self.ln2(x)))
+
+
+class GPT(nn.Module):
+    """The language model. ``table`` [V, n_embed] is required for a frozen embedding, ignored otherwise."""
+
+    def __init__(self, cfg: ModelConfig, table: torch.Tensor | None = None, backend: str = "auto"):
+        super().__init__()
+        self.cfg = cfg
+        if cfg.embedding == "frozen":
+            if table is None:
+                raise ValueError("a frozen-embedding model needs its table")
+            if tuple(table.shape) != (cfg.vocab_size, cfg.n_embed):
+                raise ValueError(
+                    f"table shape {tuple(table.shape)} does not fit the model (vocab {cfg.vocab_size}, n_embed {cfg.n_embed})"
+                )
+            self.embed: nn.Module = FrozenEmbedding(table, cfg.d_model, cfg.embed_scale)
+        else:
+            self.embed = TrainableEmbedding(cfg.vocab_size, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps, bias=cfg.bias)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)  # untied: the input table is frozen
+        cos, sin = rope_cache(cfg.context, cfg.head_dim, cfg.rope_base)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.reset_parameters()
+        self.set_backend(backend)
+
+    def reset_parameters(self) -> None:
+        """GPT-2 initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2 n_layer)."""
+        std = self.cfg.init_std
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                nn.init.zeros_(p)
+            elif p.ndim == 1:  # LayerNorm weights
+                nn.init.ones_(p)
+            elif name.endswith("proj.weight"):
+                nn.init.normal_(p, 0.0, std / math.sqrt(2 * self.cfg.n_layer))
+            else:
+                nn.init.normal_(p, 0.0, std)
+
+    def set_backend(self, backend: str) -> None:
+        """Choose the input-stage implementation: "auto", "triton" or "torch"."""
+        self.embed.backend = backend
+        for block in self.blocks:
+            block.attn.backend = backend
+
+    def forward(self, ids: torch.Tensor, targets: torch.Tensor | None = None):
+        """Logits [B, T, V]; with ``targets``, also the mean cross-entropy (ignore_index -100)."""
+        B, T = ids.shape
+        if T > self.cfg.context:
+            raise ValueError(f"sequence length {T} exceeds the model context {self.cfg.context}")
+        x = self.drop(self.embed(ids))
+        for block in self.blocks:
+            x = block(x, self.rope_cos, self.rope_sin)
+        logits = self.head(self.ln_f(x))
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1), ignore_index=-100)
+        return logits, loss
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Parameter count; the frozen table is counted in the total (as the paper does) but is not trainable."""
+        n = sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+        if not trainable_only and isinstance(self.embed, FrozenEmbedding):
+            n += self.embed.weight.numel()
+        return n
+
+    @torch.no_grad()
+    def generate(self, ids: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample ``max_new_tokens`` continuations of ``ids`` [B, T]; temperature 0 is greedy."""
+        for _ in range(max_new_tokens):
+            ctx = ids[:, -self.cfg.context:]
+            logits, _ = self(ctx)
+            logits = logits[:, -1, :].float()
+            if temperature <= 0:
+                nxt = logits.argmax(dim=-1, keepdim=True)
+            else:
+                logits = logits / temperature
+                if top_k is not None:
+                    v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                    logits[logits < v[:, [-1]]] = -float("inf")
+                nxt = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)
+            ids = torch.cat((ids, nxt), dim=1)
+        return ids
