@@ -1,0 +1,141 @@
+"""Collision checks on a table (exact and near-duplicate rows) and their deterministic resolution.
+
+Near duplicates are pairs of distinct rows with cosine above a threshold (default 0.999). Why
+0.999: in the glyph tables one Unifont pixel of difference between two 32x32 glyphs (a 2x2
+block) already lowers the cosine to about 0.98-0.99, so nothing the font distinguishes lies
+above 0.999; rows that close differ only by rounding or by the recipe's downsampling.
+
+Finding all pairs above the threshold exactly without a V x V product: for unit rows,
+cos(a, b) >= t  <=>  |a - b| <= sqrt(2 - 2t), and projecting onto any k orthonormal
+directions can only shrink distances, so a radius query on the leading k principal
+coordinates (a KD-tree) returns every qualifying pair plus a few extra candidates, which
+are then checked with the exact cosine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from unicode_substrate.errors import SubstrateError
+
+DEFAULT_THRESHOLD = 0.999
+
+
+@dataclass(frozen=True)
+class CollisionReport:
+    """Exact-duplicate groups (lists of ids) and near-duplicate pairs (i, j, cosine)."""
+
+    threshold: float
+    exact_groups: list[list[int]] = field(default_factory=list)
+    near_pairs: list[tuple[int, int, float]] = field(default_factory=list)
+
+    @property
+    def duplicate_rows(self) -> int:
+        """Rows that equal at least one other row."""
+        return sum(len(g) for g in self.exact_groups)
+
+    @property
+    def total(self) -> int:
+        return len(self.exact_groups) + len(self.near_pairs)
+
+    def summary(self, tokens: list[str] | None = None, examples: int = 10) -> dict:
+        """Counts plus a few examples (token strings when given), for the manifest and console."""
+
+        def name(i: int) -> object:
+            return [i, tokens[i]] if tokens is not None else i
+
+        groups = sorted(self.exact_groups, key=lambda g: (-len(g), g[0]))
+        return {
+            "near_threshold": self.threshold,
+            "exact_duplicate_rows": self.duplicate_rows,
+            "exact_duplicate_groups": len(self.exact_groups),
+            "near_duplicate_pairs": len(self.near_pairs),
+            "exact_examples": [[name(i) for i in g[:5]] + ([f"... {len(g)} rows"] if len(g) > 5 else []) for g in groups[:examples]],
+            "near_examples": [[name(i), name(j), round(c, 6)] for i, j, c in sorted(self.near_pairs, key=lambda p: -p[2])[:examples]],
+        }
+
+
+def _unit(w: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(w, axis=1, keepdims=True)
+    return w / np.where(n == 0, 1, n)
+
+
+def find_collisions(weight: np.ndarray, threshold: float = DEFAULT_THRESHOLD, k: int = 16) -> CollisionReport:
+    """All exact-duplicate groups and all near-duplicate pairs (cosine > threshold) of ``weight``."""
+    from scipy.spatial import cKDTree
+
+    w = np.ascontiguousarray(weight, dtype=np.float32)
+    rows = w.view(np.dtype((np.void, w.dtype.itemsize * w.shape[1]))).ravel()
+    _, first, inverse, counts = np.unique(rows, return_index=True, return_inverse=True, return_counts=True)
+    groups = []
+    for g in np.nonzero(counts > 1)[0]:
+        groups.append(sorted(np.nonzero(inverse == g)[0].tolist()) if counts[g] < 64 else np.nonzero(inverse == g)[0].tolist())
+    reps = np.sort(first)  # one row per distinct value
+    u = _unit(w[reps].astype(np.float64))
+    k = min(k, u.shape[1])
+    # leading principal directions of the rows: they carry the most spread, so fewest candidates
+    _, vecs = np.linalg.eigh(u.T @ u)
+    proj = u @ vecs[:, ::-1][:, :k]
+    radius = np.sqrt(max(2.0 - 2.0 * threshold, 0.0)) * (1 + 1e-6) + 1e-9
+    cand = cKDTree(proj).query_pairs(radius, output_type="ndarray")
+    near = []
+    for s in range(0, len(cand), 1 << 20):
+        c = cand[s : s + (1 << 20)]
+        cos = np.einsum("ij,ij->i", u[c[:, 0]], u[c[:, 1]])
+        for (a, b), v in zip(c[cos > threshold], cos[cos > threshold]):
+            i, j = sorted((int(reps[a]), int(reps[b])))
+            near.append((i, j, float(v)))
+    near.sort()
+    return CollisionReport(threshold, sorted(groups), near)
+
+
+def _perturbation(token_id: int, dim: int, seed: int, round_: int) -> np.ndarray:
+    return np.random.default_rng([seed, 0xC011, token_id, round_]).standard_normal(dim)
+
+
+def resolve_collisions(
+    weight: np.ndarray, threshold: float = DEFAULT_THRESHOLD, seed: int = 0, max_rounds: int = 8
+) -> tuple[np.ndarray, dict]:
+    """Make every row unique and below the near-duplicate threshold, moving as few rows as little as possible.
+
+    In each exact group the lowest id keeps its row; every other member of a group, and the
+    higher id of each near pair, moves to ``normalize(x + eps * e)`` with ``e`` a unit direction
+    orthogonal to ``x`` drawn from a generator seeded by (seed, token id, round). ``eps`` is
+    chosen so the moved row keeps cosine ``1 - 2 (1 - threshold)`` with where it was: close to
+    its glyph, yet two moved copies of one row end up below the threshold.
+    """
+    w = np.array(weight, dtype=np.float64)
+    norms = np.linalg.norm(w, axis=1)
+    target = 1 - 2 * (1 - threshold)
+    eps = np.sqrt(1 / target**2 - 1)
+    original = w.copy()
+    moved: set[int] = set()
+    for round_ in range(max_rounds):
+        report = find_collisions(w.astype(np.float32), threshold)
+        if report.total == 0:
+            break
+        ids = {i for g in report.exact_groups for i in g[1:]} | {j for _, j, _ in report.near_pairs}
+        for i in sorted(ids):
+            x = w[i] / (norms[i] or 1.0)
+            e = _perturbation(i, w.shape[1], seed, round_)
+            if norms[i] == 0:  # a zero row has no direction to stay close to: give it one
+                x = np.zeros_like(e)
+            e -= (e @ x) * x
+            e /= np.linalg.norm(e)
+            y = x + eps * e
+            w[i] = y / np.linalg.norm(y) * (norms[i] or 1.0)
+            moved.add(i)
+    else:
+        raise SubstrateError(f"could not resolve all collisions in {max_rounds} rounds")
+    out = np.ascontiguousarray(w, dtype=np.float32)
+    idx = np.array(sorted(moved), dtype=np.int64)
+    cos = (_unit(original[idx]) * _unit(w[idx])).sum(1) if len(idx) else np.ones(0)
+    info = {
+        "resolved_rows": len(idx),
+        "rounds": round_ + 1 if len(idx) else 0,
+        "min_cosine_to_original": float(cos.min()) if len(idx) else 1.0,
+        "seed": seed,
+    }
+    return out, {"info": info, "moved": idx}
