@@ -1,25 +1,99 @@
 """The model's input stage behind one dispatcher: Triton kernels on CUDA, PyTorch elsewhere.
 
-``backend`` is ``"auto"`` (Triton when the tensors are on CUDA and Triton imports),
-``"triton"`` (required; an error if unavailable) or ``"torch"`` (the reference).
+``backend`` is ``"auto"`` (Triton when the tensors are on CUDA, Triton imports and the kernel
+supports the shapes; the reference otherwise), ``"triton"`` (the kernels or a SubstrateError
+saying why not) or ``"torch"`` (the reference). On CPU the kernels run only under Triton's
+interpreter (``TRITON_INTERPRET=1`` set before triton is imported), which ``"triton"`` allows so
+that tests exercise the kernels; ``"auto"`` never picks the interpreter, which is far slower
+than the reference.
+
+The kernel modules import triton, so they are imported on first use, not here.
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
+from unicode_substrate.errors import SubstrateError
 from unicode_substrate.kernels.reference import apply_rope_reference, embed_lift_reference, rope_cache
 
 BACKENDS = ("auto", "triton", "torch")
 
-__all__ = ["BACKENDS", "embed_lift", "apply_rope", "rope_cache"]
+__all__ = ["BACKENDS", "embed_lift", "apply_rope", "rope_cache", "triton_status"]
+
+
+@functools.cache
+def _kernel_modules():
+    """(embed_lift module, rope module, why-not) — the modules are None when Triton does not import."""
+    try:
+        from unicode_substrate.kernels import embed_lift as el
+        from unicode_substrate.kernels import rope
+    except ImportError as exc:  # triton missing or broken for this platform
+        return None, None, f"triton does not import ({exc})"
+    return el, rope, None
+
+
+def triton_status() -> str:
+    """One line on whether the Triton kernels can run here: compiled, interpreted or unavailable."""
+    el, _, why = _kernel_modules()
+    if why:
+        return why
+    if el.INTERPRETED:
+        return "triton kernels run under the interpreter (TRITON_INTERPRET=1)"
+    return "triton kernels compile for CUDA" if torch.cuda.is_available() else "triton imports but no CUDA device is present"
+
+
+def _use_triton(backend: str, tensors: tuple[torch.Tensor, ...], reason_fn) -> bool:
+    """Decide the path; ``reason_fn(module)`` names what the kernel cannot take, or returns None."""
+    if backend == "torch":
+        return False
+    if backend not in BACKENDS:
+        raise SubstrateError(f"unknown kernel backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    on_cuda = all(t.is_cuda for t in tensors)
+    if backend == "auto" and not on_cuda:
+        return False
+    el, rope, why = _kernel_modules()
+    if why:
+        if backend == "auto":
+            return False
+        raise SubstrateError(f"backend 'triton' is unavailable: {why}")
+    if el.INTERPRETED:
+        # The interpreter is for exercising the kernels on CPU tensors; "auto" leaves it to tests.
+        if backend == "auto":
+            return False
+        if on_cuda:
+            raise SubstrateError("backend 'triton' under TRITON_INTERPRET=1 takes CPU tensors; unset it to compile for CUDA")
+    elif not on_cuda:
+        raise SubstrateError(
+            "backend 'triton' needs CUDA tensors (or TRITON_INTERPRET=1 set before triton is imported, to run "
+            "the kernels on CPU under the interpreter); use backend 'torch' or 'auto' on this machine"
+        )
+    reason = reason_fn(el, rope)
+    if reason is not None:
+        if backend == "auto":
+            return False
+        raise SubstrateError(f"backend 'triton' cannot run this input: {reason}")
+    return True
 
 
 def embed_lift(ids: torch.Tensor, weight: torch.Tensor, d_model: int, scale: float = 1.0, backend: str = "auto") -> torch.Tensor:
     """Gather + lift (see :func:`embed_lift_reference`) on the chosen backend."""
+    if d_model % weight.shape[-1]:
+        raise ValueError(f"d_model {d_model} is not a multiple of the table width {weight.shape[-1]}")
+    if _use_triton(backend, (ids, weight), lambda el, rope: el.unsupported_reason(ids, weight, d_model)):
+        el, _, _ = _kernel_modules()
+        if not ids.is_cuda and ids.numel() and not (0 <= int(ids.min()) and int(ids.max()) < weight.shape[0]):
+            # The interpreter reads host memory unchecked; on CUDA a range check would cost a sync.
+            raise IndexError(f"ids out of range for a table of {weight.shape[0]} rows")
+        return el.embed_lift_triton(ids, weight, d_model, scale)
     return embed_lift_reference(ids, weight, d_model, scale)
 
 
 def apply_rope(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, backend: str = "auto"):
     """Rotary embeddings on q and k [B, T, H, head_dim] (see :func:`apply_rope_reference`)."""
+    if _use_triton(backend, (q, k, cos, sin), lambda el, rope: rope.unsupported_reason(q, k, cos, sin)):
+        _, rope, _ = _kernel_modules()
+        return rope.apply_rope_triton(q, k, cos, sin)
     return apply_rope_reference(q, k, cos, sin)
