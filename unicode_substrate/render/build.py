@@ -95,6 +95,7 @@ def render_table(
         columns["drawn"] = drawn
     font_infos: list = []
     coverage: dict = {}
+    pictures = None  # glyph methods: duplicate pictures before PCA (the recipe's "identical rows")
 
     if method == "glyph-paper":
         from unicode_substrate.render import paper
@@ -111,6 +112,7 @@ def render_table(
                       easy_noise=p.easy_noise, other_noise=p.other_noise, blur_radius=p.blur_radius, seed=42,
                       bit_order="polar-snake", pca="sklearn PCA covariance_eigh, fitted on all rows (float32)", dim=dim)
         columns["ink_pixels"] = bits.sum(axis=1, dtype=np.int32)
+        pictures = coll.exact_groups(bits)[0]
     elif method == "glyph":
         from unicode_substrate.render import glyph, paper
 
@@ -120,6 +122,7 @@ def render_table(
         font_infos = fontlib.resolve_fonts(fonts)
         feats, cover = glyph.render_glyphs(drawn, font_infos, gp, workers=workers, progress=progress)
         weight = paper.pca_l2(feats, dim)
+        pictures = coll.exact_groups(feats)[0]
         params.update(gp.describe(), dim=dim, pca="sklearn PCA covariance_eigh, fitted on all rows (float32)")
         names = [glyph.COVERAGE_NAMES[int(c)] for c in cover]
         columns["coverage"] = names
@@ -152,6 +155,8 @@ def render_table(
         columns["resolved"] = resolved
         report = coll.find_collisions(weight, threshold)
     stats = {"on_collision": on_collision, "before": before, "after": report.summary(raw), "resolution": resolution}
+    if pictures is not None:
+        stats["identical_pictures"] = {"rows": sum(map(len, pictures)), "groups": len(pictures)}
     fields = {
         "method": method,
         "parameters": params,
@@ -216,8 +221,11 @@ def describe_table(path: str | Path) -> str:
     m = read_manifest(path)
     c = m.get("collisions", {})
     b, a = c.get("before", {}), c.get("after", {})
-    lines = [
-        f"table: {m['vocab_size']} x {m['dim']} float32, method {m['method']}",
+    lines = [f"table: {m['vocab_size']} x {m['dim']} float32, method {m['method']}"]
+    if c.get("identical_pictures"):
+        p = c["identical_pictures"]
+        lines.append(f"identical glyph pictures: {p['rows']} rows in {p['groups']} groups")
+    lines += [
         f"collisions (cosine > {b.get('near_threshold')}): {b.get('exact_duplicate_rows', 0)} rows duplicate another row "
         f"in {b.get('exact_duplicate_groups', 0)} groups, {b.get('near_duplicate_pairs', 0)} near pairs",
     ]

@@ -62,33 +62,65 @@ def _unit(w: np.ndarray) -> np.ndarray:
     return w / np.where(n == 0, 1, n)
 
 
-def find_collisions(weight: np.ndarray, threshold: float = DEFAULT_THRESHOLD, k: int = 16) -> CollisionReport:
+def exact_groups(rows: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+    """Groups of ids whose rows are byte-identical, and the first id of every distinct row."""
+    import hashlib
+
+    rows = np.ascontiguousarray(rows)
+    # hash each row to 16 bytes: sorting 16-byte keys is far cheaper than sorting whole rows
+    keys = np.frombuffer(b"".join(hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows), dtype="V16")
+    _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    groups = []
+    order = np.argsort(inverse, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for g in np.nonzero(counts > 1)[0]:
+        ids = order[starts[g] : starts[g + 1]]
+        if not (rows[ids] == rows[ids[0]]).all():  # a 128-bit hash collision: never seen, but never trusted
+            raise SubstrateError("row hash collision while checking duplicates")
+        groups.append(sorted(ids.tolist()))
+    return sorted(groups), np.sort(first)
+
+
+def _leading_directions(u: np.ndarray, k: int) -> np.ndarray:
+    """k orthonormal directions [D, k] close to the leading principal axes of the sample rows ``u``.
+
+    Any orthonormal set keeps the search exact; good directions only make it faster.
+    """
+    d = u.shape[1]
+    if d <= k:
+        return np.eye(d, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    sub = _unit(u.astype(np.float64))
+    q = rng.standard_normal((d, min(d, k + 8)))
+    for _ in range(3):  # a few power iterations of the range finder
+        q, _ = np.linalg.qr(sub.T @ (sub @ q))
+    _, _, vt = np.linalg.svd(sub @ q, full_matrices=False)
+    return (q @ vt.T[:, :k]).astype(np.float32)
+
+
+def find_collisions(weight: np.ndarray, threshold: float = DEFAULT_THRESHOLD, k: int = 8) -> CollisionReport:
     """All exact-duplicate groups and all near-duplicate pairs (cosine > threshold) of ``weight``."""
     from scipy.spatial import cKDTree
 
     w = np.ascontiguousarray(weight, dtype=np.float32)
-    rows = w.view(np.dtype((np.void, w.dtype.itemsize * w.shape[1]))).ravel()
-    _, first, inverse, counts = np.unique(rows, return_index=True, return_inverse=True, return_counts=True)
-    groups = []
-    for g in np.nonzero(counts > 1)[0]:
-        groups.append(sorted(np.nonzero(inverse == g)[0].tolist()) if counts[g] < 64 else np.nonzero(inverse == g)[0].tolist())
-    reps = np.sort(first)  # one row per distinct value
-    u = _unit(w[reps].astype(np.float64))
-    k = min(k, u.shape[1])
-    # leading principal directions of the rows: they carry the most spread, so fewest candidates
-    _, vecs = np.linalg.eigh(u.T @ u)
-    proj = u @ vecs[:, ::-1][:, :k]
-    radius = np.sqrt(max(2.0 - 2.0 * threshold, 0.0)) * (1 + 1e-6) + 1e-9
-    cand = cKDTree(proj).query_pairs(radius, output_type="ndarray")
+    groups, reps = exact_groups(w)
+    norms = np.sqrt(np.einsum("ij,ij->i", w, w, dtype=np.float64))
+    norms[norms == 0] = 1.0
+    # project then normalise: avoids a second [V, D] copy of the table
+    proj = (w @ _leading_directions(w[reps[:: max(1, len(reps) // 8192)]], k)) / norms[:, None].astype(np.float32)
+    # the margin covers float32 rounding of the projection, so no qualifying pair is missed
+    radius = np.sqrt(max(2.0 - 2.0 * threshold, 0.0)) + 1e-5
+    cand = cKDTree(proj[reps].astype(np.float64)).query_pairs(radius, output_type="ndarray")
     near = []
-    for s in range(0, len(cand), 1 << 20):
-        c = cand[s : s + (1 << 20)]
-        cos = np.einsum("ij,ij->i", u[c[:, 0]], u[c[:, 1]])
-        for (a, b), v in zip(c[cos > threshold], cos[cos > threshold]):
-            i, j = sorted((int(reps[a]), int(reps[b])))
+    for s in range(0, len(cand), 1 << 16):
+        a, b = reps[cand[s : s + (1 << 16), 0]], reps[cand[s : s + (1 << 16), 1]]
+        cos = np.einsum("ij,ij->i", w[a].astype(np.float64), w[b].astype(np.float64)) / (norms[a] * norms[b])
+        hit = cos > threshold
+        for i, j, v in zip(a[hit], b[hit], cos[hit]):
+            i, j = sorted((int(i), int(j)))
             near.append((i, j, float(v)))
     near.sort()
-    return CollisionReport(threshold, sorted(groups), near)
+    return CollisionReport(threshold, groups, near)
 
 
 def _perturbation(token_id: int, dim: int, seed: int, round_: int) -> np.ndarray:

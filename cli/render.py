@@ -1,0 +1,73 @@
+"""``substrate render``, ``substrate preview`` and ``substrate import-table``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+METHODS = ["glyph", "glyph-paper", "bit", "float", "random"]
+
+
+@click.command()
+@click.option("--tokenizer", "tokenizer_dir", required=True, type=click.Path(), help="Tokenizer directory (with manifest.json).")
+@click.option("--out", required=True, type=click.Path(), help="Table directory to write.")
+@click.option("--method", type=click.Choice(METHODS), default="glyph", show_default=True)
+@click.option("--dim", type=int, default=None, help="Embedding width (PCA components for glyph methods). Default 1024; 4096 for --preset abs.")
+@click.option("--font", "fonts", multiple=True, type=click.Path(), help="Font file; repeat for a fallback chain. Default: fonts/fonts.toml (GNU Unifont).")
+@click.option("--preset", type=click.Choice(["2-3", "max", "abs"]), default="2-3", show_default=True, help="glyph-paper parameter set.")
+@click.option("--on-collision", type=click.Choice(["error", "report", "resolve"]), default=None,
+              help="Duplicate rows: fail, list them, or make rows unique. Default: report for glyph-paper, resolve otherwise.")
+@click.option("--threshold", type=float, default=0.999, show_default=True, help="Cosine above which two rows count as near duplicates.")
+@click.option("--surface", type=click.Choice(["raw", "decoded"]), default=None,
+              help="Draw the raw vocabulary key (Ġpainted) or its decoded text ( painted). Default: raw for glyph-paper, decoded otherwise.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the code generators and of collision resolution.")
+@click.option("--preview", type=click.Path(), default=None, help="Also write a glyph atlas PNG here.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+def render(tokenizer_dir, out, method, dim, fonts, preset, on_collision, threshold, surface, seed, preview, force):
+    """Render the frozen embedding table of a tokenizer's vocabulary."""
+    from unicode_substrate.render import describe_table, render_table
+
+    path = render_table(tokenizer_dir, out, method=method, dim=dim, fonts=list(fonts) or None, on_collision=on_collision,
+                        surface=surface, force=force, preview=preview, preset=preset, seed=seed, threshold=threshold,
+                        progress=sys.stderr.isatty())
+    click.echo(describe_table(path))
+    click.echo(f"wrote {path}")
+    if preview:
+        click.echo(f"wrote {preview}")
+
+
+@click.command()
+@click.option("--table", "table_dir", required=True, type=click.Path(), help="Table directory.")
+@click.option("--out", required=True, type=click.Path(), help="Atlas PNG to write.")
+@click.option("--ids", default=None, help="Comma-separated token ids to show (default: a seeded sample).")
+@click.option("--count", type=int, default=48, show_default=True, help="Sample size when --ids is not given.")
+@click.option("--font", "fonts", multiple=True, type=click.Path(), help="Font chain used to re-draw glyphs (default: fonts/fonts.toml).")
+@click.option("--scatter", type=click.Path(), default=None, help="Also write a 2-D PCA scatter PNG here.")
+def preview(table_dir, out, ids, count, fonts, scatter):
+    """Write a glyph atlas (token pictures with their ids) of a table."""
+    from unicode_substrate.errors import SubstrateError
+    from unicode_substrate.render.preview import write_atlas, write_scatter
+
+    try:
+        id_list = [int(x) for x in ids.split(",")] if ids else None
+    except ValueError:
+        raise SubstrateError(f"--ids must be comma-separated integers, got {ids!r}") from None
+    click.echo(f"wrote {write_atlas(table_dir, out, ids=id_list, count=count, fonts=list(fonts) or None)}")
+    if scatter:
+        click.echo(f"wrote {write_scatter(table_dir, scatter)}")
+
+
+@click.command("import-table")
+@click.argument("pt", type=click.Path())
+@click.option("--tokenizer", "tokenizer_dir", required=True, type=click.Path(), help="Tokenizer the rows belong to.")
+@click.option("--out", required=True, type=click.Path(), help="Table directory to write.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+def import_table(pt, tokenizer_dir, out, force):
+    """Import a torch tensor file (loaded with weights_only=True) as a verified table."""
+    from unicode_substrate.render import describe_table
+    from unicode_substrate.render import import_table as do_import
+
+    path = do_import(pt, tokenizer_dir, out, force=force)
+    click.echo(describe_table(path))
+    click.echo(f"wrote {path}")
