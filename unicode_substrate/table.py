@@ -77,10 +77,22 @@ def content_checksum(weight: np.ndarray) -> str:
 
 
 def _safetensors_bytes(weight: np.ndarray, metadata: dict[str, str]) -> bytes:
-    from safetensors.numpy import save
+    """The safetensors encoding of one float32 tensor, with a deterministic header.
 
-    # always hand the writer a C-contiguous copy: a strided view must not reach the file as-is
-    return save({TENSOR_NAME: np.ascontiguousarray(weight, dtype=np.float32)}, metadata=metadata)
+    Written here rather than by ``safetensors.numpy.save`` because that orders metadata keys
+    differently from run to run; the layout is the same (8-byte little-endian header size,
+    JSON header padded with spaces to a multiple of 8, raw little-endian data), and the
+    safetensors library reads it back (tests/test_table.py checks both).
+    """
+    # always serialise a C-contiguous little-endian copy: a strided view must not reach the file as-is
+    data = np.ascontiguousarray(weight, dtype="<f4")
+    header = {
+        "__metadata__": dict(sorted(metadata.items())),
+        TENSOR_NAME: {"dtype": "F32", "shape": list(data.shape), "data_offsets": [0, data.nbytes]},
+    }
+    hb = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    hb += b" " * (-len(hb) % 8)
+    return struct.pack("<Q", len(hb)) + hb + data.tobytes()
 
 
 def _header(path: Path) -> tuple[int, bytes, dict]:
