@@ -39,3 +39,19 @@ def unifont_dir() -> Path:
     if not (UNIFONT_DIR / "unifont.otf").is_file():
         pytest.skip(f"GNU Unifont is not installed at {UNIFONT_DIR} (apt-get install fonts-unifont)")
     return UNIFONT_DIR
+
+
+@pytest.fixture(scope="session")
+def kernel_device() -> str:
+    """Where the Triton kernels run: "cpu" under TRITON_INTERPRET=1, else "cuda"; skip when neither."""
+    try:
+        from unicode_substrate.kernels import embed_lift_triton
+    except ImportError as exc:
+        pytest.skip(f"triton does not import: {exc}")
+    if embed_lift_triton.INTERPRETED:
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    pytest.skip("the Triton kernels need CUDA or TRITON_INTERPRET=1 (set before triton is imported; make test does)")

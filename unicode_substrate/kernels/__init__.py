@@ -28,8 +28,8 @@ __all__ = ["BACKENDS", "embed_lift", "apply_rope", "rope_cache", "triton_status"
 def _kernel_modules():
     """(embed_lift module, rope module, why-not) — the modules are None when Triton does not import."""
     try:
-        from unicode_substrate.kernels import embed_lift as el
-        from unicode_substrate.kernels import rope
+        from unicode_substrate.kernels import embed_lift_triton as el
+        from unicode_substrate.kernels import rope_triton as rope
     except ImportError as exc:  # triton missing or broken for this platform
         return None, None, f"triton does not import ({exc})"
     return el, rope, None
