@@ -1,0 +1,95 @@
+"""The input-stage dispatcher: which path runs, its errors, and training with and without the kernels."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import tolerance
+
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.kernels import apply_rope, embed_lift, rope_cache, triton_status
+from unicode_substrate.model.config import ModelConfig
+from unicode_substrate.model.gpt import GPT
+
+
+def _cpu_inputs():
+    ids = torch.randint(0, 10, (2, 5))
+    weight = torch.randn(10, 16)
+    q, k, _ = torch.randn(2, 5, 3, 2, 8).unbind(dim=2)
+    cos, sin = rope_cache(5, 8)
+    return ids, weight, q, k, cos, sin
+
+
+def test_unknown_backend_is_refused():
+    ids, weight, q, k, cos, sin = _cpu_inputs()
+    with pytest.raises(SubstrateError, match="unknown kernel backend 'cuda'"):
+        embed_lift(ids, weight, 32, backend="cuda")
+    with pytest.raises(SubstrateError, match="unknown kernel backend"):
+        apply_rope(q, k, cos, sin, backend="fast")
+
+
+def test_auto_on_cpu_runs_the_reference(kernel_device, monkeypatch):
+    from unicode_substrate.kernels import embed_lift_triton, rope_triton
+
+    def refuse(*args):
+        raise AssertionError("auto must not pick the kernels for CPU tensors")
+
+    monkeypatch.setattr(embed_lift_triton, "embed_lift_triton", refuse)
+    monkeypatch.setattr(rope_triton, "apply_rope_triton", refuse)
+    ids, weight, q, k, cos, sin = _cpu_inputs()
+    assert embed_lift(ids, weight, 32, backend="auto").shape == (2, 5, 32)
+    assert apply_rope(q, k, cos, sin, backend="auto")[0].shape == q.shape
+    if kernel_device == "cpu":  # the patch is live: forcing the kernels does reach it
+        with pytest.raises(AssertionError, match="must not pick"):
+            embed_lift(ids, weight, 32, backend="triton")
+
+
+def test_triton_on_cpu_without_interpreter_is_a_clear_error(kernel_device, monkeypatch):
+    from unicode_substrate.kernels import embed_lift_triton
+
+    monkeypatch.setattr(embed_lift_triton, "INTERPRETED", False)  # as on a CPU machine without the variable
+    ids, weight, q, k, cos, sin = _cpu_inputs()
+    for call in (lambda: embed_lift(ids, weight, 32, backend="triton"), lambda: apply_rope(q, k, cos, sin, backend="triton")):
+        with pytest.raises(SubstrateError, match="needs CUDA tensors"):
+            call()
+    assert torch.equal(embed_lift(ids, weight, 32, backend="torch"), embed_lift(ids, weight, 32, backend="auto"))
+
+
+def test_unsupported_shape_forced_to_triton_says_why(kernel_device):
+    q = torch.randn(1, 4, 2, 6, device=kernel_device)
+    cos, sin = rope_cache(3, 6, device=kernel_device)  # shorter than T
+    with pytest.raises(SubstrateError, match="cos/sin must be"):
+        apply_rope(q, q, cos, sin, backend="triton")
+
+
+def test_status_line_names_the_mode(kernel_device):
+    assert ("interpreter" in triton_status()) == (kernel_device == "cpu")
+
+
+def _losses(embedding: str, backend: str, steps: int = 5) -> list[float]:
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=96, d_model=64, n_layer=2, n_head=4, context=32, n_embed=16, embedding=embedding)
+    table = torch.nn.functional.normalize(torch.randn(96, 16), dim=-1)  # unit rows, like a rendered table
+    model = GPT(cfg, table if embedding == "frozen" else None, backend=backend)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    # One batch seen every step: the loss must fall, so a curve that stalls is caught too.
+    batch = torch.randint(0, 96, (2, 33), generator=torch.Generator().manual_seed(1))
+    losses = []
+    for _ in range(steps):
+        _, loss = model(batch[:, :-1], batch[:, 1:].contiguous())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("embedding", ["frozen", "trainable"])
+def test_training_curves_match(kernel_device, embedding):
+    if kernel_device != "cpu":
+        pytest.skip("the CPU comparison runs under the interpreter")
+    torch_curve = _losses(embedding, "torch")
+    triton_curve = _losses(embedding, "triton")
+    assert torch_curve[-1] < torch_curve[0] - 0.1  # it trains at all
+    torch.testing.assert_close(torch.tensor(triton_curve), torch.tensor(torch_curve), **tolerance(torch.float32))
