@@ -1,0 +1,48 @@
+"""Synthetic token data, tables and configurations for the trainer tests (no tokenizer or font needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from unicode_substrate.train.config import TrainConfig
+from unicode_substrate.train.data import write_token_data
+
+VOCAB = 64
+FAKE_TOKENIZER_SHA = "ab" * 32
+# A model small enough that a step takes milliseconds on CPU.
+TINY_MODEL = {"vocab_size": VOCAB, "d_model": 32, "n_layer": 2, "n_head": 2, "context": 16, "n_embed": 16}
+
+
+def make_data(out: Path, n_docs: int = 60, doc_len: int = 120, seed: int = 0, tokenizer_sha: str = FAKE_TOKENIZER_SHA,
+              vocab: int = VOCAB) -> Path:
+    """Documents from a fixed random Markov chain over ``vocab`` ids (learnable, so the loss falls)."""
+    rng = np.random.default_rng(seed)
+    nxt = rng.integers(0, vocab, size=(vocab, 3))  # each id is followed by one of three ids
+
+    def docs():
+        for _ in range(n_docs):
+            ids = [int(rng.integers(0, vocab))]
+            for _ in range(doc_len - 1):
+                ids.append(int(nxt[ids[-1], rng.integers(0, 3)]))
+            yield ids, 2 * len(ids)  # pretend every token is two bytes of text
+
+    return write_token_data(out, docs(), vocab, tokenizer_sha, val_every=10, separator=0)
+
+
+def make_table(out: Path, dim: int = 16, vocab: int = VOCAB, tokenizer_sha: str = FAKE_TOKENIZER_SHA, seed: int = 0) -> Path:
+    """A random unit-norm frozen table written with the render part's table writer."""
+    from unicode_substrate.table import write_table
+
+    w = np.random.default_rng(seed).standard_normal((vocab, dim)).astype(np.float32)
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    return write_table(out, w, [f"t{i}" for i in range(vocab)], {"method": "random",
+                                                                    "tokenizer_manifest_sha256": tokenizer_sha})
+
+
+def tiny_config(**changes) -> TrainConfig:
+    """A few-step CPU configuration of the tiny frozen preset."""
+    base = TrainConfig(preset="tiny-glyph", model=dict(TINY_MODEL), steps=6, batch_size=4, lr=3e-3, min_lr=3e-4,
+                       warmup=2, eval_every=3, eval_batch_size=4, ckpt_every=3, keep_last=2, device="cpu")
+    return base.replace(**changes)

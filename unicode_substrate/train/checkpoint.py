@@ -1,0 +1,88 @@
+"""Checkpoints: weights in safetensors, the rest of the training state in a weights-only torch file.
+
+A checkpoint is a directory ``<run>/checkpoints/step-<8 digits>/`` holding ``model.safetensors``
+(trainable and persistent tensors; the frozen table is not stored, its directory is referenced by
+hash), ``state.pt`` (optimizer, step, RNG states; read with ``torch.load(weights_only=True)``)
+and ``manifest.json`` (kind ``checkpoint``, the run identity, sha256 of each file). It is written
+through a temporary directory and renamed, so a crash never leaves a half checkpoint under a
+real name, and a new checkpoint never replaces an existing one.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from unicode_substrate.artifacts import atomic_output_dir, read_manifest, verify_manifest, write_manifest
+from unicode_substrate.errors import SubstrateError
+
+CHECKPOINT_SCHEMA = 1
+_NAME = re.compile(r"^step-(\d{8})$")
+
+
+def checkpoint_dir(run: str | Path, step: int) -> Path:
+    """Where the checkpoint after ``step`` optimizer steps lives."""
+    return Path(run) / "checkpoints" / f"step-{step:08d}"
+
+
+def list_checkpoints(run: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of every finished checkpoint directory of a run, oldest first."""
+    root = Path(run) / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _NAME.match(p.name))]
+    return sorted(found)
+
+
+def save_checkpoint(run: str | Path, step: int, weights: dict, state: dict, identity: dict, keep_last: int) -> Path:
+    """Write the checkpoint for ``step`` atomically, then delete all but the newest ``keep_last``."""
+    import torch
+    from safetensors.torch import save_file
+
+    out = checkpoint_dir(run, step)
+    if out.exists():
+        raise SubstrateError(f"checkpoint {out} already exists; refusing to overwrite it")
+    with atomic_output_dir(out) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp / "model.safetensors"))
+        torch.save(state, tmp / "state.pt")
+        write_manifest(tmp, "checkpoint", CHECKPOINT_SCHEMA, step=step, **identity)
+    for _, old in list_checkpoints(run)[:-keep_last]:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict, dict, dict]:
+    """(weights, state, manifest) of a checkpoint directory, verified; a clear error if corrupt."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    manifest = verify_manifest(path, kind="checkpoint", max_schema=CHECKPOINT_SCHEMA)
+    try:
+        weights = load_file(str(path / "model.safetensors"))
+        # weights_only: a state file is data, never code, even if someone swapped it.
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    except (SafetensorError, RuntimeError, OSError, EOFError, ValueError) as e:
+        raise SubstrateError(f"checkpoint {path} cannot be read: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    return weights, state, manifest
+
+
+def latest_checkpoint(run: str | Path) -> Path:
+    """The newest checkpoint of a run; a clear error when there is none or it does not verify."""
+    found = list_checkpoints(run)
+    if not found:
+        raise SubstrateError(f"{run} has no checkpoints to resume from")
+    step, path = found[-1]
+    try:
+        verify_manifest(path, kind="checkpoint", max_schema=CHECKPOINT_SCHEMA)
+    except SubstrateError as e:
+        older = ", ".join(p.name for _, p in found[:-1]) or "none"
+        raise SubstrateError(f"the newest checkpoint is corrupt ({e}); older checkpoints: {older}") from None
+    return path
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """The step a checkpoint directory was written after."""
+    return int(read_manifest(path)["step"])

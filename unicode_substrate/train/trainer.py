@@ -1,0 +1,384 @@
+"""The training loop: AdamW, warmup + cosine, clipping, accumulation, checkpoints, validation, DDP/FSDP.
+
+``train(cfg, data, out, table)`` runs one job as a single process or as one process of a
+``torchrun`` launch. A run directory holds ``run.json`` (configuration and the identity of the
+model, data and table), ``metrics.jsonl``, ``checkpoints/`` and, when finished, ``summary.json``.
+Everything a later step depends on (weights, optimizer moments, step, RNG) is in a checkpoint,
+and batches are a pure function of (seed, step), so ``resume`` reproduces an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from unicode_substrate.artifacts import atomic_write_bytes, canonical_json
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.model import GPT, ModelConfig, get_preset
+from unicode_substrate.train import checkpoint as ckpt
+from unicode_substrate.train.config import TrainConfig
+from unicode_substrate.train.data import TokenData
+from unicode_substrate.train.distributed import DistInfo, dist_info_from_env, init_distributed, shutdown_distributed
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Learning rate for 0-based ``step``: linear warmup to ``lr``, then cosine down to ``min_lr`` at the last step."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    span = max(1, cfg.steps - cfg.warmup)
+    progress = min(1.0, (step - cfg.warmup) / span)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def model_config(cfg: TrainConfig) -> ModelConfig:
+    """The preset with the configuration's model overrides applied."""
+    try:
+        return get_preset(cfg.preset, **cfg.model)
+    except ValueError as e:
+        raise SubstrateError(str(e)) from None
+
+
+def load_frozen_table(table: str | Path | None, mcfg: ModelConfig, data: TokenData | None = None,
+                      tokenizer_sha256: str | None = None) -> tuple[torch.Tensor | None, str | None]:
+    """The frozen table as a tensor plus its manifest sha256, checked against the model and the data's tokenizer."""
+    from unicode_substrate.artifacts import manifest_sha256
+    from unicode_substrate.table import load_table
+
+    if mcfg.embedding != "frozen":
+        if table is not None:
+            raise SubstrateError("this preset trains its own embedding; it takes no --table")
+        return None, None
+    if table is None:
+        raise SubstrateError("a frozen-embedding preset needs --table (a directory from substrate render)")
+    t = load_table(table)
+    want_tok = tokenizer_sha256 or (data.tokenizer_sha256 if data is not None else None)
+    if want_tok is not None and t.manifest.get("tokenizer_manifest_sha256") != want_tok:
+        raise SubstrateError(
+            f"table {table} was rendered for tokenizer {str(t.manifest.get('tokenizer_manifest_sha256'))[:12]}..., "
+            f"but the data was tokenized with {want_tok[:12]}..."
+        )
+    if t.vocab_size != mcfg.vocab_size or t.dim != mcfg.n_embed:
+        raise SubstrateError(
+            f"table {table} is [{t.vocab_size}, {t.dim}] but the model needs [{mcfg.vocab_size}, {mcfg.n_embed}] "
+            f"(vocab_size, n_embed); render with --dim {mcfg.n_embed} or pick a matching preset"
+        )
+    return torch.from_numpy(np.array(t.weight)), manifest_sha256(table)
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Decoupled weight decay on matrices only; biases and norm gains are not decayed."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def optimizer_state_bytes(opt: torch.optim.Optimizer) -> int:
+    """Bytes held by the optimizer's per-parameter state on this process."""
+    return sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values() if torch.is_tensor(t))
+
+
+def _device(cfg: TrainConfig, info: DistInfo) -> torch.device:
+    if cfg.device != "auto":
+        return torch.device(cfg.device)
+    return torch.device(f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu")
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+    if use_bf16:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _all_mean(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.enabled:
+        import torch.distributed as dist
+
+        x = x.clone()
+        dist.all_reduce(x)
+        x /= info.world_size
+    return x
+
+
+def _all_sum(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.enabled:
+        import torch.distributed as dist
+
+        x = x.clone()
+        dist.all_reduce(x)
+    return x
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: TokenData, context: int, batch_size: int, max_tokens: int,
+             device: torch.device, autocast, info: DistInfo = DistInfo()) -> dict:
+    """Validation loss (nats per token) and bits per byte over a whole-document prefix of the split.
+
+    Non-overlapping windows of ``context`` tokens predict every token of the prefix but the
+    first exactly once; bits per byte = total nats / ln 2 / UTF-8 bytes of that text.
+    """
+    n_tok, n_bytes = data.val_range(max_tokens)
+    val = np.asarray(data.val[:n_tok], dtype=np.int64)
+    n_win = max(1, math.ceil((n_tok - 1) / context))
+    batches = [list(range(i, min(i + batch_size, n_win))) for i in range(0, n_win, batch_size)]
+    per_rank = math.ceil(len(batches) / info.world_size)
+    total = torch.zeros(2, dtype=torch.float64, device=device)  # nats, predicted tokens
+    was_training = model.training
+    model.eval()
+    for j in range(per_rank):
+        b = j * info.world_size + info.rank
+        wins = batches[b] if b < len(batches) else [n_win]  # an all-ignored batch keeps ranks in step
+        x = np.zeros((len(wins), context), dtype=np.int64)
+        y = np.full((len(wins), context), -100, dtype=np.int64)
+        for r, w in enumerate(wins):
+            seg = val[w * context : w * context + context + 1]
+            if len(seg) >= 2:
+                x[r, : len(seg) - 1] = seg[:-1]
+                y[r, : len(seg) - 1] = seg[1:]
+        xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        with autocast:
+            logits, _ = model(xt)
+        nats = F.cross_entropy(logits.float().view(-1, logits.size(-1)), yt.view(-1), ignore_index=-100, reduction="sum")
+        total += torch.stack([nats.double(), (yt != -100).sum().double()])
+    model.train(was_training)
+    total = _all_sum(total, info)
+    nats, count = float(total[0]), float(total[1])
+    return {"val_loss": nats / max(count, 1.0), "val_bpb": nats / math.log(2) / max(n_bytes, 1),
+            "val_tokens": int(count), "val_bytes": n_bytes}
+
+
+class _Metrics:
+    """Append-only JSONL metrics on the main process; on resume, lines past the checkpoint are dropped."""
+
+    def __init__(self, path: Path, enabled: bool, resume_step: int | None):
+        self.path, self.enabled = path, enabled
+        if enabled and resume_step is not None and path.exists():
+            keep = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and json.loads(ln)["step"] <= resume_step]
+            atomic_write_bytes(path, "".join(ln + "\n" for ln in keep).encode("utf-8"))
+        elif enabled:
+            path.write_text("", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        if self.enabled:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _prepare_run_dir(out: Path, run_record: dict, resume: bool | str | None, force: bool, info: DistInfo) -> None:
+    if resume:
+        if not (out / RUN_FILE).is_file():
+            raise SubstrateError(f"{out} is not a training run (no {RUN_FILE}); nothing to resume")
+        old = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))["identity"]
+        for key, value in run_record["identity"].items():
+            if old.get(key) != value:
+                raise SubstrateError(f"cannot resume {out}: its {key} differs from this run's ({old.get(key)!r} vs {value!r})")
+        return
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise SubstrateError(f"run directory {out} already exists (use --resume to continue it or --force to start over)")
+        if not (out / RUN_FILE).is_file():
+            raise SubstrateError(f"{out} is not empty and not a training run; refusing to delete it")
+        if info.is_main:
+            shutil.rmtree(out)
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / RUN_FILE, canonical_json(run_record))
+
+
+def _state_dicts(model, opt, parallel: str, info: DistInfo) -> tuple[dict, dict]:
+    """Full (unsharded) model and optimizer state dicts; under FSDP every rank must call this."""
+    if parallel == "fsdp" and info.enabled:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+
+        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return get_model_state_dict(model, options=opts), get_optimizer_state_dict(model, opt, options=opts)
+    return model.state_dict(), opt.state_dict()
+
+
+def _load_state_dicts(model, opt, weights: dict, opt_state: dict, parallel: str, info: DistInfo) -> None:
+    if parallel == "fsdp" and info.enabled:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+
+        opts = StateDictOptions(full_state_dict=True, broadcast_from_rank0=False)
+        set_model_state_dict(model, weights, options=opts)
+        set_optimizer_state_dict(model, opt, opt_state, options=opts)
+        return
+    model.load_state_dict(weights, strict=True)
+    opt.load_state_dict(opt_state)
+
+
+def train(cfg: TrainConfig, data: str | Path, out: str | Path, table: str | Path | None = None,
+          resume: bool | str | None = None, force: bool = False, progress: bool = True) -> Path:
+    """Train (or with ``resume``: continue, from the newest checkpoint or a given one) and return the run directory."""
+    info = dist_info_from_env()
+    device = _device(cfg, info)
+    init_distributed(info, device.type)
+    try:
+        return _train(cfg, Path(data), Path(out), table, resume, force, progress, info, device)
+    finally:
+        shutdown_distributed()
+
+
+def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> Path:
+    from tqdm import tqdm
+
+    data = TokenData.load(data_dir)
+    mcfg = model_config(cfg)
+    context = cfg.context or mcfg.context
+    if context > mcfg.context:
+        raise SubstrateError(f"context {context} exceeds the model's {mcfg.context}")
+    if data.vocab_size != mcfg.vocab_size:
+        raise SubstrateError(
+            f"the data's tokenizer has {data.vocab_size} ids but the model's vocabulary is {mcfg.vocab_size}; "
+            "pick a matching preset or set model vocab_size"
+        )
+    data.check_context(context)
+    weight, table_sha = load_frozen_table(table, mcfg, data)
+    identity = {"model": mcfg.to_dict(), "data_manifest_sha256": data.manifest_sha256,
+                "table_manifest_sha256": table_sha, "tokenizer_manifest_sha256": data.tokenizer_sha256}
+    run_record = {"train": cfg.to_dict(), "identity": identity, "context": context, "world_size": info.world_size,
+                  "data": str(data_dir.resolve()), "table": str(Path(table).resolve()) if table else None,
+                  "tokenizer": data.manifest.get("tokenizer_path")}
+    start_ckpt = None
+    if resume:
+        start_ckpt = ckpt.latest_checkpoint(out) if resume is True or resume == "latest" else Path(resume)
+    _prepare_run_dir(out, run_record, resume, force, info)
+
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run
+    model = GPT(mcfg, table=weight).to(device)
+    n_params, n_trainable = model.num_parameters(), model.num_parameters(trainable_only=True)
+    start = 0
+    rng_state = None
+    weights_ckpt = state = None
+    if start_ckpt is not None:
+        weights_ckpt, state, manifest = ckpt.load_checkpoint(start_ckpt)
+        for key, value in identity.items():
+            if manifest.get(key) != value:
+                raise SubstrateError(f"checkpoint {start_ckpt} belongs to another run: its {key} differs")
+        start = int(state["step"])
+        rng_state = state["rng"]
+    if cfg.parallel == "fsdp" and info.enabled:
+        from torch.distributed.fsdp import fully_shard
+
+        for block in model.blocks:
+            fully_shard(block)
+        fully_shard(model)
+        wrapped = model
+    elif info.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        wrapped = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        wrapped = model
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                            fused=device.type == "cuda")
+    if weights_ckpt is not None:
+        _load_state_dicts(model, opt, weights_ckpt, state["optimizer"], cfg.parallel, info)
+        torch.set_rng_state(rng_state["torch"])
+        if device.type == "cuda" and rng_state.get("cuda") is not None:
+            torch.cuda.set_rng_state(rng_state["cuda"], device)
+    step_fn = torch.compile(wrapped) if cfg.compile else wrapped
+    autocast = _autocast(cfg, device)
+
+    metrics = _Metrics(out / METRICS_FILE, info.is_main, start if start_ckpt is not None else None)
+    rows = cfg.batch_size
+    global_rows = rows * cfg.grad_accum * info.world_size
+    tokens_per_step = global_rows * context
+    last_good = str(start_ckpt) if start_ckpt is not None else None
+    bar = tqdm(total=cfg.steps, initial=start, desc="training", unit="step", dynamic_ncols=True,
+               disable=not (progress and info.is_main))
+    train_time, tokens_done, last_val = 0.0, 0, None
+
+    def save(step: int) -> str:
+        finite = torch.stack([p.detach().isfinite().all() for p in model.parameters()]).all()
+        if not bool(_all_mean(finite.float(), info) == 1.0):
+            raise SubstrateError(f"weights became non-finite at step {step}; stopped, the last good checkpoint is {last_good}")
+        weights, opt_state = _state_dicts(model, opt, cfg.parallel, info)
+        rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+        path = ckpt.checkpoint_dir(out, step)
+        if info.is_main:
+            path = ckpt.save_checkpoint(out, step, weights, {"step": step, "optimizer": opt_state, "rng": rng,
+                                                             "seed": cfg.seed, "data_position": step}, identity, cfg.keep_last)
+        if info.enabled:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return str(path)
+
+    wrapped.train()
+    for step in range(start, cfg.steps):
+        t0 = time.perf_counter()
+        lr = lr_at(cfg, step)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss_sum = torch.zeros((), device=device)
+        for micro in range(cfg.grad_accum):
+            first = (info.rank * cfg.grad_accum + micro) * rows
+            x, y = data.train_batch(cfg.seed, step, slice(first, first + rows), global_rows, context)
+            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            # Gradients are all-reduced only on the last micro-batch of a step.
+            sync = micro == cfg.grad_accum - 1 or not (info.enabled and cfg.parallel == "ddp")
+            with contextlib.nullcontext() if sync else wrapped.no_sync():
+                with autocast:
+                    _, loss = step_fn(x, y)
+                (loss / cfg.grad_accum).backward()
+            loss_sum += loss.detach()
+        loss_val = float(_all_mean(loss_sum / cfg.grad_accum, info))
+        if not math.isfinite(loss_val):
+            raise SubstrateError(f"loss is {loss_val} at step {step + 1}; stopped, the last good checkpoint is {last_good}")
+        if cfg.grad_clip > 0:
+            gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+        else:
+            gnorm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None])))
+        if not math.isfinite(gnorm):
+            raise SubstrateError(f"gradient norm is {gnorm} at step {step + 1}; stopped, the last good checkpoint is {last_good}")
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_time += time.perf_counter() - t0
+        tokens_done += tokens_per_step
+        done = step + 1
+        tps = tokens_done / max(train_time, 1e-9)
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            metrics.write({"type": "train", "step": done, "loss": loss_val, "lr": lr, "grad_norm": gnorm,
+                           "tokens": done * tokens_per_step, "tokens_per_s": tps})
+        bar.set_postfix(loss=f"{loss_val:.4f}", tok_s=f"{tps:,.0f}", refresh=False)
+        bar.update(1)
+        if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps:
+            last_val = evaluate(model if cfg.parallel == "ddp" else wrapped, data, context, cfg.eval_batch_size,
+                                cfg.eval_tokens, device, _autocast(cfg, device), info)
+            metrics.write({"type": "val", "step": done, **last_val})
+            if progress and info.is_main:
+                bar.write(f"step {done}: val loss {last_val['val_loss']:.4f}, {last_val['val_bpb']:.4f} bits/byte")
+        if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps:
+            last_good = save(done)
+    bar.close()
+    if info.is_main and start < cfg.steps:
+        summary = {"parameters": n_params, "trainable_parameters": n_trainable,
+                   "optimizer_state_bytes": optimizer_state_bytes(opt), "steps": cfg.steps, "context": context,
+                   "tokens_per_step": tokens_per_step, "tokens_per_s": tokens_done / max(train_time, 1e-9),
+                   "world_size": info.world_size, "device": str(device), **(last_val or {})}
+        atomic_write_bytes(out / SUMMARY_FILE, canonical_json(summary))
+    return out
+
+
+def read_metrics(run: str | Path) -> list[dict[str, Any]]:
+    """Every record of a run's metrics.jsonl."""
+    path = Path(run) / METRICS_FILE
+    if not path.is_file():
+        raise SubstrateError(f"{run} has no {METRICS_FILE}")
+    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
