@@ -194,12 +194,12 @@ def print_rows(rows, header):
 
 
 def print_saved(B, T, d_model, n_embed):
-    """What eager PyTorch materialises for the frozen gather + lift and the kernel does not."""
-    gather = B * T * n_embed * 4
-    lifted = B * T * d_model * 4 if d_model != n_embed else 0
-    print(f"Frozen gather + lift at B={B} T={T}: eager writes and rereads a [B, T, {n_embed}] gather "
-          f"({gather / 2**20:.1f} MiB)" + (f" and the unscaled [B, T, {d_model}] repeat ({lifted / 2**20:.1f} MiB)"
-                                          if lifted else "") + " that the kernel never allocates (with scale != 1).")
+    """What eager PyTorch allocates for the frozen gather + lift besides its output, which the kernel does not."""
+    gather = B * T * n_embed * 4 / 2**20
+    lifted = B * T * d_model * 4 / 2**20
+    extra = f"a [B, T, {n_embed}] gather ({gather:.1f} MiB) before the lift, and " if d_model != n_embed else ""
+    print(f"Memory: at B={B} T={T} eager allocates {extra}with scale != 1 an unscaled [B, T, {d_model}] copy "
+          f"({lifted:.1f} MiB); the kernel allocates only its output.")
 
 
 def e2e_tokens_per_s(preset: str, backend: str, B: int = 8, steps: int = 10) -> float:
