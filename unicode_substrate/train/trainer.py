@@ -177,7 +177,15 @@ class _Metrics:
                 f.write(json.dumps(record, sort_keys=True) + "\n")
 
 
+def _barrier(info: DistInfo) -> None:
+    if info.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
 def _prepare_run_dir(out: Path, run_record: dict, resume: bool | str | None, force: bool, info: DistInfo) -> None:
+    # Every rank checks before any rank writes, so all of them accept or refuse the directory alike.
     if resume:
         if not (out / RUN_FILE).is_file():
             raise SubstrateError(f"{out} is not a training run (no {RUN_FILE}); nothing to resume")
@@ -186,16 +194,18 @@ def _prepare_run_dir(out: Path, run_record: dict, resume: bool | str | None, for
             if old.get(key) != value:
                 raise SubstrateError(f"cannot resume {out}: its {key} differs from this run's ({old.get(key)!r} vs {value!r})")
         return
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise SubstrateError(f"run directory {out} already exists (use --resume to continue it or --force to start over)")
-        if not (out / RUN_FILE).is_file():
-            raise SubstrateError(f"{out} is not empty and not a training run; refusing to delete it")
-        if info.is_main:
-            shutil.rmtree(out)
+    exists = out.exists() and any(out.iterdir())
+    if exists and not force:
+        raise SubstrateError(f"run directory {out} already exists (use --resume to continue it or --force to start over)")
+    if exists and not (out / RUN_FILE).is_file():
+        raise SubstrateError(f"{out} is not empty and not a training run; refusing to delete it")
+    _barrier(info)
     if info.is_main:
+        if exists:
+            shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out / RUN_FILE, canonical_json(run_record))
+    _barrier(info)
 
 
 def _state_dicts(model, opt, parallel: str, info: DistInfo) -> tuple[dict, dict]:
@@ -312,10 +322,7 @@ def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> 
         if info.is_main:
             path = ckpt.save_checkpoint(out, step, weights, {"step": step, "optimizer": opt_state, "rng": rng,
                                                              "seed": cfg.seed, "data_position": step}, identity, cfg.keep_last)
-        if info.enabled:
-            import torch.distributed as dist
-
-            dist.barrier()
+        _barrier(info)
         return str(path)
 
     wrapped.train()

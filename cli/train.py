@@ -1,0 +1,147 @@
+"""``substrate prepare``, ``train``, ``generate`` and ``compare``: thin wrappers over unicode_substrate.train."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from unicode_substrate.errors import SubstrateError
+
+
+def _value(text: str):
+    """An override value: int, float, true/false, or the string itself."""
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _model_overrides(pairs: tuple[str, ...]) -> dict | None:
+    out = {}
+    for p in pairs:
+        key, sep, val = p.partition("=")
+        if not sep or not key:
+            raise SubstrateError(f"--set expects KEY=VALUE (a model field), got {p!r}")
+        out[key.strip()] = _value(val.strip())
+    return out or None
+
+
+def _progress(flag: bool | None) -> bool:
+    return sys.stderr.isatty() if flag is None else flag
+
+
+def training_options(f):
+    """Options shared by train and compare; each overrides the TOML config when given."""
+    opts = [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file of training options (unknown keys are an error)."),
+        click.option("--set", "model_set", multiple=True, metavar="KEY=VALUE", help="Override a model field, e.g. --set n_layer=2 (repeatable)."),
+        click.option("--steps", type=int, help="Optimizer steps."),
+        click.option("--batch-size", type=int, help="Sequences per micro-batch per process."),
+        click.option("--grad-accum", type=int, help="Micro-batches per optimizer step."),
+        click.option("--context", type=int, help="Tokens per sequence (default: the model's context)."),
+        click.option("--lr", type=float, help="Peak learning rate."),
+        click.option("--min-lr", type=float, help="Final learning rate of the cosine schedule."),
+        click.option("--warmup", type=int, help="Linear warmup steps."),
+        click.option("--weight-decay", type=float, help="AdamW decoupled weight decay (matrices only)."),
+        click.option("--grad-clip", type=float, help="Global gradient-norm clip (0 = off)."),
+        click.option("--seed", type=int, help="Seed for initialisation and batch order."),
+        click.option("--eval-every", type=int, help="Validate every N steps (0 = only at the end)."),
+        click.option("--eval-tokens", type=int, help="Validation tokens per evaluation, whole documents (0 = all)."),
+        click.option("--ckpt-every", type=int, help="Checkpoint every N steps (0 = only at the end)."),
+        click.option("--keep-last", type=int, help="Checkpoints to keep."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), help="auto = bf16 autocast on CUDA, fp32 on CPU."),
+        click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model."),
+        click.option("--parallel", type=click.Choice(["ddp", "fsdp"]), help="How torchrun processes share the model."),
+        click.option("--device", help="cpu, cuda, cuda:N (default: auto)."),
+        click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _config(preset, config_path, model_set, **kw):
+    from unicode_substrate.train.config import load_config
+
+    names = {"compile_": "compile"}
+    given = {names.get(k, k): v for k, v in kw.items()}
+    return load_config(config_path, preset=preset, model=_model_overrides(model_set), **given)
+
+
+@click.command()
+@click.option("--corpus", type=click.Path(exists=True), default=None, help="A .txt/.jsonl/.parquet file or a folder (default: the built-in standard-library docstrings).")
+@click.option("--lang", default=None, help="Language code for documents that carry none.")
+@click.option("--tokenizer", required=True, type=click.Path(exists=True, file_okay=False), help="Tokenizer directory.")
+@click.option("--out", required=True, type=click.Path(), help="Output data directory.")
+@click.option("--val-every", default=50, show_default=True, help="Every N-th document goes to the validation split.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+def prepare(corpus, lang, tokenizer, out, val_every, force, progress):
+    """Tokenize a corpus with every core into memory-mapped train/validation token arrays."""
+    from unicode_substrate.train.data import prepare as run
+
+    path = run(out, tokenizer, corpus=corpus, lang=lang, val_every=val_every, force=force, progress=_progress(progress))
+    click.echo(f"wrote token data to {path}")
+
+
+@click.command()
+@click.option("--preset", default=None, help="Model preset (default: from --config, else tiny-glyph).")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Data directory from substrate prepare.")
+@click.option("--table", type=click.Path(exists=True, file_okay=False), default=None, help="Frozen table directory (frozen presets).")
+@click.option("--out", required=True, type=click.Path(), help="Run directory.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
+@click.option("--resume-from", type=click.Path(exists=True, file_okay=False), default=None, help="Continue from this checkpoint directory.")
+@click.option("--force", is_flag=True, help="Delete an existing run in --out and start over.")
+@training_options
+def train(preset, data, table, out, resume, resume_from, force, config_path, model_set, progress, **kw):
+    """Train a model on prepared data (single process, or one process of a torchrun launch)."""
+    from unicode_substrate.train.trainer import train as run
+
+    if resume and resume_from:
+        raise SubstrateError("give --resume or --resume-from, not both")
+    cfg = _config(preset, config_path, model_set, **kw)
+    path = run(cfg, data, out, table=table, resume=resume_from or resume, force=force, progress=_progress(progress))
+    click.echo(f"run written to {path}")
+
+
+@click.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Run directory from substrate train.")
+@click.option("--prompt", default="", help="Text to continue (default: start a new document).")
+@click.option("--max-new-tokens", default=100, show_default=True)
+@click.option("--temperature", default=0.8, show_default=True, help="0 = greedy.")
+@click.option("--top-k", default=50, show_default=True, help="Sample among the k likeliest tokens (0 = all).")
+@click.option("--samples", default=1, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--checkpoint", type=click.Path(exists=True, file_okay=False), default=None, help="A checkpoint (default: the newest).")
+@click.option("--tokenizer", type=click.Path(exists=True, file_okay=False), default=None, help="Tokenizer directory (default: the run's).")
+@click.option("--table", type=click.Path(exists=True, file_okay=False), default=None, help="Table directory (default: the run's).")
+@click.option("--device", default="cpu", show_default=True)
+def generate(run_dir, prompt, max_new_tokens, temperature, top_k, samples, seed, checkpoint, tokenizer, table, device):
+    """Sample continuations from a trained run."""
+    from unicode_substrate.train.generate import generate as run
+
+    texts = run(run_dir, prompt, max_new_tokens, temperature, top_k or None, seed, samples, checkpoint, tokenizer, table, device)
+    for i, text in enumerate(texts):
+        if samples > 1:
+            click.echo(f"--- sample {i + 1}")
+        click.echo(text)
+
+
+@click.command()
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Data directory from substrate prepare.")
+@click.option("--variant", "variants", multiple=True, required=True, metavar="NAME=PRESET[:TABLE]",
+              help="A variant to train, e.g. glyph=tiny-glyph:artifacts/table or trainable=tiny-unfrozen (two or more).")
+@click.option("--out", required=True, type=click.Path(), help="Folder for the runs, report.md and loss_curves.png.")
+@click.option("--force", is_flag=True, help="Replace an existing comparison in --out.")
+@training_options
+def compare(data, variants, out, force, config_path, model_set, progress, **kw):
+    """Train variants on identical data, seed, schedule and steps; write a report with loss curves."""
+    from unicode_substrate.train.compare import compare as run
+    from unicode_substrate.train.compare import parse_variant
+
+    cfg = _config(None, config_path, model_set, **kw)
+    report = run([parse_variant(v) for v in variants], data, out, cfg, force=force, progress=_progress(progress))
+    click.echo(f"report written to {report}")
