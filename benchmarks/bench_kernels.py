@@ -26,6 +26,8 @@ HAS_CUDA = torch.cuda.is_available()
 if not HAS_CUDA:
     # Must precede the first triton import; the kernels then run (slowly) on CPU for the check.
     os.environ.setdefault("TRITON_INTERPRET", "1")
+    # Compile in-process: background compile workers would compete with the timed code on a small machine.
+    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 from unicode_substrate.kernels import apply_rope, embed_lift, rope_cache, triton_status  # noqa: E402
 from unicode_substrate.kernels.reference import apply_rope_reference, embed_lift_reference  # noqa: E402
@@ -299,6 +301,10 @@ def main(argv=None) -> int:
         return 0
     print("No CUDA device: GPU figures are not available from this run. CPU figures below; the Triton")
     print("kernels are only checked for correctness here (interpreter), never timed.")
+    # One thread: at these sizes OpenMP barely helps, and on a shared machine its barriers stall
+    # for whole scheduler slices, which would make the quantiles measure the neighbours.
+    torch.set_num_threads(1)
+    print(f"CPU: {os.cpu_count()} cores, timing with 1 thread; load average {os.getloadavg()[0]:.1f} at start")
     paths = impls(not args.no_compile, with_triton=False)
     for B in args.batch or (2,):
         rows = bench_shape(B, 256, 256, 8, 64, paths, time_cpu, "cpu", torch.float32, None)

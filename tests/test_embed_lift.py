@@ -69,6 +69,20 @@ def test_gradient_equals_nn_embedding_with_repeated_ids(kernel_device, T):
     torch.testing.assert_close(weight.grad, emb.weight.grad, **tolerance(torch.float32))
 
 
+def test_deterministic_mode_gradient(kernel_device):
+    ids, weight = _case(2, 300, 5, 16, kernel_device)  # five rows, each hit about 120 times
+    w_kernel, w_ref = weight.clone().requires_grad_(True), weight.clone().requires_grad_(True)
+    grad_out = torch.randn(2, 300, 64, generator=torch.Generator().manual_seed(6)).to(kernel_device)
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        embed_lift(ids, w_kernel, 64, 0.5, backend="triton").backward(grad_out)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    embed_lift_reference(ids, w_ref, 64, 0.5).backward(grad_out)
+    torch.testing.assert_close(w_kernel.grad, w_ref.grad, **tolerance(torch.float32))
+
+
 def test_frozen_table_gets_no_gradient(kernel_device):
     ids, weight = _case(2, 5, 20, 16, kernel_device)
     layer = nn.Linear(64, 3).to(kernel_device)

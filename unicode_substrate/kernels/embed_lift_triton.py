@@ -10,7 +10,9 @@ Math, for output column c of token n with k = d_model // n_embed:
 so the gradient of a trainable table is
     dW[v, e] = scale * sum_{n: ids[n] = v} sum_{r < k} dout[n, e*k + r]
 which the backward kernel accumulates with fp32 atomic adds (repeated ids in a batch add up).
-A frozen table gets no gradient and the backward kernel never runs.
+Atomics make the summation order, and so the last bits, vary between runs on a GPU; under
+torch.use_deterministic_algorithms(True) the backward uses a sorted accumulation instead.
+A frozen table gets no gradient and the backward never runs.
 """
 
 from __future__ import annotations
@@ -125,7 +127,12 @@ def embed_lift_backward(ids: torch.Tensor, grad_out: torch.Tensor, weight: torch
     n = flat.numel()
     # fp32 accumulator: many tokens can share a row, and bf16 atomics would lose their sum.
     gw = torch.zeros((V, n_embed), dtype=torch.float32, device=weight.device)
-    if n:
+    if n and torch.are_deterministic_algorithms_enabled():
+        # Atomics add in a run-dependent order; accumulate-index_put_ sorts by row first, so a
+        # run that asks for determinism gets it, at the cost of the [n, n_embed] partial sums.
+        rows = g.view(n, n_embed, d_model // n_embed).float().sum(-1) * scale
+        gw.index_put_((flat.long(),), rows, accumulate=True)
+    elif n:
         block_t, block_e = _blocks(n, n_embed)
         grid = (triton.cdiv(n, block_t), triton.cdiv(n_embed, block_e))
         _embed_lift_bwd_kernel[grid](
