@@ -93,3 +93,55 @@ def test_training_curves_match(kernel_device, embedding):
     triton_curve = _losses(embedding, "triton")
     assert torch_curve[-1] < torch_curve[0] - 0.1  # it trains at all
     torch.testing.assert_close(torch.tensor(triton_curve), torch.tensor(torch_curve), **tolerance(torch.float32))
+
+
+# Compiles the kernels to PTX and cubin for real GPUs with Triton's bundled ptxas, no device
+# needed: it catches code that the interpreter accepts but the compiler rejects. It must run in
+# a process where triton was imported without TRITON_INTERPRET, hence the subprocess.
+_AOT_SCRIPT = r"""
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource, compile
+from unicode_substrate.kernels import embed_lift_triton as el, rope_triton as rp
+assert not el.INTERPRETED
+
+def build(fn, sig, consts, arch):
+    sig = {**sig, **{k: "constexpr" for k in consts}}
+    kernel = compile(ASTSource(fn=fn, signature=sig, constexprs=consts), target=GPUTarget("cuda", arch, 32),
+                     options={"num_warps": 4})
+    assert "cubin" in kernel.asm, fn.__name__
+
+for arch in (80, 90):
+    for dt in ("fp32", "bf16", "fp16"):
+        sig = {"ids_ptr": "*i64", "w_ptr": f"*{dt}", "out_ptr": f"*{dt}", "n_tokens": "i32", "d_model": "i32",
+               "w_stride": "i32", "scale": "fp32"}
+        for K, BT in ((16, 4), (1, 4), (3, 4)):  # n_embed 64 and 1024 at d_model 1024, and an odd lift
+            build(el._embed_lift_fwd_kernel, sig, {"K": K, "BLOCK_T": BT, "BLOCK_D": 1024}, arch)
+        rope = {"qo_ptr": f"*{dt}", "ko_ptr": f"*{dt}", "cos_ptr": "*fp32", "sin_ptr": "*fp32", "cs_t": "i32",
+                "cs_d": "i32", "T": "i32", "H": "i32"}
+        for n in ("q", "k"):
+            rope.update({f"{n}_ptr": f"*{dt}", **{f"{n}_s{s}": "i32" for s in "bthd"}})
+        for half, bt, bh, back in ((16, 4, 32, False), (16, 4, 32, True), (64, 1, 32, True), (48, 2, 8, False)):
+            build(rp._rope_kernel, rope, {"HALF": half, "BLOCK_T": bt, "BLOCK_H": bh,
+                                          "BLOCK_HALF": 1 << (half - 1).bit_length(), "BACKWARD": back}, arch)
+    sig = {"ids_ptr": "*i64", "g_ptr": "*fp32", "gw_ptr": "*fp32", "n_tokens": "i32", "n_embed": "i32",
+           "d_model": "i32", "scale": "fp32"}
+    for K, BT, BE in ((1, 4, 1024), (16, 64, 64)):
+        build(el._embed_lift_bwd_kernel, sig, {"K": K, "BLOCK_T": BT, "BLOCK_E": BE}, arch)
+print("compiled")
+"""
+
+
+@pytest.mark.slow
+def test_kernels_compile_for_gpus(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_CACHE_DIR"] = str(tmp_path / "triton-cache")  # tests write only under tmp_path
+    env["TRITON_DEFAULT_FP_FUSION"] = "1"
+    proc = subprocess.run([sys.executable, "-c", _AOT_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode and "ptxas" in proc.stderr and "No such file" in proc.stderr:
+        pytest.skip("this triton build ships no ptxas")
+    assert proc.returncode == 0 and "compiled" in proc.stdout, proc.stderr[-3000:]

@@ -78,7 +78,7 @@ def _embed_lift_bwd_kernel(
     acc = tl.zeros((BLOCK_T, BLOCK_E), dtype=tl.float32)
     for r in range(K):
         acc += tl.load(g_row + (cols * K + r)[None, :], mask=mask, other=0.0).to(tl.float32)
-    tl.atomic_add(gw_ptr + ids[:, None] * n_embed + cols[None, :], acc * scale, mask=mask)
+    tl.atomic_add(gw_ptr + ids[:, None] * n_embed + cols[None, :], acc * scale, mask=mask, sem="relaxed")
 
 
 def _blocks(n_tokens: int, width: int) -> tuple[int, int]:
