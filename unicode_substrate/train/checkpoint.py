@@ -10,6 +10,7 @@ real name, and a new checkpoint never replaces an existing one.
 
 from __future__ import annotations
 
+import pickle
 import re
 import shutil
 from pathlib import Path
@@ -64,6 +65,8 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict, dict]:
         weights = load_file(str(path / "model.safetensors"))
         # weights_only: a state file is data, never code, even if someone swapped it.
         state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise SubstrateError(f"checkpoint {path} cannot be read: state.pt holds objects other than tensors and plain data") from None
     except (SafetensorError, RuntimeError, OSError, EOFError, ValueError) as e:
         raise SubstrateError(f"checkpoint {path} cannot be read: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     return weights, state, manifest

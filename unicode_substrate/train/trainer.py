@@ -265,6 +265,9 @@ def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> 
     start_ckpt = None
     if resume:
         start_ckpt = ckpt.latest_checkpoint(out) if resume is True or resume == "latest" else Path(resume)
+        newer = [p.name for s, p in ckpt.list_checkpoints(out) if s > ckpt.checkpoint_step(start_ckpt)]
+        if newer:  # never silently overwrite or interleave with checkpoints from a later point
+            raise SubstrateError(f"{out} has checkpoints newer than {start_ckpt.name} ({', '.join(newer)}); move them away to resume from it")
     _prepare_run_dir(out, run_record, resume, force, info)
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run

@@ -1,0 +1,236 @@
+"""Trainer: configuration, schedule, validation bits per byte, and every bad input refused in one line."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from _train_helpers import FAKE_TOKENIZER_SHA, TINY_MODEL, make_data, make_table, tiny_config
+from unicode_substrate.cli import main
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.train.checkpoint import list_checkpoints, load_checkpoint
+from unicode_substrate.train.config import TrainConfig, load_config
+from unicode_substrate.train.data import TokenData
+from unicode_substrate.train.distributed import dist_info_from_env
+from unicode_substrate.train.trainer import evaluate, lr_at, read_metrics, train
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    return {"root": root, "data": make_data(root / "data"), "table": make_table(root / "table")}
+
+
+def _cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _train_args(world, out, *extra):
+    model = [f"--set={k}={v}" for k, v in TINY_MODEL.items()]
+    return ["train", "--preset", "tiny-glyph", *model, "--data", world["data"], "--table", world["table"], "--out", out,
+            "--steps", "4", "--batch-size", "2", "--warmup", "1", "--eval-every", "2", "--ckpt-every", "2",
+            "--keep-last", "5", "--device", "cpu", "--no-progress", *extra]
+
+
+def _one_line_error(res, *fragments):
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.output
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    return lines[0]
+
+
+# ---- configuration --------------------------------------------------------------------------
+def test_toml_config_rejects_unknown_keys_and_options_override_it(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('steps = 7\nlr = 0.01\nmin_lr = 0.001\n[model]\nn_layer = 3\n', encoding="utf-8")
+    cfg = load_config(p, steps=9, model={"d_model": 64})
+    assert (cfg.steps, cfg.lr, cfg.model) == (9, 0.01, {"n_layer": 3, "d_model": 64})
+    p.write_text("stpes = 7\n", encoding="utf-8")
+    with pytest.raises(SubstrateError, match="unknown key in .*: stpes"):
+        load_config(p)
+    p.write_text("steps = [\n", encoding="utf-8")
+    with pytest.raises(SubstrateError, match="not valid TOML"):
+        load_config(p)
+    with pytest.raises(SubstrateError, match="min_lr"):
+        TrainConfig(lr=1e-3, min_lr=1e-2)
+
+
+def test_schedule_warms_up_linearly_then_follows_a_cosine_to_min_lr():
+    cfg = TrainConfig(steps=110, warmup=10, lr=1.0, min_lr=0.1)
+    assert [lr_at(cfg, s) for s in range(3)] == pytest.approx([0.1, 0.2, 0.3])
+    assert lr_at(cfg, 10) == pytest.approx(1.0)
+    assert lr_at(cfg, 60) == pytest.approx(0.55)  # half way down the cosine
+    assert lr_at(cfg, 110) == pytest.approx(0.1)
+    lrs = [lr_at(cfg, s) for s in range(10, 110)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_validation_bits_per_byte_is_total_nats_over_bytes(world):
+    data = TokenData.load(world["data"])
+    torch.manual_seed(0)
+    from unicode_substrate.model import GPT, get_preset
+
+    model = GPT(get_preset("tiny-unfrozen", **{k: v for k, v in TINY_MODEL.items() if k != "n_embed"}))
+    n_tok, n_bytes = data.val_range(0)
+    got = evaluate(model, data, 16, 3, 0, torch.device("cpu"), torch.autocast("cpu", enabled=False))
+    # The reference: every token after the first predicted once, from at most 16 tokens of left context.
+    val = torch.from_numpy(np.asarray(data.val, dtype=np.int64))
+    nats = 0.0
+    with torch.no_grad():
+        for start in range(0, n_tok - 1, 16):
+            x, y = val[start : start + 16], val[start + 1 : start + 17]
+            logits, _ = model(x[None, : len(y)])
+            nats += float(torch.nn.functional.cross_entropy(logits[0], y, reduction="sum"))
+    assert got["val_tokens"] == n_tok - 1 and got["val_bytes"] == n_bytes == data.manifest["splits"]["val"]["utf8_bytes"]
+    assert got["val_loss"] == pytest.approx(nats / (n_tok - 1), rel=1e-5)
+    assert got["val_bpb"] == pytest.approx(nats / math.log(2) / n_bytes, rel=1e-5)
+    # A capped evaluation covers whole documents only, and its bytes are exactly theirs.
+    tok2, bytes2 = data.val_range(130)
+    assert tok2 == int(data.val_docs[0, 0]) and bytes2 == int(data.val_docs[0, 1])
+
+
+def test_cli_train_writes_metrics_and_checkpoints_and_refuses_to_overwrite(world, tmp_path):
+    res = _cli(*_train_args(world, tmp_path / "run"))
+    assert res.exit_code == 0, res.output
+    metrics = read_metrics(tmp_path / "run")
+    assert [m["step"] for m in metrics if m["type"] == "train"] == [1, 2, 3, 4]
+    assert [m["step"] for m in metrics if m["type"] == "val"] == [2, 4]
+    assert [s for s, _ in list_checkpoints(tmp_path / "run")] == [2, 4]
+    weights, state, manifest = load_checkpoint(tmp_path / "run" / "checkpoints" / "step-00000004")
+    assert "embed.weight" not in weights and state["step"] == 4 and manifest["step"] == 4
+    res = _cli(*_train_args(world, tmp_path / "run"))
+    _one_line_error(res, "already exists", "--resume")
+
+
+# ---- bad input --------------------------------------------------------------------------------
+def test_table_for_another_tokenizer_is_refused(world, tmp_path):
+    other = make_table(tmp_path / "other", tokenizer_sha="cd" * 32)
+    args = _train_args(world, tmp_path / "run")
+    args[args.index(world["table"])] = other
+    _one_line_error(_cli(*args), "rendered for tokenizer cdcdcdcdcdcd", "abababababab")
+    assert not (tmp_path / "run").exists()
+
+
+def test_table_of_wrong_shape_and_model_of_wrong_vocab_are_refused(world, tmp_path):
+    narrow = make_table(tmp_path / "narrow", dim=8)
+    args = _train_args(world, tmp_path / "run")
+    args[args.index(world["table"])] = narrow
+    _one_line_error(_cli(*args), "[64, 8]", "[64, 16]")
+    args = [a for a in _train_args(world, tmp_path / "run") if a != "--set=vocab_size=64"]
+    _one_line_error(_cli(*args), "64 ids", "65536")
+    args = _train_args(world, tmp_path / "run", "--set", "n_layr=2")
+    _one_line_error(_cli(*args), "unknown model config keys: n_layr")
+
+
+def test_presets_and_tables_must_agree(world, tmp_path):
+    args = _train_args(world, tmp_path / "run")
+    args[args.index("tiny-glyph")] = "tiny-unfrozen"
+    _one_line_error(_cli(*args), "takes no --table")
+    args = _train_args(world, tmp_path / "run")
+    i = args.index("--table")
+    del args[i : i + 2]
+    _one_line_error(_cli(*args), "needs --table")
+
+
+def test_corpus_too_small_for_the_context_is_refused(tmp_path):
+    data = make_data(tmp_path / "small", n_docs=10, doc_len=3)
+    world = {"data": data, "table": make_table(tmp_path / "table")}
+    res = _cli(*_train_args(world, tmp_path / "run", "--set", "context=64"))
+    _one_line_error(res, "training split has 35 tokens", "context 64")
+    with pytest.raises(SubstrateError, match="too small to split"):
+        make_data(tmp_path / "tiny", n_docs=5)
+
+
+def test_half_set_torchrun_environment_is_refused(world, tmp_path, monkeypatch):
+    with pytest.raises(SubstrateError, match="half set: RANK, WORLD_SIZE given but LOCAL_RANK, MASTER_ADDR, MASTER_PORT"):
+        dist_info_from_env({"RANK": "0", "WORLD_SIZE": "2"})
+    with pytest.raises(SubstrateError, match="inconsistent"):
+        dist_info_from_env({"RANK": "3", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "x", "MASTER_PORT": "1"})
+    assert not dist_info_from_env({}).enabled
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for k in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(k, raising=False)
+    _one_line_error(_cli(*_train_args(world, tmp_path / "run")), "torchrun environment is half set")
+
+
+def test_corrupt_checkpoint_is_refused_and_left_alone(world, tmp_path):
+    run = tmp_path / "run"
+    assert _cli(*_train_args(world, run)).exit_code == 0
+    newest = run / "checkpoints" / "step-00000004" / "model.safetensors"
+    newest.write_bytes(newest.read_bytes()[:100])  # truncated, as by a full disk
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    res = _cli(*_train_args(world, run, "--resume", "--steps", "6"))
+    _one_line_error(res, "newest checkpoint is corrupt", "model.safetensors", "step-00000002")
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    # Resuming from the older checkpoint is refused while a newer one exists, rather than overwritten.
+    res = _cli(*_train_args(world, run, "--resume-from", run / "checkpoints" / "step-00000002", "--steps", "6"))
+    _one_line_error(res, "newer than step-00000002")
+    shutil.rmtree(newest.parent)
+    res = _cli(*_train_args(world, run, "--resume-from", run / "checkpoints" / "step-00000002", "--steps", "6"))
+    assert res.exit_code == 0, res.output
+    assert [s for s, _ in list_checkpoints(run)] == [2, 4, 6]
+
+
+def test_state_file_holding_code_is_never_unpickled(world, tmp_path):
+    from unicode_substrate.artifacts import read_manifest, write_manifest
+
+    run = tmp_path / "run"
+    assert _cli(*_train_args(world, run)).exit_code == 0
+    ck = run / "checkpoints" / "step-00000004"
+
+    class Evil:
+        def __reduce__(self):
+            return (shutil.rmtree, (str(world["root"]),))
+
+    torch.save({"step": 4, "payload": Evil()}, ck / "state.pt")
+    manifest = read_manifest(ck)
+    (ck / "manifest.json").unlink()
+    write_manifest(ck, "checkpoint", 1, **{k: v for k, v in manifest.items()
+                                          if k not in ("kind", "schema_version", "package", "package_version", "files")})
+    res = _cli(*_train_args(world, run, "--resume", "--steps", "6"))
+    _one_line_error(res, "cannot be read")
+    assert world["root"].exists()
+
+
+def test_nan_loss_stops_and_names_the_step_keeping_the_last_good_checkpoint(world, tmp_path):
+    run = tmp_path / "run"
+    assert _cli(*_train_args(world, run, "--steps", "2")).exit_code == 0
+    # An absurd learning rate sends the weights to inf in one update; the next loss is not finite.
+    res = _cli(*_train_args(world, run, "--resume", "--steps", "6", "--lr", "1e30", "--min-lr", "1e30", "--ckpt-every", "1"))
+    line = _one_line_error(res, "at step", "last good checkpoint is")
+    assert "nan" in line or "inf" in line or "non-finite" in line
+    failed = int(line.split(" at step ")[1].split(";")[0])
+    named = line.rsplit(" ", 1)[1]
+    steps = [s for s, _ in list_checkpoints(run)]
+    assert 3 <= failed <= 6 and steps[-1] < failed and named.endswith(f"step-{steps[-1]:08d}")
+    _, state, _ = load_checkpoint(named)  # still verifies
+    assert state["step"] == steps[-1]
+
+
+def test_resume_refuses_another_model_or_table(world, tmp_path):
+    run = tmp_path / "run"
+    assert _cli(*_train_args(world, run, "--steps", "2")).exit_code == 0
+    _one_line_error(_cli(*_train_args(world, run, "--resume", "--set", "n_layer=3")), "cannot resume", "model differs")
+    other = make_table(tmp_path / "other", seed=1)
+    args = _train_args(world, run, "--resume")
+    args[args.index(world["table"])] = other
+    _one_line_error(_cli(*args), "table_manifest_sha256 differs")
+    _one_line_error(_cli(*_train_args(world, tmp_path / "nothing", "--resume")), "no checkpoints to resume from")
+
+
+def test_identical_runs_are_identical_and_seed_matters(world, tmp_path):
+    cfg = tiny_config(steps=3, eval_every=0, ckpt_every=0)
+    a = train(cfg, world["data"], tmp_path / "a", world["table"], progress=False)
+    b = train(cfg, world["data"], tmp_path / "b", world["table"], progress=False)
+    c = train(cfg.replace(seed=7), world["data"], tmp_path / "c", world["table"], progress=False)
+    la, lb, lc = ([m["loss"] for m in read_metrics(r) if m["type"] == "train"] for r in (a, b, c))
+    assert la == lb and la != lc
+    wa = (a / "checkpoints" / "step-00000003" / "model.safetensors").read_bytes()
+    assert wa == (b / "checkpoints" / "step-00000003" / "model.safetensors").read_bytes()
