@@ -46,3 +46,22 @@ def tiny_config(**changes) -> TrainConfig:
     base = TrainConfig(preset="tiny-glyph", model=dict(TINY_MODEL), steps=6, batch_size=4, lr=3e-3, min_lr=3e-4,
                        warmup=2, eval_every=3, eval_batch_size=4, ckpt_every=3, keep_last=2, device="cpu")
     return base.replace(**changes)
+
+
+def make_char_tokenizer(out: Path, alphabet: str) -> Path:
+    """A small character-level BPE tokenizer directory with ``<unk>``, a ``</s>`` special and one merge."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import BPE
+
+    from unicode_substrate.artifacts import write_manifest
+
+    out.mkdir(parents=True)
+    vocab = {"<unk>": 0, "</s>": 1}
+    for c in sorted(set(alphabet) | {"t", "h"}):
+        vocab.setdefault(c, len(vocab))
+    vocab["th"] = len(vocab)
+    tok = Tokenizer(BPE(vocab, [("t", "h")], unk_token="<unk>"))
+    tok.add_special_tokens(["</s>"])
+    tok.save(str(out / "tokenizer.json"))
+    write_manifest(out, "tokenizer", 1, layout="test")
+    return out
