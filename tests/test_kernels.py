@@ -95,6 +95,28 @@ def test_training_curves_match(kernel_device, embedding):
     torch.testing.assert_close(torch.tensor(triton_curve), torch.tensor(torch_curve), **tolerance(torch.float32))
 
 
+
+@pytest.mark.slow
+def test_torch_compile_keeps_the_kernels(kernel_device):
+    # The kernels are custom ops, so torch.compile keeps them as opaque nodes instead of tracing
+    # their launchers; aot_eager runs dynamo and AOT autograd without inductor's slow codegen.
+    if kernel_device != "cpu":
+        pytest.skip("the CPU comparison runs under the interpreter")
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=96, d_model=64, n_layer=2, n_head=4, context=32, n_embed=16)
+    table = torch.randn(96, 16)
+    models = [GPT(cfg, table, backend=b) for b in ("triton", "torch")]
+    models[1].load_state_dict(models[0].state_dict())
+    batch = torch.randint(0, 96, (2, 33), generator=torch.Generator().manual_seed(1))
+    losses = []
+    for fn in (torch.compile(models[0], backend="aot_eager", fullgraph=True), models[1]):
+        _, loss = fn(batch[:, :-1], batch[:, 1:].contiguous())
+        loss.backward()
+        losses.append(loss.detach())
+    torch.testing.assert_close(losses[0], losses[1], **tolerance(torch.float32))
+    for p, q in zip(*(m.parameters() for m in models)):
+        torch.testing.assert_close(p.grad, q.grad, **tolerance(torch.float32))
+
 # Compiles the kernels to PTX and cubin for real GPUs with Triton's bundled ptxas, no device
 # needed: it catches code that the interpreter accepts but the compiler rejects. It must run in
 # a process where triton was imported without TRITON_INTERPRET, hence the subprocess.

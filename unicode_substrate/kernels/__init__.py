@@ -12,8 +12,6 @@ The kernel modules import triton, so they are imported on first use, not here.
 
 from __future__ import annotations
 
-import functools
-
 import torch
 
 from unicode_substrate.errors import SubstrateError
@@ -24,15 +22,21 @@ BACKENDS = ("auto", "triton", "torch")
 __all__ = ["BACKENDS", "embed_lift", "apply_rope", "rope_cache", "triton_status"]
 
 
-@functools.cache
+_MODULES: tuple | None = None  # a plain global, not functools.cache, which torch.compile warns about
+
+
 def _kernel_modules():
     """(embed_lift module, rope module, why-not) — the modules are None when Triton does not import."""
-    try:
-        from unicode_substrate.kernels import embed_lift_triton as el
-        from unicode_substrate.kernels import rope_triton as rope
-    except ImportError as exc:  # triton missing or broken for this platform
-        return None, None, f"triton does not import ({exc})"
-    return el, rope, None
+    global _MODULES
+    if _MODULES is None:
+        try:
+            from unicode_substrate.kernels import embed_lift_triton as el
+            from unicode_substrate.kernels import rope_triton as rope
+        except ImportError as exc:  # triton missing or broken for this platform
+            _MODULES = (None, None, f"triton does not import ({exc})")
+        else:
+            _MODULES = (el, rope, None)
+    return _MODULES
 
 
 def triton_status() -> str:
@@ -84,9 +88,6 @@ def embed_lift(ids: torch.Tensor, weight: torch.Tensor, d_model: int, scale: flo
         raise ValueError(f"d_model {d_model} is not a multiple of the table width {weight.shape[-1]}")
     if _use_triton(backend, (ids, weight), lambda el, rope: el.unsupported_reason(ids, weight, d_model)):
         el, _, _ = _kernel_modules()
-        if not ids.is_cuda and ids.numel() and not (0 <= int(ids.min()) and int(ids.max()) < weight.shape[0]):
-            # The interpreter reads host memory unchecked; on CUDA a range check would cost a sync.
-            raise IndexError(f"ids out of range for a table of {weight.shape[0]} rows")
         return el.embed_lift_triton(ids, weight, d_model, scale)
     return embed_lift_reference(ids, weight, d_model, scale)
 

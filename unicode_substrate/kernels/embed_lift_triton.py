@@ -107,6 +107,9 @@ def embed_lift_forward(ids: torch.Tensor, weight: torch.Tensor, d_model: int, sc
     n_embed = weight.shape[1]
     flat = ids.reshape(-1).contiguous()
     n = flat.numel()
+    if n and not flat.is_cuda and not (0 <= int(flat.min()) and int(flat.max()) < weight.shape[0]):
+        # The interpreter reads host memory unchecked; on CUDA the check would cost a sync.
+        raise IndexError(f"ids out of range for a table of {weight.shape[0]} rows")
     out = torch.empty((n, d_model), dtype=weight.dtype, device=weight.device)
     if n:
         block_t, block_d = _blocks(n, d_model)
@@ -142,24 +145,45 @@ def embed_lift_backward(ids: torch.Tensor, grad_out: torch.Tensor, weight: torch
     return gw.to(weight.dtype)
 
 
-class EmbedLiftFunction(torch.autograd.Function):
-    """Autograd wrapper: no gradient to ids; a table gradient only when the table requires one."""
+# Custom ops rather than a bare autograd.Function: torch.compile then treats each kernel as one
+# opaque node with a known output shape (register_fake) instead of tracing into the launcher,
+# which works the same for compiled and interpreted Triton.
+@torch.library.custom_op("unicode_substrate::embed_lift", mutates_args=())
+def _embed_lift_op(ids: torch.Tensor, weight: torch.Tensor, d_model: int, scale: float) -> torch.Tensor:
+    return embed_lift_forward(ids, weight, d_model, scale)
 
-    @staticmethod
-    def forward(ctx, ids: torch.Tensor, weight: torch.Tensor, d_model: int, scale: float) -> torch.Tensor:
-        ctx.save_for_backward(ids, weight)
-        ctx.scale = scale
-        return embed_lift_forward(ids, weight, d_model, scale)
 
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
-        ids, weight = ctx.saved_tensors
-        grad_weight = None
-        if ctx.needs_input_grad[1]:
-            grad_weight = embed_lift_backward(ids, grad_out, weight, ctx.scale)
-        return None, grad_weight, None, None
+@_embed_lift_op.register_fake
+def _(ids, weight, d_model, scale):
+    return weight.new_empty((*ids.shape, d_model))
+
+
+@torch.library.custom_op("unicode_substrate::embed_lift_backward", mutates_args=())
+def _embed_lift_backward_op(ids: torch.Tensor, grad_out: torch.Tensor, weight: torch.Tensor, scale: float) -> torch.Tensor:
+    return embed_lift_backward(ids, grad_out, weight, scale)
+
+
+@_embed_lift_backward_op.register_fake
+def _(ids, grad_out, weight, scale):
+    return torch.empty_like(weight)
+
+
+def _setup_context(ctx, inputs, output):
+    ids, weight, _, scale = inputs
+    ctx.save_for_backward(ids, weight)
+    ctx.scale = scale
+
+
+def _backward(ctx, grad_out):
+    # No gradient to ids; a table gradient only when the table requires one (never for a frozen table).
+    ids, weight = ctx.saved_tensors
+    grad_weight = _embed_lift_backward_op(ids, grad_out, weight, ctx.scale) if ctx.needs_input_grad[1] else None
+    return None, grad_weight, None, None
+
+
+_embed_lift_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def embed_lift_triton(ids: torch.Tensor, weight: torch.Tensor, d_model: int, scale: float = 1.0) -> torch.Tensor:
     """Gather + lift + scale on the Triton kernels, differentiable in ``weight``."""
-    return EmbedLiftFunction.apply(ids, weight, d_model, scale)
+    return _embed_lift_op(ids, weight, d_model, float(scale))

@@ -129,21 +129,32 @@ def rope_launch(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.
     return q_out, k_out
 
 
-class RopeFunction(torch.autograd.Function):
-    """Autograd wrapper: gradients to q and k only; the cache is a constant."""
+# A custom op (see embed_lift_triton.py): one opaque node for torch.compile, compiled or interpreted.
+@torch.library.custom_op("unicode_substrate::rope", mutates_args=())
+def _rope_op(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, backward: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    return rope_launch(q, k, cos, sin, backward)
 
-    @staticmethod
-    def forward(ctx, q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
-        ctx.save_for_backward(cos, sin)
-        return rope_launch(q, k, cos, sin)
 
-    @staticmethod
-    def backward(ctx, grad_q: torch.Tensor, grad_k: torch.Tensor):
-        cos, sin = ctx.saved_tensors
-        dq, dk = rope_launch(grad_q, grad_k, cos, sin, backward=True)
-        return dq, dk, None, None
+@_rope_op.register_fake
+def _(q, k, cos, sin, backward):
+    return q.new_empty(q.shape), k.new_empty(k.shape)
+
+
+def _setup_context(ctx, inputs, output):
+    _, _, cos, sin, _ = inputs
+    ctx.save_for_backward(cos, sin)
+
+
+def _backward(ctx, grad_q, grad_k):
+    # Gradients to q and k only; the cache is a constant.
+    cos, sin = ctx.saved_tensors
+    dq, dk = _rope_op(grad_q, grad_k, cos, sin, True)
+    return dq, dk, None, None, None
+
+
+_rope_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def apply_rope_triton(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
     """Rotate q and k [B, T, H, head_dim] on the Triton kernel, differentiable in q and k."""
-    return RopeFunction.apply(q, k, cos, sin)
+    return _rope_op(q, k, cos, sin, False)
