@@ -112,23 +112,37 @@ def builtin_documents() -> tuple[str, ...]:
     version). Test suites and site-packages are left out.
     """
     root = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(root.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix())
+    files = sorted(
+        (p for p in root.rglob("*.py") if not _SKIP_PARTS.intersection(p.relative_to(root).parts)),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
     docs = []
     for p in files:
-        if _SKIP_PARTS.intersection(p.relative_to(root).parts):
-            continue
         try:
             tree = ast.parse(p.read_bytes())
         except (SyntaxError, ValueError, OSError):
             continue  # a few stdlib files are deliberately unparsable data for the test suite
-        parts = [
-            doc
-            for node in ast.walk(tree)
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-            and (doc := ast.get_docstring(node))
-        ]
+        parts = [doc for node in _doc_nodes(tree) if (doc := ast.get_docstring(node))]
         if parts:
             docs.append("\n\n".join(parts))
     if not docs:
         raise SubstrateError(f"no docstrings found under the standard library at {root}")
     return tuple(docs)
+
+
+_DOC_NODES = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _doc_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Modules, classes and functions in source order, visiting statements only (expressions hold no docstrings)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _DOC_NODES):
+            yield node
+        children = []
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                children.extend(c for c in value if isinstance(c, (ast.stmt, ast.excepthandler, ast.match_case)))
+        stack.extend(reversed(children))

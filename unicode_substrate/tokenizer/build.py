@@ -55,7 +55,7 @@ def build_tokenizer(
     else:
         path = ngram_stats.resolve(ngrams)
         stats = ngram_stats.load(path)
-        source = {"source": path.name}
+        source = {"source": "file"}  # identified by ngrams_sha256; the file's name is not part of the input
         ngrams_sha = sha256_file(path)
     grams = ngram_stats.select(stats, top)
     inter_sha = None
@@ -63,7 +63,6 @@ def build_tokenizer(
         inter = ngram_stats.load_intersection(intersection)
         grams |= set(inter)
         inter_sha = sha256_file(intersection)
-        params["intersection"] = Path(intersection).name
     vocab = assemble(spec, grams)
     with atomic_output_dir(out, force) as tmp:
         _write_files(tmp, vocab)
@@ -195,7 +194,7 @@ def _copy_tokenizer(src: Path, out: Path, force: bool) -> Path:
             "tokenizer",
             SCHEMA_VERSION,
             layout=FROM_TOKENIZER,
-            parameters={"model_type": obj["model"].get("type"), "source": src.name},
+            parameters={"model_type": obj["model"].get("type")},
             source_sha256=sha256_bytes(raw),
             vocab_size=size,
             n_gaps=size - len(id_to_token),

@@ -83,6 +83,7 @@ class Tokenizer:
         self._byte_fallback = bool(model.get("byte_fallback"))
         self._byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
         self._byte_ok = self._byte_fallback and all(t in vocab for t in self._byte_tokens)
+        self._byte_id_list = [vocab[t] for t in self._byte_tokens] if self._byte_ok else []
         self._byte_ids = {vocab[t]: b for b, t in enumerate(self._byte_tokens) if t in vocab} if self._byte_fallback else {}
         specials = sorted((a["content"] for a in added), key=lambda s: (-len(s), s))
         # Longest alternative first makes Python's leftmost-first match the library's leftmost-longest.
@@ -144,7 +145,7 @@ class Tokenizer:
         pool = self._get_pool(workers)
         n = max(1, min(len(texts), workers * 4))
         bounds = [len(texts) * k // n for k in range(n + 1)]
-        parts = pool.map(_worker_encode, [texts[a:b] for a, b in zip(bounds, bounds[1:])])
+        parts = list(pool.map(_worker_encode, [texts[a:b] for a, b in zip(bounds, bounds[1:])]))
         return [ids for part in parts for ids in part]
 
     def decode(self, ids, skip_special_tokens: bool = False) -> str:
@@ -192,7 +193,7 @@ class Tokenizer:
     def close(self) -> None:
         """Stop the worker processes of ``encode_batch``, if any were started."""
         if self._pool is not None:
-            self._pool.terminate()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     # ---- internals -------------------------------------------------------------------------
@@ -206,9 +207,11 @@ class Tokenizer:
     def _get_pool(self, workers: int):
         if self._pool is None:
             import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
 
+            # fork shares the loaded tables with the workers at no cost; spawn elsewhere pickles them once.
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            self._pool = ctx.Pool(workers, initializer=_worker_init, initargs=(self,))
+            self._pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(self,))
         return self._pool
 
     def _encode_plain(self, text: str) -> list[int]:
@@ -252,15 +255,20 @@ class Tokenizer:
         return list(chain.from_iterable(map(cache.__getitem__, chunks)))
 
     def _encode_chunk(self, chunk: str) -> list[int]:
+        if len(chunk) == 1:
+            i = self._vocab.get(chunk)
+            if i is not None:
+                return [i]
+            if self._byte_ok:
+                return [self._byte_id_list[b] for b in chunk.encode("utf-8")]
+            return self._bpe(chunk)
         # A leading space was glued on without a cut being needed; encode the word behind it via the cache.
-        if len(chunk) > 1 and chunk[0] == " ":
-            a, b = self._compact[0x20], self._compact[ord(chunk[1])]
-            if not self._joins[a, b]:
-                rest = chunk[1:]
-                ids = self._cache.get(rest)
-                if ids is None:
-                    ids = self._cache[rest] = self._encode_chunk(rest)
-                return self._bpe(" ") + ids
+        if chunk[0] == " " and not self._joins[self._compact[0x20], self._compact[ord(chunk[1])]]:
+            rest = chunk[1:]
+            ids = self._cache.get(rest)
+            if ids is None:
+                ids = self._cache[rest] = self._encode_chunk(rest)
+            return self._encode_chunk(" ") + ids
         return self._bpe(chunk)
 
     def _symbols(self, chunk: str) -> list[str]:

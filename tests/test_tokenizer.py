@@ -1,0 +1,203 @@
+"""The fast encoder against the Hugging Face library: identical ids, exact round trips, all of Unicode."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from _tokenizer_helpers import build_small, pair
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.tokenizer import Tokenizer, build_tokenizer
+from unicode_substrate.tokenizer import encoder as encoder_module
+
+# Hard strings: empty, controls, combining marks, ZWJ emoji, RTL, CJK, astral planes, private use,
+# noncharacters, specials and strings spelt like reserved tokens (which must stay plain text).
+HARD = [
+    "",
+    " ",
+    "\n\n\t\r\x00\x1f\x7f\x85",
+    "the nation there thereof",
+    "e\u0301 a\u0308\u0301 \u0915\u094d\u0937",
+    "👨\u200d👩\u200d👧\u200d👦 🏳️\u200d🌈 👍🏽",
+    "שלום עולם مرحبا بالعالم \u202eabc\u202c",
+    "中国人我们的，我中国 日本語のテキスト 한국어",
+    "\U0001d400\U0001d401 \U00010348\U00013000 \U0010fffd\U0010ffff",
+    "\ue000\uf8ff\uffff\ufffe\ufeff",
+    "<s>the</s><pad>[INST]x[/INST]<unk><0x41><0xF0><unused_65535><special_token_57367>",
+    "<s<s>>[[INST]]",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" * 20,
+    "==" * 400,
+    "😀x😀xx😀",
+    "привет, мир! при ост",
+]
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return pair(build_small(tmp_path_factory.mktemp("ll") / "tok"))
+
+
+@pytest.fixture(scope="module")
+def small_paper(tmp_path_factory):
+    return pair(build_small(tmp_path_factory.mktemp("p23") / "tok", layout="bvv241-2-3"))
+
+
+def hf_ids(hf, text):
+    return hf.encode(text).ids
+
+
+@pytest.mark.parametrize("text", HARD)
+def test_hard_strings_match_library_and_round_trip(small, small_paper, text):
+    tok, hf = small
+    ids = tok.encode(text)
+    assert ids == hf_ids(hf, text)
+    assert tok.decode(ids) == text
+    assert hf.decode(ids, skip_special_tokens=False) == text
+    ptok, phf = small_paper
+    assert ptok.encode(text) == hf_ids(phf, text)
+    assert ptok.decode(ptok.encode(text)) == phf.decode(hf_ids(phf, text), skip_special_tokens=False)
+
+
+def test_paper_layout_loses_what_the_paper_loses(small_paper):
+    tok, _ = small_paper
+    unk = tok.token_to_id("<unk>")
+    assert tok.encode("a😀\ue000\uffff") == [ord("a"), unk, unk, unk]
+
+
+def test_specials_are_atomic_and_reserved_spellings_are_text(small):
+    tok, _ = small
+    assert tok.encode("<s>") == [0xE001]
+    assert tok.encode("</s>[FILE_SEP]") == [0xE002, 0xE016]
+    assert 0xF841 not in tok.encode("<0x41>")  # a byte token is reached only through byte fallback
+    assert tok.encode("😀") == [0xF800 + b for b in "😀".encode()]
+    assert tok.decode([0xE001], skip_special_tokens=True) == ""
+
+
+def test_merge_order_is_lowest_rank_leftmost(small):
+    tok, hf = small
+    for n in range(1, 400):
+        text = "a" * n  # overlapping merges of one rank: the leftmost wins, in short and heap-merged chunks
+        assert tok.encode(text) == hf_ids(hf, text)
+
+
+def _scalar_values():
+    return [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+
+
+@pytest.mark.slow
+def test_every_scalar_value_round_trips_alone_and_in_text(small):
+    tok, hf = small
+    chars = _scalar_values()
+    assert len(chars) == 1_112_064
+    # Alone: a newline beside a character never merges (no vocabulary entry holds whitespace), so
+    # each character is encoded exactly as if it stood alone.
+    alone = "\n".join(chars)
+    ids = tok.encode(alone)
+    assert ids == hf_ids(hf, alone)
+    assert tok.decode(ids) == alone
+    newline = tok.token_to_id("\n")
+    pieces, cur = [], []
+    for i in ids:
+        if i == newline:
+            pieces.append(cur)
+            cur = []
+        else:
+            cur.append(i)
+    pieces.append(cur)
+    pieces = [p for p in pieces if p]  # the newline character itself sits between two separators
+    assert [tok.decode(p) for p in pieces] == [c for c in chars if c != "\n"]
+    # In text: all characters side by side, and every 7th between letters that do merge.
+    for text in ("".join(chars), "".join(f"th{c}ation" for c in chars[::7])):
+        ids = tok.encode(text)
+        assert ids == hf_ids(hf, text)
+        assert tok.decode(ids) == text
+
+
+SCRIPT_CHARS = st.sampled_from(
+    list("thea nrio") + list("приветмир") + list("中国人我们的，") + ["\u0301", "\u200d", "\ufe0f", "😀", "👩", "\U0001f3fd"]
+    + list("שלוםمرحبا") + ["\u202e", "\x00", "\n", "\t", "\ue000", "\uffff", "\U0010ffff", "<", ">", "s", "/"]
+)  # fmt: skip
+TEXT = st.lists(
+    st.one_of(
+        st.text(st.characters(codec="utf-8"), max_size=8),  # every category and plane
+        st.text(SCRIPT_CHARS, max_size=12),
+        st.sampled_from(["<s>", "</s>", "[INST]", "<unk>", "<0xE0>", "the", "ation", "中国人", "😀x"]),
+    ),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=TEXT)
+def test_property_lossless_matches_library_and_round_trips(small, text):
+    tok, hf = small
+    ids = tok.encode(text)
+    assert ids == hf_ids(hf, text)
+    assert tok.decode(ids) == text
+    assert hf.decode(ids, skip_special_tokens=False) == text
+    assert all(0 <= i < tok.vocab_size for i in ids)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=TEXT)
+def test_property_paper_layout_matches_library(small_paper, text):
+    tok, hf = small_paper
+    assert tok.encode(text) == hf_ids(hf, text)
+
+
+@pytest.mark.slow
+def test_paper_layouts_match_library_on_real_text(tmp_path, reference_dir):
+    from unicode_substrate.corpus import builtin_documents
+
+    text = "\n".join(builtin_documents()[:15]) + "".join(HARD) + "Привет, как дела? 我们的中国人，日本語のテキスト。"
+    paper = {
+        "bvv241-2-3": dict(ngrams=reference_dir / "n-gramms-2-3.txt"),
+        "bvv241-max": dict(ngrams=reference_dir / "n-gramms-2-3-4-5.txt", intersection=reference_dir / "n-gramms-intersection.txt"),
+    }
+    for layout, inputs in paper.items():
+        tok, hf = pair(build_tokenizer(tmp_path / layout, layout, **inputs))
+        assert tok.encode(text) == hf_ids(hf, text)
+
+
+def test_encode_batch_parallel_equals_serial(small, monkeypatch):
+    tok, hf = small
+    monkeypatch.setattr(encoder_module, "_PARALLEL_MIN_CHARS", 0)
+    texts = [t * 3 for t in HARD] * 4
+    try:
+        assert tok.encode_batch(texts, workers=2) == [hf_ids(hf, t) for t in texts]
+    finally:
+        tok.close()
+    assert tok.encode_batch(texts[:3]) == [tok.encode(t) for t in texts[:3]]
+
+
+def test_decode_rejects_out_of_range_and_lone_surrogates(small):
+    tok, _ = small
+    with pytest.raises(SubstrateError, match="outside the vocabulary"):
+        tok.decode([65536])
+    with pytest.raises(SubstrateError, match="surrogate"):
+        tok.encode("a\ud800b")
+    assert tok.decode([0xF8F0, 0x61]) == "\ufffda"  # an invalid byte run decodes as the library does
+    assert tok.decode([0xF8F0, 0x61]) == small[1].decode([0xF8F0, 0x61])
+
+
+def test_from_tokenizer_byte_level_vocabulary(tmp_path):
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    hf = HFTokenizer(models.BPE())
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    hf.train_from_iterator(["the painted nation there 😀 привет"] * 50 + ["other words entirely"] * 20, trainer)
+    src = tmp_path / "gpt2ish.json"
+    hf.save(str(src))
+    out = build_tokenizer(tmp_path / "tok", from_tokenizer=src)
+    tok = Tokenizer.load(out)
+    assert tok.manifest["layout"] == "from-tokenizer" and not tok.fast
+    assert tok.vocab_size == hf.get_vocab_size() and len(tok.tokens()) == tok.vocab_size
+    assert tok.tokens()[0] == "<|endoftext|>" and "Ġpainted" in tok.tokens()
+    text = "the painted 😀 nation, привет <|endoftext|>"
+    assert tok.encode(text) == hf.encode(text).ids
+    assert tok.decode(tok.encode(text)) == text
+    assert (out / "tokenizer.json").read_bytes() == src.read_bytes()
