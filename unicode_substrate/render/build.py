@@ -139,7 +139,11 @@ def render_table(
         if method == "bit":
             params["bit_order"] = "bit 1 -> +1/sqrt(D), bit 0 -> -1/sqrt(D); D=16: token id, most significant bit first"
 
-    report = coll.find_collisions(weight, threshold)
+    # distinct +-1/sqrt(D) codes differ in >= 1 bit, so their cosine is <= 1 - 2/D: below the
+    # threshold whenever D < 2 / (1 - threshold), and only exact duplicates need looking for
+    strategy = "exact-only" if method == "bit" and dim < 2 / (1 - threshold) else "auto"
+    params["near_duplicate_search"] = "analytic bound 1 - 2/D" if strategy == "exact-only" else "exact search"
+    report = coll.find_collisions(weight, threshold, strategy=strategy)
     resolution = None
     if report.total and on_collision == "error":
         raise SubstrateError(
@@ -153,7 +157,7 @@ def render_table(
         resolved = np.zeros(v, dtype=bool)
         resolved[res["moved"]] = True
         columns["resolved"] = resolved
-        report = coll.find_collisions(weight, threshold)
+        report = coll.find_collisions(weight, threshold, strategy=strategy)
     stats = {"on_collision": on_collision, "before": before, "after": report.summary(raw), "resolution": resolution}
     if pictures is not None:
         stats["identical_pictures"] = {"rows": sum(map(len, pictures)), "groups": len(pictures)}

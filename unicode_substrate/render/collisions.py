@@ -98,19 +98,61 @@ def _leading_directions(u: np.ndarray, k: int) -> np.ndarray:
     return (q @ vt.T[:, :k]).astype(np.float32)
 
 
-def find_collisions(weight: np.ndarray, threshold: float = DEFAULT_THRESHOLD, k: int = 8) -> CollisionReport:
-    """All exact-duplicate groups and all near-duplicate pairs (cosine > threshold) of ``weight``."""
+def _near_pairs_kdtree(w: np.ndarray, norms: np.ndarray, reps: np.ndarray, proj: np.ndarray, threshold: float) -> np.ndarray:
+    """Candidate pairs (indices into reps) within the projected radius, from a KD-tree."""
     from scipy.spatial import cKDTree
 
+    # the margin covers float32 rounding of the projection, so no qualifying pair is missed
+    radius = np.sqrt(max(2.0 - 2.0 * threshold, 0.0)) + 1e-5
+    return cKDTree(proj[reps].astype(np.float64)).query_pairs(radius, output_type="ndarray")
+
+
+def _near_pairs_matmul(w: np.ndarray, norms: np.ndarray, reps: np.ndarray, threshold: float, block: int = 2048) -> np.ndarray:
+    """Candidate pairs (indices into reps) from blocked float32 cosines, upper triangle only."""
+    u = w[reps] / norms[reps, None].astype(np.float32)
+    out = [np.zeros((0, 2), dtype=np.int64)]
+    loose = threshold - 1e-4  # float32 rounding margin; candidates are re-checked in float64
+    for r in range(0, len(u), block):
+        for c in range(r, len(u), 4 * block):  # tiles of 2048 x 8192 cosines (64 MiB)
+            i, j = np.nonzero(u[r : r + block] @ u[c : c + 4 * block].T > loose)
+            i, j = i + r, j + c
+            keep = j > i
+            out.append(np.stack([i[keep], j[keep]], axis=1))
+    return np.concatenate(out)
+
+
+def find_collisions(weight: np.ndarray, threshold: float = DEFAULT_THRESHOLD, k: int = 8, strategy: str = "auto") -> CollisionReport:
+    """All exact-duplicate groups and all near-duplicate pairs (cosine > threshold) of ``weight``.
+
+    ``strategy``: ``kdtree`` (radius search on k leading directions; fast when those directions
+    carry the spread, as in glyph tables), ``matmul`` (blocked V x V cosines; for tables whose
+    spread is isotropic, such as random codes), or ``auto`` (estimates the KD-tree candidates
+    from a sample of rows and picks the cheaper). Both are exact. ``exact-only`` skips the near
+    search, for tables where distinct rows provably stay below the threshold.
+    """
     w = np.ascontiguousarray(weight, dtype=np.float32)
     groups, reps = exact_groups(w)
     norms = np.sqrt(np.einsum("ij,ij->i", w, w, dtype=np.float64))
     norms[norms == 0] = 1.0
-    # project then normalise: avoids a second [V, D] copy of the table
-    proj = (w @ _leading_directions(w[reps[:: max(1, len(reps) // 8192)]], k)) / norms[:, None].astype(np.float32)
-    # the margin covers float32 rounding of the projection, so no qualifying pair is missed
-    radius = np.sqrt(max(2.0 - 2.0 * threshold, 0.0)) + 1e-5
-    cand = cKDTree(proj[reps].astype(np.float64)).query_pairs(radius, output_type="ndarray")
+    if strategy not in ("auto", "kdtree", "matmul", "exact-only"):
+        raise SubstrateError(f"unknown collision search strategy {strategy!r}")
+    if strategy == "exact-only":  # the caller has a proof that distinct rows cannot be near
+        return CollisionReport(threshold, groups, [])
+    proj = None
+    if strategy != "matmul":
+        # project then normalise: avoids a second [V, D] copy of the table
+        proj = (w @ _leading_directions(w[reps[:: max(1, len(reps) // 8192)]], k)) / norms[:, None].astype(np.float32)
+    if strategy == "auto":
+        radius = np.sqrt(max(2.0 - 2.0 * threshold, 0.0)) + 1e-5
+        sample = proj[reps[np.random.default_rng(0).choice(len(reps), size=min(len(reps), 256), replace=False)]]
+        p = proj[reps]
+        hits = sum(int((((p - q) ** 2).sum(axis=1) <= radius**2).sum()) - 1 for q in sample)
+        expected = hits / max(len(sample), 1) * len(reps) / 2
+        strategy = "kdtree" if expected < 2e6 else "matmul"
+    if strategy == "kdtree":
+        cand = _near_pairs_kdtree(w, norms, reps, proj, threshold)
+    else:
+        cand = _near_pairs_matmul(w, norms, reps, threshold)
     near = []
     for s in range(0, len(cand), 1 << 16):
         a, b = reps[cand[s : s + (1 << 16), 0]], reps[cand[s : s + (1 << 16), 1]]
