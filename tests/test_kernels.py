@@ -129,7 +129,7 @@ assert not el.INTERPRETED
 def build(fn, sig, consts, arch):
     sig = {**sig, **{k: "constexpr" for k in consts}}
     kernel = compile(ASTSource(fn=fn, signature=sig, constexprs=consts), target=GPUTarget("cuda", arch, 32),
-                     options={"num_warps": 4})
+                     options={"num_warps": 8})  # what the launchers pick at the paper's shapes
     assert "cubin" in kernel.asm, fn.__name__
 
 for arch in (80, 90):
