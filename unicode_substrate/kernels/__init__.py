@@ -50,7 +50,7 @@ def triton_status() -> str:
 
 
 def _use_triton(backend: str, tensors: tuple[torch.Tensor, ...], reason_fn) -> bool:
-    """Decide the path; ``reason_fn(module)`` names what the kernel cannot take, or returns None."""
+    """Decide the path; ``reason_fn(el, rope)`` (the kernel modules) says what they cannot take, or None."""
     if backend == "torch":
         return False
     if backend not in BACKENDS:

@@ -1,9 +1,9 @@
 """Triton gather + lift: rows of a [V, n_embed] table, repeat-interleaved to d_model and scaled.
 
-One kernel reads each table element once per output position that needs it and writes the
-lifted row straight to the output, so neither the [B, T, n_embed] gather nor the
-repeat_interleave copy (the "expanded table") ever exists in memory. Eager PyTorch runs
-three kernels with two intermediates (embedding, repeat_interleave, mul).
+One kernel reads the narrow table row and writes the lifted, scaled row straight to the
+output, so neither the [B, T, n_embed] gather nor an unscaled repeat_interleave copy (the
+"expanded table") ever exists in memory. Eager PyTorch runs up to three kernels (embedding,
+repeat_interleave, mul), each writing a full tensor.
 
 Math, for output column c of token n with k = d_model // n_embed:
     out[n, c] = scale * W[ids[n], c // k]
