@@ -27,10 +27,13 @@ import numpy as np
 
 from unicode_substrate.artifacts import manifest_sha256, verify_manifest
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.tokenizer.vector_bpe import MergeTable, encode_many
 
 SCHEMA_MAX = 1
 _NO_MERGE = 1 << 62  # rank of a pair that has no merge
 _LONG_CHUNK = 256  # above this many symbols the O(n log n) heap merge beats the simple scan
+_VECTOR_MIN = 64  # fewer new chunks than this are cheaper one by one in Python
+_VECTOR_MAX = 64  # longer chunks need many rounds; they take the heap path
 _CACHE_LIMIT = 1 << 20
 _PARALLEL_MIN_CHARS = 1 << 18  # a batch smaller than this is not worth the worker processes
 
@@ -101,6 +104,12 @@ class Tokenizer:
             joins[self._compact[[ord(c) for c in left]], self._compact[[ord(c) for c in right]]] = True
         self._joins = joins
         self._cache: dict[str, list[int]] = {}
+        self._char_ids = np.full(0x110000, -1, dtype=np.int64)  # code point -> id of that one-character token
+        singles = [(ord(t), i) for t, i in vocab.items() if len(t) == 1 and t not in self._special_ids]
+        if singles:
+            cp, tid = zip(*singles)
+            self._char_ids[list(cp)] = tid
+        self._table = MergeTable(self._ranks, vocab)
 
     # ---- public API ------------------------------------------------------------------------
     def tokens(self) -> list[str]:
@@ -250,9 +259,34 @@ class Tokenizer:
         if len(cache) + len(missing) > _CACHE_LIMIT:
             cache.clear()  # bounded memory on endless streams of new words
             missing = set(chunks)
-        for chunk in missing:
-            cache[chunk] = self._encode_chunk(chunk)
+        self._fill_cache(missing)
         return list(chain.from_iterable(map(cache.__getitem__, chunks)))
+
+    def _fill_cache(self, missing: set[str]) -> None:
+        """Encode new chunks: ordinary ones together in numpy, rare long or unknown-character ones one by one."""
+        cache = self._cache
+        batch = []
+        for chunk in missing:
+            if len(chunk) == 1 or len(chunk) > _VECTOR_MAX:
+                cache[chunk] = self._encode_chunk(chunk)
+            else:
+                batch.append(chunk)
+        if len(batch) < _VECTOR_MIN:
+            for chunk in batch:
+                cache[chunk] = self._encode_chunk(chunk)
+            return
+        cps = np.frombuffer("".join(batch).encode("utf-32-le"), dtype=np.uint32)
+        ids = self._char_ids[cps]
+        lengths = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
+        ends = np.cumsum(lengths)
+        known = np.logical_and.reduceat(ids >= 0, ends - lengths)
+        for chunk in np.asarray(batch, dtype=object)[~known]:
+            cache[chunk] = self._encode_chunk(chunk)  # holds a character without an id: byte fallback
+        if not known.all():
+            keep = np.repeat(known, lengths)
+            batch = [c for c, k in zip(batch, known.tolist()) if k]
+            ids, lengths = ids[keep], lengths[known]
+        cache.update(zip(batch, encode_many(ids, lengths, self._table)))
 
     def _encode_chunk(self, chunk: str) -> list[int]:
         if len(chunk) == 1:
