@@ -60,14 +60,15 @@ class ModelConfig:
 
 
 _PAPER = ModelConfig()  # d 1024, 16 layers, 32 heads, ctx 1024, V 65,536 (SPEC C and B.2)
-_TINY = ModelConfig(d_model=256, n_layer=4, n_head=8, context=128, n_embed=256)
+# Sized for a 2-core CPU: with V = 65,536 the output head dominates the cost, so d_model stays small.
+_TINY = ModelConfig(d_model=128, n_layer=4, n_head=4, context=128, n_embed=128)
 
 PRESETS: dict[str, ModelConfig] = {
     "uni-glyph-335m": _PAPER.replace(embedding="frozen", n_embed=1024, table_method="glyph-paper"),
     "unfrozen-335m": _PAPER.replace(embedding="trainable", n_embed=1024),
     **{f"bit-{n}": _PAPER.replace(embedding="frozen", n_embed=n, table_method="bit") for n in (16, 64, 256, 1024)},
     **{f"float-{n}": _PAPER.replace(embedding="frozen", n_embed=n, table_method="float") for n in (16, 64, 256, 1024)},
-    # Tiny CPU versions of the same experiment: a 256-wide glyph table (render --dim 256).
+    # Tiny CPU versions of the same experiment: a 128-wide glyph table (render --dim 128).
     "tiny-glyph": _TINY.replace(embedding="frozen", table_method="glyph"),
     "tiny-unfrozen": _TINY.replace(embedding="trainable"),
     "tiny-bit-64": _TINY.replace(embedding="frozen", n_embed=64, table_method="bit"),

@@ -1,0 +1,136 @@
+"""Training throughput and optimizer-state memory, frozen table vs trainable embedding.
+
+CPU: tokens/s of the tiny presets (fp32), and the optimizer state AdamW actually holds after a
+step for the paper-size presets (uni-glyph-335m vs unfrozen-335m). CUDA, when present: tokens/s
+and model-FLOPs utilisation of uni-glyph-335m in bf16 autocast.
+
+    python benchmarks/bench_train.py                 # everything this machine can run
+    python benchmarks/bench_train.py --skip-paper    # tiny presets only (no 5 GiB allocations)
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+
+from unicode_substrate.model import GPT, get_preset
+from unicode_substrate.train.trainer import optimizer_state_bytes, param_groups
+
+# Dense bf16 tensor-core peaks (FLOP/s) by device-name fragment, from the vendors' data sheets.
+PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 70e12}
+
+
+def build(preset: str, device: str, **overrides) -> GPT:
+    cfg = get_preset(preset, **overrides)
+    table = None
+    if cfg.embedding == "frozen":  # a random unit-norm table costs the same as a rendered one
+        table = torch.nn.functional.normalize(torch.randn(cfg.vocab_size, cfg.n_embed), dim=-1)
+    return GPT(cfg, table).to(device)
+
+
+def time_steps(model: GPT, B: int, T: int, steps: int, warmup: int, device: str, bf16: bool, compile_: bool = False):
+    """Seconds per optimizer step (list) and the optimizer, for random batches."""
+    opt = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-4, fused=device == "cuda")
+    fwd = torch.compile(model) if compile_ else model
+    x = torch.randint(0, model.cfg.vocab_size, (B, T + 1), device=device)
+    inp, tgt = x[:, :-1].contiguous(), x[:, 1:].contiguous()
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+            _, loss = fwd(inp, tgt)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return times, opt
+
+
+def flops_per_token(model: GPT, T: int) -> float:
+    """Training FLOPs per token: 6 x matmul parameters (blocks + head) + 12 L T d for attention scores."""
+    c = model.cfg
+    matmul = 12 * c.n_layer * c.d_model**2 + c.vocab_size * c.d_model
+    return 6 * matmul + 12 * c.n_layer * T * c.d_model
+
+
+def cpu_tiny(steps: int, B: int) -> None:
+    print(f"## CPU tokens/s, tiny presets (fp32, B={B}, T=128, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()})\n")
+    print("| preset | parameters | trainable | optimizer state | s/step p20 / p50 / p80 | tokens/s (p50) |")
+    print("|---|---:|---:|---:|---|---:|")
+    for preset in ("tiny-glyph", "tiny-unfrozen"):
+        torch.manual_seed(0)
+        model = build(preset, "cpu")
+        T = model.cfg.context
+        times, opt = time_steps(model, B, T, steps, 2, "cpu", bf16=False)
+        q = statistics.quantiles(times, n=10)
+        p50 = statistics.median(times)
+        print(f"| {preset} | {model.num_parameters():,} | {model.num_parameters(True):,} | "
+              f"{optimizer_state_bytes(opt) / 2**20:,.1f} MiB | {q[1]:.3f} / {p50:.3f} / {q[7]:.3f} | {B * T / p50:,.0f} |")
+    print()
+
+
+def paper_memory() -> None:
+    print("## Optimizer state after one AdamW step, paper-size presets (measured on CPU, B=1, T=16)\n")
+    print("| preset | parameters | trainable | optimizer state | gradients |")
+    print("|---|---:|---:|---:|---:|")
+    for preset in ("uni-glyph-335m", "unfrozen-335m"):
+        torch.manual_seed(0)
+        model = build(preset, "cpu")
+        _, opt = time_steps(model, 1, 16, 1, 0, "cpu", bf16=False)
+        # Gradients are freed by zero_grad(set_to_none); what they take during a step is one per trainable value.
+        grads = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+        print(f"| {preset} | {model.num_parameters():,} | {model.num_parameters(True):,} | "
+              f"{optimizer_state_bytes(opt) / 2**20:,.1f} MiB | {grads / 2**20:,.1f} MiB |")
+        del model, opt
+    print()
+
+
+def gpu_paper(steps: int, B: int, compile_: bool) -> None:
+    name = torch.cuda.get_device_name()
+    peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
+    print(f"## {name}: uni-glyph-335m, bf16 autocast, B={B}, T=1024, compile={compile_}\n")
+    print("| preset | s/step p20 / p50 / p80 | tokens/s (p50) | TFLOP/s | MFU |")
+    print("|---|---|---:|---:|---:|")
+    for preset in ("uni-glyph-335m", "unfrozen-335m"):
+        torch.manual_seed(0)
+        model = build(preset, "cuda")
+        T = model.cfg.context
+        times, _ = time_steps(model, B, T, steps, 3, "cuda", bf16=True, compile_=compile_)
+        q = statistics.quantiles(times, n=10)
+        p50 = statistics.median(times)
+        tps = B * T / p50
+        flops = tps * flops_per_token(model, T)
+        mfu = f"{flops / peak:.1%}" if peak else "unknown peak"
+        print(f"| {preset} | {q[1]:.3f} / {p50:.3f} / {q[7]:.3f} | {tps:,.0f} | {flops / 1e12:,.1f} | {mfu} |")
+        del model
+        torch.cuda.empty_cache()
+    print()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=4, help="CPU batch (sequences of 128 tokens)")
+    ap.add_argument("--gpu-batch", type=int, default=16)
+    ap.add_argument("--compile", action="store_true", help="torch.compile the GPU model")
+    ap.add_argument("--skip-paper", action="store_true", help="skip the 335M optimizer-state measurement on CPU")
+    args = ap.parse_args()
+    print(f"torch {torch.__version__}\n")
+    cpu_tiny(args.steps, args.batch)
+    if not args.skip_paper:
+        paper_memory()
+    if torch.cuda.is_available():
+        gpu_paper(args.steps, args.gpu_batch, args.compile)
+    else:
+        print("No CUDA device: GPU tokens/s and MFU were not measured.")
+
+
+if __name__ == "__main__":
+    main()
