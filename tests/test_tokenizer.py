@@ -169,6 +169,11 @@ def test_encode_batch_parallel_equals_serial(small, monkeypatch):
     finally:
         tok.close()
     assert tok.encode_batch(texts[:3]) == [tok.encode(t) for t in texts[:3]]
+    # Serial batches are joined by a character that occurs in none of the texts; when every
+    # candidate occurs somewhere, each text is encoded on its own.
+    every_joiner = [*texts, "\x1e\x1f\x1d\x1c\x00\n", ""]
+    assert tok.encode_batch(every_joiner, workers=1) == [hf_ids(hf, t) for t in every_joiner]
+    assert tok.encode_batch(["a\x1eb", "", " the", "x"], workers=1) == [hf_ids(hf, t) for t in ["a\x1eb", "", " the", "x"]]
 
 
 def test_decode_rejects_out_of_range_and_lone_surrogates(small):

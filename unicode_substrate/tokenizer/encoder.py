@@ -35,6 +35,7 @@ _LONG_CHUNK = 256  # above this many symbols the O(n log n) heap merge beats the
 _VECTOR_MIN = 64  # fewer new chunks than this are cheaper one by one in Python
 _VECTOR_MAX = 64  # longer chunks need many rounds; they take the heap path
 _CACHE_LIMIT = 1 << 20
+_SEPARATORS = ("\x1e", "\x1f", "\x1d", "\x1c", "\x00", "\n")  # batch joiners, tried in order
 _PARALLEL_MIN_CHARS = 1 << 18  # a batch smaller than this is not worth the worker processes
 
 
@@ -150,7 +151,7 @@ class Tokenizer:
             return [e.ids for e in self._hf_tokenizer().encode_batch(texts, add_special_tokens=False)]
         workers = workers or os.cpu_count() or 1
         if workers <= 1 or len(texts) < 2 or sum(map(len, texts)) < _PARALLEL_MIN_CHARS:
-            return [self.encode(t) for t in texts]
+            return self._encode_joined(texts)
         pool = self._get_pool(workers)
         n = max(1, min(len(texts), workers * 4))
         bounds = [len(texts) * k // n for k in range(n + 1)]
@@ -206,6 +207,28 @@ class Tokenizer:
             self._pool = None
 
     # ---- internals -------------------------------------------------------------------------
+    def _encode_joined(self, texts: list[str]) -> list[list[int]]:
+        """Encode many texts as one, joined by a character that never merges, then cut the ids apart.
+
+        Exact because that separator has an id of its own, takes part in no merge and no special
+        token, and occurs in none of the texts; it saves the fixed cost of one call per short text.
+        """
+        sep = next((c for c in _SEPARATORS if self._is_inert(c) and not any(c in t for t in texts)), None)
+        if sep is None or len(texts) < 2:
+            return [self.encode(t) for t in texts]
+        sep_id = self._vocab[sep]
+        ids = self.encode(sep.join(texts))
+        out, start = [], 0
+        for _ in range(len(texts) - 1):
+            end = ids.index(sep_id, start)
+            out.append(ids[start:end])
+            start = end + 1
+        out.append(ids[start:])
+        return out
+
+    def _is_inert(self, c: str) -> bool:
+        return c in self._vocab and self._compact[ord(c)] == 0 and not any(c in s for s in self._special_ids)
+
     def _hf_tokenizer(self):
         if self._hf is None:
             from tokenizers import Tokenizer as HFTokenizer
@@ -421,4 +444,4 @@ def _worker_init(tok: Tokenizer) -> None:
 
 
 def _worker_encode(texts: list[str]) -> list[list[int]]:
-    return [_WORKER.encode(t) for t in texts]
+    return _WORKER._encode_joined(texts)

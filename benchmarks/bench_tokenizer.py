@@ -1,0 +1,185 @@
+"""Encoder speed: ours vs the Hugging Face ``tokenizers`` library on the same tokenizer.json.
+
+Run: ``.venv/bin/python benchmarks/bench_tokenizer.py [--reference DIR] [--repeat N]``
+
+The paper's configuration (BPE, no pre-tokenizer: a whole document is one word) on 0.5 MB
+documents of English (the built-in corpus), Russian and CJK (deterministic pseudo-text made here
+from word and character lists), a batch of lines, and a linearity check over document sizes.
+Every measurement first checks that both encoders give the same ids. MB = 10^6 bytes of UTF-8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+RU_WORDS = (
+    "и в не на что с по это как он она они мы вы быть весь этот который мочь человек год время "
+    "рука дело жизнь день глаз работа слово место лицо друг дом вопрос сторона страна мир случай "
+    "голова ребёнок сила конец вид система часть город отношение женщина деньги земля машина вода "
+    "отец проблема час право нога решение дверь образ история власть закон война бог голос тысяча "
+    "книга возможность результат ночь стол имя область статья число компания народ жена группа "
+    "развитие процесс суд условие средство начало свет пора путь душа уровень форма связь минута "
+    "улица вечер качество мысль дорога мать действие месяц государство язык любовь взгляд мама "
+    "говорить сказать знать стать видеть хотеть идти думать сделать понимать спросить жить смотреть"
+).split()
+CJK_CHARS = (
+    "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后"
+    "小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长"
+    "知民样现分将外但身些与高意进把法此实回二理美点月明其种声全工己话儿者向情部正名定女问力机给等几很业最"
+    "间新什打便位因重被走电四第门相次东政海口使教西再平真听世气信北少关并内加化由却代军产入先山五太水万市"
+    "のにはをたがでてとしれさあいうえおかきくけこなやまらりるろ日本語東京時間学生先生"
+)
+PUNCT_RU = [",", ".", "!", "?", ":", "—"]
+PUNCT_CJK = ["，", "。", "、", "！", "？", "「", "」"]
+
+
+def russian_text(n_bytes: int, seed: int) -> str:
+    """Deterministic Russian-looking prose of about ``n_bytes`` UTF-8 bytes."""
+    rng = random.Random(seed)
+    out, size = [], 0
+    while size < n_bytes:
+        words = [rng.choice(RU_WORDS) for _ in range(rng.randint(4, 14))]
+        s = " ".join(words).capitalize() + rng.choice(PUNCT_RU) + rng.choice([" ", " ", "\n"])
+        out.append(s)
+        size += len(s.encode("utf-8"))
+    return "".join(out)
+
+
+def cjk_text(n_bytes: int, seed: int) -> str:
+    """Deterministic CJK-looking prose (no spaces, CJK punctuation) of about ``n_bytes`` bytes."""
+    rng = random.Random(seed)
+    out, size = [], 0
+    while size < n_bytes:
+        s = "".join(rng.choice(CJK_CHARS) for _ in range(rng.randint(6, 30))) + rng.choice(PUNCT_CJK)
+        if rng.random() < 0.1:
+            s += "\n"
+        out.append(s)
+        size += len(s.encode("utf-8"))
+    return "".join(out)
+
+
+def english_text(n_bytes: int, offset: int = 0) -> str:
+    """About ``n_bytes`` of the built-in corpus (standard-library docstrings), from byte ``offset``."""
+    from unicode_substrate.corpus import builtin_documents
+
+    data = "\n\n".join(builtin_documents()).encode("utf-8")
+    return data[offset : offset + n_bytes].decode("utf-8", errors="ignore")
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def mbps(text: str, seconds: float) -> float:
+    return len(text.encode("utf-8")) / 1e6 / seconds
+
+
+def bench_document(name, tok, hf, text, warm_text, repeat):
+    """One document: HF single-thread, ours with an empty chunk cache, ours after another document."""
+    assert tok.encode(text) == hf.encode(text).ids, f"{name}: ids differ"
+    t_hf = best(lambda: hf.encode(text), max(1, repeat // 2))
+
+    def cold():
+        tok._cache.clear()
+        tok.encode(text)
+
+    t_cold = best(cold, repeat)
+    tok._cache.clear()
+    tok.encode(warm_text)
+    snapshot = dict(tok._cache)
+
+    def warm():
+        tok._cache = dict(snapshot)  # the cache as another document of the language left it
+        t = time.perf_counter()
+        tok.encode(text)
+        return time.perf_counter() - t
+
+    t_warm = min(warm() for _ in range(repeat))
+    return t_hf, t_cold, t_warm
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reference", type=Path, default=REPO.parent / "shared" / "reference" / "bvv241")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+
+    from tokenizers import Tokenizer as HFTokenizer
+
+    from unicode_substrate.tokenizer import Tokenizer, build_tokenizer
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-tokenizer-"))
+    configs = []
+    ref = args.reference / "n-gramms-2-3.txt"
+    if ref.is_file():
+        configs.append(("bvv241-2-3", build_tokenizer(tmp / "p23", "bvv241-2-3", ngrams=ref)))
+    else:
+        print(f"(the paper's n-gram files are not at {args.reference}; benchmarking the lossless layout only)")
+    configs.append(("lossless", build_tokenizer(tmp / "lossless")))
+
+    half = 500_000
+    docs = {
+        "English": (english_text(half), english_text(half, offset=half + 1000)),
+        "Russian": (russian_text(half, 1), russian_text(half, 2)),
+        "CJK": (cjk_text(half, 1), cjk_text(half, 2)),
+    }
+    print(f"machine: {os.cpu_count()} CPU cores; MB = 10^6 bytes of UTF-8; best of {args.repeat}")
+    for layout, path in configs:
+        tok = Tokenizer.load(path)
+        hf = HFTokenizer.from_file(str(path / "tokenizer.json"))
+        print(f"\n== layout {layout} (same tokenizer.json for both; ids checked equal)")
+        print(f"{'text':<28}{'HF MB/s':>9}{'ours cold':>11}{'ours warm':>11}{'x cold':>8}{'x warm':>8}")
+        for lang, (text, warm_text) in docs.items():
+            t_hf, t_cold, t_warm = bench_document(lang, tok, hf, text, warm_text, args.repeat)
+            print(f"{lang + ' 0.5 MB document':<28}{mbps(text, t_hf):>9.2f}{mbps(text, t_cold):>11.1f}{mbps(text, t_warm):>11.1f}"
+                  f"{t_hf / t_cold:>8.1f}{t_hf / t_warm:>8.1f}")
+        lines = [line for line in docs["English"][0].splitlines() if line.strip()]
+        joined = "\n".join(lines)
+        assert tok.encode_batch(lines) == [e.ids for e in hf.encode_batch(lines)]
+        t_hf1 = best(lambda: [hf.encode(s) for s in lines], max(1, args.repeat // 2))
+        t_hfb = best(lambda: hf.encode_batch(lines), max(1, args.repeat // 2))
+
+        def ours_lines():
+            tok._cache.clear()
+            [tok.encode(s) for s in lines]
+
+        t_o1 = best(ours_lines, args.repeat)
+
+        def ours_batch():
+            tok._cache.clear()
+            tok.encode_batch(lines)
+
+        ours_batch()  # start the worker processes outside the timing
+        t_ob = best(ours_batch, args.repeat)
+        tok.close()
+        print(f"{f'English lines ({len(lines)}), 1 thread':<28}{mbps(joined, t_hf1):>9.2f}{mbps(joined, t_o1):>11.1f}{'':>11}{t_hf1 / t_o1:>8.1f}")
+        print(f"{'English lines, all cores':<28}{mbps(joined, t_hfb):>9.2f}{mbps(joined, t_ob):>11.1f}{'':>11}{t_hfb / t_ob:>8.1f}")
+        print("linearity (English, cold cache): size MB -> HF MB/s, ours MB/s")
+        for size in (125_000, 250_000, 500_000, 1_000_000):
+            text = english_text(size)
+            t_hf = best(lambda: hf.encode(text), max(1, args.repeat // 2))
+
+            def cold():
+                tok._cache.clear()
+                tok.encode(text)
+
+            t_o = best(cold, args.repeat)
+            print(f"  {size / 1e6:5.3f} MB -> HF {mbps(text, t_hf):6.2f}   ours {mbps(text, t_o):6.1f}")
+
+
+if __name__ == "__main__":
+    main()
