@@ -22,15 +22,17 @@ METHODS = ["glyph", "glyph-paper", "bit", "float", "random"]
 @click.option("--surface", type=click.Choice(["raw", "decoded"]), default=None,
               help="Draw the raw vocabulary key (Ġpainted) or its decoded text ( painted). Default: raw for glyph-paper, decoded otherwise.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the code generators and of collision resolution.")
+@click.option("--pca-solver", type=click.Choice(["covariance_eigh", "full"]), default="covariance_eigh", show_default=True,
+              help="scikit-learn PCA solver for glyph methods; full is sklearn's default for 1024 components (slower).")
 @click.option("--preview", type=click.Path(), default=None, help="Also write a glyph atlas PNG here.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-def render(tokenizer_dir, out, method, dim, fonts, preset, on_collision, threshold, surface, seed, preview, force):
+def render(tokenizer_dir, out, method, dim, fonts, preset, on_collision, threshold, surface, seed, pca_solver, preview, force):
     """Render the frozen embedding table of a tokenizer's vocabulary."""
     from unicode_substrate.render import describe_table, render_table
 
     path = render_table(tokenizer_dir, out, method=method, dim=dim, fonts=list(fonts) or None, on_collision=on_collision,
                         surface=surface, force=force, preview=preview, preset=preset, seed=seed, threshold=threshold,
-                        progress=sys.stderr.isatty())
+                        progress=sys.stderr.isatty(), pca_solver=pca_solver)
     click.echo(describe_table(path))
     click.echo(f"wrote {path}")
     if preview:

@@ -159,7 +159,9 @@ def write_table(
     table = pa.table(cols)
     with atomic_output_dir(out, force=force) as tmp:
         (tmp / SAFETENSORS).write_bytes(blob)
-        pq.write_table(table, tmp / PARQUET, compression="zstd", write_statistics=["id"])
+        # float vectors barely compress and zstd on 256 MB costs seconds: store them plain
+        codecs = {name: ("none" if name == "vector" else "zstd") for name in table.column_names}
+        pq.write_table(table, tmp / PARQUET, compression=codecs, write_statistics=["id"])
         write_manifest(
             tmp,
             "table",

@@ -74,11 +74,14 @@ def render_table(
     threshold: float = coll.DEFAULT_THRESHOLD,
     workers: int | None = None,
     progress: bool = False,
+    pca_solver: str = "covariance_eigh",
 ) -> Path:
     """Render the table of ``method`` for every token of a tokenizer directory into ``out``."""
     from unicode_substrate.render import fonts as fontlib
     from unicode_substrate.table import write_table
 
+    if pca_solver not in ("covariance_eigh", "full"):
+        raise SubstrateError(f"--pca-solver must be covariance_eigh or full, not {pca_solver!r}")
     if method not in METHODS:
         raise SubstrateError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     on_collision = on_collision or ("report" if method == "glyph-paper" else "resolve")
@@ -107,10 +110,10 @@ def render_table(
         _check_dim(dim, min(p.cell * p.cell, v), f"PCA of {p.cell}x{p.cell} glyphs over {v} tokens")
         font_infos = fontlib.resolve_fonts(fonts)[:1]  # the recipe draws with one font
         bits = paper.render_bits_fast(drawn, font_infos[0].path, p, workers=workers, progress=progress)
-        weight = paper.pca_l2(bits, dim)
+        weight = paper.pca_l2(bits, dim, solver=pca_solver)
         params.update(preset=p.name, cell=p.cell, font_size=p.cell, easy_rotation=p.easy_rotation, easy_shift=p.easy_shift,
                       easy_noise=p.easy_noise, other_noise=p.other_noise, blur_radius=p.blur_radius, seed=42,
-                      bit_order="polar-snake", pca="sklearn PCA covariance_eigh, fitted on all rows (float32)", dim=dim)
+                      bit_order="polar-snake", pca=f"sklearn PCA svd_solver={pca_solver}, fitted on all rows (float32)", dim=dim)
         columns["ink_pixels"] = bits.sum(axis=1, dtype=np.int32)
         pictures = coll.exact_groups(bits)[0]
     elif method == "glyph":
@@ -121,9 +124,9 @@ def render_table(
         _check_dim(dim, min(gp.cell * gp.cell, v), f"PCA of {gp.cell}x{gp.cell} glyphs over {v} tokens")
         font_infos = fontlib.resolve_fonts(fonts)
         feats, cover = glyph.render_glyphs(drawn, font_infos, gp, workers=workers, progress=progress)
-        weight = paper.pca_l2(feats, dim)
+        weight = paper.pca_l2(feats, dim, solver=pca_solver)
         pictures = coll.exact_groups(feats)[0]
-        params.update(gp.describe(), dim=dim, pca="sklearn PCA covariance_eigh, fitted on all rows (float32)")
+        params.update(gp.describe(), dim=dim, pca=f"sklearn PCA svd_solver={pca_solver}, fitted on all rows (float32)")
         names = [glyph.COVERAGE_NAMES[int(c)] for c in cover]
         columns["coverage"] = names
         counts = {name: names.count(name) for name in glyph.COVERAGE_NAMES.values()}

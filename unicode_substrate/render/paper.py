@@ -316,12 +316,18 @@ def render_bits_fast(
 def pca_l2(x: np.ndarray, dim: int, solver: str = "covariance_eigh", progress: bool = False) -> np.ndarray:
     """scikit-learn PCA to ``dim`` components fitted on all rows (float32), then L2-normalised rows."""
     from sklearn.decomposition import PCA
-    from sklearn.preprocessing import normalize
 
     if dim > x.shape[1] or dim > x.shape[0]:
         raise SubstrateError(f"--dim {dim} is larger than PCA allows here (at most {min(x.shape)})")
     x = np.asarray(x, dtype=np.float32)
-    # covariance_eigh: one d x d eigenproblem instead of an SVD of the V x d matrix; same
-    # result as the "full" solver within float32 rounding (tests/test_render_paper.py checks it).
-    y = PCA(n_components=dim, svd_solver=solver).fit_transform(x)
-    return np.ascontiguousarray(normalize(y, norm="l2", axis=1), dtype=np.float32)
+    # covariance_eigh: one d x d eigenproblem instead of an SVD of the V x d matrix, about 6x
+    # faster here. The two solvers agree on the geometry (pairwise cosines to ~5e-6); single
+    # coordinates differ up to ~2e-3 where eigenvalues are nearly equal, because any rotation
+    # inside such an eigenspace is an equally valid PCA. "full" reproduces sklearn's default.
+    y = np.ascontiguousarray(PCA(n_components=dim, svd_solver=solver).fit_transform(x), dtype=np.float32)
+    # sklearn.preprocessing.normalize(norm="l2") computes exactly this (einsum row norms, zero
+    # norms left as 1), but on a copy; in place it saves a [V, D] allocation
+    norms = np.sqrt(np.einsum("ij,ij->i", y, y))
+    norms[norms == 0] = 1
+    y /= norms[:, None]
+    return y
