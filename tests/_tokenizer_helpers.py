@@ -14,6 +14,7 @@ SMALL_STATS = [
     {"lang": "en", "language_name": "English", "top_ngrams": {
         2: [("th", 9), ("he", 8), ("in", 7), ("er", 6), ("an", 5), ("re", 4), ("on", 3), ("aa", 2), ("==", 1)],
         3: [("the", 9), ("ing", 8), ("and", 7), ("ion", 6), ("her", 5), ("aaa", 4), ("<0x", 3), ("unk", 2)],
+        6: [("<0x41>x", 2), ("<unk>a", 1)],
         4: [("tion", 5), ("ther", 4), ("ment", 3), ("aaaa", 2)],
         5: [("ation", 3), ("there", 2)],
     }},

@@ -141,7 +141,8 @@ def assemble(layout: LayoutSpec, grams: set[str] | list[str]) -> Vocabulary:
     # Every string must have exactly one id; an `<unused_N>`-shaped gram would collide late.
     if len(set(tokens)) != len(tokens):
         raise SubstrateError(f"layout {layout.name}: an n-gram is spelt like an <unused_N> placeholder")
-    vocab = set(tokens)
+    # Byte tokens stand for bytes, not for their spelling: a merge over one would glue a byte to text.
+    vocab = set(tokens) - ({byte_token(b) for b in range(256)} | {UNK} if layout.byte_fallback else set())
     merges = []
     for g in placed:
         # All valid splits, no early stop: rank = list order (the paper's rule).
