@@ -140,6 +140,8 @@ class Tokenizer:
                 out += self._encode_plain(text[pos : m.start()])
             out.append(self._special_ids[m.group()])
             pos = m.end()
+        if pos == 0:
+            return self._encode_plain(text)  # no special token: skip copying the ids
         if pos < len(text):
             out += self._encode_plain(text[pos:])
         return out
