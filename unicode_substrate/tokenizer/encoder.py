@@ -35,6 +35,7 @@ _LONG_CHUNK = 256  # above this many symbols the O(n log n) heap merge beats the
 _VECTOR_MIN = 64  # fewer new chunks than this are cheaper one by one in Python
 _VECTOR_MAX = 64  # longer chunks need many rounds; they take the heap path
 _CACHE_LIMIT = 1 << 20
+_SHORT_TEXT = 256  # texts up to this long are cut in Python, longer ones in numpy
 _SEPARATORS = ("\x1e", "\x1f", "\x1d", "\x1c", "\x00", "\n")  # batch joiners, tried in order
 _PARALLEL_MIN_CHARS = 1 << 18  # a batch smaller than this is not worth the worker processes
 
@@ -104,6 +105,7 @@ class Tokenizer:
             left, right = zip(*pairs)
             joins[self._compact[[ord(c) for c in left]], self._compact[[ord(c) for c in right]]] = True
         self._joins = joins
+        self._join_pairs = {x + y for x, y in pairs}
         self._cache: dict[str, list[int]] = {}
         self._char_ids = np.full(0x110000, -1, dtype=np.int64)  # code point -> id of that one-character token
         singles = [(ord(t), i) for t, i in vocab.items() if len(t) == 1 and t not in self._special_ids]
@@ -251,6 +253,8 @@ class Tokenizer:
     def _encode_plain(self, text: str) -> list[int]:
         if not text:
             return []
+        if len(text) <= _SHORT_TEXT:
+            return self._encode_short(text)
         try:
             cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         except UnicodeEncodeError as e:
@@ -285,6 +289,25 @@ class Tokenizer:
             cache.clear()  # bounded memory on endless streams of new words
             missing = set(chunks)
         self._fill_cache(missing)
+        return list(chain.from_iterable(map(cache.__getitem__, chunks)))
+
+    def _encode_short(self, text: str) -> list[int]:
+        """The same cuts found with a Python set: cheaper than numpy's fixed cost on a short text."""
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise SubstrateError(f"text holds a lone surrogate at index {e.start}: not a Unicode scalar value") from None
+        pairs = self._join_pairs
+        chunks, start = [], 0
+        for i in range(1, len(text)):
+            if text[i - 1] != " " and text[i - 1 : i + 1] not in pairs:
+                chunks.append(text[start:i])
+                start = i
+        chunks.append(text[start:])
+        cache = self._cache
+        missing = {c for c in chunks if c not in cache}
+        if missing:
+            self._fill_cache(missing)
         return list(chain.from_iterable(map(cache.__getitem__, chunks)))
 
     def _fill_cache(self, missing: set[str]) -> None:
