@@ -128,6 +128,35 @@ def test_build_is_deterministic_and_files_complete(tmp_path):
     assert Tokenizer.load(a).manifest_sha256 == Tokenizer.load(b).manifest_sha256
 
 
+def test_build_is_deterministic_across_processes(tmp_path):
+    """String hashing is salted per process; nothing in a build may depend on set or dict order."""
+    import os
+    import subprocess
+    import sys
+
+    from _tokenizer_helpers import write_small_stats
+
+    stats = write_small_stats(tmp_path / "stats.txt")
+    code = "import sys; from unicode_substrate.tokenizer import build_tokenizer; build_tokenizer(sys.argv[1], ngrams=sys.argv[2])"
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / seed), str(stats)], check=True, env=env)
+    assert all((tmp_path / "1" / p.name).read_bytes() == p.read_bytes() for p in (tmp_path / "2").iterdir())
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    from unicode_substrate.tokenizer import build as build_module
+
+    def broken(d, vocab):
+        (d / "tokenizer.json").write_text("{}", encoding="utf-8")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(build_module, "_write_files", broken)
+    with pytest.raises(OSError):
+        build_small(tmp_path / "tok")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tok-stats.txt"]
+
+
 def test_paper_build_is_deterministic(tmp_path, reference_dir):
     a = build_tokenizer(tmp_path / "a", "bvv241-2-3", ngrams=reference_dir / "n-gramms-2-3.txt")
     b = build_tokenizer(tmp_path / "b", "bvv241-2-3", ngrams=reference_dir / "n-gramms-2-3.txt")
