@@ -234,3 +234,13 @@ def test_identical_runs_are_identical_and_seed_matters(world, tmp_path):
     assert la == lb and la != lc
     wa = (a / "checkpoints" / "step-00000003" / "model.safetensors").read_bytes()
     assert wa == (b / "checkpoints" / "step-00000003" / "model.safetensors").read_bytes()
+
+
+def test_resume_drops_a_torn_metrics_line(world, tmp_path):
+    run = tmp_path / "run"
+    assert _cli(*_train_args(world, run, "--ckpt-every", "4")).exit_code == 0
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"type": "train", "step": 5, "lo')  # a process killed in the middle of a write
+    res = _cli(*_train_args(world, run, "--resume", "--steps", "6"))
+    assert res.exit_code == 0, res.output
+    assert [m["step"] for m in read_metrics(run) if m["type"] == "train"] == [1, 2, 3, 4, 5, 6]

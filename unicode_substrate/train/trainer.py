@@ -160,13 +160,23 @@ def evaluate(model: torch.nn.Module, data: TokenData, context: int, batch_size: 
             "val_tokens": int(count), "val_bytes": n_bytes}
 
 
+def _parse(line: str) -> dict | None:
+    """A metrics record, or None for a blank or torn line (a process killed mid-write)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
 class _Metrics:
     """Append-only JSONL metrics on the main process; on resume, lines past the checkpoint are dropped."""
 
     def __init__(self, path: Path, enabled: bool, resume_step: int | None):
         self.path, self.enabled = path, enabled
         if enabled and resume_step is not None and path.exists():
-            keep = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and json.loads(ln)["step"] <= resume_step]
+            keep = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                    if (r := _parse(ln)) is not None and r.get("step", 0) <= resume_step]
             atomic_write_bytes(path, "".join(ln + "\n" for ln in keep).encode("utf-8"))
         elif enabled:
             path.write_text("", encoding="utf-8")
@@ -208,26 +218,26 @@ def _prepare_run_dir(out: Path, run_record: dict, resume: bool | str | None, for
     _barrier(info)
 
 
-def _state_dicts(model, opt, parallel: str, info: DistInfo) -> tuple[dict, dict]:
-    """Full (unsharded) model and optimizer state dicts; under FSDP every rank must call this."""
-    if parallel == "fsdp" and info.enabled:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+def _state_dicts(model, opt) -> tuple[dict, dict]:
+    """Full (unsharded) model and optimizer state dicts keyed by parameter name; every rank must call this.
 
-        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        return get_model_state_dict(model, options=opts), get_optimizer_state_dict(model, opt, options=opts)
-    return model.state_dict(), opt.state_dict()
+    One format for single-process, DDP and FSDP runs, so a checkpoint resumes under any of them.
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+
+    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_model_state_dict(model, options=opts), get_optimizer_state_dict(model, opt, options=opts)
 
 
-def _load_state_dicts(model, opt, weights: dict, opt_state: dict, parallel: str, info: DistInfo) -> None:
-    if parallel == "fsdp" and info.enabled:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+def _load_state_dicts(model, opt, weights: dict, opt_state: dict) -> None:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
 
-        opts = StateDictOptions(full_state_dict=True, broadcast_from_rank0=False)
-        set_model_state_dict(model, weights, options=opts)
-        set_optimizer_state_dict(model, opt, opt_state, options=opts)
-        return
-    model.load_state_dict(weights, strict=True)
-    opt.load_state_dict(opt_state)
+    missing = set(model.state_dict()) ^ set(weights)
+    if missing:
+        raise SubstrateError(f"checkpoint weights do not fit the model: {', '.join(sorted(missing)[:3])} ...")
+    opts = StateDictOptions(full_state_dict=True, strict=True)
+    set_model_state_dict(model, weights, options=opts)
+    set_optimizer_state_dict(model, opt, opt_state, options=opts)
 
 
 def train(cfg: TrainConfig, data: str | Path, out: str | Path, table: str | Path | None = None,
@@ -299,7 +309,7 @@ def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> 
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                             fused=device.type == "cuda")
     if weights_ckpt is not None:
-        _load_state_dicts(model, opt, weights_ckpt, state["optimizer"], cfg.parallel, info)
+        _load_state_dicts(model, opt, weights_ckpt, state["optimizer"])
         torch.set_rng_state(rng_state["torch"])
         if device.type == "cuda" and rng_state.get("cuda") is not None:
             torch.cuda.set_rng_state(rng_state["cuda"], device)
@@ -316,10 +326,12 @@ def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> 
     train_time, tokens_done, last_val = 0.0, 0, None
 
     def save(step: int) -> str:
-        finite = torch.stack([p.detach().isfinite().all() for p in model.parameters()]).all()
+        # Under FSDP each rank checks its own shards (to_local) and the ranks agree by all-reduce.
+        local = [p.to_local() if hasattr(p, "to_local") else p for p in model.parameters()]
+        finite = torch.stack([t.detach().isfinite().all() for t in local]).all()
         if not bool(_all_mean(finite.float(), info) == 1.0):
             raise SubstrateError(f"weights became non-finite at step {step}; stopped, the last good checkpoint is {last_good}")
-        weights, opt_state = _state_dicts(model, opt, cfg.parallel, info)
+        weights, opt_state = _state_dicts(model, opt)
         rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
         path = ckpt.checkpoint_dir(out, step)
         if info.is_main:
@@ -349,10 +361,8 @@ def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> 
         loss_val = float(_all_mean(loss_sum / cfg.grad_accum, info))
         if not math.isfinite(loss_val):
             raise SubstrateError(f"loss is {loss_val} at step {step + 1}; stopped, the last good checkpoint is {last_good}")
-        if cfg.grad_clip > 0:
-            gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
-        else:
-            gnorm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None])))
+        # With an infinite limit clip_grad_norm_ only measures (the global norm, also under FSDP).
+        gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf))
         if not math.isfinite(gnorm):
             raise SubstrateError(f"gradient norm is {gnorm} at step {step + 1}; stopped, the last good checkpoint is {last_good}")
         opt.step()
@@ -391,4 +401,4 @@ def read_metrics(run: str | Path) -> list[dict[str, Any]]:
     path = Path(run) / METRICS_FILE
     if not path.is_file():
         raise SubstrateError(f"{run} has no {METRICS_FILE}")
-    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    return [r for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if (r := _parse(ln)) is not None]
