@@ -76,23 +76,21 @@ def content_checksum(weight: np.ndarray) -> str:
     return f"{s1:016x}{s2:016x}"
 
 
-def _safetensors_bytes(weight: np.ndarray, metadata: dict[str, str]) -> bytes:
-    """The safetensors encoding of one float32 tensor, with a deterministic header.
+def _safetensors_header(data: np.ndarray, metadata: dict[str, str]) -> bytes:
+    """The safetensors header (size prefix + JSON) for one C-contiguous float32 tensor, deterministic.
 
     Written here rather than by ``safetensors.numpy.save`` because that orders metadata keys
     differently from run to run; the layout is the same (8-byte little-endian header size,
     JSON header padded with spaces to a multiple of 8, raw little-endian data), and the
     safetensors library reads it back (tests/test_table.py checks both).
     """
-    # always serialise a C-contiguous little-endian copy: a strided view must not reach the file as-is
-    data = np.ascontiguousarray(weight, dtype="<f4")
     header = {
         "__metadata__": dict(sorted(metadata.items())),
         TENSOR_NAME: {"dtype": "F32", "shape": list(data.shape), "data_offsets": [0, data.nbytes]},
     }
     hb = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
     hb += b" " * (-len(hb) % 8)
-    return struct.pack("<Q", len(hb)) + hb + data.tobytes()
+    return struct.pack("<Q", len(hb)) + hb
 
 
 def _header(path: Path) -> tuple[int, bytes, dict]:
@@ -129,7 +127,8 @@ def write_table(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    weight = np.ascontiguousarray(weight, dtype=np.float32)
+    # a C-contiguous little-endian copy: a strided view must never reach the file as-is
+    weight = np.ascontiguousarray(weight, dtype="<f4")
     if weight.ndim != 2:
         raise SubstrateError(f"a table must be 2-D [V, D], got shape {weight.shape}")
     v, d = weight.shape
@@ -145,9 +144,8 @@ def write_table(
         "tokenizer_manifest_sha256": str(fields.get("tokenizer_manifest_sha256", "")),
         "embeddings_checksum": checksum,
     }
-    blob = _safetensors_bytes(weight, meta)
-    (n,) = struct.unpack("<Q", blob[:8])
-    header_sha = sha256_bytes(blob[: 8 + n])
+    head = _safetensors_header(weight, meta)
+    header_sha = sha256_bytes(head)
 
     cols: dict[str, Any] = {
         "id": pa.array(np.arange(v, dtype=np.int32)),
@@ -158,10 +156,13 @@ def write_table(
         cols[name] = pa.array(list(values))
     table = pa.table(cols)
     with atomic_output_dir(out, force=force) as tmp:
-        (tmp / SAFETENSORS).write_bytes(blob)
+        with open(tmp / SAFETENSORS, "wb") as f:
+            f.write(head)
+            f.write(memoryview(weight).cast("B"))
         # float vectors barely compress and zstd on 256 MB costs seconds: store them plain
         codecs = {name: ("none" if name == "vector" else "zstd") for name in table.column_names}
-        pq.write_table(table, tmp / PARQUET, compression=codecs, write_statistics=["id"])
+        dictionary = [name for name in table.column_names if name not in ("vector", "id")]
+        pq.write_table(table, tmp / PARQUET, compression=codecs, use_dictionary=dictionary, write_statistics=["id"])
         write_manifest(
             tmp,
             "table",

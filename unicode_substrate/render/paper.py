@@ -159,48 +159,63 @@ def _init_worker(font_path: str, size: int) -> None:
     _WORKER["cell"] = size
 
 
-def _stamp(c: str) -> np.ndarray | None:
-    """A character drawn alone in the middle slot of a 3-slot canvas; None if the recipe leaves it blank."""
-    from PIL import Image, ImageDraw
+def _glyph(c: str) -> tuple[np.ndarray, int, int] | None:
+    """(ink mask, x, y) of one character where the recipe draws it in its own slot; None if left blank.
 
+    This is what ``ImageDraw.text`` does inside (one ``getmask2`` call, pasted at the drawing
+    position plus the mask offset), and the mask offset and size are the ``getbbox`` the recipe
+    centres with, so one FreeType layout replaces two.
+    """
     font, cell = _WORKER["font"], _WORKER["cell"]
-    img = Image.new("L", (3 * cell, cell), 255)
-    try:
-        bbox = font.getbbox(c)
-        w, h = bbox[2] - bbox[0], bbox[3] - bbox[1]
-        ImageDraw.Draw(img).text((cell + (cell - w) // 2, (cell - h) // 2 - bbox[1]), c, font=font, fill=0)
-    except Exception:
+    if "\n" in c:  # ImageDraw would treat it as a line break; getbbox raises on it anyway
         return None
-    return np.asarray(img)
+    try:
+        im, (ox, oy) = font.getmask2(c, "L", start=(0.0, 0.0), stroke_filled=True)
+    except Exception:  # the recipe leaves a character that raises blank
+        return None
+    w, h = im.size
+    if w == 0 or h == 0:
+        return None
+    from PIL import Image
+
+    mask = np.asarray(Image.Image()._new(im))  # wrap Pillow's core mask without copying pixels by hand
+    return mask, (cell - w) // 2 + ox, (cell - h) // 2
 
 
-def _stamps(chars: list[str]) -> list[np.ndarray | None]:
-    return [_stamp(c) for c in chars]
+def _glyphs(chars: list[str]) -> list[tuple[np.ndarray, int, int] | None]:
+    return [_glyph(c) for c in chars]
 
 
-def _draw_direct(token: str) -> np.ndarray:
-    """The recipe's canvas drawn with Pillow, for tokens whose glyphs overflow the stamp."""
-    from PIL import Image, ImageDraw
-
-    font, cell = _WORKER["font"], _WORKER["cell"]
-    img = Image.new("L", (cell * len(token), cell), 255)
-    draw = ImageDraw.Draw(img)
-    for i, c in enumerate(token):
-        try:
-            bbox = font.getbbox(c)
-            w, h = bbox[2] - bbox[0], bbox[3] - bbox[1]
-            draw.text((i * cell + (cell - w) // 2, (cell - h) // 2 - bbox[1]), c, font=font, fill=0)
-        except Exception:
-            pass
-    return np.asarray(img)
+def _blend(out: np.ndarray, g: tuple[np.ndarray, int, int], x0: int) -> None:
+    """Paste black ink through a mask the way Pillow does: out = DIV255(out * (255 - m) + 128)."""
+    mask, gx, gy = g
+    h, w = mask.shape
+    x, y = x0 + gx, gy
+    cx0, cy0 = max(x, 0), max(y, 0)
+    cx1, cy1 = min(x + w, out.shape[1]), min(y + h, out.shape[0])
+    if cx0 >= cx1 or cy0 >= cy1:
+        return
+    region = out[cy0:cy1, cx0:cx1]
+    m = mask[cy0 - y : cy1 - y, cx0 - x : cx1 - x].astype(np.uint32)
+    t = region * (255 - m) + 128
+    region[:] = ((t >> 8) + t) >> 8
 
 
-def _blur_batch(args: tuple[np.ndarray, float]) -> np.ndarray:
+def _canvas(tok: str, glyphs: dict, cell: int) -> np.ndarray:
+    """The recipe's white canvas with every character of ``tok`` drawn in its slot (uint8 [cell, cell*n])."""
+    out = np.full((cell, cell * len(tok)), 255, dtype=np.uint32)
+    for i, c in enumerate(tok):
+        g = glyphs[c]
+        if g is not None:
+            _blend(out, g, i * cell)
+    return out.astype(np.uint8)
+
+
+def _blur(imgs: np.ndarray, radius: float) -> np.ndarray:
     from PIL import Image, ImageFilter
 
-    arrs, radius = args
     f = ImageFilter.GaussianBlur(radius=radius)
-    return np.stack([np.asarray(Image.fromarray(a).filter(f)) for a in arrs])
+    return np.stack([np.asarray(Image.fromarray(a).filter(f)) for a in imgs])
 
 
 @lru_cache(maxsize=64)
@@ -230,19 +245,6 @@ def _noise_mask(cell: int, n: int, noise: float) -> np.ndarray:
     return np.random.RandomState(42).rand(cell, cell * n).reshape(-1) < noise
 
 
-def _compose(stamps: list[np.ndarray | None], cell: int) -> np.ndarray:
-    """Blend character stamps into one canvas with Pillow's ink arithmetic: out = DIV255(out * s)."""
-    n = len(stamps)
-    out = np.full((cell, cell * (n + 2)), 255, dtype=np.uint32)  # one spare slot each side
-    for i, s in enumerate(stamps):
-        if s is None:
-            continue
-        region = out[:, i * cell : (i + 3) * cell]
-        t = region * s + 128
-        region[:] = ((t >> 8) + t) >> 8
-    return out[:, cell:-cell].astype(np.uint8)
-
-
 def _chunks(seq: list, size: int) -> list[list]:
     return [seq[i : i + size] for i in range(0, len(seq), size)]
 
@@ -256,60 +258,48 @@ def render_bits_fast(
     cell = params.cell
     workers = workers or min(2, mp.cpu_count())
     chars = sorted({c for t in tokens for c in t})
-    ctx = mp.get_context("fork")
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(str(font_path), cell)) if workers > 1 else None
-    _init_worker(str(font_path), cell)
+    jobs = _chunks(chars, 2048)
+    glyphs: dict[str, tuple[np.ndarray, int, int] | None] = {}
+    # FreeType layout of each distinct character is the expensive part: spread it over the cores
+    pool = mp.get_context("fork").Pool(workers, _init_worker, (str(font_path), cell)) if workers > 1 and len(jobs) > 1 else None
     try:
-        jobs = _chunks(chars, 1024)
-        it = pool.imap(_stamps, jobs) if pool else map(_stamps, jobs)
-        stamps: dict[str, np.ndarray | None] = {}
+        if pool is None:
+            _init_worker(str(font_path), cell)
+        it = pool.imap(_glyphs, jobs) if pool else map(_glyphs, jobs)
         with tqdm(total=len(chars), desc="render glyphs", disable=not progress, mininterval=1) as bar:
             for job, res in zip(jobs, it):
-                stamps.update(zip(job, res))
+                glyphs.update(zip(job, res))
                 bar.update(len(job))
-        # A glyph inked in the outer columns may reach past the spare slots: draw those tokens directly.
-        overflow = {c for c, s in stamps.items() if s is not None and (s[:, 0].min() < 255 or s[:, -1].min() < 255)}
-
-        bits = np.zeros((len(tokens), cell * cell), dtype=np.uint8)
-        order = polar_snake_order(cell)
-        groups: dict[tuple[int, bool], list[int]] = {}
-        for i, t in enumerate(tokens):
-            groups.setdefault((max(len(t), 1), is_easy_script(t)), []).append(i)
-        for (n, easy), ids in sorted(groups.items()):
-            angle, dx, dy, noise = _augmentation(params, easy)
-            gmap, mask = _geometry_map(cell, n, angle, dx, dy), _noise_mask(cell, n, noise)
-            rmap = _resize_map(cell, n) if n > 1 else None
-            for block in _chunks(ids, 4096):
-                canv = np.empty((len(block), cell * cell * n), dtype=np.uint8)
-                for k, i in enumerate(block):
-                    tok = tokens[i]
-                    if not tok:
-                        canv[k] = 255
-                    elif any(c in overflow for c in tok):
-                        canv[k] = _draw_direct(tok).reshape(-1)
-                    elif n == 1:
-                        s = stamps[tok]
-                        canv[k] = 255 if s is None else s[:, cell : 2 * cell].reshape(-1)
-                    else:
-                        canv[k] = _compose([stamps[c] for c in tok], cell).reshape(-1)
-                # rotate + paste as one gather; -1 marks the white fill
-                g = np.take(canv, np.maximum(gmap, 0), axis=1)
-                g[:, gmap < 0] = 255
-                g[:, mask] = 0
-                if easy:
-                    imgs = g.reshape(len(block), cell, cell * n)
-                    parts = _chunks(list(imgs), 256)
-                    args = [(np.stack(p), params.blur_radius) for p in parts]
-                    res = pool.map(_blur_batch, args) if pool else list(map(_blur_batch, args))
-                    g = np.concatenate(res).reshape(len(block), -1)
-                black = g < 128
-                if rmap is not None:
-                    black = np.take(black, rmap, axis=1)
-                bits[block] = black[:, order]
     finally:
         if pool:
             pool.close()
             pool.join()
+
+    bits = np.zeros((len(tokens), cell * cell), dtype=np.uint8)
+    order = polar_snake_order(cell)
+    groups: dict[tuple[int, bool], list[int]] = {}
+    for i, t in enumerate(tokens):
+        groups.setdefault((max(len(t), 1), is_easy_script(t)), []).append(i)
+    for (n, easy), ids in sorted(groups.items()):
+        angle, dx, dy, noise = _augmentation(params, easy)
+        gmap, mask = _geometry_map(cell, n, angle, dx, dy), _noise_mask(cell, n, noise)
+        rmap = _resize_map(cell, n) if n > 1 else None
+        for block in _chunks(ids, 8192):
+            canv = np.full((len(block), cell, cell * n), 255, dtype=np.uint8)
+            for k, i in enumerate(block):
+                if tokens[i]:
+                    canv[k] = _canvas(tokens[i], glyphs, cell)
+            canv = canv.reshape(len(block), -1)
+            # rotate + paste as one gather; -1 marks the white fill
+            g = np.take(canv, np.maximum(gmap, 0), axis=1)
+            g[:, gmap < 0] = 255
+            g[:, mask] = 0
+            if easy:  # three box passes clamped at each image's own edges: Pillow, per image
+                g = _blur(g.reshape(len(block), cell, cell * n), params.blur_radius).reshape(len(block), -1)
+            black = g < 128
+            if rmap is not None:
+                black = np.take(black, rmap, axis=1)
+            bits[block] = black[:, order]
     return bits
 
 

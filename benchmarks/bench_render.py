@@ -1,0 +1,114 @@
+"""glyph-paper table: the recipe as in the paper's notebook vs ours, side by side; load_table timing.
+
+    python benchmarks/bench_render.py                      # full 65,536-token bvv241-2-3 vocabulary
+    python benchmarks/bench_render.py --naive-subset 8192  # naive render timed on a subset, extrapolated (labelled)
+
+Naive = ``paper.render_bits_naive`` (Pillow per token, per-pixel Python loops for threshold and
+bit read-out) + ``sklearn PCA(1024)`` with its default solver + ``normalize`` + ``torch.save``.
+Ours = ``paper.render_bits_fast`` (2 processes) + PCA (covariance_eigh) + in-place L2 + the
+verified table writer (safetensors + parquet + manifest with sha256 of every file).
+Both render the same tokens with the same font; the bits are checked equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = Path(os.environ.get("SUBSTRATE_REFERENCE_DIR", REPO.parent / "shared" / "reference" / "bvv241"))
+
+
+def clock(fn, *args, **kw):
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--naive-subset", type=int, default=0, help="time the naive render on this many tokens and extrapolate (0 = all)")
+    ap.add_argument("--font", default="/usr/share/fonts/opentype/unifont/unifont.otf")
+    ap.add_argument("--load-repeats", type=int, default=7)
+    args = ap.parse_args()
+
+    import torch
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import normalize
+
+    from unicode_substrate.render import paper, tokenizer_tokens
+    from unicode_substrate.render.collisions import find_collisions
+    from unicode_substrate.render.fonts import library_versions
+    from unicode_substrate.table import load_table, write_table
+    from unicode_substrate.tokenizer import build_tokenizer
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_render_"))
+    if (REFERENCE / "n-gramms-2-3.txt").is_file():
+        tok = build_tokenizer(tmp / "tok", layout="bvv241-2-3", ngrams=REFERENCE / "n-gramms-2-3.txt")
+        vocab_name = "bvv241-2-3"
+    else:
+        tok = build_tokenizer(tmp / "tok")
+        vocab_name = "lossless (reference n-gram files absent)"
+    tokens, _, _ = tokenizer_tokens(tok)
+    p = paper.PAPER_PRESETS["2-3"]
+    v = len(tokens)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}")
+    print(f"versions: {library_versions()}, torch {torch.__version__}")
+    print(f"vocabulary: {vocab_name}, {v} tokens; font {args.font}; preset {p.name}")
+
+    # ---------------------------------------------------------------- ours
+    bits, t_render = clock(paper.render_bits_fast, tokens, args.font, p)
+    w, t_pca = clock(paper.pca_l2, bits, p.dim)
+    _, t_coll = clock(find_collisions, w)
+    fields = {"method": "glyph-paper", "tokenizer_manifest_sha256": "bench"}
+    _, t_write = clock(write_table, tmp / "ours", w, tokens, fields)
+    ours = {"render": t_render, "PCA + L2": t_pca, "write": t_write}
+
+    # ---------------------------------------------------------------- naive (as in the notebook)
+    n = args.naive_subset or v
+    pick = np.linspace(0, v - 1, n).astype(int) if n < v else np.arange(v)
+    nbits, t = clock(paper.render_bits_naive, [tokens[i] for i in pick], args.font, p)
+    same = bool(np.array_equal(nbits, bits[pick]))
+    t_naive_render = t * v / n
+    label = "" if n == v else f" (timed on {n} evenly spaced tokens, extrapolated x{v / n:.1f})"
+
+    def naive_pca(x):
+        return normalize(PCA(n_components=p.dim).fit_transform(x.astype(np.float32)), norm="l2", axis=1).astype(np.float32)
+
+    nw, t_naive_pca = clock(naive_pca, bits)
+    _, t_naive_write = clock(torch.save, torch.from_numpy(nw), tmp / "normalized_embeddings_weights.pt")
+    naive = {"render": t_naive_render, "PCA + L2": t_naive_pca, "write": t_naive_write}
+    cos = float((nw * w).sum(axis=1).min())
+
+    print()
+    print(f"{'stage':<12}{'naive s':>10}{'ours s':>10}{'ratio':>9}")
+    for k in ours:
+        print(f"{k:<12}{naive[k]:>10.2f}{ours[k]:>10.2f}{naive[k] / ours[k]:>8.1f}x")
+    tn, to = sum(naive.values()), sum(ours.values())
+    print(f"{'end to end':<12}{tn:>10.2f}{to:>10.2f}{tn / to:>8.1f}x")
+    print(f"(ours also checks collisions: {t_coll:.2f} s -> end to end with checks {tn / (to + t_coll):.1f}x)")
+    print(f"naive render{label}")
+    print(f"bits identical naive vs fast on {n} tokens: {same}; min row cosine naive-PCA vs ours: {cos:.6f}")
+
+    # ---------------------------------------------------------------- load_table
+    fast_t, full_t = [], []
+    for _ in range(args.load_repeats):
+        fast_t.append(clock(load_table, tmp / "ours")[1])
+    for _ in range(max(2, args.load_repeats // 3)):
+        full_t.append(clock(load_table, tmp / "ours", verify="sha256")[1])
+    print(f"load_table {v} x {p.dim}: verify=fast median {statistics.median(fast_t) * 1e3:.1f} ms "
+          f"(min {min(fast_t) * 1e3:.1f}); verify=sha256 median {statistics.median(full_t) * 1e3:.0f} ms")
+    if not same:
+        sys.exit("naive and fast bits differ")
+
+
+if __name__ == "__main__":
+    main()
