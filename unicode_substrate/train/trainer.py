@@ -245,6 +245,8 @@ def train(cfg: TrainConfig, data: str | Path, out: str | Path, table: str | Path
     """Train (or with ``resume``: continue, from the newest checkpoint or a given one) and return the run directory."""
     info = dist_info_from_env()
     device = _device(cfg, info)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # before NCCL starts, so each process talks from its own GPU
     init_distributed(info, device.type)
     try:
         return _train(cfg, Path(data), Path(out), table, resume, force, progress, info, device)
