@@ -52,6 +52,22 @@ def tokenizer_tokens(tokenizer_dir: str | Path, surface: Surface = "raw") -> tup
     return raw, drawn, manifest
 
 
+class _Stages:
+    """A stage bar on stderr (PCA, collision check, write are single long calls without inner steps)."""
+
+    def __init__(self, enabled: bool):
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc="table", bar_format="{desc}: {postfix} [{elapsed}]", disable=not enabled)
+
+    def next(self, name: str) -> None:
+        self.bar.set_postfix_str(name, refresh=True)
+
+    def close(self) -> None:
+        self.bar.set_postfix_str("done", refresh=True)
+        self.bar.close()
+
+
 def _check_dim(dim: int, limit: int, what: str) -> None:
     if dim < 1:
         raise SubstrateError("--dim must be positive")
@@ -91,6 +107,7 @@ def render_table(
         raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
     surface = surface or ("raw" if method == "glyph-paper" else "decoded")
     raw, drawn, tok_manifest = tokenizer_tokens(tokenizer_dir, surface)
+    stages = _Stages(progress)
     v = len(raw)
     params: dict = {"surface": surface, "seed": seed} if method in ("bit", "float", "random") else {"surface": surface}
     columns: dict = {"script": [token_script(t) for t in drawn], "chars": [len(t) for t in drawn]}
@@ -110,12 +127,19 @@ def render_table(
         _check_dim(dim, min(p.cell * p.cell, v), f"PCA of {p.cell}x{p.cell} glyphs over {v} tokens")
         font_infos = fontlib.resolve_fonts(fonts)[:1]  # the recipe draws with one font
         bits = paper.render_bits_fast(drawn, font_infos[0].path, p, workers=workers, progress=progress)
+        stages.next("PCA")
         weight = paper.pca_l2(bits, dim, solver=pca_solver)
         params.update(preset=p.name, cell=p.cell, font_size=p.cell, easy_rotation=p.easy_rotation, easy_shift=p.easy_shift,
                       easy_noise=p.easy_noise, other_noise=p.other_noise, blur_radius=p.blur_radius, seed=42,
                       bit_order="polar-snake", pca=f"sklearn PCA svd_solver={pca_solver}, fitted on all rows (float32)", dim=dim)
         columns["ink_pixels"] = bits.sum(axis=1, dtype=np.int32)
         pictures = coll.exact_groups(bits)[0]
+        # the recipe has one font and no fallback: say which tokens it could not draw
+        cps = font_infos[0].codepoints
+        names = ["missing" if any(ord(c) not in cps for c in t) else "ok" for t in drawn]
+        columns["coverage"] = names
+        miss = [i for i, n in enumerate(names) if n == "missing"]
+        coverage = {"tokens": {"ok": v - len(miss), "missing": len(miss)}, "missing_examples": [[i, raw[i]] for i in miss[:20]]}
     elif method == "glyph":
         from unicode_substrate.render import glyph, paper
 
@@ -124,6 +148,7 @@ def render_table(
         _check_dim(dim, min(gp.cell * gp.cell, v), f"PCA of {gp.cell}x{gp.cell} glyphs over {v} tokens")
         font_infos = fontlib.resolve_fonts(fonts)
         feats, cover = glyph.render_glyphs(drawn, font_infos, gp, workers=workers, progress=progress)
+        stages.next("PCA")
         weight = paper.pca_l2(feats, dim, solver=pca_solver)
         pictures = coll.exact_groups(feats)[0]
         params.update(gp.describe(), dim=dim, pca=f"sklearn PCA svd_solver={pca_solver}, fitted on all rows (float32)")
@@ -146,6 +171,7 @@ def render_table(
     # threshold whenever D < 2 / (1 - threshold), and only exact duplicates need looking for
     strategy = "exact-only" if method == "bit" and dim < 2 / (1 - threshold) else "auto"
     params["near_duplicate_search"] = "analytic bound 1 - 2/D" if strategy == "exact-only" else "exact search"
+    stages.next("collision check")
     report = coll.find_collisions(weight, threshold, strategy=strategy)
     resolution = None
     if report.total and on_collision == "error":
@@ -174,7 +200,9 @@ def render_table(
         "collisions": stats,
         "coverage": coverage,
     }
+    stages.next("write")
     path = write_table(out, weight, raw, fields, columns, force=force)
+    stages.close()
     if preview is not None:
         from unicode_substrate.render.preview import write_atlas
 
