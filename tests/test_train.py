@@ -244,3 +244,14 @@ def test_resume_drops_a_torn_metrics_line(world, tmp_path):
     res = _cli(*_train_args(world, run, "--resume", "--steps", "6"))
     assert res.exit_code == 0, res.output
     assert [m["step"] for m in read_metrics(run) if m["type"] == "train"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_bf16_autocast_and_accumulation_run_and_learn(world, tmp_path):
+    # The CUDA default (bf16 autocast) exercised on CPU: same code path, looser numbers.
+    cfg = tiny_config(steps=6, precision="bf16", grad_accum=2, batch_size=2, eval_every=0, ckpt_every=0)
+    run = train(cfg, world["data"], tmp_path / "bf16", world["table"], progress=False)
+    ref = train(cfg.replace(precision="fp32"), world["data"], tmp_path / "fp32", world["table"], progress=False)
+    got = [m["loss"] for m in read_metrics(run) if m["type"] == "train"]
+    want = [m["loss"] for m in read_metrics(ref) if m["type"] == "train"]
+    assert all(math.isfinite(x) for x in got) and got[-1] < got[0]
+    assert got == pytest.approx(want, rel=3e-2)
