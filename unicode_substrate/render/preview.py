@@ -111,9 +111,9 @@ def write_scatter(table_dir: str | Path, out: str | Path, max_points: int = 2000
     _, _, vt = np.linalg.svd(x, full_matrices=False)
     xy = x @ vt[:2].T
     fig, ax = plt.subplots(figsize=(8, 8), dpi=100)
-    for name in sorted(set(scripts[pick])):
+    for k, name in enumerate(sorted(set(scripts[pick]))):
         m = scripts[pick] == name
-        ax.scatter(xy[m, 0], xy[m, 1], s=2, alpha=0.5, label=f"{name} ({m.sum()})")
+        ax.scatter(xy[m, 0], xy[m, 1], s=2, alpha=0.5, color=plt.cm.tab20(k % 20), label=f"{name} ({m.sum()})")
     ax.set_title(f"{table_dir.name}: {t.manifest['method']}, first two principal axes of {len(pick)} rows")
     ax.legend(markerscale=5, fontsize=8, loc="best")
     out = Path(out)
