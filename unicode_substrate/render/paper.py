@@ -182,10 +182,6 @@ def _glyph(c: str) -> tuple[np.ndarray, int, int] | None:
     return mask, (cell - w) // 2 + ox, (cell - h) // 2
 
 
-def _glyphs(chars: list[str]) -> list[tuple[np.ndarray, int, int] | None]:
-    return [_glyph(c) for c in chars]
-
-
 def _blend(out: np.ndarray, g: tuple[np.ndarray, int, int], x0: int) -> None:
     """Paste black ink through a mask the way Pillow does: out = DIV255(out * (255 - m) + 128)."""
     mask, gx, gy = g
@@ -249,32 +245,11 @@ def _chunks(seq: list, size: int) -> list[list]:
     return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 
-def render_bits_fast(
-    tokens: Sequence[str], font_path: str | Path, params: PaperParams, workers: int | None = None, progress: bool = False
-) -> np.ndarray:
-    """Bits [V, cell*cell] identical to :func:`render_bits_naive`, computed in batches."""
-    from tqdm import tqdm
-
+def _render_chunk(args: tuple[list[str], PaperParams]) -> np.ndarray:
+    """Bits of a list of tokens in this process (font from :func:`_init_worker`)."""
+    tokens, params = args
     cell = params.cell
-    workers = workers or min(2, mp.cpu_count())
-    chars = sorted({c for t in tokens for c in t})
-    jobs = _chunks(chars, 2048)
-    glyphs: dict[str, tuple[np.ndarray, int, int] | None] = {}
-    # FreeType layout of each distinct character is the expensive part: spread it over the cores
-    pool = mp.get_context("fork").Pool(workers, _init_worker, (str(font_path), cell)) if workers > 1 and len(jobs) > 1 else None
-    try:
-        if pool is None:
-            _init_worker(str(font_path), cell)
-        it = pool.imap(_glyphs, jobs) if pool else map(_glyphs, jobs)
-        with tqdm(total=len(chars), desc="render glyphs", disable=not progress, mininterval=1) as bar:
-            for job, res in zip(jobs, it):
-                glyphs.update(zip(job, res))
-                bar.update(len(job))
-    finally:
-        if pool:
-            pool.close()
-            pool.join()
-
+    glyphs = {c: _glyph(c) for c in sorted({c for t in tokens for c in t})}
     bits = np.zeros((len(tokens), cell * cell), dtype=np.uint8)
     order = polar_snake_order(cell)
     groups: dict[tuple[int, bool], list[int]] = {}
@@ -283,24 +258,53 @@ def render_bits_fast(
     for (n, easy), ids in sorted(groups.items()):
         angle, dx, dy, noise = _augmentation(params, easy)
         gmap, mask = _geometry_map(cell, n, angle, dx, dy), _noise_mask(cell, n, noise)
-        rmap = _resize_map(cell, n) if n > 1 else None
-        for block in _chunks(ids, 8192):
-            canv = np.full((len(block), cell, cell * n), 255, dtype=np.uint8)
-            for k, i in enumerate(block):
-                if tokens[i]:
-                    canv[k] = _canvas(tokens[i], glyphs, cell)
-            canv = canv.reshape(len(block), -1)
-            # rotate + paste as one gather; -1 marks the white fill
-            g = np.take(canv, np.maximum(gmap, 0), axis=1)
-            g[:, gmap < 0] = 255
-            g[:, mask] = 0
-            if easy:  # three box passes clamped at each image's own edges: Pillow, per image
-                g = _blur(g.reshape(len(block), cell, cell * n), params.blur_radius).reshape(len(block), -1)
-            black = g < 128
-            if rmap is not None:
-                black = np.take(black, rmap, axis=1)
-            bits[block] = black[:, order]
+        canv = np.full((len(ids), cell, cell * n), 255, dtype=np.uint8)
+        for k, i in enumerate(ids):
+            if tokens[i]:
+                canv[k] = _canvas(tokens[i], glyphs, cell)
+        canv = canv.reshape(len(ids), -1)
+        # rotate + paste as one gather; -1 marks the white fill
+        g = np.take(canv, np.maximum(gmap, 0), axis=1)
+        g[:, gmap < 0] = 255
+        g[:, mask] = 0
+        if easy:  # three box passes clamped at each image's own edges: Pillow, per image
+            g = _blur(g.reshape(len(ids), cell, cell * n), params.blur_radius).reshape(len(ids), -1)
+        black = g < 128
+        if n > 1:
+            black = np.take(black, _resize_map(cell, n), axis=1)
+        bits[ids] = black[:, order]
     return bits
+
+
+def render_bits_fast(
+    tokens: Sequence[str], font_path: str | Path, params: PaperParams, workers: int | None = None, progress: bool = False
+) -> np.ndarray:
+    """Bits [V, cell*cell] identical to :func:`render_bits_naive`, computed in batches on all cores."""
+    from tqdm import tqdm
+
+    tokens = list(tokens)
+    workers = workers or min(2, mp.cpu_count())
+    # chunks of whole tokens: each process lays out the characters its tokens need (monograms,
+    # most of any vocabulary, are disjoint across chunks) and returns finished bits
+    chunks = _chunks(tokens, 4096)
+    jobs = [(c, params) for c in chunks]
+    pool = mp.get_context("fork").Pool(workers, _init_worker, (str(font_path), params.cell)) if workers > 1 and len(jobs) > 1 else None
+    try:
+        if pool is None:
+            _init_worker(str(font_path), params.cell)
+        it = pool.imap(_render_chunk, jobs) if pool else map(_render_chunk, jobs)
+        parts = []
+        with tqdm(total=len(tokens), desc="render glyphs", disable=not progress, mininterval=1) as bar:
+            for chunk, res in zip(chunks, it):
+                parts.append(res)
+                bar.update(len(chunk))
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    if not parts:
+        return np.zeros((0, params.cell * params.cell), dtype=np.uint8)
+    return np.concatenate(parts)
 
 
 def pca_l2(x: np.ndarray, dim: int, solver: str = "covariance_eigh", progress: bool = False) -> np.ndarray:
