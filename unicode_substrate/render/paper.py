@@ -182,19 +182,25 @@ def _glyph(c: str) -> tuple[np.ndarray, int, int] | None:
     return mask, (cell - w) // 2 + ox, (cell - h) // 2
 
 
-def _blend(out: np.ndarray, g: tuple[np.ndarray, int, int], x0: int) -> None:
-    """Paste black ink through a mask the way Pillow does: out = DIV255(out * (255 - m) + 128)."""
+def _clip(out: np.ndarray, g: tuple[np.ndarray, int, int], x0: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(canvas region, mask part) where a glyph placed at slot offset x0 overlaps the canvas."""
     mask, gx, gy = g
     h, w = mask.shape
     x, y = x0 + gx, gy
     cx0, cy0 = max(x, 0), max(y, 0)
     cx1, cy1 = min(x + w, out.shape[1]), min(y + h, out.shape[0])
     if cx0 >= cx1 or cy0 >= cy1:
-        return
-    region = out[cy0:cy1, cx0:cx1]
-    m = mask[cy0 - y : cy1 - y, cx0 - x : cx1 - x].astype(np.uint32)
-    t = region * (255 - m) + 128
-    region[:] = ((t >> 8) + t) >> 8
+        return None
+    return out[cy0:cy1, cx0:cx1], mask[cy0 - y : cy1 - y, cx0 - x : cx1 - x]
+
+
+def _blend(out: np.ndarray, g: tuple[np.ndarray, int, int], x0: int) -> None:
+    """Paste black ink through a mask the way Pillow does: out = DIV255(out * (255 - m) + 128)."""
+    hit = _clip(out, g, x0)
+    if hit is not None:
+        region, m = hit
+        t = region * (255 - m.astype(np.uint32)) + 128
+        region[:] = ((t >> 8) + t) >> 8
 
 
 def _canvas(tok: str, glyphs: dict, cell: int) -> np.ndarray:
@@ -260,8 +266,14 @@ def _render_chunk(args: tuple[list[str], PaperParams]) -> np.ndarray:
         gmap, mask = _geometry_map(cell, n, angle, dx, dy), _noise_mask(cell, n, noise)
         canv = np.full((len(ids), cell, cell * n), 255, dtype=np.uint8)
         for k, i in enumerate(ids):
-            if tokens[i]:
-                canv[k] = _canvas(tokens[i], glyphs, cell)
+            t = tokens[i]
+            if n == 1 and t and glyphs[t] is not None:
+                # one glyph on white: DIV255(255 * (255 - m) + 128) is exactly 255 - m
+                region, m = _clip(canv[k], glyphs[t], 0) or (None, None)
+                if region is not None:
+                    region[:] = 255 - m
+            elif n > 1:
+                canv[k] = _canvas(t, glyphs, cell)
         canv = canv.reshape(len(ids), -1)
         # rotate + paste as one gather; -1 marks the white fill
         g = np.take(canv, np.maximum(gmap, 0), axis=1)
