@@ -239,3 +239,27 @@ def test_glyph_with_unifont_covers_astral_planes(tmp_path, unifont_dir):
     assert m["coverage"]["tokens"]["fallback"] == 2  # both astral characters come from unifont_upper
     assert [f["file"] for f in m["fonts"]] == ["unifont.otf", "unifont_upper.otf"]
     assert json.dumps(m["libraries"])
+
+
+def test_from_tokenizer_vocabulary_renders_decoded_surface(tmp_path, unifont_dir):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from unicode_substrate.tokenizer import build_tokenizer
+
+    src = Tokenizer(models.BPE())
+    src.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    src.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    src.train_from_iterator(["the painted house is painted red " * 20, "Привет мир 中文"], trainer)
+    src.save(str(tmp_path / "src.json"))
+    tok = build_tokenizer(tmp_path / "tok", from_tokenizer=tmp_path / "src.json")
+    r = run("render", "--tokenizer", tok, "--dim", 16, "--out", tmp_path / "t")
+    assert r.exit_code == 0, r.output
+    import pyarrow.parquet as pq
+
+    cols = pq.read_table(tmp_path / "t" / "embeddings.parquet")
+    pairs = dict(zip(cols.column("token").to_pylist(), cols.column("drawn").to_pylist()))
+    assert pairs["Ġpainted"] == " painted"
+    # a lone continuation byte decodes to U+FFFD: the raw key is drawn instead, keeping rows apart
+    assert pairs["Ã"] == "Ã"
+    assert coll.find_collisions(load_table(tmp_path / "t", tokenizer=tok).weight).total == 0
