@@ -54,14 +54,16 @@ def test_same_inputs_give_byte_identical_files(tmp_path, tok):
         assert sha256_file(a / name) == sha256_file(b / name)
 
 
-def test_checksum_sees_any_changed_byte_and_swapped_rows():
-    w = np.random.default_rng(1).standard_normal((50, 8)).astype(np.float32)
+@pytest.mark.parametrize("dim", [8, 7])  # uint64 words for even D, uint32 for odd D
+def test_checksum_sees_any_changed_byte_and_swapped_rows(dim):
+    w = np.random.default_rng(1).standard_normal((50, dim)).astype(np.float32)
     ref = content_checksum(w)
     raw = bytearray(w.tobytes())
     for pos in (0, 777, len(raw) - 1):
-        changed = raw.copy()
-        changed[pos] ^= 0x01
-        assert content_checksum(np.frombuffer(bytes(changed), dtype=np.float32).reshape(50, 8)) != ref
+        for bit in (0x01, 0x80):
+            changed = raw.copy()
+            changed[pos] ^= bit
+            assert content_checksum(np.frombuffer(bytes(changed), dtype=np.float32).reshape(50, dim)) != ref
     assert content_checksum(w[[1, 0, *range(2, 50)]]) != ref
 
 
