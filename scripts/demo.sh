@@ -2,12 +2,12 @@
 # The whole pipeline on the built-in corpus (Python standard-library docstrings):
 # tokenizer -> 128-wide glyph table (+ atlas) -> token data -> frozen glyph table vs trainable
 # embedding on the tiny preset, trained on identical data, seed, schedule and steps.
-# About 5 minutes on an idle 2-core CPU; STEPS=... shortens or lengthens the comparison.
+# About 5 minutes on an idle 2-core CPU (measured: see the README); STEPS=... shortens or lengthens the comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=.venv/bin/substrate
 OUT=artifacts/demo
-STEPS=${STEPS:-100}
+STEPS=${STEPS:-200}
 mkdir -p "$OUT"
 SECONDS=0
 
@@ -21,7 +21,7 @@ echo "== 4/5 compare frozen glyph table vs trainable embedding ($STEPS steps eac
 $S compare --data "$OUT/data" --out "$OUT" --force \
     --variant "frozen-glyph=tiny-glyph:$OUT/table" --variant "trainable=tiny-unfrozen" \
     --steps "$STEPS" --batch-size 4 --lr 3e-3 --min-lr 3e-4 --warmup 10 \
-    --eval-every 25 --ckpt-every 0 --seed 1337
+    --eval-every 50 --ckpt-every 0 --seed 1337
 echo "== 5/5 a sample from the frozen-glyph model"
 $S generate --run "$OUT/runs/frozen-glyph" --prompt "Return the" --max-new-tokens 40 --temperature 0.8 --seed 0
 echo
