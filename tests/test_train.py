@@ -255,3 +255,9 @@ def test_bf16_autocast_and_accumulation_run_and_learn(world, tmp_path):
     want = [m["loss"] for m in read_metrics(ref) if m["type"] == "train"]
     assert all(math.isfinite(x) for x in got) and got[-1] < got[0]
     assert got == pytest.approx(want, rel=3e-2)
+
+
+def test_nan_before_any_checkpoint_says_so(world, tmp_path):
+    res = _cli(*_train_args(world, tmp_path / "run", "--steps", "5", "--lr", "1e30", "--min-lr", "1e30", "--ckpt-every", "0"))
+    _one_line_error(res, "at step", "no checkpoint had been written yet")
+    assert list_checkpoints(tmp_path / "run") == []

@@ -327,12 +327,15 @@ def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> 
                disable=not (progress and info.is_main))
     train_time, tokens_done, last_val = 0.0, 0, None
 
+    def kept() -> str:
+        return f"the last good checkpoint is {last_good}" if last_good else "no checkpoint had been written yet"
+
     def save(step: int) -> str:
         # Under FSDP each rank checks its own shards (to_local) and the ranks agree by all-reduce.
         local = [p.to_local() if hasattr(p, "to_local") else p for p in model.parameters()]
         finite = torch.stack([t.detach().isfinite().all() for t in local]).all()
         if not bool(_all_mean(finite.float(), info) == 1.0):
-            raise SubstrateError(f"weights became non-finite at step {step}; stopped, the last good checkpoint is {last_good}")
+            raise SubstrateError(f"weights became non-finite at step {step}; stopped, {kept()}")
         weights, opt_state = _state_dicts(model, opt)
         rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
         path = ckpt.checkpoint_dir(out, step)
@@ -362,11 +365,11 @@ def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> 
             loss_sum += loss.detach()
         loss_val = float(_all_mean(loss_sum / cfg.grad_accum, info))
         if not math.isfinite(loss_val):
-            raise SubstrateError(f"loss is {loss_val} at step {step + 1}; stopped, the last good checkpoint is {last_good}")
+            raise SubstrateError(f"loss is {loss_val} at step {step + 1}; stopped, {kept()}")
         # With an infinite limit clip_grad_norm_ only measures (the global norm, also under FSDP).
         gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf))
         if not math.isfinite(gnorm):
-            raise SubstrateError(f"gradient norm is {gnorm} at step {step + 1}; stopped, the last good checkpoint is {last_good}")
+            raise SubstrateError(f"gradient norm is {gnorm} at step {step + 1}; stopped, {kept()}")
         opt.step()
         opt.zero_grad(set_to_none=True)
         if device.type == "cuda":
