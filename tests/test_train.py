@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from _train_helpers import FAKE_TOKENIZER_SHA, TINY_MODEL, make_data, make_table, tiny_config
+from _train_helpers import TINY_MODEL, make_data, make_table, tiny_config
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.train.checkpoint import list_checkpoints, load_checkpoint
