@@ -91,6 +91,8 @@ def optimizer_state_bytes(opt: torch.optim.Optimizer) -> int:
 
 
 def _device(cfg: TrainConfig, info: DistInfo) -> torch.device:
+    if cfg.device == "cuda":  # under torchrun, plain "cuda" means this process's own GPU
+        return torch.device(f"cuda:{info.local_rank}")
     if cfg.device != "auto":
         return torch.device(cfg.device)
     return torch.device(f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu")
