@@ -186,7 +186,7 @@ def render_table(
         resolved = np.zeros(v, dtype=bool)
         resolved[res["moved"]] = True
         columns["resolved"] = resolved
-        report = coll.find_collisions(weight, threshold, strategy=strategy)
+        report = res["report"]  # the clean check resolve_collisions ended on
     stats = {"on_collision": on_collision, "before": before, "after": report.summary(raw), "resolution": resolution}
     if pictures is not None:
         stats["identical_pictures"] = {"rows": sum(map(len, pictures)), "groups": len(pictures)}

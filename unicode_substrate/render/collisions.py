@@ -190,14 +190,17 @@ def resolve_collisions(
     eps = np.sqrt(1 / target**2 - 1)
     original = w.copy()
     moved: set[int] = set()
-    for round_ in range(max_rounds):
+    rounds = 0
+    while True:
         report = find_collisions(w.astype(np.float32), threshold)
         if report.total == 0:
             break
+        if rounds == max_rounds:
+            raise SubstrateError(f"could not resolve all collisions in {max_rounds} rounds")
         ids = {i for g in report.exact_groups for i in g[1:]} | {j for _, j, _ in report.near_pairs}
         for i in sorted(ids):
             x = w[i] / (norms[i] or 1.0)
-            e = _perturbation(i, w.shape[1], seed, round_)
+            e = _perturbation(i, w.shape[1], seed, rounds)
             if norms[i] == 0:  # a zero row has no direction to stay close to: give it one
                 x = np.zeros_like(e)
             e -= (e @ x) * x
@@ -205,15 +208,14 @@ def resolve_collisions(
             y = x + eps * e
             w[i] = y / np.linalg.norm(y) * (norms[i] or 1.0)
             moved.add(i)
-    else:
-        raise SubstrateError(f"could not resolve all collisions in {max_rounds} rounds")
+        rounds += 1
     out = np.ascontiguousarray(w, dtype=np.float32)
     idx = np.array(sorted(moved), dtype=np.int64)
     cos = (_unit(original[idx]) * _unit(w[idx])).sum(1) if len(idx) else np.ones(0)
     info = {
         "resolved_rows": len(idx),
-        "rounds": round_ + 1 if len(idx) else 0,
+        "rounds": rounds,
         "min_cosine_to_original": float(cos.min()) if len(idx) else 1.0,
         "seed": seed,
     }
-    return out, {"info": info, "moved": idx}
+    return out, {"info": info, "moved": idx, "report": report}
