@@ -41,6 +41,6 @@ def build_small(out: Path, layout: str = "lossless") -> Path:
     return build_tokenizer(out, layout=layout, ngrams=stats, force=True)
 
 
-def pair(directory: Path) -> tuple[Tokenizer, HFTokenizer]:
-    """Our encoder and the Hugging Face library on the same tokenizer.json."""
-    return Tokenizer.load(directory), HFTokenizer.from_file(str(directory / "tokenizer.json"))
+def pair(directory: Path, native: bool = True) -> tuple[Tokenizer, HFTokenizer]:
+    """Our encoder (compiled loop, or pure Python with ``native=False``) and the Hugging Face library on the same tokenizer.json."""
+    return Tokenizer.load(directory, native=native), HFTokenizer.from_file(str(directory / "tokenizer.json"))

@@ -33,14 +33,24 @@ HARD = [
 ]
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    return pair(build_small(tmp_path_factory.mktemp("ll") / "tok"))
+@pytest.fixture(scope="module", params=["native", "python"])
+def native(request):
+    """Every test below runs on the compiled BPE loop and on the pure-Python path."""
+    if request.param == "native" and encoder_module._bpe is None:
+        pytest.fail("the compiled module unicode_substrate.tokenizer._bpe is not built (run `make bootstrap`)")
+    return request.param == "native"
 
 
 @pytest.fixture(scope="module")
-def small_paper(tmp_path_factory):
-    return pair(build_small(tmp_path_factory.mktemp("p23") / "tok", layout="bvv241-2-3"))
+def small(tmp_path_factory, native):
+    tok, hf = pair(build_small(tmp_path_factory.mktemp("ll") / "tok"), native)
+    assert tok.native == native
+    return tok, hf
+
+
+@pytest.fixture(scope="module")
+def small_paper(tmp_path_factory, native):
+    return pair(build_small(tmp_path_factory.mktemp("p23") / "tok", layout="bvv241-2-3"), native)
 
 
 def hf_ids(hf, text):
@@ -148,6 +158,30 @@ def test_property_paper_layout_matches_library(small_paper, text):
     assert tok.encode(text) == hf_ids(hf, text)
 
 
+@pytest.mark.parametrize("layout", ["lossless", "bvv241-2-3"])
+def test_character_without_id_inside_a_chunk(tmp_path, native, layout):
+    # "a😀b" is a merge result, so a😀 and 😀b are boundaries the text is not cut at, yet 😀 has no
+    # id: its byte tokens (or <unk>) sit inside the chunk and take part in no merge.
+    stats = tmp_path / "stats.txt"
+    stats.write_text(repr([{"lang": "en", "language_name": "English", "top_ngrams": {2: [("a😀", 2), ("ab", 1)], 3: [("a😀b", 1)]}}]))
+    tok, hf = pair(build_tokenizer(tmp_path / "tok", layout, ngrams=stats), native)
+    assert ("a😀", "b") in tok._ranks
+    for text in ("a😀b", "xa😀by a😀b ab", "a😀b" * 300):
+        assert tok.encode(text) == hf_ids(hf, text)
+
+
+def test_compiled_loop_is_the_default_and_survives_pickling(small):
+    import pickle
+
+    tok, hf = small
+    path = tok.path
+    assert Tokenizer.load(path).native  # the bootstrap builds it; loading uses it unless told not to
+    again = pickle.loads(pickle.dumps(tok))  # as a spawned worker process receives it
+    assert again.native == tok.native
+    text = "the nation 😀 привет 中国人"
+    assert again.encode(text) == hf_ids(hf, text)
+
+
 @pytest.mark.slow
 def test_paper_layouts_match_library_on_real_text(tmp_path, reference_dir):
     from unicode_substrate.corpus import builtin_documents
@@ -158,16 +192,21 @@ def test_paper_layouts_match_library_on_real_text(tmp_path, reference_dir):
         "bvv241-max": dict(ngrams=reference_dir / "n-gramms-2-3-4-5.txt", intersection=reference_dir / "n-gramms-intersection.txt"),
     }
     for layout, inputs in paper.items():
-        tok, hf = pair(build_tokenizer(tmp_path / layout, layout, **inputs))
-        assert tok.encode(text) == hf_ids(hf, text)
+        path = build_tokenizer(tmp_path / layout, layout, **inputs)
+        for native in (True, False):
+            tok, hf = pair(path, native)
+            assert tok.encode(text) == hf_ids(hf, text)
 
 
 def test_encode_batch_parallel_equals_serial(small, monkeypatch):
     tok, hf = small
     monkeypatch.setattr(encoder_module, "_PARALLEL_MIN_CHARS", 0)
+    monkeypatch.setattr(encoder_module, "_THREAD_MIN_CHARS", 0)
     texts = [t * 3 for t in HARD] * 4
+    plain = [t.replace("<", "") for t in texts]  # no special token anywhere: one native pass per share
     try:
         assert tok.encode_batch(texts, workers=2) == [hf_ids(hf, t) for t in texts]
+        assert tok.encode_batch(plain, workers=2) == [hf_ids(hf, t) for t in plain]
     finally:
         tok.close()
     assert tok.encode_batch(texts[:3]) == [tok.encode(t) for t in texts[:3]]
@@ -182,8 +221,12 @@ def test_decode_rejects_out_of_range_and_lone_surrogates(small):
     tok, _ = small
     with pytest.raises(SubstrateError, match="outside the vocabulary"):
         tok.decode([65536])
-    with pytest.raises(SubstrateError, match="surrogate"):
+    with pytest.raises(SubstrateError, match="surrogate at index 1"):
         tok.encode("a\ud800b")
+    with pytest.raises(SubstrateError, match="surrogate at index 5"):
+        tok.encode("<s>ab\udfff")  # the index is in the caller's text, not in a piece of it
+    with pytest.raises(SubstrateError, match="text 1 of the batch holds a lone surrogate at index 2"):
+        tok.encode_batch(["ok", "ab\udfff"], workers=1)
     assert tok.decode([0xF8F0, 0x61]) == "\ufffda"  # an invalid byte run decodes as the library does
     assert tok.decode([0xF8F0, 0x61]) == small[1].decode([0xF8F0, 0x61])
 
@@ -206,5 +249,7 @@ def test_from_tokenizer_byte_level_vocabulary(tmp_path):
     assert tok.tokens()[0] == "<|endoftext|>" and "Ġpainted" in tok.tokens()
     text = "the painted 😀 nation, привет <|endoftext|>"
     assert tok.encode(text) == hf.encode(text).ids
+    with pytest.raises(SubstrateError, match="text 1 of the batch holds a lone surrogate at index 3"):
+        tok.encode_batch([text, "the\ud800"])  # the library itself would raise a bare TypeError
     assert tok.decode(tok.encode(text)) == text
     assert (out / "tokenizer.json").read_bytes() == src.read_bytes()

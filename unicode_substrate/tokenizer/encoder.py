@@ -9,6 +9,11 @@ Face BPE model does, so the ids are identical while the cost is linear in the te
 Added special tokens are matched atomically in the raw text first, and characters without an id
 become byte-fallback tokens (or ``<unk>``), as in the library.
 
+The per-chunk loop runs natively when the compiled module ``_bpe`` is built (the bootstrap
+builds it): it reads the text in place, cuts it at the same boundaries and merges each chunk in
+the same order, without making a Python object per chunk. The numpy and dict path below is the
+fallback where the module is absent, and a second oracle in the tests (``native=False``).
+
 Tokenizers this fast path cannot mirror exactly (other model types, normalizers,
 pre-tokenizers, merges over unknown-character symbols, e.g. a byte-level ``--from-tokenizer``
 vocabulary) are delegated to the Hugging Face library itself.
@@ -29,6 +34,11 @@ from unicode_substrate.artifacts import manifest_sha256, verify_manifest
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.tokenizer.vector_bpe import MergeTable, encode_many
 
+try:
+    from unicode_substrate.tokenizer import _bpe
+except ImportError:  # not compiled here: the numpy path below does the same work, slower
+    _bpe = None
+
 SCHEMA_MAX = 1
 _NO_MERGE = 1 << 62  # rank of a pair that has no merge
 _LONG_CHUNK = 256  # above this many symbols the O(n log n) heap merge beats the simple scan
@@ -38,12 +48,13 @@ _CACHE_LIMIT = 1 << 20
 _SHORT_TEXT = 256  # texts up to this long are cut in Python, longer ones in numpy
 _SEPARATORS = ("\x1e", "\x1f", "\x1d", "\x1c", "\x00", "\n")  # batch joiners, tried in order
 _PARALLEL_MIN_CHARS = 1 << 18  # a batch smaller than this is not worth the worker processes
+_THREAD_MIN_CHARS = 1 << 16  # the same for threads sharing the compiled loop (no pickling, far cheaper)
 
 
 class Tokenizer:
     """A tokenizer directory loaded for encoding and decoding (``Tokenizer.load(dir)``)."""
 
-    def __init__(self, path: Path, manifest: dict, spec: dict):
+    def __init__(self, path: Path, manifest: dict, spec: dict, native: bool = True):
         self.path = path
         self.manifest = manifest
         self.manifest_sha256 = manifest_sha256(path)
@@ -62,23 +73,36 @@ class Tokenizer:
         self.vocab_size = size
         self._hf = None
         self._pool = None
+        self._threads = None
         reason = _why_not_fast(spec)
         self.fast = reason is None
         self.delegate_reason = reason
+        self._native = None
         if self.fast:
             self._init_fast(model, added)
+            if native:
+                self._native = self._native_encoder()
+
+    @property
+    def native(self) -> bool:
+        """True when plain text is encoded by the compiled BPE loop."""
+        return self._native is not None
 
     # ---- loading -------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path) -> "Tokenizer":
-        """Load a tokenizer directory, verifying its manifest and file hashes."""
+    def load(cls, path: str | Path, native: bool = True) -> "Tokenizer":
+        """Load a tokenizer directory, verifying its manifest and file hashes.
+
+        ``native=False`` keeps to the pure-Python path even where the compiled loop is built
+        (same ids; for tests and comparisons).
+        """
         path = Path(path)
         manifest = verify_manifest(path, kind="tokenizer", max_schema=SCHEMA_MAX)
         try:
             spec = json.loads((path / "tokenizer.json").read_bytes().decode("utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise SubstrateError(f"{path}/tokenizer.json cannot be read: {e}") from None
-        return cls(path, manifest, spec)
+        return cls(path, manifest, spec, native=native)
 
     def _init_fast(self, model: dict, added: list[dict]) -> None:
         vocab = self._vocab
@@ -114,6 +138,20 @@ class Tokenizer:
             self._char_ids[list(cp)] = tid
         self._table = MergeTable(self._ranks, vocab)
 
+    def _native_encoder(self):
+        """The compiled BPE loop over this tokenizer's tables, or None where it cannot be used."""
+        if _bpe is None or self.vocab_size > 1 << 21:  # pair keys pack two ids of 21 bits
+            return None
+        vocab = self._vocab
+        pairs = list(self._ranks)
+        keys = np.array([(vocab[a] << 21) | vocab[b] for a, b in pairs], dtype=np.uint64)
+        ranks = np.fromiter(self._ranks.values(), dtype=np.int32, count=len(pairs))
+        results = np.array([vocab[a + b] for a, b in pairs], dtype=np.int32)
+        joins = np.array([(ord(s[0]) << 21) | ord(s[1]) for s in self._join_pairs], dtype=np.uint64)
+        byte_ids = np.array(self._byte_id_list if self._byte_ok else [], dtype=np.int32)
+        unk = vocab.get(self._unk, -1) if self._unk is not None else -1
+        return _bpe.Encoder(self._char_ids.astype(np.int32), keys, ranks, results, joins, byte_ids, unk, self.vocab_size)
+
     # ---- public API ------------------------------------------------------------------------
     def tokens(self) -> list[str]:
         """The token string of every id, in id order (length ``vocab_size``)."""
@@ -131,36 +169,26 @@ class Tokenizer:
         """Token ids of ``text`` (no BOS/EOS added), identical to the Hugging Face library's."""
         if not isinstance(text, str):
             raise SubstrateError(f"encode expects a str, got {type(text).__name__}")
-        if not self.fast:
-            return self._hf_tokenizer().encode(text, add_special_tokens=False).ids
-        if self._special_re is None:
-            return self._encode_plain(text)
-        out: list[int] = []
-        pos = 0
-        for m in self._special_re.finditer(text):
-            if m.start() > pos:
-                out += self._encode_plain(text[pos : m.start()])
-            out.append(self._special_ids[m.group()])
-            pos = m.end()
-        if pos == 0:
-            return self._encode_plain(text)  # no special token: skip copying the ids
-        if pos < len(text):
-            out += self._encode_plain(text[pos:])
-        return out
+        try:
+            return self._encode(text)
+        except _LoneSurrogate:
+            raise SubstrateError(f"text {_surrogate_at(text)}") from None
 
     def encode_batch(self, texts: list[str], workers: int | None = None) -> list[list[int]]:
-        """Encode many texts, spread over all cores when the batch is large enough to pay for it."""
+        """Encode many texts, spread over all cores when the batch is large enough to pay for it.
+
+        The compiled loop releases the GIL while it merges, so it is shared by threads; the
+        pure-Python path uses worker processes instead.
+        """
         texts = list(texts)
-        if not self.fast:
-            return [e.ids for e in self._hf_tokenizer().encode_batch(texts, add_special_tokens=False)]
-        workers = workers or os.cpu_count() or 1
-        if workers <= 1 or len(texts) < 2 or sum(map(len, texts)) < _PARALLEL_MIN_CHARS:
-            return self._encode_joined(texts)
-        pool = self._get_pool(workers)
-        n = max(1, min(len(texts), workers * 4))
-        bounds = [len(texts) * k // n for k in range(n + 1)]
-        parts = list(pool.map(_worker_encode, [texts[a:b] for a, b in zip(bounds, bounds[1:])]))
-        return [ids for part in parts for ids in part]
+        bad = next((type(t).__name__ for t in texts if not isinstance(t, str)), None)
+        if bad:
+            raise SubstrateError(f"encode_batch expects str texts, got {bad}")
+        try:
+            return self._encode_batch(texts, workers or os.cpu_count() or 1)
+        except _LoneSurrogate:
+            k = next(k for k, t in enumerate(texts) if _SURROGATE.search(t))
+            raise SubstrateError(f"text {k} of the batch {_surrogate_at(texts[k])}") from None
 
     def decode(self, ids, skip_special_tokens: bool = False) -> str:
         """The text of ``ids``; byte-fallback runs become their UTF-8 characters (invalid bytes -> U+FFFD each)."""
@@ -201,16 +229,97 @@ class Tokenizer:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_pool"] = None
+        state["_threads"] = None
         state["_hf"] = None
+        state["_native"] = self._native is not None  # compiled objects do not pickle; rebuilt on load
         return state
 
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._native = self._native_encoder() if state["_native"] else None
+
     def close(self) -> None:
-        """Stop the worker processes of ``encode_batch``, if any were started."""
+        """Stop the worker processes or threads of ``encode_batch``, if any were started."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._threads is not None:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+            self._threads = None
 
     # ---- internals -------------------------------------------------------------------------
+    def _encode(self, text: str) -> list[int]:
+        if not self.fast:
+            if _SURROGATE.search(text):  # the library would answer with a bare TypeError
+                raise _LoneSurrogate()
+            return self._hf_tokenizer().encode(text, add_special_tokens=False).ids
+        if self._special_re is None:
+            return self._encode_plain(text)
+        out: list[int] = []
+        pos = 0
+        for m in self._special_re.finditer(text):
+            if m.start() > pos:
+                out += self._encode_plain(text[pos : m.start()])
+            out.append(self._special_ids[m.group()])
+            pos = m.end()
+        if pos == 0:
+            return self._encode_plain(text)  # no special token: skip copying the ids
+        if pos < len(text):
+            out += self._encode_plain(text[pos:])
+        return out
+
+    def _encode_batch(self, texts: list[str], workers: int) -> list[list[int]]:
+        if not self.fast:
+            if any(map(_SURROGATE.search, texts)):
+                raise _LoneSurrogate()
+            return [e.ids for e in self._hf_tokenizer().encode_batch(texts, add_special_tokens=False)]
+        if self._native is not None:
+            return self._encode_batch_native(texts, workers)
+        if workers <= 1 or len(texts) < 2 or sum(map(len, texts)) < _PARALLEL_MIN_CHARS:
+            return self._encode_joined(texts)
+        pool = self._get_pool(workers)
+        n = max(1, min(len(texts), workers * 4))
+        bounds = [len(texts) * k // n for k in range(n + 1)]
+        parts = list(pool.map(_worker_encode, [texts[a:b] for a, b in zip(bounds, bounds[1:])]))
+        return [ids for part in parts for ids in part]
+
+    def _encode_batch_native(self, texts: list[str], workers: int) -> list[list[int]]:
+        if self._any_special(texts):
+            encode = lambda part: [self._encode(t) for t in part]  # noqa: E731 - specials are cut out in Python
+        else:
+            encode = self._native_many
+        if workers <= 1 or len(texts) < 2 or sum(map(len, texts)) < _THREAD_MIN_CHARS:
+            return encode(texts)
+        if self._threads is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._threads = ThreadPoolExecutor(workers, thread_name_prefix="substrate-encode")
+        n = min(len(texts), workers * 4)
+        bounds = [len(texts) * k // n for k in range(n + 1)]
+        parts = self._threads.map(encode, [texts[a:b] for a, b in zip(bounds, bounds[1:])])
+        return [ids for part in parts for ids in part]
+
+    def _native_many(self, texts: list[str]) -> list[list[int]]:
+        return self._native_call(self._native.encode_many, texts)
+
+    def _native_call(self, method, arg):
+        """Run a method of the compiled loop with its errors as the Python path words them."""
+        try:
+            return method(arg)
+        except ValueError:  # a lone surrogate; encode() says where
+            raise _LoneSurrogate() from None
+        except LookupError as e:  # a character without id in a vocabulary without <unk>
+            raise SubstrateError(f"{self.path}: {e}") from None
+
+    def _any_special(self, texts: list[str]) -> bool:
+        """Whether some text holds a special token; one search over the texts joined by a character no special holds."""
+        if self._special_re is None:
+            return False
+        sep = next((c for c in _SEPARATORS if not any(c in s for s in self._special_ids)), None)
+        if sep is None:
+            return any(self._special_re.search(t) for t in texts)
+        return self._special_re.search(sep.join(texts)) is not None
+
     def _encode_joined(self, texts: list[str]) -> list[list[int]]:
         """Encode many texts as one, joined by a character that never merges, then cut the ids apart.
 
@@ -219,9 +328,9 @@ class Tokenizer:
         """
         sep = next((c for c in _SEPARATORS if self._is_inert(c) and not any(c in t for t in texts)), None)
         if sep is None or len(texts) < 2:
-            return [self.encode(t) for t in texts]
+            return [self._encode(t) for t in texts]
         sep_id = self._vocab[sep]
-        ids = self.encode(sep.join(texts))
+        ids = self._encode(sep.join(texts))
         out, start = [], 0
         for _ in range(len(texts) - 1):
             end = ids.index(sep_id, start)
@@ -253,12 +362,14 @@ class Tokenizer:
     def _encode_plain(self, text: str) -> list[int]:
         if not text:
             return []
+        if self._native is not None:
+            return self._native_call(self._native.encode, text)
         if len(text) <= _SHORT_TEXT:
             return self._encode_short(text)
         try:
             cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        except UnicodeEncodeError as e:
-            raise SubstrateError(f"text holds a lone surrogate at index {e.start}: not a Unicode scalar value") from None
+        except UnicodeEncodeError:
+            raise _LoneSurrogate() from None
         idx = self._compact[cps]
         cut = np.flatnonzero(~self._joins[idx[:-1], idx[1:]]) + 1
         # Any subset of the cuts gives the same ids; a space joins the word after it, which
@@ -295,8 +406,8 @@ class Tokenizer:
         """The same cuts found with a Python set: cheaper than numpy's fixed cost on a short text."""
         try:
             text.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise SubstrateError(f"text holds a lone surrogate at index {e.start}: not a Unicode scalar value") from None
+        except UnicodeEncodeError:
+            raise _LoneSurrogate() from None
         pairs = self._join_pairs
         chunks, start = [], 0
         for i in range(1, len(text)):
@@ -387,6 +498,17 @@ class Tokenizer:
         if None in syms:
             raise SubstrateError(f"{self.path}: a character has no id and the vocabulary has no unknown token")
         return [vocab[s] for s in syms]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _LoneSurrogate(SubstrateError):
+    """Raised inside the encoder; encode() and encode_batch() turn it into a message naming the place."""
+
+
+def _surrogate_at(text: str) -> str:
+    return f"holds a lone surrogate at index {_SURROGATE.search(text).start()}: not a Unicode scalar value"
 
 
 def _merge_heap(syms: list[str], ranks: dict) -> list[str]:
