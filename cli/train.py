@@ -55,6 +55,8 @@ def training_options(f):
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), help="auto = bf16 autocast on CUDA, fp32 on CPU."),
         click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model."),
         click.option("--parallel", type=click.Choice(["ddp", "fsdp"]), help="How torchrun processes share the model."),
+        click.option("--kernels", type=click.Choice(["auto", "triton", "torch"]),
+                     help="Input stage: auto = Triton kernels on CUDA, PyTorch reference elsewhere; triton or torch forces one."),
         click.option("--device", help="cpu, cuda, cuda:N (default: auto)."),
         click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal)."),
     ]

@@ -11,6 +11,7 @@ import torch
 from click.testing import CliRunner
 
 from _train_helpers import TINY_MODEL, make_data, make_table, tiny_config
+from conftest import tolerance
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.train.checkpoint import list_checkpoints, load_checkpoint
@@ -261,3 +262,45 @@ def test_nan_before_any_checkpoint_says_so(world, tmp_path):
     res = _cli(*_train_args(world, tmp_path / "run", "--steps", "5", "--lr", "1e30", "--min-lr", "1e30", "--ckpt-every", "0"))
     _one_line_error(res, "at step", "no checkpoint had been written yet")
     assert list_checkpoints(tmp_path / "run") == []
+
+
+# ---- the kernel switch ------------------------------------------------------------------------
+def test_kernels_switch_reaches_the_model_and_matches_the_reference(world, tmp_path, kernel_device, monkeypatch):
+    if kernel_device != "cpu":
+        pytest.skip("the CPU comparison runs the kernels under the interpreter")
+    from unicode_substrate.kernels import embed_lift_triton, rope_triton
+
+    calls = {"embed": 0, "rope": 0}
+    for name, module, fn in (("embed", embed_lift_triton, "embed_lift_triton"), ("rope", rope_triton, "apply_rope_triton")):
+        real = getattr(module, fn)
+
+        def counted(*a, _real=real, _name=name):
+            calls[_name] += 1
+            return _real(*a)
+
+        monkeypatch.setattr(module, fn, counted)
+    losses = {}
+    for kernels in ("torch", "triton"):
+        before = dict(calls)
+        res = _cli(*_train_args(world, tmp_path / kernels, "--kernels", kernels))
+        assert res.exit_code == 0, res.output
+        ran = {k: calls[k] - before[k] for k in calls}
+        # the triton run went through both kernels, the torch run through neither
+        assert (all(v > 0 for v in ran.values()) if kernels == "triton" else ran == {"embed": 0, "rope": 0}), ran
+        losses[kernels] = [m["loss"] for m in read_metrics(tmp_path / kernels) if m["type"] == "train"]
+    torch.testing.assert_close(torch.tensor(losses["triton"]), torch.tensor(losses["torch"]), **tolerance(torch.float32))
+
+
+def test_kernels_switch_refuses_what_cannot_run_before_writing(world, tmp_path, monkeypatch):
+    p = tmp_path / "c.toml"
+    p.write_text('kernels = "fast"\n', encoding="utf-8")
+    with pytest.raises(SubstrateError, match="kernels must be one of auto, triton, torch"):
+        load_config(p)
+    try:
+        from unicode_substrate.kernels import embed_lift_triton
+    except ImportError:
+        pytest.skip("triton does not import here")
+    monkeypatch.setattr(embed_lift_triton, "INTERPRETED", False)  # as on a CPU machine without the interpreter
+    res = _cli(*_train_args(world, tmp_path / "run", "--kernels", "triton"))
+    _one_line_error(res, "need a CUDA device")
+    assert not (tmp_path / "run").exists()

@@ -19,7 +19,7 @@ from unicode_substrate.kernels.reference import apply_rope_reference, embed_lift
 
 BACKENDS = ("auto", "triton", "torch")
 
-__all__ = ["BACKENDS", "embed_lift", "apply_rope", "rope_cache", "triton_status"]
+__all__ = ["BACKENDS", "embed_lift", "apply_rope", "rope_cache", "triton_status", "check_backend"]
 
 
 _MODULES: tuple | None = None  # a plain global, not functools.cache, which torch.compile warns about
@@ -47,6 +47,21 @@ def triton_status() -> str:
     if el.INTERPRETED:
         return "triton kernels run under the interpreter (TRITON_INTERPRET=1)"
     return "triton kernels compile for CUDA" if torch.cuda.is_available() else "triton imports but no CUDA device is present"
+
+
+def check_backend(backend: str, device_type: str) -> None:
+    """Refuse, before any work starts, a backend that cannot run on this device type."""
+    if backend not in BACKENDS:
+        raise SubstrateError(f"unknown kernel backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if backend != "triton":
+        return
+    el, _, why = _kernel_modules()
+    if why:
+        raise SubstrateError(f"kernels 'triton' are unavailable: {why}")
+    if el.INTERPRETED and device_type != "cpu":
+        raise SubstrateError("kernels 'triton' under TRITON_INTERPRET=1 run on CPU only; unset it to compile for CUDA")
+    if not el.INTERPRETED and device_type != "cuda":
+        raise SubstrateError("kernels 'triton' need a CUDA device (or TRITON_INTERPRET=1 to run them on CPU under the interpreter)")
 
 
 def _use_triton(backend: str, tensors: tuple[torch.Tensor, ...], reason_fn) -> bool:

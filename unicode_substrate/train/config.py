@@ -12,6 +12,7 @@ from unicode_substrate.errors import SubstrateError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 PARALLEL = ("ddp", "fsdp")
+KERNELS = ("auto", "triton", "torch")  # the input-stage backends of unicode_substrate.kernels
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class TrainConfig:
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
     compile: bool = False
     parallel: str = "ddp"  # how torchrun processes share the model: ddp or fsdp
+    # Input stage (frozen-table gather + lift, rotary embeddings): "auto" = the Triton kernels on
+    # CUDA when they support the shapes, the PyTorch reference otherwise; "triton" or "torch" force one.
+    kernels: str = "auto"
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -61,6 +65,8 @@ class TrainConfig:
             raise SubstrateError(f"need lr > 0 and 0 <= min_lr <= lr, got lr {self.lr}, min_lr {self.min_lr}")
         if self.precision not in PRECISIONS:
             raise SubstrateError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.kernels not in KERNELS:
+            raise SubstrateError(f"kernels must be one of {', '.join(KERNELS)}, got {self.kernels!r}")
         if self.parallel not in PARALLEL:
             raise SubstrateError(f"parallel must be one of {', '.join(PARALLEL)}, got {self.parallel!r}")
         if not isinstance(self.model, dict):

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from unicode_substrate.artifacts import atomic_write_bytes, canonical_json
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.kernels import check_backend
 from unicode_substrate.model import GPT, ModelConfig, get_preset
 from unicode_substrate.train import checkpoint as ckpt
 from unicode_substrate.train.config import TrainConfig
@@ -270,6 +271,7 @@ def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> 
             "pick a matching preset or set model vocab_size"
         )
     data.check_context(context)
+    check_backend(cfg.kernels, device.type)
     weight, table_sha = load_frozen_table(table, mcfg, data)
     identity = {"model": mcfg.to_dict(), "data_manifest_sha256": data.manifest_sha256,
                 "table_manifest_sha256": table_sha, "tokenizer_manifest_sha256": data.tokenizer_sha256}
@@ -285,7 +287,7 @@ def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> 
     _prepare_run_dir(out, run_record, resume, force, info)
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run
-    model = GPT(mcfg, table=weight).to(device)
+    model = GPT(mcfg, table=weight, backend=cfg.kernels).to(device)
     n_params, n_trainable = model.num_parameters(), model.num_parameters(trainable_only=True)
     start = 0
     rng_state = None
