@@ -12,7 +12,9 @@ METHODS = ["glyph", "glyph-paper", "bit", "float", "random"]
 @click.command()
 @click.option("--tokenizer", "tokenizer_dir", required=True, type=click.Path(), help="Tokenizer directory (with manifest.json).")
 @click.option("--out", required=True, type=click.Path(), help="Table directory to write.")
-@click.option("--method", type=click.Choice(METHODS), default="glyph", show_default=True)
+@click.option("--method", type=click.Choice(METHODS), default="glyph", show_default=True,
+              help="glyph: our collision-free glyph table; glyph-paper: the paper's recipe bit for bit; "
+                   "bit / float: unique random ID codes; random: Gaussian rows (a control).")
 @click.option("--dim", type=int, default=None, help="Embedding width (PCA components for glyph methods). Default 1024; 4096 for --preset abs.")
 @click.option("--font", "fonts", multiple=True, type=click.Path(), help="Font file; repeat for a fallback chain. Default: fonts/fonts.toml (GNU Unifont).")
 @click.option("--preset", type=click.Choice(["2-3", "max", "abs"]), default="2-3", show_default=True, help="glyph-paper parameter set.")
