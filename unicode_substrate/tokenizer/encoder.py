@@ -277,11 +277,7 @@ class Tokenizer:
             return self._encode_batch_native(texts, workers)
         if workers <= 1 or len(texts) < 2 or sum(map(len, texts)) < _PARALLEL_MIN_CHARS:
             return self._encode_joined(texts)
-        pool = self._get_pool(workers)
-        n = max(1, min(len(texts), workers * 4))
-        bounds = [len(texts) * k // n for k in range(n + 1)]
-        parts = list(pool.map(_worker_encode, [texts[a:b] for a, b in zip(bounds, bounds[1:])]))
-        return [ids for part in parts for ids in part]
+        return _in_shares(self._get_pool(workers), _worker_encode, texts, workers)
 
     def _encode_batch_native(self, texts: list[str], workers: int) -> list[list[int]]:
         if self._any_special(texts):
@@ -294,10 +290,7 @@ class Tokenizer:
             from concurrent.futures import ThreadPoolExecutor
 
             self._threads = ThreadPoolExecutor(workers, thread_name_prefix="substrate-encode")
-        n = min(len(texts), workers * 4)
-        bounds = [len(texts) * k // n for k in range(n + 1)]
-        parts = self._threads.map(encode, [texts[a:b] for a, b in zip(bounds, bounds[1:])])
-        return [ids for part in parts for ids in part]
+        return _in_shares(self._threads, encode, texts, workers)
 
     def _native_many(self, texts: list[str]) -> list[list[int]]:
         return self._native_call(self._native.encode_many, texts)
@@ -498,6 +491,14 @@ class Tokenizer:
         if None in syms:
             raise SubstrateError(f"{self.path}: a character has no id and the vocabulary has no unknown token")
         return [vocab[s] for s in syms]
+
+
+def _in_shares(executor, fn, texts: list[str], workers: int) -> list[list[int]]:
+    """``fn`` over about four consecutive shares of the batch per worker, results in order."""
+    n = max(1, min(len(texts), workers * 4))
+    bounds = [len(texts) * k // n for k in range(n + 1)]
+    parts = executor.map(fn, [texts[a:b] for a, b in zip(bounds, bounds[1:])])
+    return [ids for part in parts for ids in part]
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
