@@ -292,6 +292,10 @@ def test_kernels_switch_reaches_the_model_and_matches_the_reference(world, tmp_p
 
 
 def test_kernels_switch_refuses_what_cannot_run_before_writing(world, tmp_path, monkeypatch):
+    from unicode_substrate.kernels import BACKENDS
+    from unicode_substrate.train.config import KERNELS
+
+    assert KERNELS == BACKENDS  # the config's list (kept torch-free) is the dispatcher's
     p = tmp_path / "c.toml"
     p.write_text('kernels = "fast"\n', encoding="utf-8")
     with pytest.raises(SubstrateError, match="kernels must be one of auto, triton, torch"):
