@@ -2,7 +2,7 @@
 # The whole pipeline on the built-in corpus (Python standard-library docstrings):
 # tokenizer -> 128-wide glyph table (+ atlas) -> token data -> frozen glyph table vs trainable
 # embedding on the tiny preset, trained on identical data, seed, schedule and steps.
-# Measured at 6.6 minutes on a 2-core CPU shared with other work; STEPS=... shortens or lengthens the comparison.
+# Measured at 4 min 20 s on a 2-core CPU (benchmarks/RESULTS.md); STEPS=... shortens or lengthens the comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=.venv/bin/substrate
