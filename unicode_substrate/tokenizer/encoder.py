@@ -136,7 +136,7 @@ class Tokenizer:
         if singles:
             cp, tid = zip(*singles)
             self._char_ids[list(cp)] = tid
-        self._table = MergeTable(self._ranks, vocab)
+        self._table = None  # the numpy path's merge hash table, built on its first use (the compiled loop has its own)
 
     def _native_encoder(self):
         """The compiled BPE loop over this tokenizer's tables, or None where it cannot be used."""
@@ -438,6 +438,8 @@ class Tokenizer:
             keep = np.repeat(known, lengths)
             batch = [c for c, k in zip(batch, known.tolist()) if k]
             ids, lengths = ids[keep], lengths[known]
+        if self._table is None:
+            self._table = MergeTable(self._ranks, self._vocab)
         cache.update(zip(batch, encode_many(ids, lengths, self._table)))
 
     def _encode_chunk(self, chunk: str) -> list[int]:
