@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from unicode_substrate.choices import KERNEL_BACKENDS, PARALLEL_MODES, PRECISIONS
 from unicode_substrate.errors import SubstrateError
 
 
@@ -52,10 +53,10 @@ def training_options(f):
         click.option("--eval-tokens", type=int, help="Validation tokens per evaluation, whole documents (0 = all)."),
         click.option("--ckpt-every", type=int, help="Checkpoint every N steps (0 = only at the end)."),
         click.option("--keep-last", type=int, help="Checkpoints to keep."),
-        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), help="auto = bf16 autocast on CUDA, fp32 on CPU."),
+        click.option("--precision", type=click.Choice(PRECISIONS), help="auto = bf16 autocast on CUDA, fp32 on CPU."),
         click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model."),
-        click.option("--parallel", type=click.Choice(["ddp", "fsdp"]), help="How torchrun processes share the model."),
-        click.option("--kernels", type=click.Choice(["auto", "triton", "torch"]),
+        click.option("--parallel", type=click.Choice(PARALLEL_MODES), help="How torchrun processes share the model."),
+        click.option("--kernels", type=click.Choice(KERNEL_BACKENDS),
                      help="Input stage: auto = Triton kernels on CUDA, PyTorch reference elsewhere; triton or torch forces one."),
         click.option("--device", help="cpu, cuda, cuda:N (default: auto)."),
         click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal)."),

@@ -17,7 +17,7 @@ import torch
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.kernels.reference import apply_rope_reference, embed_lift_reference, rope_cache
 
-BACKENDS = ("auto", "triton", "torch")
+from unicode_substrate.choices import KERNEL_BACKENDS as BACKENDS
 
 __all__ = ["BACKENDS", "embed_lift", "apply_rope", "rope_cache", "triton_status", "check_backend"]
 

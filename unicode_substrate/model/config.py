@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-EMBEDDINGS = ("frozen", "trainable")
+from unicode_substrate.choices import EMBEDDINGS
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from typing import Any
 
 from unicode_substrate.errors import SubstrateError
 
-PRECISIONS = ("auto", "fp32", "bf16")
-PARALLEL = ("ddp", "fsdp")
-KERNELS = ("auto", "triton", "torch")  # the input-stage backends of unicode_substrate.kernels
+from unicode_substrate.choices import KERNEL_BACKENDS as KERNELS
+from unicode_substrate.choices import PARALLEL_MODES as PARALLEL
+from unicode_substrate.choices import PRECISIONS
 
 
 @dataclass(frozen=True)

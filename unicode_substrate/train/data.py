@@ -19,11 +19,11 @@ from typing import Iterable
 
 import numpy as np
 
+from unicode_substrate.choices import SEPARATOR
 from unicode_substrate.artifacts import atomic_output_dir, manifest_sha256, verify_manifest, write_manifest
 from unicode_substrate.errors import SubstrateError
 
 DATA_SCHEMA = 1
-SEPARATOR = "</s>"
 _BATCH_CHARS = 1 << 22  # characters handed to encode_batch at once: big enough to use every core
 
 

@@ -1,0 +1,38 @@
+"""Every list of choices a user picks from, and the shared constants, each defined once.
+
+Import-light on purpose (no torch, numpy or triton): the CLI takes its ``click.Choice`` lists
+and defaults from here so ``substrate --help`` stays instant, and the library modules that
+implement each choice import the same names, so a new choice is added in exactly one place.
+"""
+
+from __future__ import annotations
+
+# --- tokenizers -------------------------------------------------------------------------------
+LAYOUT_NAMES: tuple[str, ...] = ("lossless", "bvv241-2-3", "bvv241-max")
+DEFAULT_LAYOUT = "lossless"
+# The files of a tokenizer directory besides manifest.json (Hugging Face's names).
+TOKENIZER_JSON = "tokenizer.json"
+VOCAB_JSON = "vocab.json"
+MERGES_TXT = "merges.txt"
+VOCAB_TXT = "vocab.txt"
+TOKENIZER_CONFIG = "tokenizer_config.json"
+TOKENIZER_FILES: tuple[str, ...] = (TOKENIZER_JSON, VOCAB_JSON, MERGES_TXT, VOCAB_TXT, TOKENIZER_CONFIG)
+# Documents are joined with this special token in token data, and a prompt-less sample starts after it.
+SEPARATOR = "</s>"
+
+# --- embedding tables -------------------------------------------------------------------------
+TABLE_METHODS: tuple[str, ...] = ("glyph", "glyph-paper", "bit", "float", "random")
+DEFAULT_TABLE_METHOD = "glyph"
+RENDER_PRESETS: tuple[str, ...] = ("2-3", "max", "abs")  # glyph-paper parameter sets (SPEC B.1)
+DEFAULT_RENDER_PRESET = "2-3"
+ON_COLLISION: tuple[str, ...] = ("error", "report", "resolve")
+SURFACES: tuple[str, ...] = ("raw", "decoded")
+PCA_SOLVERS: tuple[str, ...] = ("covariance_eigh", "full")
+# Cosine above which two distinct rows count as near duplicates (measured basis: render/collisions.py).
+COLLISION_THRESHOLD = 0.999
+
+# --- models and training ----------------------------------------------------------------------
+EMBEDDINGS: tuple[str, ...] = ("frozen", "trainable")
+KERNEL_BACKENDS: tuple[str, ...] = ("auto", "triton", "torch")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+PARALLEL_MODES: tuple[str, ...] = ("ddp", "fsdp")
