@@ -74,6 +74,14 @@ def _config(preset, config_path, model_set, **kw):
     return load_config(config_path, preset=preset, model=_model_overrides(model_set), **given)
 
 
+def _check_table_option(embedding: str, table: str | None) -> None:
+    """Say which flag is wrong before the library refuses the value."""
+    if embedding == "frozen" and table is None:
+        raise SubstrateError("a frozen-embedding preset needs --table (a directory from substrate render)")
+    if embedding != "frozen" and table is not None:
+        raise SubstrateError("this preset trains its own embedding; it takes no --table")
+
+
 @click.command()
 @click.option("--corpus", type=click.Path(exists=True), default=None, help="A .txt/.jsonl/.parquet file or a folder (default: the built-in standard-library docstrings).")
 @click.option("--lang", default=None, help="Language code for documents that carry none.")
@@ -106,6 +114,7 @@ def train(preset, data, table, out, resume, resume_from, force, config_path, mod
     if resume and resume_from:
         raise SubstrateError("give --resume or --resume-from, not both")
     cfg = _config(preset, config_path, model_set, **kw)
+    _check_table_option(cfg.model_config().embedding, table)
     path = run(cfg, data, out, table=table, resume=resume_from or resume, force=force, progress=_progress(progress))
     click.echo(f"run written to {path}")
 

@@ -11,7 +11,7 @@ from _train_helpers import TINY_MODEL, make_data, make_table
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.train.compare import parse_variant
-from unicode_substrate.train.trainer import read_metrics
+from unicode_substrate.train.run import read_metrics
 
 
 def test_parse_variant():

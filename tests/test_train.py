@@ -18,7 +18,8 @@ from unicode_substrate.train.checkpoint import list_checkpoints, load_checkpoint
 from unicode_substrate.train.config import TrainConfig, load_config
 from unicode_substrate.train.data import TokenData
 from unicode_substrate.train.distributed import dist_info_from_env
-from unicode_substrate.train.trainer import evaluate, lr_at, read_metrics, train
+from unicode_substrate.train.run import read_metrics
+from unicode_substrate.train.trainer import evaluate, lr_at, train
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from _train_helpers import make_data, make_table, tiny_config
-from unicode_substrate.train.trainer import read_metrics, train
+from unicode_substrate.train.run import read_metrics
+from unicode_substrate.train.trainer import train
 
 STEPS = 6
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from unicode_substrate.artifacts import atomic_write_bytes, canonical_json
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.train.config import TrainConfig
-from unicode_substrate.train.trainer import SUMMARY_FILE, read_metrics, train
+from unicode_substrate.train.run import Run
+from unicode_substrate.train.trainer import train
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,10 @@ def compare(variants: list[Variant], data: str | Path, out: str | Path, cfg: Tra
         raise SubstrateError(f"{out} already exists (use --force to replace its runs and report)")
     results = []
     for v in variants:
-        run = train(cfg.replace(preset=v.preset), data, out / "runs" / v.name, table=v.table, force=True, progress=progress)
-        summary = json.loads((run / SUMMARY_FILE).read_text(encoding="utf-8"))
+        run = Run.load(train(cfg.replace(preset=v.preset), data, out / "runs" / v.name, table=v.table, force=True,
+                             progress=progress))
         results.append({"variant": v.name, "preset": v.preset, "table": str(v.table) if v.table else None,
-                        **summary, "metrics": read_metrics(run)})
+                        **(run.summary() or {}), "metrics": run.metrics()})
     write_report(out, results, cfg, data)
     return out / "report.md"
 

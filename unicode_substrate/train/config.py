@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.model.config import ModelConfig, get_preset
 
 from unicode_substrate.choices import KERNEL_BACKENDS as KERNELS
 from unicode_substrate.choices import PARALLEL_MODES as PARALLEL
@@ -71,6 +72,13 @@ class TrainConfig:
             raise SubstrateError(f"parallel must be one of {', '.join(PARALLEL)}, got {self.parallel!r}")
         if not isinstance(self.model, dict):
             raise SubstrateError("the [model] section must be a table of ModelConfig fields")
+
+    def model_config(self) -> ModelConfig:
+        """The preset with this configuration's model overrides applied."""
+        try:
+            return get_preset(self.preset, **self.model)
+        except (TypeError, ValueError) as e:
+            raise SubstrateError(str(e)) from None
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed; unknown names are an error."""

@@ -1,9 +1,11 @@
 """The training loop: AdamW, warmup + cosine, clipping, accumulation, checkpoints, validation, DDP/FSDP.
 
 ``train(cfg, data, out, table)`` runs one job as a single process or as one process of a
-``torchrun`` launch. A run directory holds ``run.json`` (configuration and the identity of the
-model, data and table), ``metrics.jsonl``, ``checkpoints/`` and, when finished, ``summary.json``.
-Everything a later step depends on (weights, optimizer moments, step, RNG) is in a checkpoint,
+``torchrun`` launch, in three parts: ``build_job`` (inputs checked, run directory prepared,
+model, optimizer and distributed wrapping built, start checkpoint loaded), ``run_loop`` (the
+steps, logging, validation, checkpoints) and ``write_summary``. ``Hooks`` let a caller build
+another network (growth, fusion) or run another evaluation. The run directory's files are
+named in ``run.py``. Everything a later step depends on (weights, optimizer moments, step, RNG) is in a checkpoint,
 and batches are a pure function of (seed, step), so ``resume`` reproduces an uninterrupted run.
 """
 
@@ -14,8 +16,9 @@ import json
 import math
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Callable
 
 import numpy as np
 import torch
@@ -24,15 +27,22 @@ import torch.nn.functional as F
 from unicode_substrate.artifacts import atomic_write_bytes, canonical_json
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.kernels import check_backend
-from unicode_substrate.model import GPT, ModelConfig, get_preset
+from unicode_substrate.model import ModelConfig
 from unicode_substrate.train import checkpoint as ckpt
 from unicode_substrate.train.config import TrainConfig
 from unicode_substrate.train.data import TokenData
 from unicode_substrate.train.distributed import DistInfo, dist_info_from_env, init_distributed, shutdown_distributed
+from unicode_substrate.train.run import (
+    METRICS_FILE,
+    RUN_FILE,
+    SUMMARY_FILE,
+    Run,
+    build_gpt,
+    check_identity,
+    load_frozen_table,
+    parse_metrics_line,
+)
 
-RUN_FILE = "run.json"
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "summary.json"
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -42,41 +52,6 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     span = max(1, cfg.steps - cfg.warmup)
     progress = min(1.0, (step - cfg.warmup) / span)
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * progress))
-
-
-def model_config(cfg: TrainConfig) -> ModelConfig:
-    """The preset with the configuration's model overrides applied."""
-    try:
-        return get_preset(cfg.preset, **cfg.model)
-    except ValueError as e:
-        raise SubstrateError(str(e)) from None
-
-
-def load_frozen_table(table: str | Path | None, mcfg: ModelConfig, data: TokenData | None = None,
-                      tokenizer_sha256: str | None = None) -> tuple[torch.Tensor | None, str | None]:
-    """The frozen table as a tensor plus its manifest sha256, checked against the model and the data's tokenizer."""
-    from unicode_substrate.artifacts import manifest_sha256
-    from unicode_substrate.table import load_table
-
-    if mcfg.embedding != "frozen":
-        if table is not None:
-            raise SubstrateError("this preset trains its own embedding; it takes no --table")
-        return None, None
-    if table is None:
-        raise SubstrateError("a frozen-embedding preset needs --table (a directory from substrate render)")
-    t = load_table(table)
-    want_tok = tokenizer_sha256 or (data.tokenizer_sha256 if data is not None else None)
-    if want_tok is not None and t.manifest.get("tokenizer_manifest_sha256") != want_tok:
-        raise SubstrateError(
-            f"table {table} was rendered for tokenizer {str(t.manifest.get('tokenizer_manifest_sha256'))[:12]}..., "
-            f"but the data was tokenized with {want_tok[:12]}..."
-        )
-    if t.vocab_size != mcfg.vocab_size or t.dim != mcfg.n_embed:
-        raise SubstrateError(
-            f"table {table} is [{t.vocab_size}, {t.dim}] but the model needs [{mcfg.vocab_size}, {mcfg.n_embed}] "
-            f"(vocab_size, n_embed); render with --dim {mcfg.n_embed} or pick a matching preset"
-        )
-    return torch.from_numpy(np.array(t.weight)), manifest_sha256(table)
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -163,15 +138,6 @@ def evaluate(model: torch.nn.Module, data: TokenData, context: int, batch_size: 
             "val_tokens": int(count), "val_bytes": n_bytes}
 
 
-def _parse(line: str) -> dict | None:
-    """A metrics record, or None for a blank or torn line (a process killed mid-write)."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
 class _Metrics:
     """Append-only JSONL metrics on the main process; on resume, lines past the checkpoint are dropped."""
 
@@ -179,7 +145,7 @@ class _Metrics:
         self.path, self.enabled = path, enabled
         if enabled and resume_step is not None and path.exists():
             keep = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()
-                    if (r := _parse(ln)) is not None and r.get("step", 0) <= resume_step]
+                    if (r := parse_metrics_line(ln)) is not None and r.get("step", 0) <= resume_step]
             atomic_write_bytes(path, "".join(ln + "\n" for ln in keep).encode("utf-8"))
         elif enabled:
             path.write_text("", encoding="utf-8")
@@ -202,10 +168,7 @@ def _prepare_run_dir(out: Path, run_record: dict, resume: bool | str | None, for
     if resume:
         if not (out / RUN_FILE).is_file():
             raise SubstrateError(f"{out} is not a training run (no {RUN_FILE}); nothing to resume")
-        old = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))["identity"]
-        for key, value in run_record["identity"].items():
-            if old.get(key) != value:
-                raise SubstrateError(f"cannot resume {out}: its {key} differs from this run's ({old.get(key)!r} vs {value!r})")
+        check_identity(run_record["identity"], Run.load(out).identity, f"cannot resume {out}")
         return
     exists = out.exists() and any(out.iterdir())
     if exists and not force:
@@ -243,8 +206,42 @@ def _load_state_dicts(model, opt, weights: dict, opt_state: dict) -> None:
     set_optimizer_state_dict(model, opt, opt_state, options=opts)
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """What a caller may change about a training job without touching the loop.
+
+    ``build_model(mcfg, table, backend)`` makes the network (growth and fusion build their own;
+    it runs right after ``torch.manual_seed(cfg.seed)``, so initial weights are reproducible).
+    ``identity`` adds keys to the run identity (checked on resume like the built-in ones).
+    ``evaluate(model, step)`` replaces the validation pass; it returns the record logged as ``val``.
+    """
+
+    build_model: Callable[[ModelConfig, torch.Tensor | None, str], torch.nn.Module] = build_gpt
+    identity: dict = field(default_factory=dict)
+    evaluate: Callable[[torch.nn.Module, int], dict] | None = None
+
+
+@dataclass
+class Job:
+    """Everything built before the first step: configuration, data, model, optimizer, start point."""
+
+    cfg: TrainConfig
+    out: Path
+    data: TokenData
+    context: int
+    identity: dict
+    info: DistInfo
+    device: torch.device
+    model: torch.nn.Module
+    wrapped: torch.nn.Module
+    opt: torch.optim.Optimizer
+    start: int = 0
+    start_ckpt: Path | None = None
+
+
 def train(cfg: TrainConfig, data: str | Path, out: str | Path, table: str | Path | None = None,
-          resume: bool | str | None = None, force: bool = False, progress: bool = True) -> Path:
+          resume: bool | str | None = None, force: bool = False, progress: bool = True,
+          hooks: Hooks | None = None) -> Path:
     """Train (or with ``resume``: continue, from the newest checkpoint or a given one) and return the run directory."""
     info = dist_info_from_env()
     device = _device(cfg, info)
@@ -252,16 +249,17 @@ def train(cfg: TrainConfig, data: str | Path, out: str | Path, table: str | Path
         torch.cuda.set_device(device)  # before NCCL starts, so each process talks from its own GPU
     init_distributed(info, device.type)
     try:
-        return _train(cfg, Path(data), Path(out), table, resume, force, progress, info, device)
+        job = build_job(cfg, Path(data), Path(out), table, resume, force, info, device, hooks or Hooks())
+        return run_loop(job, progress, hooks or Hooks())
     finally:
         shutdown_distributed()
 
 
-def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> Path:
-    from tqdm import tqdm
-
+def build_job(cfg: TrainConfig, data_dir: Path, out: Path, table: str | Path | None, resume: bool | str | None,
+              force: bool, info: DistInfo, device: torch.device, hooks: Hooks) -> Job:
+    """Check the inputs, prepare the run directory, build model and optimizer, load the start checkpoint."""
     data = TokenData.load(data_dir)
-    mcfg = model_config(cfg)
+    mcfg = cfg.model_config()
     context = cfg.context or mcfg.context
     if context > mcfg.context:
         raise SubstrateError(f"context {context} exceeds the model's {mcfg.context}")
@@ -272,9 +270,9 @@ def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> 
         )
     data.check_context(context)
     check_backend(cfg.kernels, device.type)
-    weight, table_sha = load_frozen_table(table, mcfg, data)
+    weight, table_sha = load_frozen_table(table, mcfg, tokenizer_sha256=data.tokenizer_sha256)
     identity = {"model": mcfg.to_dict(), "data_manifest_sha256": data.manifest_sha256,
-                "table_manifest_sha256": table_sha, "tokenizer_manifest_sha256": data.tokenizer_sha256}
+                "table_manifest_sha256": table_sha, "tokenizer_manifest_sha256": data.tokenizer_sha256, **hooks.identity}
     run_record = {"train": cfg.to_dict(), "identity": identity, "context": context, "world_size": info.world_size,
                   "data": str(data_dir.resolve()), "table": str(Path(table).resolve()) if table else None,
                   "tokenizer": data.manifest.get("tokenizer_path")}
@@ -287,97 +285,128 @@ def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> 
     _prepare_run_dir(out, run_record, resume, force, info)
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run
-    model = GPT(mcfg, table=weight, backend=cfg.kernels).to(device)
-    n_params, n_trainable = model.num_parameters(), model.num_parameters(trainable_only=True)
-    start = 0
-    rng_state = None
+    model = hooks.build_model(mcfg, weight, cfg.kernels).to(device)
     weights_ckpt = state = None
     if start_ckpt is not None:
         weights_ckpt, state, manifest = ckpt.load_checkpoint(start_ckpt)
-        for key, value in identity.items():
-            if manifest.get(key) != value:
-                raise SubstrateError(f"checkpoint {start_ckpt} belongs to another run: its {key} differs")
+        check_identity(identity, manifest, f"checkpoint {start_ckpt} belongs to another run")
+    wrapped = _wrap(model, cfg, info, device)
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                            fused=device.type in ("cuda", "cpu"))  # one kernel per step: ~7x faster on CPU
+    start = 0
+    if weights_ckpt is not None:
+        _load_state_dicts(model, opt, weights_ckpt, state["optimizer"])
         start = int(state["step"])
-        rng_state = state["rng"]
+        torch.set_rng_state(state["rng"]["torch"])
+        if device.type == "cuda" and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+    return Job(cfg, out, data, context, identity, info, device, model, wrapped, opt, start, start_ckpt)
+
+
+def _wrap(model: torch.nn.Module, cfg: TrainConfig, info: DistInfo, device: torch.device) -> torch.nn.Module:
+    """The module the loop calls: the model itself, or its DDP / FSDP2 wrapping under torchrun."""
     if cfg.parallel == "fsdp" and info.enabled:
         from torch.distributed.fsdp import fully_shard
 
         for block in model.blocks:
             fully_shard(block)
         fully_shard(model)
-        wrapped = model
-    elif info.enabled:
+        return model
+    if info.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        wrapped = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    else:
-        wrapped = model
-    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
-                            fused=device.type in ("cuda", "cpu"))  # one kernel per step: ~7x faster on CPU
-    if weights_ckpt is not None:
-        _load_state_dicts(model, opt, weights_ckpt, state["optimizer"])
-        torch.set_rng_state(rng_state["torch"])
-        if device.type == "cuda" and rng_state.get("cuda") is not None:
-            torch.cuda.set_rng_state(rng_state["cuda"], device)
-    step_fn = torch.compile(wrapped) if cfg.compile else wrapped
-    autocast = _autocast(cfg, device)
+        return DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return model
 
-    metrics = _Metrics(out / METRICS_FILE, info.is_main, start if start_ckpt is not None else None)
+
+def save_checkpoint(job: Job, step: int, last_good: str | None) -> str:
+    """Write the checkpoint after ``step`` (every rank calls this); refuse non-finite weights."""
+    model, info, device = job.model, job.info, job.device
+    # Under FSDP each rank checks its own shards (to_local) and the ranks agree by all-reduce.
+    local = [p.to_local() if hasattr(p, "to_local") else p for p in model.parameters()]
+    finite = torch.stack([t.detach().isfinite().all() for t in local]).all()
+    if not bool(_all_mean(finite.float(), info) == 1.0):
+        raise SubstrateError(f"weights became non-finite at step {step}; stopped, {_kept(last_good)}")
+    weights, opt_state = _state_dicts(model, job.opt)
+    rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+    path = ckpt.checkpoint_dir(job.out, step)
+    if info.is_main:
+        path = ckpt.save_checkpoint(job.out, step, weights, {"step": step, "optimizer": opt_state, "rng": rng,
+                                                             "seed": job.cfg.seed, "data_position": step},
+                                    job.identity, job.cfg.keep_last)
+    _barrier(info)
+    return str(path)
+
+
+def _kept(last_good: str | None) -> str:
+    return f"the last good checkpoint is {last_good}" if last_good else "no checkpoint had been written yet"
+
+
+def _train_step(job: Job, step: int, step_fn, autocast) -> tuple[float, float, float]:
+    """One optimizer step (with accumulation); returns (loss, learning rate, gradient norm)."""
+    cfg, info, device, data = job.cfg, job.info, job.device, job.data
+    lr = lr_at(cfg, step)
+    for group in job.opt.param_groups:
+        group["lr"] = lr
     rows = cfg.batch_size
     global_rows = rows * cfg.grad_accum * info.world_size
-    tokens_per_step = global_rows * context
-    last_good = str(start_ckpt) if start_ckpt is not None else None
-    bar = tqdm(total=cfg.steps, initial=start, desc="training", unit="step", dynamic_ncols=True,
+    loss_sum = torch.zeros((), device=device)
+    for micro in range(cfg.grad_accum):
+        first = (info.rank * cfg.grad_accum + micro) * rows
+        x, y = data.train_batch(cfg.seed, step, slice(first, first + rows), global_rows, job.context)
+        x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        # Gradients are all-reduced only on the last micro-batch of a step.
+        sync = micro == cfg.grad_accum - 1 or not (info.enabled and cfg.parallel == "ddp")
+        with contextlib.nullcontext() if sync else job.wrapped.no_sync():
+            with autocast:
+                _, loss = step_fn(x, y)
+            (loss / cfg.grad_accum).backward()
+        loss_sum += loss.detach()
+    loss_val = float(_all_mean(loss_sum / cfg.grad_accum, info))
+    return loss_val, lr, _clip_and_step(job, loss_val, step)
+
+
+def _clip_and_step(job: Job, loss_val: float, step: int) -> float:
+    cfg = job.cfg
+    if not math.isfinite(loss_val):
+        raise _NonFinite(f"loss is {loss_val} at step {step + 1}")
+    # With an infinite limit clip_grad_norm_ only measures (the global norm, also under FSDP).
+    params = [p for p in job.model.parameters() if p.requires_grad]
+    gnorm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf))
+    if not math.isfinite(gnorm):
+        raise _NonFinite(f"gradient norm is {gnorm} at step {step + 1}")
+    job.opt.step()
+    job.opt.zero_grad(set_to_none=True)
+    if job.device.type == "cuda":
+        torch.cuda.synchronize(job.device)
+    return gnorm
+
+
+class _NonFinite(Exception):
+    """A non-finite loss or gradient; the loop adds where the last good checkpoint is."""
+
+
+def run_loop(job: Job, progress: bool = True, hooks: Hooks | None = None) -> Path:
+    """Train from ``job.start`` to ``cfg.steps``: log, validate, checkpoint; write the summary at the end."""
+    from tqdm import tqdm
+
+    hooks = hooks or Hooks()
+    cfg, info, out = job.cfg, job.info, job.out
+    step_fn = torch.compile(job.wrapped) if cfg.compile else job.wrapped
+    autocast = _autocast(cfg, job.device)
+    metrics = _Metrics(out / METRICS_FILE, info.is_main, job.start if job.start_ckpt is not None else None)
+    tokens_per_step = cfg.batch_size * cfg.grad_accum * info.world_size * job.context
+    last_good = str(job.start_ckpt) if job.start_ckpt is not None else None
+    bar = tqdm(total=cfg.steps, initial=job.start, desc="training", unit="step", dynamic_ncols=True,
                disable=not (progress and info.is_main))
     train_time, tokens_done, last_val = 0.0, 0, None
-
-    def kept() -> str:
-        return f"the last good checkpoint is {last_good}" if last_good else "no checkpoint had been written yet"
-
-    def save(step: int) -> str:
-        # Under FSDP each rank checks its own shards (to_local) and the ranks agree by all-reduce.
-        local = [p.to_local() if hasattr(p, "to_local") else p for p in model.parameters()]
-        finite = torch.stack([t.detach().isfinite().all() for t in local]).all()
-        if not bool(_all_mean(finite.float(), info) == 1.0):
-            raise SubstrateError(f"weights became non-finite at step {step}; stopped, {kept()}")
-        weights, opt_state = _state_dicts(model, opt)
-        rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
-        path = ckpt.checkpoint_dir(out, step)
-        if info.is_main:
-            path = ckpt.save_checkpoint(out, step, weights, {"step": step, "optimizer": opt_state, "rng": rng,
-                                                             "seed": cfg.seed, "data_position": step}, identity, cfg.keep_last)
-        _barrier(info)
-        return str(path)
-
-    wrapped.train()
-    for step in range(start, cfg.steps):
+    job.wrapped.train()
+    for step in range(job.start, cfg.steps):
         t0 = time.perf_counter()
-        lr = lr_at(cfg, step)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        loss_sum = torch.zeros((), device=device)
-        for micro in range(cfg.grad_accum):
-            first = (info.rank * cfg.grad_accum + micro) * rows
-            x, y = data.train_batch(cfg.seed, step, slice(first, first + rows), global_rows, context)
-            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-            # Gradients are all-reduced only on the last micro-batch of a step.
-            sync = micro == cfg.grad_accum - 1 or not (info.enabled and cfg.parallel == "ddp")
-            with contextlib.nullcontext() if sync else wrapped.no_sync():
-                with autocast:
-                    _, loss = step_fn(x, y)
-                (loss / cfg.grad_accum).backward()
-            loss_sum += loss.detach()
-        loss_val = float(_all_mean(loss_sum / cfg.grad_accum, info))
-        if not math.isfinite(loss_val):
-            raise SubstrateError(f"loss is {loss_val} at step {step + 1}; stopped, {kept()}")
-        # With an infinite limit clip_grad_norm_ only measures (the global norm, also under FSDP).
-        gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf))
-        if not math.isfinite(gnorm):
-            raise SubstrateError(f"gradient norm is {gnorm} at step {step + 1}; stopped, {kept()}")
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        try:
+            loss_val, lr, gnorm = _train_step(job, step, step_fn, autocast)
+        except _NonFinite as e:
+            raise SubstrateError(f"{e}; stopped, {_kept(last_good)}") from None
         train_time += time.perf_counter() - t0
         tokens_done += tokens_per_step
         done = step + 1
@@ -388,26 +417,32 @@ def _train(cfg, data_dir, out, table, resume, force, progress, info, device) -> 
         bar.set_postfix(loss=f"{loss_val:.4f}", tok_s=f"{tps:,.0f}", refresh=False)
         bar.update(1)
         if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps:
-            last_val = evaluate(model if cfg.parallel == "ddp" else wrapped, data, context, cfg.eval_batch_size,
-                                cfg.eval_tokens, device, _autocast(cfg, device), info)
+            last_val = _validate(job, hooks, done)
             metrics.write({"type": "val", "step": done, **last_val})
-            if progress and info.is_main:
+            if progress and info.is_main and "val_loss" in last_val:
                 bar.write(f"step {done}: val loss {last_val['val_loss']:.4f}, {last_val['val_bpb']:.4f} bits/byte")
         if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps:
-            last_good = save(done)
+            last_good = save_checkpoint(job, done, last_good)
     bar.close()
-    if info.is_main and start < cfg.steps:
-        summary = {"parameters": n_params, "trainable_parameters": n_trainable,
-                   "optimizer_state_bytes": optimizer_state_bytes(opt), "steps": cfg.steps, "context": context,
-                   "tokens_per_step": tokens_per_step, "tokens_per_s": tokens_done / max(train_time, 1e-9),
-                   "world_size": info.world_size, "device": str(device), **(last_val or {})}
-        atomic_write_bytes(out / SUMMARY_FILE, canonical_json(summary))
+    if info.is_main and job.start < cfg.steps:
+        write_summary(job, tokens_per_step, tokens_done / max(train_time, 1e-9), last_val)
     return out
 
 
-def read_metrics(run: str | Path) -> list[dict[str, Any]]:
-    """Every record of a run's metrics.jsonl."""
-    path = Path(run) / METRICS_FILE
-    if not path.is_file():
-        raise SubstrateError(f"{run} has no {METRICS_FILE}")
-    return [r for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if (r := _parse(ln)) is not None]
+def _validate(job: Job, hooks: Hooks, step: int) -> dict:
+    if hooks.evaluate is not None:
+        return hooks.evaluate(job.model, step)
+    model = job.model if job.cfg.parallel == "ddp" else job.wrapped
+    return evaluate(model, job.data, job.context, job.cfg.eval_batch_size, job.cfg.eval_tokens, job.device,
+                    _autocast(job.cfg, job.device), job.info)
+
+
+def write_summary(job: Job, tokens_per_step: int, tokens_per_s: float, last_val: dict | None) -> None:
+    """``summary.json``: sizes, optimizer memory, throughput and the final validation figures."""
+    summary = {"parameters": job.model.num_parameters(), "trainable_parameters": job.model.num_parameters(trainable_only=True),
+               "optimizer_state_bytes": optimizer_state_bytes(job.opt), "steps": job.cfg.steps, "context": job.context,
+               "tokens_per_step": tokens_per_step, "tokens_per_s": tokens_per_s,
+               "world_size": job.info.world_size, "device": str(job.device), **(last_val or {})}
+    atomic_write_bytes(job.out / SUMMARY_FILE, canonical_json(summary))
+
+
