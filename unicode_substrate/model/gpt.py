@@ -53,13 +53,25 @@ class CausalSelfAttention(nn.Module):
         self.dropout = cfg.dropout
         self.backend = "auto"
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        """``cache`` (generation only): this layer's keys and values so far, extended in place;
+        ``cos``/``sin`` then start at the position of ``x``'s first token."""
         B, T, C = x.shape
         # qkv: (B, T, 3, H, head_dim); q, k, v are strided views of it.
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).unbind(dim=2)
         q, k = apply_rope(q, k, cos, sin, backend=self.backend)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, H, T, head_dim) for SDPA
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        mask, causal = None, True
+        if cache is not None:
+            past = cache["k"].size(2) if "k" in cache else 0
+            if past:
+                k, v = torch.cat((cache["k"], k), dim=2), torch.cat((cache["v"], v), dim=2)
+                # query i sits at position past + i and sees keys 0 .. past + i
+                mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+                causal = False
+            cache["k"], cache["v"] = k, v
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
+                                           dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.proj(y)
 
@@ -83,8 +95,8 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), cos, sin))
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), cos, sin, cache))
         return x + self.drop(self.mlp(self.ln2(x)))
 
 
@@ -154,21 +166,50 @@ class GPT(nn.Module):
             n += self.embed.weight.numel()
         return n
 
+    def forward_cached(self, ids: torch.Tensor, cache: list[dict]) -> torch.Tensor:
+        """Logits [B, T, V] of ``ids`` continuing the sequence held in ``cache`` (one dict per block,
+        empty for a fresh prompt), which is extended in place. The sequence must fit the context."""
+        past = cache[0]["k"].size(2) if cache[0] else 0
+        T = ids.size(1)
+        if past + T > self.cfg.context:
+            raise ValueError(f"sequence length {past + T} exceeds the model context {self.cfg.context}")
+        cos, sin = self.rope_cos[past:past + T], self.rope_sin[past:past + T]
+        x = self.drop(self.embed(ids))
+        for block, layer_cache in zip(self.blocks, cache):
+            x = block(x, cos, sin, layer_cache)
+        return self.head(self.ln_f(x))
+
     @torch.no_grad()
     def generate(self, ids: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sample ``max_new_tokens`` continuations of ``ids`` [B, T]; temperature 0 is greedy."""
+                 generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+        """Sample ``max_new_tokens`` continuations of ``ids`` [B, T]; temperature 0 is greedy.
+
+        With ``use_cache`` each step feeds only the newest token and reuses the keys and values
+        of the earlier ones; once the sequence outgrows the context, the remaining steps recompute
+        the last ``context`` tokens as the uncached path does, so both give the same tokens.
+        """
+        cache: list[dict] | None = [{} for _ in self.blocks] if use_cache else None
+        fed = 0  # tokens of ids already in the cache
         for _ in range(max_new_tokens):
-            ctx = ids[:, -self.cfg.context:]
-            logits, _ = self(ctx)
-            logits = logits[:, -1, :].float()
-            if temperature <= 0:
-                nxt = logits.argmax(dim=-1, keepdim=True)
+            if cache is not None and ids.size(1) <= self.cfg.context:
+                logits = self.forward_cached(ids[:, fed:], cache)
+                fed = ids.size(1)
             else:
-                logits = logits / temperature
-                if top_k is not None:
-                    v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
-                    logits[logits < v[:, [-1]]] = -float("inf")
-                nxt = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)
+                logits, _ = self(ids[:, -self.cfg.context:])
+            nxt = sample_next_token(logits[:, -1, :], temperature, top_k, generator)
             ids = torch.cat((ids, nxt), dim=1)
         return ids
+
+
+def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """One token id [B, 1] from last-position logits [B, V]: argmax at temperature 0, else
+    a draw from softmax(logits / temperature) restricted to the ``top_k`` likeliest."""
+    logits = logits.float()
+    if temperature <= 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits / temperature
+    if top_k is not None:
+        v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+        logits[logits < v[:, [-1]]] = -float("inf")
+    return torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)
