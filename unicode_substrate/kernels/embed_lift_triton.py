@@ -21,6 +21,8 @@ import torch
 import triton
 import triton.language as tl
 
+from unicode_substrate.kernels.launch import Launch
+
 # Captured at import: triton decides between compiled and interpreted kernels when the
 # @triton.jit decorator runs, so this is what the kernels below actually are.
 INTERPRETED = bool(triton.knobs.runtime.interpret)
@@ -107,9 +109,31 @@ def unsupported_reason(ids: torch.Tensor, weight: torch.Tensor, d_model: int) ->
     return None
 
 
+def forward_launch(flat_ids: torch.Tensor, weight: torch.Tensor, out: torch.Tensor, scale: float) -> Launch:
+    """The forward launch writing ``out`` [n_tokens, d_model] from ``weight`` rows ``flat_ids``."""
+    n, d_model = out.shape
+    block_t, block_d = _blocks(n, d_model)
+    return Launch(
+        _embed_lift_fwd_kernel, (triton.cdiv(n, block_t), triton.cdiv(d_model, block_d)),
+        (flat_ids, weight, out, n, d_model, weight.stride(0), float(scale)),
+        dict(K=d_model // weight.shape[1], BLOCK_T=block_t, BLOCK_D=block_d, num_warps=_warps(block_t * block_d)),
+    )
+
+
+def backward_launch(flat_ids: torch.Tensor, grad_out: torch.Tensor, grad_weight: torch.Tensor, scale: float) -> Launch:
+    """The backward launch adding ``grad_out`` [n_tokens, d_model] into fp32 ``grad_weight`` [V, n_embed]."""
+    n, d_model = grad_out.shape
+    n_embed = grad_weight.shape[1]
+    block_t, block_e = _blocks(n, n_embed)
+    return Launch(
+        _embed_lift_bwd_kernel, (triton.cdiv(n, block_t), triton.cdiv(n_embed, block_e)),
+        (flat_ids, grad_out, grad_weight, n, n_embed, d_model, float(scale)),
+        dict(K=d_model // n_embed, BLOCK_T=block_t, BLOCK_E=block_e, num_warps=_warps(block_t * block_e)),
+    )
+
+
 def embed_lift_forward(ids: torch.Tensor, weight: torch.Tensor, d_model: int, scale: float) -> torch.Tensor:
     """Launch the forward kernel: [*ids.shape, d_model] in the table's dtype."""
-    n_embed = weight.shape[1]
     flat = ids.reshape(-1).contiguous()
     n = flat.numel()
     if n and not flat.is_cuda and not (0 <= int(flat.min()) and int(flat.max()) < weight.shape[0]):
@@ -117,12 +141,7 @@ def embed_lift_forward(ids: torch.Tensor, weight: torch.Tensor, d_model: int, sc
         raise IndexError(f"ids out of range for a table of {weight.shape[0]} rows")
     out = torch.empty((n, d_model), dtype=weight.dtype, device=weight.device)
     if n:
-        block_t, block_d = _blocks(n, d_model)
-        grid = (triton.cdiv(n, block_t), triton.cdiv(d_model, block_d))
-        _embed_lift_fwd_kernel[grid](
-            flat, weight, out, n, d_model, weight.stride(0), float(scale),
-            K=d_model // n_embed, BLOCK_T=block_t, BLOCK_D=block_d, num_warps=_warps(block_t * block_d),
-        )
+        forward_launch(flat, weight, out, scale)()
     return out.view(*ids.shape, d_model)
 
 
@@ -141,12 +160,7 @@ def embed_lift_backward(ids: torch.Tensor, grad_out: torch.Tensor, weight: torch
         rows = g.view(n, n_embed, d_model // n_embed).float().sum(-1) * scale
         gw.index_put_((flat.long(),), rows, accumulate=True)
     elif n:
-        block_t, block_e = _blocks(n, n_embed)
-        grid = (triton.cdiv(n, block_t), triton.cdiv(n_embed, block_e))
-        _embed_lift_bwd_kernel[grid](
-            flat, g, gw, n, n_embed, d_model, float(scale),
-            K=d_model // n_embed, BLOCK_T=block_t, BLOCK_E=block_e, num_warps=_warps(block_t * block_e),
-        )
+        backward_launch(flat, g, gw, scale)()
     return gw.to(weight.dtype)
 
 

@@ -29,6 +29,8 @@ import torch
 import triton
 import triton.language as tl
 
+from unicode_substrate.kernels.launch import Launch
+
 INTERPRETED = bool(triton.knobs.runtime.interpret)
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -114,23 +116,30 @@ def unsupported_reason(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin:
     return None
 
 
+def kernel_launch(q: torch.Tensor, k: torch.Tensor, q_out: torch.Tensor, k_out: torch.Tensor, cos: torch.Tensor,
+                  sin: torch.Tensor, backward: bool) -> Launch:
+    """The launch rotating q and k [B, T, H, head_dim] (any strides) into contiguous ``q_out``, ``k_out``."""
+    B, T, H, D = q.shape
+    block_half = triton.next_power_of_2(D // 2)
+    block_h = triton.next_power_of_2(H)
+    row = block_h * block_half
+    block_t = min(triton.next_power_of_2(T), max(1, _TILE // row))
+    return Launch(
+        _rope_kernel, (B, triton.cdiv(T, block_t)),
+        (q, *q.stride(), k, *k.stride(), q_out, k_out, cos, sin, *cos.stride(), T, H),
+        dict(HALF=D // 2, BLOCK_T=block_t, BLOCK_H=block_h, BLOCK_HALF=block_half, BACKWARD=backward,
+             # 8 warps for a full tile keeps ptxas at about 60 registers a thread on sm_90 (4 warps
+             # needs 128), so more programs share an SM and more loads are in flight.
+             num_warps=8 if block_t * row >= 2048 else 4),
+    )
+
+
 def rope_launch(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, backward: bool = False):
     """One launch rotating q and k (or, with ``backward``, their gradients) into new contiguous tensors."""
-    B, T, H, D = q.shape
-    q_out = torch.empty((B, T, H, D), dtype=q.dtype, device=q.device)
-    k_out = torch.empty((B, T, H, D), dtype=k.dtype, device=k.device)
+    q_out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    k_out = torch.empty(k.shape, dtype=k.dtype, device=k.device)
     if q.numel():
-        block_half = triton.next_power_of_2(D // 2)
-        block_h = triton.next_power_of_2(H)
-        row = block_h * block_half
-        block_t = min(triton.next_power_of_2(T), max(1, _TILE // row))
-        _rope_kernel[(B, triton.cdiv(T, block_t))](
-            q, *q.stride(), k, *k.stride(), q_out, k_out, cos, sin, *cos.stride(), T, H,
-            HALF=D // 2, BLOCK_T=block_t, BLOCK_H=block_h, BLOCK_HALF=block_half, BACKWARD=backward,
-            # 8 warps for a full tile keeps ptxas at about 60 registers a thread on sm_90 (4 warps
-            # needs 128), so more programs share an SM and more loads are in flight.
-            num_warps=8 if block_t * row >= 2048 else 4,
-        )
+        kernel_launch(q, k, q_out, k_out, cos, sin, backward)()
     return q_out, k_out
 
 
