@@ -106,16 +106,24 @@ def prepare(corpus, lang, tokenizer, out, val_every, force, progress):
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
 @click.option("--resume-from", type=click.Path(exists=True, file_okay=False), default=None, help="Continue from this checkpoint directory.")
 @click.option("--force", is_flag=True, help="Delete an existing run in --out and start over.")
+@click.option("--init", "init", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Start from this model's weights and architecture (e.g. a directory from substrate export).")
 @training_options
-def train(preset, data, table, out, resume, resume_from, force, config_path, model_set, progress, **kw):
+def train(preset, data, table, out, resume, resume_from, force, init, config_path, model_set, progress, **kw):
     """Train a model on prepared data (single process, or one process of a torchrun launch)."""
     from unicode_substrate.train.trainer import train as run
 
     if resume and resume_from:
         raise SubstrateError("give --resume or --resume-from, not both")
     cfg = _config(preset, config_path, model_set, **kw)
+    hooks = None
+    if init is not None:
+        from unicode_substrate.train.init import hooks_for_init
+
+        cfg, hooks = hooks_for_init(init, cfg, data=data)
     _check_table_option(cfg.model_config().embedding, table)
-    path = run(cfg, data, out, table=table, resume=resume_from or resume, force=force, progress=_progress(progress))
+    path = run(cfg, data, out, table=table, resume=resume_from or resume, force=force, progress=_progress(progress),
+               hooks=hooks)
     click.echo(f"run written to {path}")
 
 

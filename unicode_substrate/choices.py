@@ -36,3 +36,5 @@ EMBEDDINGS: tuple[str, ...] = ("frozen", "trainable")
 KERNEL_BACKENDS: tuple[str, ...] = ("auto", "triton", "torch")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 PARALLEL_MODES: tuple[str, ...] = ("ddp", "fsdp")
+# Weight dtypes of a Hugging Face export (substrate export --dtype).
+EXPORT_DTYPES: tuple[str, ...] = ("float32", "bfloat16")

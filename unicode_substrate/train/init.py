@@ -1,0 +1,145 @@
+"""Starting a run from something other than random weights: a registry of initial-weight sources.
+
+``substrate train --init PATH`` (or ``hooks_for_init(PATH, cfg)`` from Python) asks each
+registered ``Initializer`` in turn whether ``PATH`` is one of its sources (``detect``); the first
+that says yes ``load``s it into an ``InitSource``: the model configuration the run must use, the
+keys it adds to the run identity, and ``build(mcfg, table, backend)``, which makes the network
+with its initial weights. ``hooks_for_init`` turns that into the trainer's ``Hooks``
+(``build_model`` and ``identity``) and the training configuration with the source's model, so the
+trainer loop has no branch for it. A checkpoint of such a run is an ordinary one (the identity's
+``architecture`` picks the builder in ``run.MODEL_BUILDERS`` as for any run).
+
+Registering another source (e.g. fusing several runs into one model) takes one object::
+
+    from unicode_substrate.train.init import INITIALIZERS, InitSource
+
+    class FusionInitializer:
+        name = "fusion"
+        def detect(self, path): return (Path(path) / "fusion.json").is_file()
+        def load(self, path): return InitSource(model_config=..., identity={"architecture": "fused", ...},
+                                                build=lambda mcfg, table, backend: ...)
+
+    INITIALIZERS.append(FusionInitializer())
+
+``build`` runs where the trainer builds its model (right after ``torch.manual_seed(cfg.seed)``);
+it receives the run's verified frozen table (or None) and must return a module whose
+``state_dict`` the trainer checkpoints. An ``identity`` with an ``architecture`` other than
+"gpt" needs a builder registered in ``run.MODEL_BUILDERS`` so the run can be loaded later.
+
+Registered here: ``HFExportInitializer``, a GPT-NeoX directory written by ``substrate export``
+(detected by the ``unicode_substrate`` key of its config.json).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.model.config import ModelConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from unicode_substrate.train.config import TrainConfig
+    from unicode_substrate.train.trainer import Hooks
+
+# ModelConfig fields a run started from a source may still choose (they change no weight).
+FREE_FIELDS = frozenset({"dropout", "init_std"})
+
+
+@dataclass(frozen=True)
+class InitSource:
+    """What the trainer needs to start from a source: its model, its identity keys, its network."""
+
+    model_config: ModelConfig
+    build: Callable[[ModelConfig, "torch.Tensor | None", str], "torch.nn.Module"]
+    identity: dict[str, Any] = field(default_factory=dict)
+
+
+class Initializer(Protocol):
+    name: str
+
+    def detect(self, path: Path) -> bool:
+        """True when ``path`` is a source this initializer reads."""
+
+    def load(self, path: Path) -> InitSource:
+        """Read the source (verified); a one-line SubstrateError when it cannot be used."""
+
+
+class HFExportInitializer:
+    """A GPT-NeoX directory from ``substrate export`` (or one fine-tuned from it and saved by transformers)."""
+
+    name = "hf-export"
+
+    def detect(self, path: Path) -> bool:
+        from unicode_substrate.train.export import read_export_config
+
+        return read_export_config(path) is not None
+
+    def load(self, path: Path) -> InitSource:
+        from unicode_substrate.artifacts import sha256_file
+        from unicode_substrate.train.export import FILES, read_export
+        from unicode_substrate.train.neox import CONFIG_KEY, from_neox
+        from unicode_substrate.train.run import build_gpt
+
+        config, tensors = read_export(path)
+        ours = config[CONFIG_KEY]
+        try:
+            mcfg = ModelConfig(**ours["model"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise SubstrateError(f"{path} holds a model configuration this version cannot build: {e}") from None
+
+        def build(run_mcfg: ModelConfig, table, backend: str):
+            model = build_gpt(run_mcfg, table, backend)
+            model.load_state_dict(from_neox(tensors, run_mcfg, table), strict=True)
+            return model
+
+        identity = {"init": {"source": self.name, "weights_sha256": sha256_file(Path(path) / FILES.weights),
+                             "tokenizer_manifest_sha256": ours.get("tokenizer_manifest_sha256"),
+                             "table_manifest_sha256": ours.get("table_manifest_sha256")}}
+        return InitSource(model_config=mcfg, build=build, identity=identity)
+
+
+INITIALIZERS: list[Initializer] = [HFExportInitializer()]
+
+
+def load_init(path: str | Path) -> InitSource:
+    """The source at ``path`` read by the first registered initializer that recognises it."""
+    path = Path(path)
+    if not path.exists():
+        raise SubstrateError(f"initial model {path} does not exist")
+    for init in INITIALIZERS:
+        if init.detect(path):
+            return init.load(path)
+    kinds = ", ".join(i.name for i in INITIALIZERS)
+    raise SubstrateError(f"{path} is not a model this version can start from (it reads: {kinds})")
+
+
+def hooks_for_init(path: str | Path, cfg: "TrainConfig", data: str | Path | None = None) -> tuple["TrainConfig", "Hooks"]:
+    """The training configuration and trainer hooks that start a run from the source at ``path``.
+
+    The source fixes the model: ``cfg``'s own model overrides may only set fields that change
+    no weight (dropout, init_std) or repeat the source's values. With ``data`` (a token data
+    directory), a source trained on another tokenizer than the data's is refused.
+    """
+    from unicode_substrate.train.trainer import Hooks
+
+    src = load_init(path)
+    fixed = src.model_config.to_dict()
+    clash = {k: v for k, v in cfg.model.items() if k not in FREE_FIELDS and fixed.get(k, v) != v}
+    if clash:
+        k = sorted(clash)[0]
+        raise SubstrateError(f"the initial model {path} fixes {k}={fixed[k]!r}; it cannot be {clash[k]!r}")
+    want = src.identity.get("init", {}).get("tokenizer_manifest_sha256")
+    tokenizer_sha256 = None
+    if data is not None:
+        from unicode_substrate.train.data import TokenData
+
+        tokenizer_sha256 = TokenData.load(data).tokenizer_sha256
+    if tokenizer_sha256 is not None and want is not None and want != tokenizer_sha256:
+        raise SubstrateError(f"the initial model {path} was trained with tokenizer {want[:12]}..., "
+                             f"but the data was tokenized with {tokenizer_sha256[:12]}...")
+    model = {**fixed, **{k: v for k, v in cfg.model.items() if k in FREE_FIELDS}}
+    return cfg.replace(model=model), Hooks(build_model=src.build, identity=src.identity)
