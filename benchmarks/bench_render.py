@@ -45,6 +45,7 @@ def main() -> None:
     from sklearn.preprocessing import normalize
 
     from unicode_substrate.render import paper, tokenizer_tokens
+    from unicode_substrate.render.pca import pca_l2
     from unicode_substrate.render.collisions import find_collisions
     from unicode_substrate.render.fonts import library_versions
     from unicode_substrate.table import load_table, write_table
@@ -66,7 +67,7 @@ def main() -> None:
 
     # ---------------------------------------------------------------- ours
     bits, t_render = clock(paper.render_bits_fast, tokens, args.font, p)
-    w, t_pca = clock(paper.pca_l2, bits, p.dim)
+    w, t_pca = clock(pca_l2, bits, p.dim)
     _, t_coll = clock(find_collisions, w)
     fields = {"method": "glyph-paper", "tokenizer_manifest_sha256": "bench"}
     _, t_write = clock(write_table, tmp / "ours", w, tokens, fields)

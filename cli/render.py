@@ -6,25 +6,35 @@ import sys
 
 import click
 
-METHODS = ["glyph", "glyph-paper", "bit", "float", "random"]
+from unicode_substrate.choices import (
+    COLLISION_THRESHOLD,
+    DEFAULT_PCA_SOLVER,
+    DEFAULT_RENDER_PRESET,
+    DEFAULT_TABLE_METHOD,
+    ON_COLLISION,
+    PCA_SOLVERS,
+    RENDER_PRESETS,
+    SURFACES,
+    TABLE_METHODS,
+)
 
 
 @click.command()
 @click.option("--tokenizer", "tokenizer_dir", required=True, type=click.Path(), help="Tokenizer directory (with manifest.json).")
 @click.option("--out", required=True, type=click.Path(), help="Table directory to write.")
-@click.option("--method", type=click.Choice(METHODS), default="glyph", show_default=True,
+@click.option("--method", type=click.Choice(TABLE_METHODS), default=DEFAULT_TABLE_METHOD, show_default=True,
               help="glyph: our collision-free glyph table; glyph-paper: the paper's recipe bit for bit; "
                    "bit / float: unique random ID codes; random: Gaussian rows (a control).")
 @click.option("--dim", type=int, default=None, help="Embedding width (PCA components for glyph methods). Default 1024; 4096 for --preset abs.")
 @click.option("--font", "fonts", multiple=True, type=click.Path(), help="Font file; repeat for a fallback chain. Default: fonts/fonts.toml (GNU Unifont).")
-@click.option("--preset", type=click.Choice(["2-3", "max", "abs"]), default="2-3", show_default=True, help="glyph-paper parameter set.")
-@click.option("--on-collision", type=click.Choice(["error", "report", "resolve"]), default=None,
+@click.option("--preset", type=click.Choice(RENDER_PRESETS), default=DEFAULT_RENDER_PRESET, show_default=True, help="glyph-paper parameter set.")
+@click.option("--on-collision", type=click.Choice(ON_COLLISION), default=None,
               help="Duplicate rows: fail, list them, or make rows unique. Default: report for glyph-paper, resolve otherwise.")
-@click.option("--threshold", type=float, default=0.999, show_default=True, help="Cosine above which two rows count as near duplicates.")
-@click.option("--surface", type=click.Choice(["raw", "decoded"]), default=None,
+@click.option("--threshold", type=float, default=COLLISION_THRESHOLD, show_default=True, help="Cosine above which two rows count as near duplicates.")
+@click.option("--surface", type=click.Choice(SURFACES), default=None,
               help="Draw the raw vocabulary key (Ġpainted) or its decoded text ( painted). Default: raw for glyph-paper, decoded otherwise.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the code generators and of collision resolution.")
-@click.option("--pca-solver", type=click.Choice(["covariance_eigh", "full"]), default="covariance_eigh", show_default=True,
+@click.option("--pca-solver", type=click.Choice(PCA_SOLVERS), default=DEFAULT_PCA_SOLVER, show_default=True,
               help="scikit-learn PCA solver for glyph methods; full is sklearn's default for 1024 components (slower).")
 @click.option("--preview", type=click.Path(), default=None, help="Also write a glyph atlas PNG here.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")

@@ -10,6 +10,7 @@ from _render_helpers import BARS, CROSS, FRAME, make_font, make_tokenizer
 from click.testing import CliRunner
 
 from unicode_substrate.artifacts import sha256_file
+from unicode_substrate.choices import COLLISION_THRESHOLD
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.render import collisions as coll
@@ -66,7 +67,7 @@ def test_bit_codes_are_unique_at_full_size_and_every_dim():
         assert len(coll.exact_groups(w)[0]) == 0
         # distinct codes differ in at least one bit: cosine <= 1 - 2/D, below the 0.999 threshold,
         # so there are no near duplicates either (the renderer relies on this bound)
-        assert 1 - 2 / dim < coll.DEFAULT_THRESHOLD
+        assert 1 - 2 / dim < COLLISION_THRESHOLD
         assert np.unique(np.abs(w)).size == 1
     # and the exact search agrees on a sample of 8,192 rows at 16 dims, the tightest case
     assert coll.find_collisions(code_table("bit", 65536, 16)[:8192], strategy="matmul").total == 0
@@ -87,6 +88,37 @@ def test_codes_are_seeded_and_unique_by_construction():
     assert not np.array_equal(code_table("random", 300, 64, seed=5), code_table("random", 300, 64, seed=6))
     small = unique_bits(200, 8)  # 200 of the 256 possible codes, all distinct
     assert len(np.unique(small, axis=0)) == 200
+
+
+# ----------------------------------------------------------------- one source for each choice
+
+
+def test_method_registry_presets_and_cli_share_the_choices():
+    from unicode_substrate import choices
+    from unicode_substrate.cli.render import render
+    from unicode_substrate.render import METHODS, paper
+
+    assert tuple(METHODS) == choices.TABLE_METHODS and choices.DEFAULT_TABLE_METHOD in METHODS
+    assert tuple(paper.PAPER_PRESETS) == choices.RENDER_PRESETS
+    # the per-method defaults are themselves valid choices
+    assert all(m.surface in choices.SURFACES and m.on_collision in choices.ON_COLLISION for m in METHODS.values())
+    opts = {p.name: p for p in render.params}
+    assert tuple(opts["method"].type.choices) == choices.TABLE_METHODS
+    assert tuple(opts["preset"].type.choices) == choices.RENDER_PRESETS
+    assert tuple(opts["on_collision"].type.choices) == choices.ON_COLLISION
+    assert tuple(opts["surface"].type.choices) == choices.SURFACES
+    assert tuple(opts["pca_solver"].type.choices) == choices.PCA_SOLVERS
+    assert opts["threshold"].default == choices.COLLISION_THRESHOLD
+    # only the glyph methods re-draw pictures for a preview; code tables show their rows
+    assert {n for n, m in METHODS.items() if m.pictures} == {"glyph", "glyph-paper"}
+
+
+def test_unknown_method_is_one_line(tmp_path, tok):
+    from unicode_substrate.render import render_table
+
+    with pytest.raises(SubstrateError, match="unknown method 'glyf'; choose from glyph, glyph-paper, bit"):
+        render_table(tok, tmp_path / "t", method="glyf")
+    assert not (tmp_path / "t").exists()
 
 
 # ----------------------------------------------------------------- collisions

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from unicode_substrate.render import paper
+from unicode_substrate.render.pca import pca_l2
 
 UNIFONT = "unifont.otf"
 # Versions the known answers below were derived with (Debian fonts-unifont 15.0.01 OTF).
@@ -128,10 +129,10 @@ def test_pca_solvers_agree_on_the_geometry(bvv_2_3):
     from sklearn.preprocessing import normalize
 
     x = bits[::16]  # 4,096 rows keep sklearn's full SVD affordable in the test
-    fast = paper.pca_l2(x, 1024, solver="covariance_eigh")
-    full = paper.pca_l2(x, 1024, solver="full")
+    fast = pca_l2(x, 1024, solver="covariance_eigh")
+    full = pca_l2(x, 1024, solver="full")
     # same geometry: every pairwise cosine agrees (rotations inside near-degenerate eigenspaces
-    # may move single coordinates, see pca_l2)
+    # may move single coordinates, see render/pca.py)
     s = np.arange(0, len(x), 4)
     np.testing.assert_allclose(fast[s] @ fast[s].T, full[s] @ full[s].T, atol=1e-4)
     assert (fast * full).sum(axis=1).min() > 0.99

@@ -28,6 +28,7 @@ DEFAULT_RENDER_PRESET = "2-3"
 ON_COLLISION: tuple[str, ...] = ("error", "report", "resolve")
 SURFACES: tuple[str, ...] = ("raw", "decoded")
 PCA_SOLVERS: tuple[str, ...] = ("covariance_eigh", "full")
+DEFAULT_PCA_SOLVER = "covariance_eigh"
 # Cosine above which two distinct rows count as near duplicates (measured basis: render/collisions.py).
 COLLISION_THRESHOLD = 0.999
 

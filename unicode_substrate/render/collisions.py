@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from unicode_substrate.choices import COLLISION_THRESHOLD
 from unicode_substrate.errors import SubstrateError
-
-DEFAULT_THRESHOLD = 0.999
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ def _near_pairs_matmul(w: np.ndarray, norms: np.ndarray, reps: np.ndarray, thres
     return np.concatenate(out)
 
 
-def find_collisions(weight: np.ndarray, threshold: float = DEFAULT_THRESHOLD, k: int = 8, strategy: str = "auto") -> CollisionReport:
+def find_collisions(weight: np.ndarray, threshold: float = COLLISION_THRESHOLD, k: int = 8, strategy: str = "auto") -> CollisionReport:
     """All exact-duplicate groups and all near-duplicate pairs (cosine > threshold) of ``weight``.
 
     ``strategy``: ``kdtree`` (radius search on k leading directions; fast when those directions
@@ -174,7 +173,7 @@ def _perturbation(token_id: int, dim: int, seed: int, round_: int) -> np.ndarray
 
 
 def resolve_collisions(
-    weight: np.ndarray, threshold: float = DEFAULT_THRESHOLD, seed: int = 0, max_rounds: int = 8
+    weight: np.ndarray, threshold: float = COLLISION_THRESHOLD, seed: int = 0, max_rounds: int = 8
 ) -> tuple[np.ndarray, dict]:
     """Make every row unique and below the near-duplicate threshold, moving as few rows as little as possible.
 

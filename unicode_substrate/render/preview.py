@@ -12,25 +12,11 @@ from unicode_substrate.errors import SubstrateError
 
 def _token_images(table_dir: Path, manifest: dict, drawn: list[str], ids: list[int], fonts) -> tuple[np.ndarray, str]:
     """Ink images [n, s, s] in [0, 1] for the chosen ids, re-rendered the way the table was."""
-    from unicode_substrate.render import fonts as fontlib
+    from unicode_substrate.render.methods import METHODS
 
-    method, p = manifest["method"], manifest.get("parameters", {})
-    toks = [drawn[i] for i in ids]
-    if method == "glyph-paper":
-        from unicode_substrate.render import paper
-
-        params = paper.PAPER_PRESETS[p["preset"]]
-        font = fontlib.resolve_fonts(fonts)[0]
-        bits = paper.render_bits_fast(toks, font.path, params, workers=1)
-        imgs = np.zeros_like(bits)
-        imgs[:, paper.polar_snake_order(params.cell)] = bits
-        return imgs.reshape(len(ids), params.cell, params.cell).astype(np.float32), "glyph bits (1 = black)"
-    if method == "glyph":
-        from unicode_substrate.render import glyph
-
-        gp = glyph.GlyphParams(cell=p["cell"], control_pictures=p["control_pictures"])
-        feats, _ = glyph.render_glyphs(toks, fontlib.resolve_fonts(fonts), gp, workers=1)
-        return feats.reshape(len(ids), gp.cell, gp.cell), "glyph ink"
+    method = METHODS.get(manifest["method"])  # an imported table has no method entry: its rows are shown
+    if method is not None and method.pictures is not None:
+        return method.pictures(manifest.get("parameters", {}), [drawn[i] for i in ids], fonts)
     from unicode_substrate.table import load_table
 
     w = np.asarray(load_table(table_dir).weight)[ids]
