@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from unicode_substrate.kernels import apply_rope, embed_lift, rope_cache
 from unicode_substrate.model.config import ModelConfig
+from unicode_substrate.model.loss import chunked_cross_entropy
 
 
 class FrozenEmbedding(nn.Module):
@@ -103,6 +104,10 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """The language model. ``table`` [V, n_embed] is required for a frozen embedding, ignored otherwise."""
 
+    # forward(ids, targets) computes the loss in chunks and returns no logits; True restores the
+    # full-logit path (logits and loss, with the fp32 [tokens, vocab] logits held in memory).
+    full_logit_loss = False
+
     def __init__(self, cfg: ModelConfig, table: torch.Tensor | None = None, backend: str = "auto"):
         super().__init__()
         self.cfg = cfg
@@ -146,18 +151,23 @@ class GPT(nn.Module):
             block.attn.backend = backend
 
     def forward(self, ids: torch.Tensor, targets: torch.Tensor | None = None):
-        """Logits [B, T, V]; with ``targets``, also the mean cross-entropy (ignore_index -100)."""
+        """(logits [B, T, V], None); with ``targets``, (None, the mean cross-entropy, ignore_index -100),
+        or (logits, loss) when ``full_logit_loss`` is set."""
         B, T = ids.shape
         if T > self.cfg.context:
             raise ValueError(f"sequence length {T} exceeds the model context {self.cfg.context}")
         x = self.drop(self.embed(ids))
         for block in self.blocks:
             x = block(x, self.rope_cos, self.rope_sin)
-        logits = self.head(self.ln_f(x))
+        x = self.ln_f(x)
         if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
-        return logits, loss
+            return self.head(x), None
+        if self.full_logit_loss or type(self.head) is not nn.Linear or self.head.bias is not None:
+            logits = self.head(x)
+            return logits, F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+        # Training: the head and the loss together in chunks of tokens, so the fp32 [tokens, vocab]
+        # logits and their gradient never exist (model/loss.py); no logits are returned.
+        return None, chunked_cross_entropy(x, self.head.weight, targets)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Parameter count; the frozen table is counted in the total (as the paper does) but is not trainable."""

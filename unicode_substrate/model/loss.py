@@ -1,0 +1,102 @@
+"""The output head and cross-entropy in chunks of tokens, so [tokens, vocabulary] never exists in fp32.
+
+The full-logit path (``F.cross_entropy(head(h).float(), y)``) holds the fp32 logits of the whole
+batch, their log-softmax for the backward and then their gradient: at the paper's 16 x 1024
+tokens and 65,536 ids that is 4.3 GB for each. Here the forward walks over chunks of tokens,
+computing a chunk's logits, their logsumexp and the loss, and keeps only the inputs and one
+logsumexp per token; the backward recomputes each chunk's logits. With z = h W^T (one row per
+token), p = softmax(z), the one-hot target y and the mean over the N counted tokens,
+    loss = (1/N) sum_n [lse(z_n) - z_n[y_n]]
+    dz_n = (p_n - y_n) / N           (zero for an ignored token)
+    dh_n = dz_n W                    dW = sum_n dz_n^T h_n
+so the peak is one chunk's logits (``chunk`` x V fp32, 64 MiB by default), not N x V.
+
+Precision follows the full path under autocast: the matmuls run in the autocast dtype (bf16 on
+the trainer's GPU path), the logsumexp and loss in fp32, and the head-weight gradient is summed
+over chunks in fp32. Chunks are visited in a fixed order, so the result is deterministic.
+"""
+
+from __future__ import annotations
+
+import torch
+
+IGNORE_INDEX = -100
+# Logit elements per chunk: 2^24 fp32 values are 64 MiB; 256 tokens at a 65,536-id vocabulary.
+CHUNK_ELEMENTS = 1 << 24
+
+
+def chunk_tokens(vocab_size: int) -> int:
+    """Tokens per chunk for this vocabulary: about CHUNK_ELEMENTS logits, a multiple of 16 for the matmul."""
+    return max(16, CHUNK_ELEMENTS // max(vocab_size, 1) // 16 * 16)
+
+
+class _ChunkedHeadCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of ``hidden @ weight.T`` against ``targets``, chunk by chunk; see the module docstring."""
+
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:
+        # hidden size: (N, d_model); weight size: (V, d_model); targets size: (N,)
+        n = hidden.shape[0]
+        lse = torch.empty(n, dtype=torch.float32, device=hidden.device)
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        for s in range(0, n, chunk):
+            logits = (hidden[s : s + chunk] @ weight.T).float()
+            t = targets[s : s + chunk]
+            keep = t != IGNORE_INDEX
+            lse[s : s + chunk] = torch.logsumexp(logits, dim=-1)
+            picked = logits.gather(1, torch.where(keep, t, 0)[:, None]).squeeze(1)
+            total += torch.where(keep, lse[s : s + chunk] - picked, 0.0).sum()
+        count = (targets != IGNORE_INDEX).sum()
+        ctx.save_for_backward(hidden, weight, targets, lse, count)
+        ctx.chunk = chunk
+        return total / count  # 0/0 = nan when every target is ignored, as F.cross_entropy gives
+
+    @staticmethod
+    def backward(ctx, grad_loss: torch.Tensor):
+        hidden, weight, targets, lse, count = ctx.saved_tensors
+        chunk = ctx.chunk
+        scale = grad_loss.float() / count
+        grad_h = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
+        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if ctx.needs_input_grad[1] else None
+        for s in range(0, hidden.shape[0], chunk):
+            h = hidden[s : s + chunk]
+            t = targets[s : s + chunk]
+            keep = t != IGNORE_INDEX
+            # dz = (softmax - onehot) * scale, zero rows for ignored tokens; formed in place in the logits.
+            dz = (h @ weight.T).float().sub_(lse[s : s + chunk, None]).exp_()
+            dz.scatter_add_(1, torch.where(keep, t, 0)[:, None], -keep[:, None].float())
+            dz.mul_(torch.where(keep, scale, 0.0)[:, None])
+            dz = dz.to(hidden.dtype)
+            if grad_h is not None:
+                grad_h[s : s + chunk] = dz @ weight
+            if grad_w is not None:
+                if dz.dtype == torch.float32:
+                    grad_w.addmm_(dz.T, h)
+                else:
+                    grad_w += dz.T @ h  # the matmul in the autocast dtype, the sum over chunks in fp32
+        return grad_h, None if grad_w is None else grad_w.to(weight.dtype), None, None
+
+
+def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                          chunk: int | None = None) -> torch.Tensor:
+    """Mean cross-entropy (ignore_index -100) of the logits ``hidden @ weight.T``, never all held at once.
+
+    ``hidden`` [..., d_model], ``weight`` [V, d_model] (a bias-free head), ``targets`` [...] of the
+    same leading shape. Equals ``F.cross_entropy((hidden @ weight.T).float().view(-1, V),
+    targets.view(-1), ignore_index=-100)`` and its gradients, in ``chunk`` tokens at a time
+    (default :func:`chunk_tokens`). Under autocast the matmuls run in the autocast dtype.
+    """
+    if hidden.shape[:-1] != targets.shape:
+        raise ValueError(f"hidden {tuple(hidden.shape)} and targets {tuple(targets.shape)} disagree on the tokens")
+    if chunk is not None and chunk < 1:
+        raise ValueError(f"chunk must be a positive number of tokens, got {chunk}")
+    device = hidden.device.type
+    if torch.is_autocast_enabled(device):
+        # What autocast does to a Linear: both operands in its dtype, through differentiable casts.
+        dtype = torch.get_autocast_dtype(device)
+        hidden, weight = hidden.to(dtype), weight.to(dtype)
+    elif hidden.dtype != weight.dtype:
+        raise ValueError(f"hidden {hidden.dtype} and head weight {weight.dtype} differ (and autocast is off)")
+    flat = hidden.reshape(-1, hidden.shape[-1])
+    with torch.autocast(device, enabled=False):
+        return _ChunkedHeadCrossEntropy.apply(flat, weight, targets.reshape(-1), chunk or chunk_tokens(weight.shape[0]))
