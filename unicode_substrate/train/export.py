@@ -77,7 +77,7 @@ def export(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None =
         raise SubstrateError(f"export dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype!r}")
     out = Path(out)
     if out.exists() and not force:
-        raise SubstrateError(f"output directory {out} already exists (use --force to replace an earlier export)")
+        raise SubstrateError(f"output directory {out} already exists (an earlier export is replaced only when forced)")
     if out.exists() and not is_export(out):
         raise SubstrateError(f"{out} exists and is not an earlier export; refusing to replace it")
     run = Run.load(run_dir)
