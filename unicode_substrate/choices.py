@@ -39,3 +39,9 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 PARALLEL_MODES: tuple[str, ...] = ("ddp", "fsdp")
 # Weight dtypes of a Hugging Face export (substrate export --dtype).
 EXPORT_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
+
+# --- evaluation (substrate eval) --------------------------------------------------------------
+# Benchmark names, each read from the folder of that name under the benchmark data directory.
+EVAL_TASKS: tuple[str, ...] = ("mmlu", "arc-easy", "arc-challenge", "csqa", "squad", "translation", "boolq")
+EVAL_PROTOCOLS: tuple[str, ...] = ("paper", "loglik", "both")
+DEFAULT_EVAL_PROTOCOL = "both"

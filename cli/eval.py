@@ -1,0 +1,42 @@
+"""``substrate eval``: a thin wrapper over unicode_substrate.eval.runner.evaluate."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVAL_TASKS
+
+
+@click.command("eval")
+@click.option("--run", "run_dir", type=click.Path(), default=None, help="Run directory from substrate train.")
+@click.option("--hf-model", type=click.Path(), default=None, help="A Hugging Face causal LM directory (loaded offline) instead of a run.")
+@click.option("--checkpoint", type=click.Path(), default=None, help="A checkpoint of the run (default: the newest).")
+@click.option("--tokenizer", type=click.Path(), default=None, help="Tokenizer directory (default: the run's).")
+@click.option("--table", type=click.Path(), default=None, help="Table directory (default: the run's).")
+@click.option("--tasks", required=True, metavar="T1,T2,...", help=f"Comma-separated: {', '.join(EVAL_TASKS)}.")
+@click.option("--data-dir", required=True, type=click.Path(), help="Folder with one sub-folder of benchmark files per task.")
+@click.option("--protocol", type=click.Choice(EVAL_PROTOCOLS), default=DEFAULT_EVAL_PROTOCOL, show_default=True,
+              help="paper = generate and match the first character (SQuAD: containment, translation: BLEU); "
+                   "loglik = likeliest answer continuation (multiple choice only).")
+@click.option("--runs", default=10, show_default=True, help="Sampled runs per item in the paper protocol.")
+@click.option("--temperature", default=1.0, show_default=True, help="Paper protocol sampling temperature (0 = greedy).")
+@click.option("--top-k", default=50, show_default=True, help="Paper protocol: sample among the k likeliest tokens (0 = all).")
+@click.option("--limit", type=int, default=None, help="At most N items per task (per translation direction).")
+@click.option("--seed", default=0, show_default=True, help="Seed of item selection and sampling.")
+@click.option("--batch-size", default=16, show_default=True, help="Log-likelihood protocol: items per forward batch.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--out", required=True, type=click.Path(), help="Eval directory to write.")
+@click.option("--force", is_flag=True, help="Replace an existing eval directory.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, protocol, runs, temperature, top_k, limit,
+          seed, batch_size, device, out, force, progress):
+    """Score a run (or a Hugging Face model) on local benchmark files with the paper's and the log-likelihood protocol."""
+    from unicode_substrate.eval.runner import evaluate
+
+    path = evaluate(out, tasks, data_dir, run=run_dir, hf_model=hf_model, checkpoint=checkpoint, tokenizer=tokenizer,
+                    table=table, protocol=protocol, runs=runs, limit=limit, seed=seed, temperature=temperature,
+                    top_k=top_k or None, batch_size=batch_size, device=device, force=force,
+                    progress=sys.stderr.isatty() if progress is None else progress)
+    click.echo(f"results written to {path}")

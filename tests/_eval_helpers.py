@@ -1,0 +1,134 @@
+"""Tiny benchmark files in every supported format, written here (invented questions, no copied data),
+and a tiny trained run with a real tokenizer to evaluate."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+SUBJECTS = {
+    "toy_math": [("What is two plus two?", "3", "4", "5", "6", "B"),
+                 ("What is ten minus one?", "9", "8", "7", "6", "A")],
+    "toy_colors": [("Which is a color?", "dog", "run", "red", "ten", "C"),
+                   ("Mix of blue and yellow?", "pink", "gray", "black", "green", "D"),
+                   ("Color of snow?", "white", "blue", "red", "green", "A")],
+}
+ARC = [
+    {"id": "q1", "stem": "Which tool cuts paper?", "labels": ["A", "B", "C", "D"],
+     "texts": ["spoon", "scissors", "cup", "rope"], "answerKey": "B"},
+    {"id": "q2", "stem": "Water freezes into what?", "labels": ["1", "2", "3", "4"],
+     "texts": ["steam", "sand", "ice", "salt"], "answerKey": "3"},
+    {"id": "q3", "stem": "Plants need which gas?", "labels": ["A", "B", "C"],
+     "texts": ["carbon dioxide", "helium", "neon"], "answerKey": "A"},
+]
+CSQA = [
+    {"id": "c1", "stem": "Where do you keep milk cold?", "labels": list("ABCDE"),
+     "texts": ["oven", "fridge", "desk", "car", "bag"], "answerKey": "B"},
+    {"id": "c2", "stem": "What do you sit on?", "labels": list("ABCDE"),
+     "texts": ["chair", "lamp", "wall", "sky", "tree"], "answerKey": "A"},
+]
+SQUAD = [  # (id, context, question, answers); the second has a long answer, the third none
+    ("s1", "The cat sat on the mat in Paris.", "Where did the cat sit?", ["the mat", "mat"]),
+    ("s2", "Bob wrote a very long letter to his aunt.", "What did Bob write?", ["a very long letter"]),
+    ("s3", "The sky was grey.", "Who owns the moon?", []),
+    ("s4", "Ann is nine years old.", "How old is Ann?", ["nine"]),
+]
+BOOLQ = [("is the sun hot", "The sun is a hot star.", True), ("is ice hot", "Ice is frozen water.", False)]
+PAIRS = [("the cat", "кошка"), ("a red house", "красный дом"), ("good morning", "доброе утро")]
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def _parquet(path: Path, rows: list[dict]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+def write_original(root: Path) -> Path:
+    """Every task in the form its authors released it."""
+    for subject, rows in SUBJECTS.items():
+        p = root / "mmlu" / "test" / f"{subject}_test.csv"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(p, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
+    # a dev split beside it is not evaluated
+    (root / "mmlu" / "dev").mkdir(parents=True)
+    (root / "mmlu" / "dev" / "toy_math_dev.csv").write_text("not,a,test,row,x,Q\n", encoding="utf-8")
+    for task, rows in (("arc-easy", ARC), ("arc-challenge", ARC[::-1]), ("csqa", CSQA)):
+        _jsonl(root / task / "Dev.jsonl", [
+            {"id": r["id"], "question": {"stem": r["stem"], "choices": [{"label": l, "text": t}
+                                                                         for l, t in zip(r["labels"], r["texts"])]},
+             "answerKey": r["answerKey"]} for r in rows])
+    (root / "csqa" / "train_rand_split.jsonl").write_text("{broken\n", encoding="utf-8")  # other split: not read
+    squad = {"version": "v2.0", "data": [{"title": "t", "paragraphs": [
+        {"context": ctx, "qas": [{"id": i, "question": q, "answers": [{"text": a, "answer_start": 0} for a in ans],
+                                  "is_impossible": not ans}]} for i, ctx, q, ans in SQUAD]}]}
+    (root / "squad").mkdir(parents=True)
+    (root / "squad" / "dev-v2.0.json").write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
+    _jsonl(root / "boolq" / "dev.jsonl", [{"question": q, "passage": p, "answer": a} for q, p, a in BOOLQ])
+    (root / "translation").mkdir(parents=True)
+    (root / "translation" / "opus.en-ru-dev.en").write_text("".join(e + "\n" for e, _ in PAIRS), encoding="utf-8")
+    (root / "translation" / "opus.en-ru-dev.ru").write_text("".join(r + "\n" for _, r in PAIRS), encoding="utf-8")
+    return root
+
+
+def write_export(root: Path, fmt: str = "parquet") -> Path:
+    """Every task in the form of the common Parquet (or JSONL) exports."""
+    write = _parquet if fmt == "parquet" else _jsonl
+    ext = "parquet" if fmt == "parquet" else "jsonl"
+    write(root / "mmlu" / "all" / f"test-00000-of-00001.{ext}",
+          [{"question": r[0], "subject": s, "choices": list(r[1:5]), "answer": "ABCD".index(r[5])}
+           for s, rows in SUBJECTS.items() for r in rows])
+    for task, rows in (("arc-easy", ARC), ("arc-challenge", ARC[::-1]), ("csqa", CSQA)):
+        write(root / task / f"validation-00000-of-00001.{ext}",
+              [{"id": r["id"], "question": r["stem"], "choices": {"label": r["labels"], "text": r["texts"]},
+                "answerKey": r["answerKey"]} for r in rows])
+    write(root / "squad" / f"validation.{ext}",
+          [{"id": i, "title": "t", "context": ctx, "question": q,
+            "answers": {"text": ans, "answer_start": [0] * len(ans)}} for i, ctx, q, ans in SQUAD])
+    write(root / "boolq" / f"validation.{ext}", [{"question": q, "passage": p, "answer": a} for q, p, a in BOOLQ])
+    _parquet(root / "translation" / "en-ru" / "validation.parquet",
+             [{"translation": {"en": e, "ru": r}} for e, r in PAIRS])
+    return root
+
+
+def all_text() -> str:
+    """Every character the fixtures and the prompt templates use (for a tokenizer without unknowns)."""
+    parts = [json.dumps([SUBJECTS, ARC, CSQA, SQUAD, BOOLQ, PAIRS], ensure_ascii=False)]
+    parts.append("Question: Options: Answer: Context: Translate from English to Russian: (True/False)\n")
+    parts.append("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 .,?!:;()-/")
+    return "".join(parts)
+
+
+def make_run(root: Path) -> tuple[Path, Path]:
+    """A tiny frozen-table run (3 steps) with a character tokenizer covering the fixtures: (run, tokenizer)."""
+    from click.testing import CliRunner
+
+    from _train_helpers import make_char_tokenizer, make_table
+    from unicode_substrate.cli import main
+    from unicode_substrate.tokenizer import Tokenizer
+
+    text = all_text()
+    corpus = root / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": text[i:i + 200]}) + "\n" for i in range(0, len(text), 50)) * 2,
+                      encoding="utf-8")
+    tok_dir = make_char_tokenizer(root / "tok", text)
+    tok = Tokenizer.load(tok_dir)
+    table = make_table(root / "table", dim=8, vocab=tok.vocab_size, tokenizer_sha=tok.manifest_sha256)
+    run = CliRunner().invoke
+    res = run(main, ["prepare", "--corpus", str(corpus), "--tokenizer", str(tok_dir), "--out", str(root / "data"),
+                     "--val-every", "5"])
+    assert res.exit_code == 0, res.output
+    model = ["--set", f"vocab_size={tok.vocab_size}", "--set", "d_model=16", "--set", "n_layer=1", "--set", "n_head=2",
+             "--set", "context=32", "--set", "n_embed=8"]
+    res = run(main, ["train", "--preset", "tiny-glyph", *model, "--data", str(root / "data"), "--table", str(table),
+                     "--out", str(root / "run"), "--steps", "3", "--batch-size", "2", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    return root / "run", tok_dir

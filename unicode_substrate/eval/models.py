@@ -1,0 +1,128 @@
+"""What the protocols need from a model, and that interface over a trained run.
+
+A language model for evaluation is anything with ``context``, ``encode``/``decode``,
+``generate`` and ``logits``; ``LanguageModel`` turns those into the two things the protocols
+ask: sampled continuations of a prompt, and summed log-probabilities of continuations.
+``RunModel`` wraps a run of this toolkit, ``hf.HFModel`` a Hugging Face causal LM directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from unicode_substrate.artifacts import manifest_sha256
+from unicode_substrate.errors import SubstrateError
+
+
+def item_seed(seed: int, *parts: str) -> int:
+    """A 63-bit seed from ``seed`` and names (task, item id): independent of item order and limits."""
+    digest = hashlib.sha256("/".join([str(seed), *parts]).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+class LanguageModel:
+    """Base: subclasses give ``context``, ``device``, ``encode``, ``decode``, ``_logits``, ``_generate``."""
+
+    context: int
+    device: str
+    description: dict
+
+    def encode(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def decode(self, ids: list[int]) -> str:
+        """Text of ``ids`` with special tokens kept (the paper drops only ``<s>``, and cuts at ``</s>``)."""
+        raise NotImplementedError
+
+    def _logits(self, ids):  # [B, T] -> [B, T, V]
+        raise NotImplementedError
+
+    def _generate(self, ids, n_new: int, temperature: float, top_k: int | None, generator):  # [B, T] -> [B, T + n_new]
+        raise NotImplementedError
+
+    def generate(self, prompt_ids: list[int], n_new: int, n_samples: int, temperature: float, top_k: int | None,
+                 seed: int) -> tuple[list[list[int]], int]:
+        """``n_samples`` continuations of ``n_new`` tokens (one batch, one seeded generator) and how
+        many prompt tokens were dropped from the left so that prompt and answer fit the context."""
+        import torch
+
+        keep = max(1, self.context - n_new)
+        dropped = max(0, len(prompt_ids) - keep)
+        ids = torch.tensor([prompt_ids[dropped:]] * n_samples, dtype=torch.long, device=self.device)
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        with torch.no_grad():
+            out = self._generate(ids, n_new, temperature, top_k, gen)
+        return [row[ids.size(1):].tolist() for row in out], dropped
+
+    def logliks(self, requests: list[tuple[list[int], list[int]]], batch_size: int = 16) -> list[float]:
+        """Summed log-probability of each continuation given its context, computed in batches of
+        right-padded sequences (longest first); contexts are cut from the left to fit."""
+        import torch
+
+        prepared = []
+        for ctx, cont in requests:
+            if not cont:
+                raise SubstrateError("an answer continuation encodes to no tokens")
+            if not ctx:
+                raise SubstrateError("a prompt encodes to no tokens")
+            if len(cont) > self.context:
+                raise SubstrateError(f"an answer of {len(cont)} tokens does not fit the model context {self.context}")
+            seq = (ctx + cont)[-(self.context + 1):]
+            prepared.append((seq[:-1], seq[1:], len(cont)))
+        order = sorted(range(len(prepared)), key=lambda i: (-len(prepared[i][0]), i))
+        out = [0.0] * len(prepared)
+        for start in range(0, len(order), max(1, batch_size)):
+            chunk = order[start:start + max(1, batch_size)]
+            width = len(prepared[chunk[0]][0])
+            x = torch.zeros(len(chunk), width, dtype=torch.long)
+            for row, i in enumerate(chunk):
+                inp = prepared[i][0]
+                x[row, :len(inp)] = torch.tensor(inp)
+            with torch.no_grad():
+                logp = torch.log_softmax(self._logits(x.to(self.device)).float(), dim=-1).cpu()
+            for row, i in enumerate(chunk):
+                inp, tgt, n = prepared[i]
+                pos = torch.arange(len(inp) - n, len(inp))
+                out[i] = float(logp[row, pos, torch.tensor(tgt[-n:])].sum())
+        return out
+
+
+class RunModel(LanguageModel):
+    """A trained run of this toolkit at a checkpoint, with its verified tokenizer and table."""
+
+    def __init__(self, run: str | Path, checkpoint: str | Path | None = None, tokenizer: str | Path | None = None,
+                 table: str | Path | None = None, device: str = "cpu"):
+        from unicode_substrate.train.run import Run
+
+        r = Run.load(run)
+        if checkpoint is None and not r.checkpoints():
+            raise SubstrateError(f"run {run} has no checkpoint to evaluate")
+        ckpt_path = r.checkpoint(checkpoint)
+        self.tok = r.tokenizer(tokenizer)
+        self.model = r.model(ckpt_path, device=device, table=table)
+        self.context = r.model_config.context
+        self.device = device
+        self.description = {
+            "kind": "run",
+            "run": str(run),
+            "checkpoint": str(ckpt_path),
+            "checkpoint_manifest_sha256": manifest_sha256(ckpt_path),
+            "table_manifest_sha256": r.identity.get("table_manifest_sha256"),
+            "tokenizer_manifest_sha256": self.tok.manifest_sha256,
+            "model": dict(r.identity["model"]),
+            "context": self.context,
+        }
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tok.encode(text))
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tok.decode(ids, skip_special_tokens=False)
+
+    def _logits(self, ids):
+        logits, _ = self.model(ids)
+        return logits
+
+    def _generate(self, ids, n_new, temperature, top_k, generator):
+        return self.model.generate(ids, n_new, temperature=temperature, top_k=top_k, generator=generator)
