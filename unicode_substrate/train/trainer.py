@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -397,8 +398,10 @@ def run_loop(job: Job, progress: bool = True, hooks: Hooks | None = None) -> Pat
     metrics = _Metrics(out / METRICS_FILE, info.is_main, job.start if job.start_ckpt is not None else None)
     tokens_per_step = cfg.batch_size * cfg.grad_accum * info.world_size * job.context
     last_good = str(job.start_ckpt) if job.start_ckpt is not None else None
+    show = progress and info.is_main
     bar = tqdm(total=cfg.steps, initial=job.start, desc="training", unit="step", dynamic_ncols=True,
-               disable=not (progress and info.is_main))
+               disable=not (show and sys.stderr.isatty()))
+    lines = _ProgressLines(cfg.steps, show and not sys.stderr.isatty())  # a CI log or nohup run is not silent
     train_time, tokens_done, last_val = 0.0, 0, None
     job.wrapped.train()
     for step in range(job.start, cfg.steps):
@@ -407,15 +410,17 @@ def run_loop(job: Job, progress: bool = True, hooks: Hooks | None = None) -> Pat
             loss_val, lr, gnorm = _train_step(job, step, step_fn, autocast)
         except _NonFinite as e:
             raise SubstrateError(f"{e}; stopped, {_kept(last_good)}") from None
-        train_time += time.perf_counter() - t0
+        step_time = time.perf_counter() - t0
+        train_time += step_time
         tokens_done += tokens_per_step
         done = step + 1
         tps = tokens_done / max(train_time, 1e-9)
         if done % cfg.log_every == 0 or done == cfg.steps:
             metrics.write({"type": "train", "step": done, "loss": loss_val, "lr": lr, "grad_norm": gnorm,
-                           "tokens": done * tokens_per_step, "tokens_per_s": tps})
+                           "tokens": done * tokens_per_step, "tokens_per_s": tps, "step_s": step_time})
         bar.set_postfix(loss=f"{loss_val:.4f}", tok_s=f"{tps:,.0f}", refresh=False)
         bar.update(1)
+        lines.step(done, loss_val, tps)
         if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps:
             last_val = _validate(job, hooks, done)
             metrics.write({"type": "val", "step": done, **last_val})
@@ -427,6 +432,21 @@ def run_loop(job: Job, progress: bool = True, hooks: Hooks | None = None) -> Pat
     if info.is_main and job.start < cfg.steps:
         write_summary(job, tokens_per_step, tokens_done / max(train_time, 1e-9), last_val)
     return out
+
+
+class _ProgressLines:
+    """Plain progress lines on stderr where a bar cannot redraw: every 5 % of the run and at least every 30 s."""
+
+    def __init__(self, steps: int, enabled: bool, every_s: float = 30.0):
+        self.steps, self.enabled, self.every_s = steps, enabled, every_s
+        self.every = max(1, steps // 20)
+        self.last = time.monotonic()
+
+    def step(self, done: int, loss: float, tokens_per_s: float) -> None:
+        now = time.monotonic()
+        if self.enabled and (done % self.every == 0 or done == self.steps or now - self.last >= self.every_s):
+            self.last = now
+            print(f"step {done}/{self.steps}: loss {loss:.4f}, {tokens_per_s:,.0f} tokens/s", file=sys.stderr, flush=True)
 
 
 def _validate(job: Job, hooks: Hooks, step: int) -> dict:
