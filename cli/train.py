@@ -8,6 +8,10 @@ import click
 
 from unicode_substrate.choices import KERNEL_BACKENDS, PARALLEL_MODES, PRECISIONS
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.model.config import PRESETS
+from unicode_substrate.train.config import TrainConfig
+
+PROGRESS_HELP = "Progress: a bar on a terminal, else a line every 5 % of the run and at least every 30 s."
 
 
 def _value(text: str):
@@ -34,32 +38,38 @@ def _progress(flag: bool | None) -> bool:
     return sys.stderr.isatty() if flag is None else flag
 
 
+def _d(name: str) -> str:
+    """' [default: X]' from TrainConfig, for options whose click default stays None so a TOML file can set them."""
+    value = getattr(TrainConfig, name)
+    return f"  [default: {'the model context' if value is None else value}]"
+
+
 def training_options(f):
     """Options shared by train and compare; each overrides the TOML config when given."""
     opts = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file of training options (unknown keys are an error)."),
         click.option("--set", "model_set", multiple=True, metavar="KEY=VALUE", help="Override a model field, e.g. --set n_layer=2 (repeatable)."),
-        click.option("--steps", type=int, help="Optimizer steps."),
-        click.option("--batch-size", type=int, help="Sequences per micro-batch per process."),
-        click.option("--grad-accum", type=int, help="Micro-batches per optimizer step."),
-        click.option("--context", type=int, help="Tokens per sequence (default: the model's context)."),
-        click.option("--lr", type=float, help="Peak learning rate."),
-        click.option("--min-lr", type=float, help="Final learning rate of the cosine schedule."),
-        click.option("--warmup", type=int, help="Linear warmup steps."),
-        click.option("--weight-decay", type=float, help="AdamW decoupled weight decay (matrices only)."),
-        click.option("--grad-clip", type=float, help="Global gradient-norm clip (0 = off)."),
-        click.option("--seed", type=int, help="Seed for initialisation and batch order."),
-        click.option("--eval-every", type=int, help="Validate every N steps (0 = only at the end)."),
-        click.option("--eval-tokens", type=int, help="Validation tokens per evaluation, whole documents (0 = all)."),
-        click.option("--ckpt-every", type=int, help="Checkpoint every N steps (0 = only at the end)."),
-        click.option("--keep-last", type=int, help="Checkpoints to keep."),
-        click.option("--precision", type=click.Choice(PRECISIONS), help="auto = bf16 autocast on CUDA, fp32 on CPU."),
-        click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model."),
-        click.option("--parallel", type=click.Choice(PARALLEL_MODES), help="How torchrun processes share the model."),
+        click.option("--steps", type=int, help="Optimizer steps." + _d("steps")),
+        click.option("--batch-size", type=int, help="Sequences per micro-batch per process." + _d("batch_size")),
+        click.option("--grad-accum", type=int, help="Micro-batches per optimizer step." + _d("grad_accum")),
+        click.option("--context", type=int, help="Tokens per sequence." + _d("context")),
+        click.option("--lr", type=float, help="Peak learning rate." + _d("lr")),
+        click.option("--min-lr", type=float, help="Final learning rate of the cosine schedule." + _d("min_lr")),
+        click.option("--warmup", type=int, help="Linear warmup steps." + _d("warmup")),
+        click.option("--weight-decay", type=float, help="AdamW decoupled weight decay (matrices only)." + _d("weight_decay")),
+        click.option("--grad-clip", type=float, help="Global gradient-norm clip (0 = off)." + _d("grad_clip")),
+        click.option("--seed", type=int, help="Seed for initialisation and batch order." + _d("seed")),
+        click.option("--eval-every", type=int, help="Validate every N steps (0 = only at the end)." + _d("eval_every")),
+        click.option("--eval-tokens", type=int, help="Validation tokens per evaluation, whole documents (0 = all)." + _d("eval_tokens")),
+        click.option("--ckpt-every", type=int, help="Checkpoint every N steps (0 = only at the end)." + _d("ckpt_every")),
+        click.option("--keep-last", type=int, help="Checkpoints to keep." + _d("keep_last")),
+        click.option("--precision", type=click.Choice(PRECISIONS), help="auto = bf16 autocast on CUDA, fp32 on CPU." + _d("precision")),
+        click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model." + _d("compile")),
+        click.option("--parallel", type=click.Choice(PARALLEL_MODES), help="How torchrun processes share the model." + _d("parallel")),
         click.option("--kernels", type=click.Choice(KERNEL_BACKENDS),
-                     help="Input stage: auto = Triton kernels on CUDA, PyTorch reference elsewhere; triton or torch forces one."),
-        click.option("--device", help="cpu, cuda, cuda:N (default: auto)."),
-        click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal)."),
+                     help="Input stage: auto = Triton kernels on CUDA, PyTorch reference elsewhere; triton or torch forces one." + _d("kernels")),
+        click.option("--device", help="cpu, cuda or cuda:N; auto = cuda when available." + _d("device")),
+        click.option("--progress/--no-progress", default=True, help=PROGRESS_HELP),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -99,7 +109,8 @@ def prepare(corpus, lang, tokenizer, out, val_every, force, progress):
 
 
 @click.command()
-@click.option("--preset", default=None, help="Model preset (default: from --config, else tiny-glyph).")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=None, metavar="PRESET",
+              help=f"Model preset: {', '.join(PRESETS)}.  [default: from --config, else {TrainConfig.preset}]")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Data directory from substrate prepare.")
 @click.option("--table", type=click.Path(exists=True, file_okay=False), default=None, help="Frozen table directory (frozen presets).")
 @click.option("--out", required=True, type=click.Path(), help="Run directory.")
@@ -122,23 +133,35 @@ def train(preset, data, table, out, resume, resume_from, force, init, config_pat
 
         cfg, hooks = hooks_for_init(init, cfg, data=data)
     _check_table_option(cfg.model_config().embedding, table)
-    path = run(cfg, data, out, table=table, resume=resume_from or resume, force=force, progress=_progress(progress),
+    path = run(cfg, data, out, table=table, resume=resume_from or resume, force=force, progress=progress,
                hooks=hooks)
+    click.echo(final_line(path))
     click.echo(f"run written to {path}")
+
+
+def final_line(path) -> str:
+    """A run's final validation figures from its summary: what a user wants to see first."""
+    from unicode_substrate.train.run import Run
+
+    s = Run.load(path).summary() or {}
+    if "val_loss" not in s:
+        return "finished (the summary holds no validation figures)"
+    size = f" over {s['val_tokens']:,} tokens ({s['val_bytes']:,} bytes)" if "val_tokens" in s and "val_bytes" in s else ""
+    return f"final validation at step {s.get('steps')}: loss {s['val_loss']:.4f} nats/token, {s['val_bpb']:.4f} bits per byte{size}"
 
 
 @click.command()
 @click.option("--run", "run_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Run directory from substrate train.")
 @click.option("--prompt", default="", help="Text to continue (default: start a new document).")
-@click.option("--max-new-tokens", default=100, show_default=True)
-@click.option("--temperature", default=0.8, show_default=True, help="0 = greedy.")
+@click.option("--max-new-tokens", default=100, show_default=True, help="Tokens to sample after the prompt.")
+@click.option("--temperature", default=0.8, show_default=True, help="Softmax temperature; 0 = greedy (always the likeliest token).")
 @click.option("--top-k", default=50, show_default=True, help="Sample among the k likeliest tokens (0 = all).")
-@click.option("--samples", default=1, show_default=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--samples", default=1, show_default=True, help="Independent continuations of the same prompt.")
+@click.option("--seed", default=0, show_default=True, help="Sampling seed: the same seed gives the same text.")
 @click.option("--checkpoint", type=click.Path(exists=True, file_okay=False), default=None, help="A checkpoint (default: the newest).")
 @click.option("--tokenizer", type=click.Path(exists=True, file_okay=False), default=None, help="Tokenizer directory (default: the run's).")
 @click.option("--table", type=click.Path(exists=True, file_okay=False), default=None, help="Table directory (default: the run's).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 def generate(run_dir, prompt, max_new_tokens, temperature, top_k, samples, seed, checkpoint, tokenizer, table, device):
     """Sample continuations from a trained run."""
     from unicode_substrate.train.generate import generate as run
@@ -163,5 +186,5 @@ def compare(data, variants, out, force, config_path, model_set, progress, **kw):
     from unicode_substrate.train.compare import parse_variant
 
     cfg = _config(None, config_path, model_set, **kw)
-    report = run([parse_variant(v) for v in variants], data, out, cfg, force=force, progress=_progress(progress))
+    report = run([parse_variant(v) for v in variants], data, out, cfg, force=force, progress=progress)
     click.echo(f"report written to {report}")
