@@ -56,4 +56,68 @@ def test_compare_frozen_and_trainable(tmp_path):
     png = (out / "loss_curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     res = CliRunner().invoke(main, [str(a) for a in args])
-    assert res.exit_code == 2 and "already exists" in res.output
+    assert res.exit_code == 2 and "already holds a finished comparison" in res.output
+
+
+def test_bad_third_variant_is_refused_before_any_training(tmp_path):
+    data, table = make_data(tmp_path / "data"), make_table(tmp_path / "table")
+    wide = make_table(tmp_path / "wide", dim=32)
+    model = [f"--set={k}={v}" for k, v in TINY_MODEL.items()]
+    base = ["compare", "--data", data, "--out", tmp_path / "cmp", *model, "--steps", "2", "--device", "cpu", "--no-progress",
+            "--variant", f"a=tiny-glyph:{table}", "--variant", "b=tiny-unfrozen"]
+    for third, words in ((f"c=tiny-glyph:{wide}", "variant c (tiny-glyph): table"), ("c=no-such-preset", "no-such-preset"),
+                         (f"c=tiny-unfrozen:{table}", "takes no frozen table"), ("c=tiny-glyph", "needs a table"),
+                         (f"c=tiny-glyph:{tmp_path / 'missing'}", "is not a directory")):
+        res = CliRunner().invoke(main, [str(a) for a in [*base, "--variant", third]])
+        assert res.exit_code == 2, res.output
+        assert words in res.output and "nothing was trained" in res.output and len(res.output.strip().splitlines()) == 1
+        assert not (tmp_path / "cmp").exists()  # nothing trained, nothing written
+
+
+def test_unfinished_comparison_does_not_block_the_rerun(tmp_path):
+    from unicode_substrate.train.compare import _check_out
+
+    out = tmp_path / "cmp"
+    (out / "runs" / "a").mkdir(parents=True)  # the first variant trained, then the second failed
+    _check_out(out, force=False)  # no --force needed: its runs are simply retrained
+    (out / "report.md").write_text("# Comparison\n")
+    with pytest.raises(SubstrateError, match="finished comparison"):
+        _check_out(out, force=False)
+    _check_out(out, force=True)
+    other = tmp_path / "other"
+    (other / "notes.txt").parent.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(SubstrateError, match="holds no comparison"):
+        _check_out(other, force=False)
+
+
+def _fake_result(name: str, final: float, steps: int, val_every: int) -> dict:
+    train = [{"type": "train", "step": s, "loss": 11.1 if s == 1 else final + 3.0 / s, "step_s": 0.5 if s % 7 else 5.0}
+             for s in range(1, steps + 1)]
+    val = [{"type": "val", "step": s, "val_loss": final + 2.0 / s, "val_bpb": (final + 2.0 / s) / 2, "val_tokens": 900,
+            "val_bytes": 2000} for s in range(val_every, steps + 1, val_every)]
+    return {"variant": name, "preset": "tiny-glyph", "table": None, "parameters": 10, "trainable_parameters": 5,
+            "optimizer_state_bytes": 40, "steps": steps, "context": 16, "tokens_per_step": 64, "tokens_per_s": 50.0,
+            "val_tokens": 900, "val_bytes": 2000, "val_loss": val[-1]["val_loss"], "val_bpb": val[-1]["val_bpb"],
+            "metrics": sorted(train + val, key=lambda m: (m["step"], m["type"]))}
+
+
+def test_report_states_validation_size_median_throughput_and_a_zoomed_plot(tmp_path):
+    from unicode_substrate.train.compare import _loss_range, write_report
+    from unicode_substrate.train.config import TrainConfig
+
+    results = [_fake_result("frozen", 5.0, 100, 25), _fake_result("trainable", 4.8, 100, 25)]
+    write_report(tmp_path, results, TrainConfig(steps=100), "data")
+    report = (tmp_path / "report.md").read_text()
+    assert "Validation: 900 predicted tokens over 2,000 UTF-8 bytes" in report
+    assert "| 128 |" in report  # 64 tokens / 0.5 s: the median step, not the mean dragged down by slow steps
+    assert "noisy" in report
+    lo, hi, skip = _loss_range(results)
+    assert skip == 10 and hi < 6.0 and lo < 4.8 + 2.0 / 100  # loss 11.1 of step 1 left above the plot
+    first = (tmp_path / "loss_curves.png").read_bytes()
+    write_report(tmp_path, results, TrainConfig(steps=100), "data")
+    assert (tmp_path / "loss_curves.png").read_bytes() == first  # byte-deterministic
+    # a short run with one validation point still draws (the point is annotated with its value)
+    (tmp_path / "short").mkdir()
+    write_report(tmp_path / "short", [_fake_result("a", 5.0, 3, 3), _fake_result("b", 5.2, 3, 3)], TrainConfig(steps=3), "data")
+    assert (tmp_path / "short" / "loss_curves.png").stat().st_size > 10_000
