@@ -68,11 +68,12 @@ def main() -> None:
     """Frozen visual-Unicode substrates: tokenizers, glyph embedding tables, and the models trained on them.
 
     \b
-    Typical pipeline:
+    Typical pipeline (tiny-glyph needs a 128-wide table, hence --dim 128):
       substrate build-tokenizer --out artifacts/tokenizer
-      substrate render --tokenizer artifacts/tokenizer --out artifacts/table
+      substrate render --tokenizer artifacts/tokenizer --dim 128 --out artifacts/table
       substrate prepare --tokenizer artifacts/tokenizer --out artifacts/data
       substrate train --preset tiny-glyph --data artifacts/data --table artifacts/table --out artifacts/run
+      substrate generate --run artifacts/run --prompt "Return the"
     """
 
 
