@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-LAYOUT_NAMES = ("lossless", "bvv241-2-3", "bvv241-max")
+from unicode_substrate.choices import DEFAULT_LAYOUT, LAYOUT_NAMES
 
 
 @click.command()
@@ -24,7 +24,7 @@ def ngrams(corpus: str | None, lang: str | None, max_n: int, top_k: int, out: st
 
 
 @click.command("build-tokenizer")
-@click.option("--layout", default="lossless", show_default=True, help=f"Id layout: {', '.join(LAYOUT_NAMES)}.")
+@click.option("--layout", type=click.Choice(LAYOUT_NAMES), default=DEFAULT_LAYOUT, show_default=True, help="Id layout.")
 @click.option("--ngrams", "ngrams_path", type=click.Path(path_type=str), default=None,
               help="N-gram statistics (the paper's file, a .json, or a `substrate ngrams` directory); default for lossless: mined from the built-in corpus.")
 @click.option("--intersection", type=click.Path(path_type=str), default=None, help="bvv241-max only: the intersection list (one string per line).")

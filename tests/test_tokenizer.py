@@ -147,7 +147,7 @@ def test_property_lossless_matches_library_and_round_trips(small, text):
     assert tok.decode(ids) == text
     assert hf.decode(ids, skip_special_tokens=False) == text
     assert all(0 <= i < tok.vocab_size for i in ids)
-    long = text * (1 + 300 // max(1, len(text)))  # past the short-text path: cut with numpy instead
+    long = text * (1 + 600 // max(1, len(text)))  # past 512 characters: the compiled loop caches repeated chunks
     assert tok.encode(long) == hf_ids(hf, long)
 
 
@@ -200,10 +200,9 @@ def test_paper_layouts_match_library_on_real_text(tmp_path, reference_dir):
 
 def test_encode_batch_parallel_equals_serial(small, monkeypatch):
     tok, hf = small
-    monkeypatch.setattr(encoder_module, "_PARALLEL_MIN_CHARS", 0)
     monkeypatch.setattr(encoder_module, "_THREAD_MIN_CHARS", 0)
     texts = [t * 3 for t in HARD] * 4
-    plain = [t.replace("<", "") for t in texts]  # no special token anywhere: one native pass per share
+    plain = [t.replace("<", "") for t in texts]  # no special token anywhere
     try:
         assert tok.encode_batch(texts, workers=2) == [hf_ids(hf, t) for t in texts]
         assert tok.encode_batch(plain, workers=2) == [hf_ids(hf, t) for t in plain]
@@ -215,6 +214,30 @@ def test_encode_batch_parallel_equals_serial(small, monkeypatch):
     every_joiner = [*texts, "\x1e\x1f\x1d\x1c\x00\n", ""]
     assert tok.encode_batch(every_joiner, workers=1) == [hf_ids(hf, t) for t in every_joiner]
     assert tok.encode_batch(["a\x1eb", "", " the", "x"], workers=1) == [hf_ids(hf, t) for t in ["a\x1eb", "", " the", "x"]]
+
+
+def test_arrays_equal_lists(small):
+    import numpy as np
+
+    tok, hf = small
+    texts = [t * 12 for t in HARD] + HARD  # long ones pass the compiled loop's cache threshold, short ones not
+    for t in texts:
+        arr = tok.encode(t, as_array=True)
+        assert arr.dtype == np.int32 and arr.tolist() == tok.encode(t) == hf_ids(hf, t)
+    batch = tok.encode_batch(texts, workers=1, as_array=True)
+    assert [a.dtype for a in batch] == [np.dtype(np.int32)] * len(texts)
+    assert [a.tolist() for a in batch] == [hf_ids(hf, t) for t in texts]
+    assert tok.encode_batch([], as_array=True) == [] and tok.encode_batch([""], as_array=True)[0].tolist() == []
+
+
+def test_a_batch_shares_chunks_across_texts_of_every_width(small):
+    # One cache serves a whole batch: the same words in 1-, 2- and 4-byte-wide strings, with
+    # specials and byte fallback between them, each text long enough to be cached.
+    tok, hf = small
+    words = ["the nation", "there<s>thereof", "😀x then", "привет ation", "中国人 the", "aaaa\n"]
+    texts = [" ".join(words[k:] + words[:k]) * 30 for k in range(len(words))] + [w * 200 for w in words]
+    assert tok.encode_batch(texts, workers=1) == [hf_ids(hf, t) for t in texts]
+    assert [tok.encode(t) for t in texts] == [hf_ids(hf, t) for t in texts]
 
 
 def test_decode_rejects_out_of_range_and_lone_surrogates(small):

@@ -183,3 +183,10 @@ def test_edited_file_is_refused(tmp_path):
         f.write("x")
     with pytest.raises(SubstrateError, match="sha256"):
         Tokenizer.load(d)
+
+
+def test_layout_names_are_the_choices_list():
+    from unicode_substrate.choices import DEFAULT_LAYOUT, LAYOUT_NAMES
+    from unicode_substrate.tokenizer.layout import LAYOUTS
+
+    assert tuple(LAYOUTS) == LAYOUT_NAMES and DEFAULT_LAYOUT in LAYOUTS

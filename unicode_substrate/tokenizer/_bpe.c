@@ -3,11 +3,11 @@
  * encoder.py explains why the result equals the Hugging Face BPE model: a token can only span
  * two adjacent characters x y when "xy" occurs inside some merge result, so the text is cut at
  * every other boundary and each chunk is merged on its own, lowest rank first and leftmost on
- * ties. The Python path does that with numpy and a dict cache; its cost is dominated by making
- * one Python string per chunk. Here the text is read in place, the chunks never become objects,
- * and the GIL is released while merging.
+ * ties. Here the text is read in place, special tokens are matched as it is read, the chunks never
+ * become objects, a chunk seen before in the same call is copied from the ids already written,
+ * and the GIL is released throughout.
  *
- * Encoder(char_ids, merge_keys, merge_ranks, merge_results, join_keys, byte_ids, unk, vocab_size)
+ * Encoder(char_ids, merge_keys, merge_ranks, merge_results, join_keys, byte_ids, unk, vocab_size, specials)
  *   char_ids      int32[0x110000]  id of the one-character token of a code point, -1 if none
  *   merge_keys    uint64[m]        left_id << 21 | right_id, first listing of each pair only
  *   merge_ranks   int32[m]         the merge's rank (its position in the merge list)
@@ -15,7 +15,10 @@
  *   join_keys     uint64[j]        x << 21 | y for adjacent code points x y inside a merge result
  *   byte_ids      int32[256] or empty   byte-fallback token ids (empty: no byte fallback)
  *   unk           id of the unknown token, or -1
+ *   specials      list of (str, id): added special tokens, longest first, matched atomically
  * Encoder.encode(text) -> list[int];  Encoder.encode_many(texts) -> list[list[int]]
+ * Encoder.encode_buffer(text) -> bytes   the same ids as native int32, for numpy without a list
+ * Encoder.encode_many_buffer(texts) -> (ids bytes, ends bytes)   int32 ids, int64 end of each text
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -97,7 +100,32 @@ typedef struct {
     int32_t unk;
     Py_ssize_t vocab_size;
     PyObject **ints; /* one int object per id, so building the result list allocates nothing */
+    /* Special tokens, matched atomically before any cut: longest first, so the first match at a
+     * position is the longest (the library's leftmost-longest). */
+    Py_ssize_t n_specials;
+    Py_UCS4 *special_text; /* all specials' code points, one after another */
+    Py_ssize_t *special_start; /* n_specials + 1 offsets into special_text */
+    int32_t *special_ids;
+    uint8_t special_first[256]; /* code points below 256 that begin some special */
+    int special_wide; /* some special begins with a code point >= 256 */
 } Encoder;
+
+/* The special token starting at text[i] (whose code point is c): its id and length, or 0. */
+static inline int special_at(const Encoder *e, int kind, const void *data, Py_ssize_t n, Py_ssize_t i, Py_UCS4 c,
+                             int32_t *id, Py_ssize_t *len) {
+    if (c < 256 ? !e->special_first[c] : !e->special_wide) return 0;
+    for (Py_ssize_t s = 0; s < e->n_specials; s++) {
+        const Py_UCS4 *sp = e->special_text + e->special_start[s];
+        Py_ssize_t m = e->special_start[s + 1] - e->special_start[s], k = 0;
+        if (m > n - i || sp[0] != c) continue;
+        while (k < m && PyUnicode_READ(kind, data, i + k) == sp[k]) k++;
+        if (k == m) {
+            *id = e->special_ids[s], *len = m;
+            return 1;
+        }
+    }
+    return 0;
+}
 
 static inline int joinable(const Encoder *e, Py_UCS4 x, Py_UCS4 y) {
     if (x < 256 && y < 256) return e->latin_joins[(x << 8) | y];
@@ -122,10 +150,10 @@ static Py_ssize_t merge_scan(const Encoder *e, int32_t *s, Py_ssize_t n, int32_t
             if (rank[k] < rank[best]) best = k;
         if (rank[best] == NO_MERGE) break;
         s[best] = res[best];
-        /* drop symbol best+1 and pair best; pairs best-1 and best are new */
-        memmove(s + best + 1, s + best + 2, (n - best - 2) * sizeof(int32_t));
-        memmove(rank + best, rank + best + 1, (n - best - 2) * sizeof(int32_t));
-        memmove(res + best, res + best + 1, (n - best - 2) * sizeof(int32_t));
+        /* drop symbol best+1 and pair best; pairs best-1 and best are new. Plain loops: chunks are a
+         * few symbols long, where a call to memmove costs more than the copy. */
+        for (Py_ssize_t k = best + 1; k + 1 < n; k++) s[k] = s[k + 1];
+        for (Py_ssize_t k = best; k + 2 < n; k++) rank[k] = rank[k + 1], res[k] = res[k + 1];
         n--;
         if (best > 0) rank[best - 1] = pair_rank(e, s[best - 1], s[best], &res[best - 1]);
         if (best + 1 < n) rank[best] = pair_rank(e, s[best], s[best + 1], &res[best]);
@@ -239,25 +267,101 @@ static inline int push_char(const Encoder *e, Py_UCS4 c, int32_t *out, Py_ssize_
     return OK;
 }
 
+/* ---- a per-call chunk cache ------------------------------------------------------------------
+ * Words repeat: in 0.5 MB of English most chunks were seen before in the same text. A slot names a
+ * chunk by where it first occurred (in the text) and where its ids were written (in the output,
+ * which is never rewritten), so the cache stores no copies. It lives for one call, so threads that
+ * share an Encoder never share a cache. */
+
+typedef struct {
+    uint64_t hash; /* 0: empty */
+    const char *key; /* the chunk's first occurrence, kind bytes per code point */
+    const int32_t *val; /* its ids in the output buffer */
+    int32_t klen, vlen;
+    int kind;
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    uint64_t mask;
+    Py_ssize_t used, limit;
+} Cache;
+
+#define CACHE_MIN_TEXT 512 /* shorter texts are not worth the table */
+#define CACHE_MAX_SLOTS (1 << 15)
+#define CACHE_MAX_KEY 64 /* longer chunks are rare and merged directly */
+
+static void cache_init(Cache *c, Py_ssize_t n_chars) {
+    c->slots = NULL, c->mask = 0, c->used = 0, c->limit = 0;
+    if (n_chars < CACHE_MIN_TEXT) return;
+    uint64_t size = 256;
+    while (size < CACHE_MAX_SLOTS && size < (uint64_t)n_chars / 4) size <<= 1;
+    c->slots = PyMem_RawCalloc(size, sizeof(Slot));
+    if (!c->slots) return; /* no cache is slower, not wrong */
+    c->mask = size - 1;
+    c->limit = (Py_ssize_t)(size / 2); /* load factor <= 1/2, so a probe always meets an empty slot */
+}
+
+static void cache_free(Cache *c) { PyMem_RawFree(c->slots), c->slots = NULL; }
+
+/* The slot holding this chunk, or the empty slot where it would go. */
+static inline Slot *cache_find(const Cache *c, uint64_t h, const char *key, int32_t klen, int kind) {
+    uint64_t i = h & c->mask;
+    for (;;) {
+        Slot *s = &c->slots[i];
+        if (s->hash == 0) return s;
+        if (s->hash == h && s->klen == klen && s->kind == kind && memcmp(s->key, key, (size_t)klen * kind) == 0) return s;
+        i = (i + 1) & c->mask;
+    }
+}
+
 /* Encode text[0..n) into out (room for 4n ids); runs without the GIL. *where gets the index of a
- * lone surrogate. scratch holds 2 * LONG_CHUNK int32 for merge_scan. */
-static int encode_text(const Encoder *e, int kind, const void *data, Py_ssize_t n, int32_t *out, Py_ssize_t *n_out,
-                       int32_t *scratch, Py_ssize_t *where) {
+ * lone surrogate. scratch holds 2 * LONG_CHUNK int32 for merge_scan. Each chunk is first read
+ * (cut, surrogate check, hash), then either copied from the cache or built from its characters
+ * and merged. */
+static int encode_text(const Encoder *e, Cache *cache, int kind, const void *data, Py_ssize_t n, int32_t *out,
+                       Py_ssize_t *n_out, int32_t *scratch, Py_ssize_t *where) {
     Py_ssize_t o = 0, i = 0;
     while (i < n) {
-        Py_ssize_t start = o;
+        Py_ssize_t begin = i, slen;
         Py_UCS4 prev = PyUnicode_READ(kind, data, i);
+        int32_t sid;
+        if (special_at(e, kind, data, n, i, prev, &sid, &slen)) {
+            out[o++] = sid;
+            i += slen;
+            continue;
+        }
+        uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over code points */
         for (;;) {
             if (IS_SURROGATE(prev)) {
                 *where = i;
                 return ERR_SURROGATE;
             }
-            if (push_char(e, prev, out, &o) != OK) return ERR_NO_ID;
+            h = (h ^ prev) * 0x100000001b3ULL;
             if (++i >= n) break;
             Py_UCS4 c = PyUnicode_READ(kind, data, i);
-            if (!joinable(e, prev, c)) break;
+            if (!joinable(e, prev, c) || special_at(e, kind, data, n, i, c, &sid, &slen)) break;
             prev = c;
         }
+        Py_ssize_t klen = i - begin;
+        if (klen == 1) {
+            if (push_char(e, prev, out, &o) != OK) return ERR_NO_ID;
+            continue;
+        }
+        Slot *slot = NULL;
+        const char *key = (const char *)data + begin * kind;
+        h = mix(h) | 1; /* never 0, the empty mark */
+        if (cache->slots && klen <= CACHE_MAX_KEY) {
+            slot = cache_find(cache, h, key, (int32_t)klen, kind);
+            if (slot->hash) {
+                memcpy(out + o, slot->val, (size_t)slot->vlen * sizeof(int32_t));
+                o += slot->vlen;
+                continue;
+            }
+        }
+        Py_ssize_t start = o;
+        for (Py_ssize_t k = begin; k < i; k++)
+            if (push_char(e, PyUnicode_READ(kind, data, k), out, &o) != OK) return ERR_NO_ID;
         Py_ssize_t len = o - start;
         if (len > LONG_CHUNK) {
             len = merge_heap(e, out + start, len);
@@ -266,6 +370,11 @@ static int encode_text(const Encoder *e, int kind, const void *data, Py_ssize_t 
             len = merge_scan(e, out + start, len, scratch, scratch + LONG_CHUNK);
         }
         o = start + len;
+        if (slot && cache->used < cache->limit) {
+            slot->hash = h, slot->key = key, slot->val = out + start;
+            slot->klen = (int32_t)klen, slot->vlen = (int32_t)len, slot->kind = kind;
+            cache->used++;
+        }
     }
     *n_out = o;
     return OK;
@@ -304,73 +413,112 @@ static int check_text(PyObject *text) {
     return 0;
 }
 
-static PyObject *Encoder_encode(Encoder *self, PyObject *text) {
-    if (check_text(text) < 0) return NULL;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    int32_t *out = PyMem_RawMalloc(((size_t)n * (self->has_bytes ? 4 : 1) + 1) * sizeof(int32_t));
-    int32_t scratch[2 * LONG_CHUNK];
-    if (!out) return PyErr_NoMemory();
-    Py_ssize_t n_out = 0, where = 0;
-    int err;
-    Py_BEGIN_ALLOW_THREADS
-    err = encode_text(self, kind, data, n, out, &n_out, scratch, &where);
-    Py_END_ALLOW_THREADS
-    PyObject *list = err == OK ? id_list(self, out, n_out) : raise_encode_error(err, where);
-    PyMem_RawFree(out);
-    return list;
-}
-
-/* Many texts in one call: all are merged in one stretch without the GIL, so threads that each
- * take a share of a batch run in parallel. */
-static PyObject *Encoder_encode_many(Encoder *self, PyObject *texts) {
-    /* A tuple of our own: the caller's list may change while the GIL is released; str objects cannot. */
-    PyObject *seq = PySequence_Tuple(texts);
-    if (!seq) return NULL;
-    Py_ssize_t m = PyTuple_GET_SIZE(seq), total = 0;
-    PyObject **items = &PyTuple_GET_ITEM(seq, 0);
-    for (Py_ssize_t t = 0; t < m; t++) {
-        if (check_text(items[t]) < 0) {
-            Py_DECREF(seq);
-            return NULL;
-        }
-        total += PyUnicode_GET_LENGTH(items[t]);
-    }
+/* Encode items[0..m) (checked str objects) into one buffer, all in one stretch without the GIL
+ * (so threads that each take a share of a batch run in parallel) and with one chunk cache (the
+ * texts of a batch share their words). (*ends)[t] is where the ids of text t end. Returns NULL
+ * with an exception set on error; the caller frees both buffers with PyMem_RawFree. */
+static int32_t *encode_all(Encoder *self, PyObject *const *items, Py_ssize_t m, Py_ssize_t **ends_out) {
+    Py_ssize_t total = 0;
+    for (Py_ssize_t t = 0; t < m; t++) total += PyUnicode_GET_LENGTH(items[t]);
     int32_t *out = PyMem_RawMalloc(((size_t)total * (self->has_bytes ? 4 : 1) + 1) * sizeof(int32_t));
     Py_ssize_t *ends = PyMem_RawMalloc((m + 1) * sizeof(Py_ssize_t));
     int32_t scratch[2 * LONG_CHUNK];
     if (!out || !ends) {
         PyMem_RawFree(out), PyMem_RawFree(ends);
-        Py_DECREF(seq);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        return NULL;
     }
     Py_ssize_t o = 0, where = 0, n_out = 0;
     int err = OK;
+    Cache cache;
     Py_BEGIN_ALLOW_THREADS
+    cache_init(&cache, total);
     for (Py_ssize_t t = 0; t < m && err == OK; t++) {
         PyObject *text = items[t];
-        err = encode_text(self, PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text), out + o, &n_out,
-                          scratch, &where);
+        err = encode_text(self, &cache, PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text), out + o,
+                          &n_out, scratch, &where);
         o += n_out;
         ends[t] = o;
     }
+    cache_free(&cache);
     Py_END_ALLOW_THREADS
-    PyObject *result = NULL;
     if (err != OK) {
+        PyMem_RawFree(out), PyMem_RawFree(ends);
         raise_encode_error(err, where);
-    } else if ((result = PyList_New(m))) {
-        for (Py_ssize_t t = 0, start = 0; t < m; start = ends[t++]) {
-            PyObject *ids = id_list(self, out + start, ends[t] - start);
-            if (!ids) {
-                Py_CLEAR(result);
-                break;
-            }
-            PyList_SET_ITEM(result, t, ids);
+        return NULL;
+    }
+    *ends_out = ends;
+    return out;
+}
+
+static PyObject *Encoder_encode(Encoder *self, PyObject *text) {
+    if (check_text(text) < 0) return NULL;
+    Py_ssize_t *ends;
+    int32_t *out = encode_all(self, &text, 1, &ends);
+    if (!out) return NULL;
+    PyObject *list = id_list(self, out, ends[0]);
+    PyMem_RawFree(out), PyMem_RawFree(ends);
+    return list;
+}
+
+static PyObject *Encoder_encode_buffer(Encoder *self, PyObject *text) {
+    if (check_text(text) < 0) return NULL;
+    Py_ssize_t *ends;
+    int32_t *out = encode_all(self, &text, 1, &ends);
+    if (!out) return NULL;
+    PyObject *bytes = PyBytes_FromStringAndSize((const char *)out, ends[0] * (Py_ssize_t)sizeof(int32_t));
+    PyMem_RawFree(out), PyMem_RawFree(ends);
+    return bytes;
+}
+
+/* A tuple of our own holding checked str objects: the caller's list may change while the GIL is
+ * released; str objects cannot. */
+static PyObject *text_tuple(PyObject *texts) {
+    PyObject *seq = PySequence_Tuple(texts);
+    if (!seq) return NULL;
+    for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(seq); t++)
+        if (check_text(PyTuple_GET_ITEM(seq, t)) < 0) {
+            Py_DECREF(seq);
+            return NULL;
         }
+    return seq;
+}
+
+static PyObject *Encoder_encode_many(Encoder *self, PyObject *texts) {
+    PyObject *seq = text_tuple(texts);
+    if (!seq) return NULL;
+    Py_ssize_t m = PyTuple_GET_SIZE(seq), *ends;
+    int32_t *out = encode_all(self, &PyTuple_GET_ITEM(seq, 0), m, &ends);
+    Py_DECREF(seq);
+    if (!out) return NULL;
+    PyObject *result = PyList_New(m);
+    for (Py_ssize_t t = 0, start = 0; result && t < m; start = ends[t++]) {
+        PyObject *ids = id_list(self, out + start, ends[t] - start);
+        if (!ids) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SET_ITEM(result, t, ids);
     }
     PyMem_RawFree(out), PyMem_RawFree(ends);
+    return result;
+}
+
+/* (ids, ends): all texts' ids as native int32 bytes, and as native int64 bytes where each text's ids end. */
+static PyObject *Encoder_encode_many_buffer(Encoder *self, PyObject *texts) {
+    PyObject *seq = text_tuple(texts);
+    if (!seq) return NULL;
+    Py_ssize_t m = PyTuple_GET_SIZE(seq), *ends;
+    int32_t *out = encode_all(self, &PyTuple_GET_ITEM(seq, 0), m, &ends);
     Py_DECREF(seq);
+    if (!out) return NULL;
+    PyObject *ids = PyBytes_FromStringAndSize((const char *)out, (m ? ends[m - 1] : 0) * (Py_ssize_t)sizeof(int32_t));
+    PyObject *where = PyBytes_FromStringAndSize(NULL, m * (Py_ssize_t)sizeof(int64_t));
+    if (where)
+        for (Py_ssize_t t = 0; t < m; t++) ((int64_t *)PyBytes_AS_STRING(where))[t] = ends[t];
+    PyMem_RawFree(out), PyMem_RawFree(ends);
+    PyObject *result = ids && where ? PyTuple_Pack(2, ids, where) : NULL;
+    Py_XDECREF(ids), Py_XDECREF(where);
     return result;
 }
 
@@ -384,9 +532,56 @@ static int read_buffer(PyObject *obj, Py_ssize_t itemsize, Py_buffer *view, cons
     return 0;
 }
 
+/* specials: a list of (str, id), longest first; the order is the matching order. */
+static int init_specials(Encoder *self, PyObject *specials) {
+    Py_ssize_t ns = PyList_GET_SIZE(specials), total = 0;
+    for (Py_ssize_t s = 0; s < ns; s++) {
+        PyObject *item = PyList_GET_ITEM(specials, s);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(item, 0)) ||
+            PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(item, 0)) == 0) {
+            PyErr_SetString(PyExc_ValueError, "Encoder: specials must be (non-empty str, id) pairs");
+            return -1;
+        }
+        total += PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(item, 0));
+    }
+    self->special_text = PyMem_Malloc((total + 1) * sizeof(Py_UCS4));
+    self->special_start = PyMem_Malloc((ns + 1) * sizeof(Py_ssize_t));
+    self->special_ids = PyMem_Malloc((ns + 1) * sizeof(int32_t));
+    if (!self->special_text || !self->special_start || !self->special_ids) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t at = 0;
+    for (Py_ssize_t s = 0; s < ns; s++) {
+        PyObject *str = PyTuple_GET_ITEM(PyList_GET_ITEM(specials, s), 0);
+        long id = PyLong_AsLong(PyTuple_GET_ITEM(PyList_GET_ITEM(specials, s), 1));
+        if (id == -1 && PyErr_Occurred()) return -1;
+        if (id < 0 || id >= self->vocab_size) {
+            PyErr_SetString(PyExc_ValueError, "Encoder: an id lies outside the vocabulary");
+            return -1;
+        }
+        Py_ssize_t m = PyUnicode_GET_LENGTH(str);
+        if (!PyUnicode_AsUCS4(str, self->special_text + at, total + 1 - at, 0)) return -1;
+        Py_UCS4 first = self->special_text[at];
+        if (first < 256)
+            self->special_first[first] = 1;
+        else
+            self->special_wide = 1;
+        self->special_start[s] = at;
+        self->special_ids[s] = (int32_t)id;
+        at += m;
+    }
+    self->special_start[ns] = at;
+    self->n_specials = ns;
+    return 0;
+}
+
 static void Encoder_dealloc(Encoder *self) {
     PyMem_Free(self->char_ids);
     PyMem_Free(self->latin_joins);
+    PyMem_Free(self->special_text);
+    PyMem_Free(self->special_start);
+    PyMem_Free(self->special_ids);
     table_free(&self->merges);
     table_free(&self->joins);
     if (self->ints) {
@@ -397,10 +592,11 @@ static void Encoder_dealloc(Encoder *self) {
 }
 
 static int Encoder_init(Encoder *self, PyObject *args, PyObject *kwds) {
-    PyObject *o_chars, *o_keys, *o_ranks, *o_results, *o_joins, *o_bytes;
+    PyObject *o_chars, *o_keys, *o_ranks, *o_results, *o_joins, *o_bytes, *o_specials;
     int unk;
     Py_ssize_t vocab_size;
-    if (!PyArg_ParseTuple(args, "OOOOOOin", &o_chars, &o_keys, &o_ranks, &o_results, &o_joins, &o_bytes, &unk, &vocab_size))
+    if (!PyArg_ParseTuple(args, "OOOOOOinO!", &o_chars, &o_keys, &o_ranks, &o_results, &o_joins, &o_bytes, &unk, &vocab_size,
+                          &PyList_Type, &o_specials))
         return -1;
     if (self->char_ids) {
         PyErr_SetString(PyExc_RuntimeError, "Encoder is already initialised");
@@ -450,6 +646,7 @@ static int Encoder_init(Encoder *self, PyObject *args, PyObject *kwds) {
     self->has_bytes = bytes.len != 0;
     if (self->has_bytes) memcpy(self->byte_ids, bid, sizeof(self->byte_ids));
     self->unk = unk;
+    if (init_specials(self, o_specials) < 0) goto done;
     for (Py_ssize_t i = 0; i < vocab_size; i++)
         if (!(self->ints[i] = PyLong_FromSsize_t(i))) goto done;
     rc = 0;
@@ -463,8 +660,11 @@ done:
 }
 
 static PyMethodDef Encoder_methods[] = {
-    {"encode", (PyCFunction)Encoder_encode, METH_O, "encode(text) -> list[int]: BPE ids of a text holding no special token."},
+    {"encode", (PyCFunction)Encoder_encode, METH_O, "encode(text) -> list[int]: BPE ids of a text, special tokens matched atomically."},
+    {"encode_buffer", (PyCFunction)Encoder_encode_buffer, METH_O, "encode_buffer(text) -> bytes: encode()'s ids as native int32."},
     {"encode_many", (PyCFunction)Encoder_encode_many, METH_O, "encode_many(texts) -> list[list[int]]: encode() of each, in one pass without the GIL."},
+    {"encode_many_buffer", (PyCFunction)Encoder_encode_many_buffer, METH_O,
+     "encode_many_buffer(texts) -> (bytes, bytes): all ids as native int32 and each text's end as native int64."},
     {NULL, NULL, 0, NULL},
 };
 

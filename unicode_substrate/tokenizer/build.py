@@ -13,6 +13,7 @@ from unicode_substrate.artifacts import (
     sha256_file,
     write_manifest,
 )
+from unicode_substrate.choices import DEFAULT_LAYOUT, MERGES_TXT, TOKENIZER_CONFIG, TOKENIZER_JSON, VOCAB_JSON, VOCAB_TXT
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.tokenizer import ngrams as ngram_stats
 from unicode_substrate.tokenizer.layout import SPECIAL_BASE, SPECIALS, UNK, Vocabulary, assemble, get_layout
@@ -26,7 +27,7 @@ BUILTIN_TOP_K = 1000
 
 def build_tokenizer(
     out: str | Path,
-    layout: str = "lossless",
+    layout: str = DEFAULT_LAYOUT,
     ngrams: str | Path | None = None,
     intersection: str | Path | None = None,
     from_tokenizer: str | Path | None = None,
@@ -123,9 +124,9 @@ def _dumps(obj) -> bytes:
 
 
 def _write_files(d: Path, vocab: Vocabulary) -> None:
-    (d / "tokenizer.json").write_bytes(_dumps(tokenizer_json(vocab)))
-    (d / "vocab.json").write_bytes(_dumps({t: i for i, t in enumerate(vocab.tokens)}))
-    (d / "merges.txt").write_bytes(("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in vocab.merges)).encode("utf-8"))
+    (d / TOKENIZER_JSON).write_bytes(_dumps(tokenizer_json(vocab)))
+    (d / VOCAB_JSON).write_bytes(_dumps({t: i for i, t in enumerate(vocab.tokens)}))
+    (d / MERGES_TXT).write_bytes(("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in vocab.merges)).encode("utf-8"))
     _write_vocab_txt(d, vocab.tokens)
     named = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": UNK, "pad_token": "<pad>"}
     extra = [s for s in SPECIALS if s not in named.values()]
@@ -140,13 +141,13 @@ def _write_files(d: Path, vocab: Vocabulary) -> None:
         "add_bos_token": False,
         "add_eos_token": False,
     }
-    (d / "tokenizer_config.json").write_bytes(canonical_json(config))
+    (d / TOKENIZER_CONFIG).write_bytes(canonical_json(config))
 
 
 def _write_vocab_txt(d: Path, tokens) -> None:
     # One line per id: id, code point(s) and the token as a JSON string so control characters stay visible.
     lines = (f"{i}\t{' '.join(f'U+{ord(c):04X}' for c in t) if len(t) == 1 else '-'}\t{json.dumps(t, ensure_ascii=False)}\n" for i, t in enumerate(tokens))
-    (d / "vocab.txt").write_bytes("".join(lines).encode("utf-8"))
+    (d / VOCAB_TXT).write_bytes("".join(lines).encode("utf-8"))
 
 
 def _copy_tokenizer(src: Path, out: Path, force: bool) -> Path:
@@ -154,7 +155,7 @@ def _copy_tokenizer(src: Path, out: Path, force: bool) -> Path:
     from tokenizers import Tokenizer as HFTokenizer
 
     if src.is_dir():
-        src = src / "tokenizer.json"
+        src = src / TOKENIZER_JSON
     try:
         raw = src.read_bytes()
     except OSError as e:
@@ -175,20 +176,20 @@ def _copy_tokenizer(src: Path, out: Path, force: bool) -> Path:
     merges = obj["model"].get("merges") or []
     merges = [m.split(" ", 1) if isinstance(m, str) else m for m in merges]
     with atomic_output_dir(out, force) as tmp:
-        (tmp / "tokenizer.json").write_bytes(raw)
-        (tmp / "vocab.json").write_bytes(_dumps({t: i for i, t in enumerate(tokens)}))
-        (tmp / "merges.txt").write_bytes(("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges)).encode("utf-8"))
+        (tmp / TOKENIZER_JSON).write_bytes(raw)
+        (tmp / VOCAB_JSON).write_bytes(_dumps({t: i for i, t in enumerate(tokens)}))
+        (tmp / MERGES_TXT).write_bytes(("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges)).encode("utf-8"))
         _write_vocab_txt(tmp, tokens)
         specials = [a["content"] for a in obj.get("added_tokens", []) if a.get("special")]
-        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        for name in (TOKENIZER_CONFIG, "special_tokens_map.json"):
             beside = src.parent / name
             if beside.is_file():
                 (tmp / name).write_bytes(beside.read_bytes())
         if not (tmp / "special_tokens_map.json").exists():
             (tmp / "special_tokens_map.json").write_bytes(canonical_json({"additional_special_tokens": specials}))
-        if not (tmp / "tokenizer_config.json").exists():
+        if not (tmp / TOKENIZER_CONFIG).exists():
             config = {"tokenizer_class": "PreTrainedTokenizerFast", "additional_special_tokens": specials, "vocab_size": size, "clean_up_tokenization_spaces": False}
-            (tmp / "tokenizer_config.json").write_bytes(canonical_json(config))
+            (tmp / TOKENIZER_CONFIG).write_bytes(canonical_json(config))
         write_manifest(
             tmp,
             "tokenizer",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from unicode_substrate.choices import LAYOUT_NAMES
 from unicode_substrate.errors import SubstrateError
 
 # The 23 named specials, in id order from 0xE000; all are registered as added special tokens.
@@ -71,6 +72,8 @@ LAYOUTS: dict[str, LayoutSpec] = {
         default_ngrams="n-gramms-2-3-4-5.txt",
     ),
 }
+# choices.LAYOUT_NAMES is the list users pick from (the CLI reads it without importing this module).
+assert tuple(LAYOUTS) == LAYOUT_NAMES, "choices.LAYOUT_NAMES and tokenizer.layout.LAYOUTS disagree"
 
 
 def get_layout(name: str) -> LayoutSpec:
