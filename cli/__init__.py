@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train"),
     "generate": ("train", "generate"),
     "compare": ("train", "compare"),
+    "grow": ("grow", "grow"),
     "eval": ("eval", "eval_"),
     "export": ("export", "export"),
 }

@@ -37,6 +37,17 @@ EMBEDDINGS: tuple[str, ...] = ("frozen", "trainable")
 KERNEL_BACKENDS: tuple[str, ...] = ("auto", "triton", "torch")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 PARALLEL_MODES: tuple[str, ...] = ("ddp", "fsdp")
+
+# --- growth and fusion ------------------------------------------------------------------------
+# What trains in a growth stage after the first: the new blocks plus output head and final norm,
+# the new blocks only, or everything (the monolithic control).
+GROW_TRAINABLE: tuple[str, ...] = ("newest+head", "newest", "all")
+# How new blocks start: "random" (the papers; a loss spike at each addition) or "identity"
+# (output projections zeroed, so the grown model starts as exactly the previous one).
+GROW_INIT: tuple[str, ...] = ("random", "identity")
+LORA_ON: tuple[str, ...] = ("frozen",)  # which blocks low-rank adapters go over
+# What trains when a fused run initialises further training.
+FUSED_TRAINABLE: tuple[str, ...] = ("adapter", "all")
 # Weight dtypes of a Hugging Face export (substrate export --dtype).
 EXPORT_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
 

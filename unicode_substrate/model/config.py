@@ -73,6 +73,15 @@ PRESETS: dict[str, ModelConfig] = {
     "tiny-unfrozen": _TINY.replace(embedding="trainable"),
     "tiny-bit-64": _TINY.replace(embedding="frozen", n_embed=64, table_method="bit"),
     "tiny-float-64": _TINY.replace(embedding="frozen", n_embed=64, table_method="float"),
+    # Growing Transformers (SPEC C, D). The controlled growth study: 9 layers grown 3 + 3 + 3
+    # on frozen glyph rows, with its fully trainable twin; and abs-bvv-1..6 (d 4096, V 131,072,
+    # 4096-wide rows from `render --method glyph-paper --preset abs`), grown one layer at a time.
+    "gt-9l": _PAPER.replace(n_layer=9, embedding="frozen", n_embed=1024, table_method="glyph-paper"),
+    "gt-9l-unfrozen": _PAPER.replace(n_layer=9, embedding="trainable", n_embed=1024),
+    **{f"abs-bvv-{n}": _PAPER.replace(d_model=4096, n_layer=n, vocab_size=131072, n_embed=4096,
+                                      table_method="glyph-paper") for n in range(1, 7)},
+    # Tiny CPU versions for growth and fusion: 3 layers (grown 1 + 1 + 1) on the 128-wide glyph table.
+    "tiny-gt-3l": _TINY.replace(n_layer=3, embedding="frozen", table_method="glyph"),
 }
 
 

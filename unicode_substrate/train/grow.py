@@ -1,0 +1,333 @@
+"""Layer-wise growth (Growing Transformers, SPEC D): train a few blocks, freeze them, stack new ones.
+
+A growth directory holds
+
+* ``grow.json`` - the schedule and, after each stage, its record (layers, trainable parameters,
+  optimizer-state bytes, steps, throughput, validation);
+* ``stages/<k>/`` - one ordinary run per stage, written by the normal trainer, so checkpoints and
+  exact resume work per stage; a stage's ``build_model`` hook loads the previous stage's final
+  weights, freezes what ``trainable`` does not name (``requires_grad_(False)``: no gradient, no
+  optimizer state) and leaves the new blocks as the trainer's seeded initialisation made them;
+* ``final/`` - the grown model as a plain run (adapters merged), for generate, eval and export;
+* ``monolithic/`` - the control: the same final model trained whole for the same total steps;
+* ``report.md`` and ``loss_curves.png``.
+
+Initialisation of new blocks: the GPT-2 initialisation of a model of the stage's depth
+(weights N(0, 0.02), residual output projections N(0, 0.02 / sqrt(2 * layers)), biases 0,
+LayerNorm gains 1), drawn after ``torch.manual_seed(seed + k - 1)``; with ``init = "identity"``
+the new blocks' output projections (weights and biases) start at zero, so a new block adds
+nothing and the grown model starts as exactly the previous one. Stage ``k`` draws its batches
+with seed ``seed + k - 1`` and has its own warmup and cosine schedule over its steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tomllib
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from unicode_substrate.artifacts import atomic_output_dir, atomic_write_bytes, canonical_json, manifest_sha256
+from unicode_substrate.choices import GROW_INIT, GROW_TRAINABLE, LORA_ON
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.model.config import ModelConfig
+from unicode_substrate.train import checkpoint as ckpt
+from unicode_substrate.train.config import TrainConfig, load_config
+from unicode_substrate.train.run import RUN_FILE, Run, build_gpt
+
+GROW_FILE = "grow.json"
+GROW_SCHEMA = 1
+STAGES_DIR = "stages"
+FINAL_DIR = "final"
+MONOLITHIC_DIR = "monolithic"
+_GROW_KEYS = ("stages", "steps_per_stage", "trainable", "init", "lora")
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """Low-rank adapters over the frozen blocks of every stage after the first; merged at each stage's end."""
+
+    rank: int
+    alpha: float
+    on: str = "frozen"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rank, int) or isinstance(self.rank, bool) or self.rank < 1:
+            raise SubstrateError(f"lora rank must be a positive integer, got {self.rank!r}")
+        if not isinstance(self.alpha, (int, float)) or isinstance(self.alpha, bool) or not self.alpha > 0:
+            raise SubstrateError(f"lora alpha must be a positive number, got {self.alpha!r}")
+        if self.on not in LORA_ON:
+            raise SubstrateError(f"lora on must be one of {', '.join(LORA_ON)}, got {self.on!r}")
+
+
+@dataclass(frozen=True)
+class GrowConfig:
+    """A growth schedule: layers added and steps per stage, what trains, plus ordinary training options."""
+
+    train: TrainConfig
+    stages: tuple[int, ...]
+    steps_per_stage: tuple[int, ...]
+    trainable: str = "newest+head"
+    init: str = "random"
+    lora: LoraSpec | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("stages", "steps_per_stage"):
+            v = getattr(self, name)
+            if not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v):
+                raise SubstrateError(f"{name} must be a non-empty list of positive integers, got {v!r}")
+        if len(self.stages) != len(self.steps_per_stage):
+            raise SubstrateError(f"steps_per_stage has {len(self.steps_per_stage)} entries but stages has {len(self.stages)}")
+        if self.trainable not in GROW_TRAINABLE:
+            raise SubstrateError(f"trainable must be one of {', '.join(GROW_TRAINABLE)}, got {self.trainable!r}")
+        if self.init not in GROW_INIT:
+            raise SubstrateError(f"init must be one of {', '.join(GROW_INIT)}, got {self.init!r}")
+
+    def to_dict(self) -> dict:
+        return {"train": self.train.to_dict(), "stages": list(self.stages), "steps_per_stage": list(self.steps_per_stage),
+                "trainable": self.trainable, "init": self.init, "lora": dataclasses.asdict(self.lora) if self.lora else None}
+
+    def stage_config(self, k: int, layers: int) -> TrainConfig:
+        """Training options of stage ``k`` (1-based): its steps, its seed, its depth."""
+        return self.train.replace(steps=self.steps_per_stage[k - 1], seed=self.train.seed + k - 1,
+                                  model={**self.train.model, "n_layer": layers})
+
+
+def parse_grow_config(values: dict[str, Any], where: str = "growth config", **overrides: Any) -> GrowConfig:
+    """A GrowConfig from TOML values: the growth keys plus any ``substrate train`` option but ``steps``."""
+    if "steps" in values:
+        raise SubstrateError(f"{where}: steps is set per stage (steps_per_stage), not as a whole")
+    known = set(_GROW_KEYS) | {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise SubstrateError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+    grow = {k: values[k] for k in _GROW_KEYS if k in values}
+    for key in ("stages", "steps_per_stage"):
+        if key not in grow:
+            raise SubstrateError(f"{where}: {key} is required")
+    lora = grow.pop("lora", None)
+    if lora is not None:
+        if not isinstance(lora, dict):
+            raise SubstrateError(f"{where}: lora must be a table like {{ rank = 8, alpha = 16 }}, got {lora!r}")
+        unknown = sorted(set(lora) - {"rank", "alpha", "on"})
+        if unknown:
+            raise SubstrateError(f"{where}: unknown lora key{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+        if "rank" not in lora or "alpha" not in lora:
+            raise SubstrateError(f"{where}: lora needs rank and alpha")
+        lora = LoraSpec(**lora)
+    rest = {k: v for k, v in values.items() if k not in _GROW_KEYS}
+    steps = grow.get("steps_per_stage")
+    total = sum(steps) if isinstance(steps, list) and all(isinstance(s, int) for s in steps) else 1
+    try:
+        train = load_config(None, **{**rest, **{k: v for k, v in overrides.items() if v is not None}, "steps": max(total, 1)})
+    except TypeError as e:
+        raise SubstrateError(f"{where}: {e}") from None
+    grow = {k: tuple(v) if isinstance(v, list) else v for k, v in grow.items()}
+    return GrowConfig(train=train, lora=lora, **grow)
+
+
+def load_grow_config(path: str | Path, **overrides: Any) -> GrowConfig:
+    """Read a growth schedule from TOML (unknown keys and wrong types are one-line errors)."""
+    try:
+        values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise SubstrateError(f"cannot read config {path}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SubstrateError(f"config {path} is not valid TOML: {e}") from None
+    return parse_grow_config(values, str(path), **overrides)
+
+
+# --- building a stage's model ----------------------------------------------------------------------
+def trainable_names(names: list[str], trainable: str, new_blocks: range) -> set[str]:
+    """Which parameters train in a growth stage whose new blocks are ``new_blocks``."""
+    if trainable == "all" or new_blocks.start == 0:  # a first stage is a new model: all of it trains
+        return set(names)
+    new = tuple(f"blocks.{i}." for i in new_blocks)
+    head = ("head.", "ln_f.") if trainable == "newest+head" else ()
+    return {n for n in names if n.startswith(new + head)}
+
+
+def build_stage_model(mcfg: ModelConfig, table, backend: str, previous: dict | None, previous_layers: int,
+                      trainable: str, init: str, lora: LoraSpec | None):
+    """The stage's network: ``previous`` weights in the lower blocks, new blocks on top, frozen as configured."""
+    import torch
+
+    model = build_gpt(mcfg, table, backend)  # seeded GPT-2 initialisation; the new blocks keep it
+    new_blocks = range(previous_layers, mcfg.n_layer)
+    if previous is not None:
+        result = model.load_state_dict(previous, strict=False)
+        expected_missing = {n for n in model.state_dict() if n.startswith(tuple(f"blocks.{i}." for i in new_blocks))}
+        if result.unexpected_keys or set(result.missing_keys) != expected_missing:
+            bad = (result.unexpected_keys or sorted(set(result.missing_keys) ^ expected_missing))[:3]
+            raise SubstrateError(f"the previous stage's weights do not fit the grown model: {', '.join(bad)} ...")
+    if init == "identity" and previous_layers > 0:
+        with torch.no_grad():
+            for i in new_blocks:
+                for lin in (model.blocks[i].attn.proj, model.blocks[i].mlp.proj):
+                    lin.weight.zero_()
+                    if lin.bias is not None:
+                        lin.bias.zero_()
+    names = [n for n, _ in model.named_parameters()]
+    keep = trainable_names(names, trainable, new_blocks)
+    for name, p in model.named_parameters():
+        p.requires_grad_(name in keep)
+    if lora is not None and previous_layers > 0:
+        from unicode_substrate.train.lora import add_lora, lora_targets
+
+        add_lora(model, lora_targets(range(previous_layers)), lora.rank, lora.alpha)
+    return model
+
+
+def stage_weights(stage: str | Path, lora: LoraSpec | None) -> tuple[dict, Path]:
+    """A finished stage's final weights as a plain model state dict (adapters merged) and its checkpoint."""
+    path = ckpt.latest_checkpoint(stage)
+    weights, _, _ = ckpt.load_checkpoint(path)
+    if lora is not None and any(".base_layer." in k for k in weights):
+        from unicode_substrate.train.lora import merge_lora_state
+
+        weights = merge_lora_state(weights, lora.rank, lora.alpha)
+    return weights, path
+
+
+# --- the schedule ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Base:
+    layers: int
+    weights: dict | None
+    checkpoint_sha256: str | None
+
+
+def _check_inputs(gcfg: GrowConfig, data: Path, table: str | Path | None, from_run: str | Path | None) -> _Base:
+    """Everything that can be refused before a file is written: schedule, data, table, starting run."""
+    from unicode_substrate.train.data import TokenData
+    from unicode_substrate.train.run import load_frozen_table
+
+    final = gcfg.train.model_config()
+    d = TokenData.load(data)
+    if d.vocab_size != final.vocab_size:
+        raise SubstrateError(f"the data's tokenizer has {d.vocab_size} ids but the model's vocabulary is {final.vocab_size}")
+    _, table_sha = load_frozen_table(table, final, tokenizer_sha256=d.tokenizer_sha256)
+    base = _Base(0, None, None)
+    if from_run is not None:
+        run = Run.load(from_run)
+        if run.identity.get("architecture", "gpt") != "gpt":
+            raise SubstrateError(f"run {from_run} is a {run.identity['architecture']} model; growth starts from a plain run")
+        have, want = run.model_config.to_dict(), final.to_dict()
+        diff = [k for k in want if k != "n_layer" and have.get(k) != want[k]]
+        if diff:
+            raise SubstrateError(f"run {from_run} differs from the growth model in {diff[0]} ({have.get(diff[0])!r} vs {want[diff[0]]!r})")
+        for key, found in (("table_manifest_sha256", table_sha), ("tokenizer_manifest_sha256", d.tokenizer_sha256)):
+            if run.identity.get(key) != found:
+                raise SubstrateError(f"run {from_run} was trained with another {key.split('_')[0]} than the one given")
+        weights, path = run.weights()
+        base = _Base(run.model_config.n_layer, weights, manifest_sha256(path))
+    added = sum(gcfg.stages)
+    if base.layers + added != final.n_layer:
+        start = f"{base.layers} layers of {from_run} plus " if from_run is not None else ""
+        raise SubstrateError(f"stages {list(gcfg.stages)} add up to {start}{added} layers but preset {gcfg.train.preset} "
+                             f"has {final.n_layer}")
+    return base
+
+
+def _prepare_dir(out: Path, record: dict, resume: bool, force: bool) -> None:
+    file = out / GROW_FILE
+    exists = out.exists() and any(out.iterdir())
+    if exists and resume:
+        if not file.is_file():
+            raise SubstrateError(f"{out} is not a growth directory (no {GROW_FILE}); nothing to resume")
+        old = json.loads(file.read_text(encoding="utf-8"))
+        for key in ("config", "from", "data", "table"):
+            if old.get(key) != record[key]:
+                raise SubstrateError(f"cannot resume {out}: it was grown with another {key} (use force to start over)")
+        return
+    if exists and not force:
+        raise SubstrateError(f"growth directory {out} already exists (use resume to continue it or force to start over)")
+    if exists and not file.is_file():
+        raise SubstrateError(f"{out} is not empty and not a growth directory; refusing to delete it")
+    if exists:
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(file, canonical_json(record))
+
+
+def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, hooks=None) -> Path:
+    """Train one run to its last step: skip it when finished, resume it when it has a checkpoint."""
+    from unicode_substrate.train.trainer import Hooks, train
+
+    hooks = hooks or Hooks()
+    if (out / RUN_FILE).is_file():
+        run = Run.load(out)
+        for key, value in hooks.identity.items():
+            if run.identity.get(key) != value:
+                raise SubstrateError(f"{out} was trained as another stage ({key} differs); start the growth over with force")
+        if run.summary() is not None and run.checkpoints() and run.checkpoints()[-1][0] == cfg.steps:
+            return out
+        if run.checkpoints():
+            return train(cfg, data, out, table=table, resume=True, progress=progress, hooks=hooks)
+    return train(cfg, data, out, table=table, force=True, progress=progress, hooks=hooks)
+
+
+def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path | None = None,
+         from_run: str | Path | None = None, resume: bool = False, force: bool = False, monolithic: bool = True,
+         progress: bool = True) -> Path:
+    """Grow a model stage by stage into ``out`` (finished stages are skipped on resume); returns report.md."""
+    from unicode_substrate.train.trainer import Hooks
+
+    data, out = Path(data), Path(out)
+    base = _check_inputs(gcfg, data, table, from_run)
+    record: dict[str, Any] = {"schema": GROW_SCHEMA, "config": gcfg.to_dict(),
+                              "from": str(Path(from_run).resolve()) if from_run else None,
+                              "data": str(data.resolve()), "table": str(Path(table).resolve()) if table else None}
+    _prepare_dir(out, record, resume, force)
+
+    previous, previous_sha, layers = base.weights, base.checkpoint_sha256, base.layers
+    stages = []
+    for k, added in enumerate(gcfg.stages, 1):
+        new_blocks = range(layers, layers + added)
+        cfg = gcfg.stage_config(k, new_blocks.stop)
+        lora = gcfg.lora if layers > 0 else None
+        growth = {"stage": k, "stages": len(gcfg.stages), "layers": new_blocks.stop, "new_blocks": [new_blocks.start, new_blocks.stop],
+                  "trainable": "all" if layers == 0 else gcfg.trainable, "init": gcfg.init,
+                  "lora": dataclasses.asdict(lora) if lora else None, "previous_checkpoint_sha256": previous_sha}
+        # A stage with adapters stores wrapped weights, which the plain builder cannot load: say so by name.
+        identity = {"growth": growth, **({"architecture": "gpt-lora"} if lora else {})}
+        hooks = Hooks(build_model=partial(build_stage_model, previous=previous, previous_layers=layers,
+                                          trainable=gcfg.trainable, init=gcfg.init, lora=lora), identity=identity)
+        stage_dir = _run_stage(cfg, data, out / STAGES_DIR / str(k), table, progress, hooks)
+        previous, path = stage_weights(stage_dir, lora)
+        previous_sha, layers = manifest_sha256(path), new_blocks.stop
+        summary = Run.load(stage_dir).summary() or {}
+        stages.append({"stage": k, "run": f"{STAGES_DIR}/{k}", "layers": layers, "new_blocks": growth["new_blocks"],
+                       "trainable": growth["trainable"], "lora": growth["lora"],
+                       **{key: summary.get(key) for key in ("parameters", "trainable_parameters", "optimizer_state_bytes",
+                                                            "steps", "tokens_per_step", "tokens_per_s", "val_loss", "val_bpb")}})
+        record["stages"] = stages
+        atomic_write_bytes(out / GROW_FILE, canonical_json(record))
+
+    _write_final(out / FINAL_DIR, Run.load(stage_dir), previous, sum(gcfg.steps_per_stage))
+    record["final"] = FINAL_DIR
+    if monolithic:
+        mono = _run_stage(gcfg.train.replace(steps=sum(gcfg.steps_per_stage)), data, out / MONOLITHIC_DIR, table, progress)
+        record["monolithic"] = {"run": MONOLITHIC_DIR, **(Run.load(mono).summary() or {})}
+    atomic_write_bytes(out / GROW_FILE, canonical_json(record))
+    from unicode_substrate.train.grow_report import write_report
+
+    return write_report(out, record)
+
+
+def _write_final(out: Path, last: Run, weights: dict, steps: int) -> None:
+    """The grown model as a plain run: the last stage's record, adapters merged, one checkpoint."""
+    identity = {k: v for k, v in last.identity.items() if k != "architecture"}
+    run_record = {**last.record, "identity": identity}
+    if out.exists():  # ours: rewritten from the stages whenever the growth finishes
+        shutil.rmtree(out)
+    with atomic_output_dir(out) as tmp:
+        atomic_write_bytes(tmp / RUN_FILE, canonical_json(run_record))
+        (tmp / Run.METRICS_FILE).write_text("", encoding="utf-8")
+        if last.summary() is not None:
+            atomic_write_bytes(tmp / Run.SUMMARY_FILE, canonical_json(last.summary()))
+        ckpt.save_checkpoint(tmp, steps, weights, {"step": steps}, identity, keep_last=1)
