@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("train", "generate"),
     "compare": ("train", "compare"),
     "grow": ("grow", "grow"),
+    "fuse": ("grow", "fuse"),
     "eval": ("eval", "eval_"),
     "export": ("export", "export"),
 }

@@ -105,6 +105,15 @@ class HFExportInitializer:
 INITIALIZERS: list[Initializer] = [HFExportInitializer()]
 
 
+def _fused_run_initializer() -> Initializer:
+    from unicode_substrate.train.fuse import FusedRunInitializer  # a run written by substrate fuse
+
+    return FusedRunInitializer()
+
+
+INITIALIZERS.append(_fused_run_initializer())
+
+
 def load_init(path: str | Path) -> InitSource:
     """The source at ``path`` read by the first registered initializer that recognises it."""
     path = Path(path)

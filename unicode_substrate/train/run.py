@@ -66,6 +66,15 @@ def _build_gpt_from_identity(identity: dict, table, backend: str):
 MODEL_BUILDERS["gpt"] = _build_gpt_from_identity
 
 
+def _build_fused_from_identity(identity: dict, table, backend: str):
+    from unicode_substrate.model.fused import build_fused  # a fusion of experts (train/fuse.py)
+
+    return build_fused(identity, table, backend)
+
+
+MODEL_BUILDERS["fused"] = _build_fused_from_identity
+
+
 def build_model(identity: dict, table: "torch.Tensor | None", backend: str = "auto") -> "torch.nn.Module":
     """The network a run identity describes (its ``architecture``, "gpt" when absent)."""
     arch = identity.get("architecture", "gpt")

@@ -1,0 +1,134 @@
+"""``fuse``: trained runs over one tokenizer and frozen table become one fused run (model/fused.py).
+
+The fused run is a run directory like any other: ``run.json`` with an identity whose
+``architecture`` is "fused" (``experts``: each expert's model configuration; ``adapter``;
+``model``: the first expert's configuration with the shortest context, which names the shared
+vocabulary and table width), an empty ``metrics.jsonl``, ``summary.json`` and one checkpoint
+``step-00000000`` holding every expert's weights (``experts.<i>.*``) and the adapter's. So
+``Run.load(dir).model()``, ``generate`` and ``train --init`` work on it; ``export`` refuses it
+(a fusion is not one Hugging Face architecture).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from unicode_substrate.artifacts import atomic_output_dir, atomic_write_bytes, canonical_json, manifest_sha256
+from unicode_substrate.choices import FUSED_TRAINABLE
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.train import checkpoint as ckpt
+from unicode_substrate.train.run import METRICS_FILE, RUN_FILE, SUMMARY_FILE, Run
+
+FUSED = "fused"
+
+
+def check_experts(runs: list[Run]) -> None:
+    """Refuse experts that do not share tokenizer and frozen table (by manifest hash), naming what differs."""
+    if len(runs) < 2:
+        raise SubstrateError("a fusion needs at least two experts")
+    for r in runs:
+        if r.identity.get("architecture", "gpt") != "gpt":
+            raise SubstrateError(f"expert {r.path} is a {r.identity['architecture']} model; fuse plain runs")
+    first = runs[0]
+    for r in runs[1:]:
+        for key, what in (("tokenizer_manifest_sha256", "tokenizer"), ("table_manifest_sha256", "frozen table")):
+            a, b = first.identity.get(key), r.identity.get(key)
+            if a != b:
+                raise SubstrateError(f"experts {first.path} and {r.path} differ in their {what} "
+                                     f"(manifest {str(a)[:12]}... vs {str(b)[:12]}...)")
+        for key in ("vocab_size", "embedding", "n_embed"):
+            a, b = first.model_config.to_dict()[key], r.model_config.to_dict()[key]
+            if a != b:
+                raise SubstrateError(f"experts {first.path} and {r.path} differ in {key} ({a} vs {b})")
+
+
+def fuse(experts: list[str | Path], out: str | Path, adapter: bool = False, trainable: str | None = None,
+         table: str | Path | None = None, force: bool = False) -> Path:
+    """Write the fused run of ``experts`` to ``out``; ``trainable`` is what ``train --init`` trains later."""
+    import torch
+
+    from unicode_substrate.model.fused import FusedModel
+
+    out = Path(out)
+    trainable = trainable or ("adapter" if adapter else "all")
+    if trainable not in FUSED_TRAINABLE:
+        raise SubstrateError(f"trainable must be one of {', '.join(FUSED_TRAINABLE)}, got {trainable!r}")
+    if trainable == "adapter" and not adapter:
+        raise SubstrateError("only an adapter can train alone; a parameter-free fusion trains all")
+    runs = [Run.load(e) for e in experts]
+    check_experts(runs)
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise SubstrateError(f"{out} already exists (use force to replace it)")
+        if not (out / RUN_FILE).is_file():
+            raise SubstrateError(f"{out} is not empty and not a run; refusing to delete it")
+    weights_table = runs[0].table(table)  # verified against the first expert; the others share its hash
+    weights, sources = {}, []
+    for i, r in enumerate(runs):
+        w, path = r.weights()
+        weights.update({f"experts.{i}.{k}": v for k, v in w.items()})
+        sources.append({"run": str(r.path.resolve()), "checkpoint_sha256": manifest_sha256(path),
+                        "data_manifest_sha256": r.identity.get("data_manifest_sha256")})
+    configs = [r.model_config for r in runs]
+    model = FusedModel(configs, weights_table, adapter=adapter)
+    if model.adapter is not None:
+        weights.update({f"adapter.{k}": v for k, v in model.adapter.state_dict().items()})
+    with torch.no_grad():
+        model.load_state_dict(weights, strict=True)  # every expert weight lands somewhere, nothing is left over
+    shared = configs[0].replace(context=model.cfg.context)
+    identity = {"architecture": FUSED, "model": shared.to_dict(), "experts": [c.to_dict() for c in configs],
+                "adapter": adapter, "data_manifest_sha256": None,
+                "table_manifest_sha256": runs[0].identity.get("table_manifest_sha256"),
+                "tokenizer_manifest_sha256": runs[0].identity.get("tokenizer_manifest_sha256")}
+    record = {"identity": identity, "fuse": {"experts": sources, "trainable": trainable}, "train": None, "data": None,
+              "context": shared.context, "table": str(runs[0].table_path.resolve()) if runs[0].table_path else None,
+              "tokenizer": runs[0].record.get("tokenizer")}
+    summary = {"parameters": model.num_parameters(), "trainable_parameters": model.num_parameters(trainable_only=True),
+               "experts": len(runs), "adapter": adapter, "steps": 0}
+    if out.exists():
+        shutil.rmtree(out)
+    with atomic_output_dir(out) as tmp:
+        atomic_write_bytes(tmp / RUN_FILE, canonical_json(record))
+        (tmp / METRICS_FILE).write_text("", encoding="utf-8")
+        atomic_write_bytes(tmp / SUMMARY_FILE, canonical_json(summary))
+        ckpt.save_checkpoint(tmp, 0, model.state_dict(), {"step": 0}, identity, keep_last=1)
+    return out
+
+
+class FusedRunInitializer:
+    """``train --init FUSED``: start from a fused run; what trains (adapter or all) is the run's ``fuse.trainable``."""
+
+    name = "fused-run"
+
+    def detect(self, path: Path) -> bool:
+        try:
+            return Run.load(path).identity.get("architecture") == FUSED
+        except SubstrateError:
+            return False
+
+    def load(self, path: Path):
+        import torch
+
+        from unicode_substrate.model.fused import build_fused
+        from unicode_substrate.train.init import InitSource
+
+        run = Run.load(path)
+        trainable = (run.record.get("fuse") or {}).get("trainable", "all")
+        weights, ckpt_path = run.weights()
+        own_table = run.table()
+
+        def build(mcfg, table, backend: str):
+            if (table is None) != (own_table is None) or (table is not None and not torch.equal(table, own_table)):
+                raise SubstrateError(f"the table given is not the one fused run {path} was built on")
+            model = build_fused(run.identity, table, backend)
+            model.load_state_dict(weights, strict=True)
+            for name, p in model.named_parameters():
+                p.requires_grad_(trainable == "all" or name.startswith("adapter."))
+            return model
+
+        identity = {key: run.identity[key] for key in ("architecture", "experts", "adapter")}
+        identity["init"] = {"source": self.name, "checkpoint_sha256": manifest_sha256(ckpt_path), "trainable": trainable,
+                            "tokenizer_manifest_sha256": run.identity.get("tokenizer_manifest_sha256"),
+                            "table_manifest_sha256": run.identity.get("table_manifest_sha256")}
+        return InitSource(model_config=run.model_config, build=build, identity=identity)
