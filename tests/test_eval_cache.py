@@ -10,6 +10,17 @@ from unicode_substrate.model.config import ModelConfig
 from unicode_substrate.model.gpt import GPT
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread avoids waits of ~30 ms per op."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _model(embedding: str = "trainable") -> GPT:
     cfg = ModelConfig(vocab_size=61, d_model=32, n_layer=2, n_head=2, context=16, n_embed=16, embedding=embedding)
     torch.manual_seed(0)

@@ -1,0 +1,169 @@
+"""Scoring of both protocols against models whose outputs are known, and the templates character for character."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import tolerance
+from unicode_substrate.eval import loglik, paper
+from unicode_substrate.eval.models import LanguageModel
+from unicode_substrate.eval.prompts import continuations, new_tokens, prompt
+from unicode_substrate.eval.tasks import Item
+
+MMLU = [Item("mmlu", f"m{i}", f"q{i}?", ans, tuple(zip("ABCD", ("w", "x", "y", "z"))), group="s")
+        for i, ans in enumerate("ABCDB")]
+ARC = [Item("arc-easy", "a1", "Which?", "2", (("1", "one"), ("2", "two"), ("3", "three")))]
+BOOLQ = [Item("boolq", "b1", "is it", "False", (("True", "True"), ("False", "False")), context="It is not.")]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread avoids waits of ~30 ms per op."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+class StubModel(LanguageModel):
+    """Characters as token ids; generation returns ``answer(prompt)`` whatever the sampling."""
+
+    context, device, description = 10_000, "cpu", {"kind": "stub"}
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def encode(self, text):
+        return [ord(c) for c in text]
+
+    def decode(self, ids):
+        return "".join(map(chr, ids))
+
+    def generate(self, prompt_ids, n_new, n_samples, temperature, top_k, seed):
+        return [self.encode(self.answer(self.decode(prompt_ids))) for _ in range(n_samples)], 0
+
+
+def _paper_score(items, answer, runs=3):
+    lm = StubModel(answer)
+    recs = [paper.run_item(lm, it, paper.Sampling(runs=runs)) for it in items]
+    return paper.summarize(recs, runs, percent=True), recs
+
+
+def test_templates_character_for_character():
+    assert prompt(MMLU[0]) == "Question: q0?\nOptions: A) w B) x C) y D) z\nAnswer:"
+    assert prompt(ARC[0]) == "Question: Which?\nOptions:\n1) one\n2) two\n3) three\nAnswer:"
+    assert prompt(Item("squad", "s", "Who?", "Ann", context="Ann ran.")) == "Context: Ann ran.\nQuestion: Who?\nAnswer:"
+    assert prompt(Item("translation", "t", "hello", "привет", group="en-ru")) == \
+        "Translate from English to Russian:\nhello\nAnswer:"
+    assert prompt(Item("translation", "t", "你好", "hello", group="zh-en")) == \
+        "Translate from Chinese to English:\n你好\nAnswer:"
+    assert prompt(BOOLQ[0]).endswith("\nAnswer (True/False):")
+    assert [new_tokens(MMLU[0]), new_tokens(ARC[0]), new_tokens(Item("squad", "s", "q", "the mat"))] == [1, 2, 7]
+    assert new_tokens(Item("translation", "t", "q", "x" * 300, group="en-ru")) == 100
+
+
+def test_non_letter_always_a_and_always_right():
+    assert _paper_score(MMLU, lambda p: " 42")[0]["score"] == 0.0
+    assert _paper_score(MMLU, lambda p: "")[0]["score"] == 0.0  # empty output is wrong, not a match
+    always_a, recs = _paper_score(MMLU, lambda p: " a) w")  # lower case: the output is upper-cased first
+    assert always_a["score"] == pytest.approx(20.0) and always_a["ci95"] == 0.0 and always_a["n"] == 5
+    assert recs[0]["parsed"] == ["A"] * 3
+    gold = {prompt(it): it.answer for it in MMLU + ARC + BOOLQ}
+    for items in (MMLU, ARC, BOOLQ):
+        assert _paper_score(items, lambda p: f" {gold[p]}")[0]["score"] == 100.0
+    assert _paper_score(BOOLQ, lambda p: "false.")[0]["score"] == 100.0  # T/F by first letter
+
+
+def test_mean_and_ci_over_runs():
+    mean, ci = paper.mean_ci([20.0, 40.0])
+    assert mean == 30.0 and ci == pytest.approx(1.96 * 10.0 / 2 ** 0.5)
+    recs = [{"scores": [1.0, 0.0]}, {"scores": [1.0, 1.0]}]
+    s = paper.summarize(recs, 2, percent=True)
+    assert s["runs"] == [100.0, 50.0] and s["score"] == 75.0 and s["ci95"] == pytest.approx(1.96 * 25 / 2 ** 0.5)
+
+
+def test_squad_containment_and_translation_bleu():
+    import sacrebleu
+
+    assert paper.score_squad(" on the mat.", "the mat") == ("ON THE MAT.", 1.0)
+    assert paper.score_squad(" THE MAT", "the mat")[1] == 1.0
+    assert paper.score_squad(" the hat", "the mat")[1] == 0.0
+    gen, bleu = paper.score_translation(" the big red house</s> junk", "the big red house")
+    assert gen == "THE BIG RED HOUSE" and bleu == pytest.approx(100.0)
+    # the paper's call, on upper-cased text: a partial match scores what sacrebleu says
+    gen, bleu = paper.score_translation(" a big red house by the sea", "the big red house by the lake")
+    assert bleu == pytest.approx(sacrebleu.corpus_bleu([gen], [["THE BIG RED HOUSE BY THE LAKE"]]).score)
+    assert 0 < bleu < 100
+    assert paper.score_translation("zzz", "the red house")[1] == 0.0
+
+
+class TableModel(StubModel):
+    """Log-likelihoods from a table: continuation text -> value."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def logliks(self, requests, batch_size=16):
+        return [self.values[self.decode(cont)] for _, cont in requests]
+
+
+def test_loglik_acc_and_acc_norm():
+    item = ARC[0]  # continuations " one", " two", " three" (4, 4, 6 bytes)
+    assert continuations(item) == [" one", " two", " three"]
+    lm = TableModel({" one": -4.0, " two": -4.4, " three": -5.4})
+    (rec,) = loglik.run_items(lm, [item])
+    # acc: " one" is likeliest (wrong); acc_norm: -5.4/6 = -0.9 beats -1.0 and -1.1 (also wrong)
+    assert rec["pred"] == "1" and rec["pred_norm"] == "3" and not rec["correct"] and not rec["correct_norm"]
+    lm = TableModel({" one": -9.0, " two": -4.4, " three": -5.4})
+    (rec,) = loglik.run_items(lm, [item])
+    assert rec["correct"] and rec["bytes"] == [4, 4, 6] and rec["prompt"] == prompt(item)
+    s = loglik.summarize([rec, {**rec, "correct": False, "correct_norm": False}])
+    assert s["acc"] == 50.0 and s["acc_ci95"] == pytest.approx(100 * 1.96 * 0.5 / 2 ** 0.5) and s["n"] == 2
+
+
+class TinyGPT(LanguageModel):
+    """A real tiny GPT behind the evaluation interface, characters as ids (mod the vocabulary)."""
+
+    def __init__(self, context=24):
+        from unicode_substrate.model.config import ModelConfig
+        from unicode_substrate.model.gpt import GPT
+
+        torch.manual_seed(0)
+        self.model = GPT(ModelConfig(vocab_size=97, d_model=32, n_layer=2, n_head=2, context=context,
+                                     embedding="trainable"), backend="torch").eval()
+        self.context, self.device, self.description = context, "cpu", {"kind": "tiny"}
+
+    def encode(self, text):
+        return [ord(c) % 97 for c in text]
+
+    def _logits(self, ids):
+        return self.model(ids)[0]
+
+
+def test_loglik_equals_per_token_sum_of_one_full_forward():
+    lm = TinyGPT()
+    reqs = [(lm.encode("Question: a?\nAnswer:")[-10:], lm.encode(" yes")), (lm.encode("Q:"), lm.encode(" no way")),
+            (lm.encode("Longer prompt here"), lm.encode(" x"))]
+    got = lm.logliks(reqs, batch_size=2)  # batched and right-padded
+    for (ctx, cont), value in zip(reqs, got):
+        seq = torch.tensor([ctx + cont])
+        with torch.no_grad():
+            logp = torch.log_softmax(lm.model(seq)[0][0].float(), dim=-1)
+        expected = sum(float(logp[len(ctx) - 1 + j, tok]) for j, tok in enumerate(cont))
+        torch.testing.assert_close(torch.tensor(value), torch.tensor(expected), **tolerance(torch.float32))
+    # a prompt longer than the context is cut from the left; the result is that window's score
+    long_ctx = lm.encode("x" * 40)
+    (cut,) = lm.logliks([(long_ctx, lm.encode(" yes"))])
+    (window,) = lm.logliks([(long_ctx[-(lm.context + 1 - 4):], lm.encode(" yes"))])
+    assert cut == pytest.approx(window, abs=1e-5)
+
+
+def test_generation_is_seeded_and_fits_the_context():
+    lm = TinyGPT()
+    lm._generate = lambda ids, n, t, k, g: lm.model.generate(ids, n, temperature=t, top_k=k, generator=g)
+    a, dropped = lm.generate(lm.encode("y" * 30), 4, 3, 1.0, 10, seed=5)
+    b, _ = lm.generate(lm.encode("y" * 30), 4, 3, 1.0, 10, seed=5)
+    assert a == b and len(a) == 3 and all(len(x) == 4 for x in a) and dropped == 30 - (24 - 4)

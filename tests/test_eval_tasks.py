@@ -1,0 +1,112 @@
+"""Benchmark loaders: every released and exported form parses into the same items; bad files get one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from _eval_helpers import ARC, PAIRS, SUBJECTS, write_export, write_original
+from unicode_substrate.choices import EVAL_TASKS
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.eval.tasks import Item, load_task, parse_tasks, select
+
+
+def _key(it: Item):
+    return (it.task, it.question, it.answer, it.choices, it.context, it.group)
+
+
+@pytest.fixture(scope="module")
+def forms(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    return [write_original(root / "original"), write_export(root / "parquet"), write_export(root / "jsonl", "jsonl")]
+
+
+@pytest.mark.parametrize("task", EVAL_TASKS)
+def test_every_form_gives_the_same_items(forms, task):
+    loaded = [sorted(map(_key, load_task(task, f)[0])) for f in forms]
+    assert loaded[0] and loaded[0] == loaded[1] == loaded[2]
+
+
+def test_items_carry_the_released_content(forms):
+    mmlu = {it.question: it for it in load_task("mmlu", forms[0])[0]}
+    assert len(mmlu) == sum(len(r) for r in SUBJECTS.values())  # the dev/ split is not read
+    it = mmlu["What is two plus two?"]
+    assert it.choices == (("A", "3"), ("B", "4"), ("C", "5"), ("D", "6")) and it.answer == "B" and it.group == "toy_math"
+    arc = {it.id: it for it in load_task("arc-easy", forms[1])[0]}
+    assert arc["q2"].choices[2] == ("3", "ice") and arc["q2"].answer == "3"  # native numeric labels kept
+    assert len(arc["q3"].choices) == 3
+    squad = load_task("squad", forms[0])[0]
+    # unanswerable (s3) and first answer longer than 8 characters (s2) are filtered out, as the paper does
+    assert sorted(it.id for it in squad) == ["s1", "s4"]
+    assert {it.answer for it in squad} == {"the mat", "nine"}
+    tr = load_task("translation", forms[0])[0]
+    assert sorted({it.group for it in tr}) == ["en-ru", "ru-en"] and len(tr) == 2 * len(PAIRS)
+    assert {(it.question, it.answer) for it in tr if it.group == "en-ru"} == set(PAIRS)
+    assert {it.answer for it in load_task("boolq", forms[2])[0]} == {"True", "False"}
+
+
+def test_selection_is_seeded_and_limited(forms):
+    a, _ = load_task("mmlu", forms[0], seed=1)
+    b, _ = load_task("mmlu", forms[0], seed=1)
+    c, _ = load_task("mmlu", forms[0], seed=2, limit=2)
+    assert [x.id for x in a] == [x.id for x in b] and len(c) == 2
+    tr, _ = load_task("translation", forms[0], limit=1)
+    assert sorted(it.group for it in tr) == ["en-ru", "ru-en"]  # the limit holds per direction
+    many = [Item("squad", str(i), "q", "ans") for i in range(300)]
+    assert len(select("squad", many)) == 256
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("task,name,content,expected", [
+    ("arc-easy", "Dev.jsonl", '{"question": {"stem": "q", "choices": [{"label": "A", "text": "x"}, '
+     '{"label": "B", "text": "y"}]}, "answerKey": "A"}\n{"question": {"choices": []}, "answerKey": "A"}\n',
+     "Dev.jsonl line 2: no question.stem"),
+    ("csqa", "dev.jsonl", '{"question": "q", "choices": {"label": ["A", "B"], "text": ["x", "y"]}, "answerKey": "C"}\n',
+     "dev.jsonl line 1: answerKey 'C' is not one of the labels A, B"),
+    ("arc-challenge", "dev.jsonl", '{"question": "q"\n', "dev.jsonl line 1: not valid JSON"),
+    ("mmlu", "test/x_test.csv", "q,a,b,c,d,A\nq,a,b,c,E\n", "x_test.csv line 2: expected 6 fields"),
+    ("mmlu", "test/x_test.csv", "q,a,b,c,d,Z\n", "x_test.csv line 1: answer 'Z' is not 0-3 or A-D"),
+    ("boolq", "dev.jsonl", '{"question": "q", "passage": "p", "answer": "yes"}\n', "line 1: answer 'yes' is not true or false"),
+    ("squad", "dev-v2.0.json", '{"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "1", "answers": []}]}]}]}',
+     "qas[0]: no question"),
+    ("translation", "opus.en-ru-dev.en", "a\nb\n", "expected two line-aligned files"),
+    ("mmlu", "test.parquet", "not parquet", "is not a readable Parquet file"),
+])
+def test_malformed_file_is_one_line_naming_it(tmp_path, task, name, content, expected):
+    path = _write(tmp_path / task / name, content)
+    with pytest.raises(SubstrateError) as e:
+        load_task(task, tmp_path)
+    msg = str(e.value)
+    assert "\n" not in msg and expected in msg and str(path.parent) in msg
+
+
+def test_unaligned_translation_files(tmp_path):
+    _write(tmp_path / "translation" / "x.en", "a\nb\n")
+    _write(tmp_path / "translation" / "x.ru", "а\n")
+    with pytest.raises(SubstrateError, match=r"x.en has 2 lines but .*x.ru has 1: not line-aligned"):
+        load_task("translation", tmp_path)
+
+
+def test_missing_task_and_unknown_task(tmp_path):
+    with pytest.raises(SubstrateError, match=r"no arc-easy benchmark: .*arc-easy is not a directory"):
+        load_task("arc-easy", tmp_path)
+    _write(tmp_path / "mmlu" / "dev" / "x_dev.csv", "q,a,b,c,d,A\n")  # only a split that is not evaluated
+    with pytest.raises(SubstrateError, match="no mmlu benchmark file in .* of the test split"):
+        load_task("mmlu", tmp_path)
+    with pytest.raises(SubstrateError, match="unknown task 'hellaswag'; the tasks are mmlu, arc-easy"):
+        parse_tasks("mmlu,hellaswag")
+    assert parse_tasks(" mmlu, boolq ,mmlu") == ["mmlu", "boolq"]
+
+
+def test_export_answer_as_letter_and_original_arc_fields(tmp_path):
+    rows = [{"question": "q?", "subject": "s", "choices": ["a", "b", "c", "d"], "answer": "C"}]
+    _write(tmp_path / "mmlu" / "test.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    (it,), _ = load_task("mmlu", tmp_path)
+    assert it.answer == "C" and it.group == "s"
+    assert ARC[0]["answerKey"] == "B"
