@@ -7,11 +7,10 @@ run or listed, so ``substrate --help`` never imports torch, triton or scikit-lea
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
-from unicode_substrate import __version__
+from unicode_substrate._version import __version__
 from unicode_substrate.errors import SubstrateError
 
 # command name -> (module in this package, attribute): the whole command table in one place.
@@ -77,7 +76,3 @@ def main() -> None:
       substrate train --preset tiny-glyph --data artifacts/data --table artifacts/table --out artifacts/run
       substrate generate --run artifacts/run --prompt "Return the"
     """
-
-
-def run() -> None:  # pragma: no cover - used by `python -m unicode_substrate.cli`
-    sys.exit(main())

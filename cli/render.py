@@ -26,7 +26,7 @@ from unicode_substrate.choices import (
               help="glyph: our collision-free glyph table; glyph-paper: the paper's recipe bit for bit; "
                    "bit / float: unique random ID codes; random: Gaussian rows (a control).")
 @click.option("--dim", type=int, default=None, help="Embedding width (PCA components for glyph methods). Default 1024; 4096 for --preset abs.")
-@click.option("--font", "fonts", multiple=True, type=click.Path(), help="Font file; repeat for a fallback chain. Default: fonts/fonts.toml (GNU Unifont).")
+@click.option("--font", "fonts", multiple=True, type=click.Path(), help="Font file; repeat for a fallback chain. Default: the fonts.toml shipped in the package (GNU Unifont).")
 @click.option("--preset", type=click.Choice(RENDER_PRESETS), default=DEFAULT_RENDER_PRESET, show_default=True, help="glyph-paper parameter set.")
 @click.option("--on-collision", type=click.Choice(ON_COLLISION), default=None,
               help="Duplicate rows: fail, list them, or make rows unique. Default: report for glyph-paper, resolve otherwise.")
@@ -56,7 +56,7 @@ def render(tokenizer_dir, out, method, dim, fonts, preset, on_collision, thresho
 @click.option("--out", required=True, type=click.Path(), help="Atlas PNG to write.")
 @click.option("--ids", default=None, help="Comma-separated token ids to show (default: a seeded sample).")
 @click.option("--count", type=int, default=48, show_default=True, help="Sample size when --ids is not given.")
-@click.option("--font", "fonts", multiple=True, type=click.Path(), help="Font chain used to re-draw glyphs (default: fonts/fonts.toml).")
+@click.option("--font", "fonts", multiple=True, type=click.Path(), help="Font chain used to re-draw glyphs (default: the fonts.toml shipped in the package).")
 @click.option("--scatter", type=click.Path(), default=None, help="Also write a 2-D PCA scatter PNG here.")
 def preview(table_dir, out, ids, count, fonts, scatter):
     """Write a glyph atlas (token pictures with their ids) of a table."""

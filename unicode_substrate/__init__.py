@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from unicode_substrate._version import __version__
 
 __all__ = ["__version__", "Tokenizer", "load_table", "as_embedding"]
 

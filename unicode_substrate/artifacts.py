@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from unicode_substrate import __version__
+from unicode_substrate._version import __version__
 from unicode_substrate.errors import SubstrateError
 
 MANIFEST_NAME = "manifest.json"

@@ -1,4 +1,4 @@
-"""Fonts: the default-font manifest (fonts/fonts.toml), validation, identity and coverage.
+"""Fonts: the default-font manifest (fonts.toml beside this module), validation, identity and coverage.
 
 Every font is checked before anything is drawn with it, so a missing, truncated or cmap-less
 font stops the run with one line instead of turning tokens into blank rows.
@@ -17,7 +17,7 @@ from typing import Sequence
 from unicode_substrate.artifacts import sha256_bytes
 from unicode_substrate.errors import SubstrateError
 
-FONTS_TOML = Path(os.environ.get("SUBSTRATE_FONTS_TOML", Path(__file__).resolve().parents[2] / "fonts" / "fonts.toml"))
+FONTS_TOML = Path(os.environ.get("SUBSTRATE_FONTS_TOML", Path(__file__).with_name("fonts.toml")))  # package data: found where installed
 _FONT_KEYS = {"name", "description", "paths", "install"}
 
 
