@@ -105,7 +105,26 @@ def prepare(corpus, lang, tokenizer, out, val_every, force, progress):
     from unicode_substrate.train.data import prepare as run
 
     path = run(out, tokenizer, corpus=corpus, lang=lang, val_every=val_every, force=force, progress=_progress(progress))
+    warning = unknown_warning(path, tokenizer)
+    if warning:
+        click.echo(warning, err=True)
     click.echo(f"wrote token data to {path}")
+
+
+def unknown_warning(data_dir, tokenizer_dir) -> str | None:
+    """A warning when the text lost characters to <unk> (a paper layout on emoji or astral scripts), else None."""
+    from unicode_substrate.artifacts import read_manifest
+
+    m = read_manifest(data_dir)
+    n = (m.get("unknown") or {}).get("tokens", 0)
+    if not n:
+        return None
+    total = sum(s["tokens"] for s in m["splits"].values())
+    layout = read_manifest(tokenizer_dir).get("layout")
+    hint = ("; the lossless layout encodes every character (substrate build-tokenizer --layout lossless)"
+            if layout != "lossless" else "")
+    return (f"warning: {n:,} of {total:,} tokens ({n / total:.1%}) are <unk>: layout {layout} has no id for some characters "
+            f"of this text (emoji, scripts above U+FFFF, private use){hint}")
 
 
 @click.command()

@@ -19,6 +19,9 @@ import numpy as np
 from unicode_substrate.errors import SubstrateError
 
 METHOD_TAGS = {"bit": 1, "float": 2, "random": 3}
+# The widest code table: the widest any method makes (glyph-paper abs, 4,096). Wider is refused
+# rather than attempted (65,536 x 100,000 codes would need 26 GB before failing).
+MAX_CODE_DIM = 4096
 
 
 def _rng(method: str, dim: int, seed: int) -> np.random.Generator:
@@ -62,6 +65,8 @@ def code_table(method: str, vocab_size: int, dim: int, seed: int = 0) -> np.ndar
         raise SubstrateError(f"unknown code method {method!r}")
     if dim < 1:
         raise SubstrateError("--dim must be positive")
+    if dim > MAX_CODE_DIM:
+        raise SubstrateError(f"--dim {dim} is wider than a code table may be (at most {MAX_CODE_DIM})")
     if method == "bit":
         bits = unique_bits(vocab_size, dim, seed)
         return np.ascontiguousarray((bits.astype(np.float32) * 2 - 1) / np.float32(np.sqrt(dim)))

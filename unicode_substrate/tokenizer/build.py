@@ -45,6 +45,9 @@ def build_tokenizer(
         raise SubstrateError(f"layout {spec.name} is built from the paper's statistics: pass --ngrams {spec.default_ngrams}")
     if intersection is not None and not spec.uses_intersection:
         raise SubstrateError(f"layout {spec.name} takes no --intersection (only bvv241-max does)")
+    if intersection is None and spec.uses_intersection:  # without it the grams differ and the ids are not the paper's
+        raise SubstrateError(f"layout {spec.name} is the paper's tokenizer only with its intersection list: "
+                             "pass --intersection n-gramms-intersection.txt (without it, far fewer grams are placed)")
     top = top_cnt if top_cnt is not None else spec.top_cnt
     params: dict = {"top_cnt": top, "byte_fallback": spec.byte_fallback}
     if ngrams is None:

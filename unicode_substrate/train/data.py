@@ -123,6 +123,8 @@ def prepare(
         raise SubstrateError(f"--val-every must be at least 2, got {val_every}")
     tok = Tokenizer.load(tokenizer)
     separator = tok.token_to_id(SEPARATOR)
+    # <unk> tokens counted while encoding; the manifest records this dict after the last document
+    unknown = {"id": tok.token_to_id("<unk>"), "tokens": 0}
     bar = tqdm(desc="tokenizing", unit="B", unit_scale=True, disable=not progress, dynamic_ncols=True)
 
     def encoded() -> Iterable[tuple[list[int], int]]:
@@ -140,6 +142,8 @@ def prepare(
         for text, ids in zip(batch, tok.encode_batch(batch, workers=os.cpu_count())):
             n_bytes = len(text.encode("utf-8"))
             bar.update(n_bytes)
+            if unknown["id"] is not None:
+                unknown["tokens"] += ids.count(unknown["id"]) if isinstance(ids, list) else int(np.count_nonzero(np.asarray(ids) == unknown["id"]))
             yield ids, n_bytes
 
     try:
@@ -153,6 +157,7 @@ def prepare(
             force=force,
             corpus=str(corpus) if corpus is not None else "builtin",
             tokenizer_path=str(Path(tokenizer).resolve()),
+            unknown=unknown,
         )
     finally:
         bar.close()
