@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS
 from unicode_substrate.choices import KERNEL_BACKENDS, PARALLEL_MODES, PRECISIONS
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import PRESETS
@@ -198,12 +199,22 @@ def generate(run_dir, prompt, max_new_tokens, temperature, top_k, samples, seed,
               help="A variant to train, e.g. glyph=tiny-glyph:artifacts/table or trainable=tiny-unfrozen (two or more).")
 @click.option("--out", required=True, type=click.Path(), help="Folder for the runs, report.md and loss_curves.png.")
 @click.option("--force", is_flag=True, help="Replace an existing comparison in --out.")
+@click.option("--eval-tasks", default=None, metavar="T1,T2,...", help="Also evaluate every run on these benchmarks (see substrate eval).")
+@click.option("--eval-data-dir", type=click.Path(), default=None, help="Benchmark folder for --eval-tasks.")
+@click.option("--eval-protocol", type=click.Choice(EVAL_PROTOCOLS), default=DEFAULT_EVAL_PROTOCOL, show_default=True)
+@click.option("--eval-runs", default=10, show_default=True, help="Paper protocol runs per item.")
+@click.option("--eval-limit", type=int, default=None, help="At most N items per benchmark.")
 @training_options
-def compare(data, variants, out, force, config_path, model_set, progress, **kw):
+def compare(data, variants, out, force, eval_tasks, eval_data_dir, eval_protocol, eval_runs, eval_limit, config_path,
+            model_set, progress, **kw):
     """Train variants on identical data, seed, schedule and steps; write a report with loss curves."""
     from unicode_substrate.train.compare import compare as run
     from unicode_substrate.train.compare import parse_variant
 
+    if (eval_tasks is None) != (eval_data_dir is None):
+        raise SubstrateError("--eval-tasks and --eval-data-dir go together")
     cfg = _config(None, config_path, model_set, **kw)
-    report = run([parse_variant(v) for v in variants], data, out, cfg, force=force, progress=progress)
+    report = run([parse_variant(v) for v in variants], data, out, cfg, force=force, progress=progress,
+                 eval_tasks=eval_tasks, eval_data_dir=eval_data_dir,
+                 eval_options={"protocol": eval_protocol, "runs": eval_runs, "limit": eval_limit, "seed": cfg.seed})
     click.echo(f"report written to {report}")

@@ -179,3 +179,26 @@ def test_hf_model(setup, hf_dir, tmp_path):
             nxt = lm.model(input_ids=full).logits[:, -1].argmax(-1, keepdim=True)
         full = torch.cat((full, nxt), dim=1)
     assert torch.equal(cached, full)
+
+
+def test_compare_carries_benchmark_columns(setup, tmp_path):
+    from unicode_substrate.tokenizer import Tokenizer
+
+    vocab = Tokenizer.load(setup["tok"]).vocab_size
+    model = ["--set", f"vocab_size={vocab}", "--set", "d_model=16", "--set", "n_layer=1", "--set", "n_head=2",
+             "--set", "context=32", "--set", "n_embed=8"]
+    out = tmp_path / "cmp"
+    args = ["compare", "--data", setup["root"] / "data", "--variant", f"glyph=tiny-glyph:{setup['root'] / 'table'}",
+            "--variant", "trainable=tiny-unfrozen", *model, "--steps", "2", "--batch-size", "2", "--device", "cpu",
+            "--no-progress", "--out", out, "--eval-data-dir", setup["bench"]]
+    res = CliRunner().invoke(main, [*map(str, args), "--eval-tasks", "arc-easy,squad", "--eval-runs", "2",
+                                    "--eval-limit", "2"])
+    assert res.exit_code == 0, res.output
+    report = (out / "report.md").read_text()
+    assert "| variant | final val bits/byte | arc-easy paper | arc-easy loglik acc | arc-easy loglik acc_norm | squad paper |" in report
+    assert "Chance: arc-easy 25 %." in report
+    for name in ("glyph", "trainable"):
+        results = json.loads((out / "evals" / name / "results.json").read_text())
+        assert results["results"]["arc-easy"]["n"] == 2 and results["model"]["run"].endswith(f"runs/{name}")
+    res = CliRunner().invoke(main, [*map(str, args), "--eval-tasks", "arc-easy,nope", "--out", str(tmp_path / "c2")])
+    assert res.exit_code == 2 and "unknown task 'nope'" in res.output and not (tmp_path / "c2" / "runs").exists()

@@ -103,3 +103,23 @@ def plot(results: dict) -> bytes:
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})  # no version stamp: same input, same bytes
     plt.close(fig)
     return buf.getvalue()
+
+
+def comparison_table(results: list[dict]) -> list[str]:
+    """Markdown lines for ``substrate compare``: bits per byte beside each variant's benchmark scores."""
+    tasks = list(dict.fromkeys(t for r in results for t in (r.get("eval") or {})))
+    cols = [(t, key) for t in tasks for key in ("paper", "loglik", "loglik_norm")
+            if any(key in (r.get("eval") or {}).get(t, {}) for r in results)]
+    names = {"paper": "paper", "loglik": "loglik acc", "loglik_norm": "loglik acc_norm"}
+    lines = ["## Benchmarks", "",
+             "Each run evaluated with `substrate eval` (results in `evals/NAME/`); accuracy in %, BLEU for translation.",
+             "", "| variant | final val bits/byte | " + " | ".join(f"{t} {names[k]}" for t, k in cols) + " |",
+             "|---|---:|" + "---:|" * len(cols)]
+    for r in results:
+        ev = r.get("eval") or {}
+        cells = [f"{ev[t][k]:.2f}" if k in ev.get(t, {}) else "–" for t, k in cols]
+        lines.append(f"| {r['variant']} | {r.get('val_bpb', float('nan')):.4f} | " + " | ".join(cells) + " |")
+    chance = [f"{t} {CHANCE[t]:g} %" for t in tasks if t in CHANCE]
+    if chance:
+        lines += ["", "Chance: " + ", ".join(chance) + "."]
+    return lines + [""]

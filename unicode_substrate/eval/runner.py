@@ -55,14 +55,8 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
     if out.exists() and not force:
         raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
     data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise SubstrateError(f"benchmark directory {data_dir} does not exist")
     # Every benchmark file is read and checked before the model is loaded: bad input fails fast.
-    loaded: dict[str, list[Item]] = {}
-    files: dict[str, str] = {}
-    for t in names:
-        loaded[t], used = load_task(t, data_dir, seed=seed, limit=limit)
-        files.update({f.relative_to(data_dir).as_posix(): sha256_file(f) for f in used})
+    loaded, files = check_benchmarks(names, data_dir, seed=seed, limit=limit)
     if lm is None:
         lm = open_model(run, hf_model, checkpoint, tokenizer, table, device)
     sampling = paper.Sampling(runs=runs, temperature=temperature, top_k=top_k, seed=seed)
@@ -108,6 +102,37 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
         "results": results,
     }
     return write_eval_dir(out, record, samples, force=force)
+
+
+def check_benchmarks(tasks, data_dir, seed: int = 0, limit: int | None = None) -> tuple[dict[str, list[Item]], dict[str, str]]:
+    """The selected items of every task and the sha256 of every file read; bad input is a one-line error."""
+    if data_dir is None or not Path(data_dir).is_dir():
+        raise SubstrateError(f"benchmark directory {data_dir} does not exist")
+    data_dir = Path(data_dir)
+    loaded: dict[str, list[Item]] = {}
+    files: dict[str, str] = {}
+    for t in parse_tasks(tasks):
+        loaded[t], used = load_task(t, data_dir, seed=seed, limit=limit)
+        files.update({f.relative_to(data_dir).as_posix(): sha256_file(f) for f in used})
+    return loaded, files
+
+
+def headline(eval_dir: str | Path) -> dict:
+    """task -> {"paper": score, "loglik": acc, "loglik_norm": acc_norm} from an eval directory's results.json."""
+    import json
+
+    from unicode_substrate.eval.report import RESULTS_JSON
+
+    results = json.loads((Path(eval_dir) / RESULTS_JSON).read_text(encoding="utf-8"))["results"]
+    out = {}
+    for task, r in results.items():
+        out[task] = {"n": r["n"], "chance": r.get("chance")}
+        if "paper" in r:
+            out[task]["paper"] = r["paper"]["score"]
+        if "loglik" in r:
+            out[task]["loglik"] = r["loglik"]["acc"]
+            out[task]["loglik_norm"] = r["loglik"]["acc_norm"]
+    return out
 
 
 def _groups(records: list[dict]) -> dict[str | None, list[dict]]:

@@ -77,8 +77,13 @@ def _check_out(out: Path, force: bool) -> None:
 
 
 def compare(variants: list[Variant], data: str | Path, out: str | Path, cfg: TrainConfig,
-            force: bool = False, progress: bool = True) -> Path:
-    """Train every variant with ``cfg`` (only the preset differs) under ``out/runs/``; write the report."""
+            force: bool = False, progress: bool = True, eval_tasks: str | list[str] | None = None,
+            eval_data_dir: str | Path | None = None, eval_options: dict | None = None) -> Path:
+    """Train every variant with ``cfg`` (only the preset differs) under ``out/runs/``; write the report.
+
+    With ``eval_tasks`` and ``eval_data_dir`` each run is also evaluated on those benchmarks
+    (``unicode_substrate.eval``, options ``eval_options``) into ``out/evals/NAME`` and the report
+    gains a benchmark table."""
     out = Path(out)
     if len(variants) < 2:
         raise SubstrateError("compare needs at least two variants")
@@ -87,6 +92,11 @@ def compare(variants: list[Variant], data: str | Path, out: str | Path, cfg: Tra
         raise SubstrateError(f"variant names must be distinct, got {', '.join(names)}")
     _check_out(out, force)
     check_variants(variants, data, cfg)
+    if eval_tasks:
+        from unicode_substrate.eval.runner import check_benchmarks
+
+        check_benchmarks(eval_tasks, eval_data_dir, **{k: v for k, v in (eval_options or {}).items()
+                                                       if k in ("seed", "limit")})  # bad files fail before training
     results = []
     for k, v in enumerate(variants):
         if progress:
@@ -96,6 +106,12 @@ def compare(variants: list[Variant], data: str | Path, out: str | Path, cfg: Tra
                              progress=progress))
         results.append({"variant": v.name, "preset": v.preset, "table": str(v.table) if v.table else None,
                         **(run.summary() or {}), "metrics": run.metrics()})
+        if eval_tasks:
+            from unicode_substrate.eval.runner import evaluate, headline
+
+            ev = evaluate(out / "evals" / v.name, eval_tasks, eval_data_dir, run=run.path, force=True,
+                          progress=progress, **(eval_options or {}))
+            results[-1]["eval"] = headline(ev)
     write_report(out, results, cfg, data)
     return out / "report.md"
 
@@ -145,6 +161,10 @@ def write_report(out: Path, results: list[dict], cfg: TrainConfig, data: str | P
         "![loss curves](loss_curves.png)",
         "",
     ]
+    if any(r.get("eval") for r in results):
+        from unicode_substrate.eval.report import comparison_table
+
+        lines += comparison_table(results)
     _plot(out / "loss_curves.png", results)
     atomic_write_bytes(out / "report.md", "\n".join(lines).encode("utf-8"))
     slim = [{k: v for k, v in r.items() if k != "metrics"} for r in results]
