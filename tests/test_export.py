@@ -184,8 +184,10 @@ def test_bf16_export_and_deterministic_bytes(runs, tmp_path):
 
 
 def test_model_card_of_a_frozen_export_names_its_table(runs):
-    _, hf = _family(runs, "bit")
+    run_dir, hf = _family(runs, "bit")
     card = (hf / "README.md").read_text(encoding="utf-8")
+    summary = Run.load(run_dir).summary()  # GPT.num_parameters: the frozen table counts in the total only
+    assert f"| parameters | {summary['parameters']:,} total, {summary['trainable_parameters']:,} trainable" in card
     config = json.loads((hf / "config.json").read_text(encoding="utf-8"))
     assert "frozen bit table, 8 wide, lifted x2" in card and "embed_in.requires_grad_(False)" in card
     assert config["attention_bias"] is False and config["rotary_pct"] == 1.0 and config["tie_word_embeddings"] is False

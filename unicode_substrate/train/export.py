@@ -94,7 +94,7 @@ def export(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None =
 
     ids = {role: tok.token_to_id(name) for role, name in _ROLES.items()}
     step = int(read_manifest(ckpt_path)["step"])
-    card_facts = _card_facts(run, mcfg, table_tensor, tok, step)
+    card_facts = _card_facts(run, mcfg, weights, table_tensor, tok, step)
     extra = {"model": mcfg.to_dict(), "table_manifest_sha256": run.identity["table_manifest_sha256"],
              "tokenizer_manifest_sha256": run.identity["tokenizer_manifest_sha256"], "step": step}
     with atomic_output_dir(out, force=force) as tmp:
@@ -123,15 +123,15 @@ def _copy_tokenizer(src: Path, dst: Path, ids: dict, context: int) -> None:
         (dst / FILES.tokenizer_config).write_bytes(canonical_json(config))
 
 
-def _card_facts(run: Run, mcfg, table, tok, step: int) -> dict:
-    from unicode_substrate.train.run import build_model
-
-    model = build_model(run.identity, table, "torch")
+def _card_facts(run: Run, mcfg, weights: dict, table, tok, step: int) -> dict:
+    # A checkpoint holds exactly the trained tensors; the frozen table counts in the total only
+    # (as GPT.num_parameters counts it).
+    trainable = sum(v.numel() for v in weights.values())
     summary = run.summary() or {}
     val = [r for r in run.metrics() if r.get("type") == "val" and r.get("step") == step] if (run.path / Run.METRICS_FILE).is_file() else []
     table_manifest = read_manifest(run.table_path) if mcfg.embedding == "frozen" and run.table_path else {}
     return {
-        "mcfg": mcfg, "parameters": model.num_parameters(), "trainable": model.num_parameters(trainable_only=True),
+        "mcfg": mcfg, "parameters": trainable + (table.numel() if table is not None else 0), "trainable": trainable,
         "table_method": table_manifest.get("method"), "table_sha": run.identity["table_manifest_sha256"],
         "tokenizer_layout": tok.layout, "tokenizer_sha": run.identity["tokenizer_manifest_sha256"],
         "steps": step, "val_bpb": val[-1].get("val_bpb") if val else summary.get("val_bpb"),
