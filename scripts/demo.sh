@@ -1,30 +1,64 @@
 #!/usr/bin/env bash
 # The whole pipeline on the built-in corpus (Python standard-library docstrings):
 # tokenizer -> 128-wide glyph table (+ atlas) -> token data -> frozen glyph table vs trainable
-# embedding on the tiny preset, trained on identical data, seed, schedule and steps.
-# Measured at 4 min 20 s on a 2-core CPU (benchmarks/RESULTS.md); STEPS=... shortens or lengthens the comparison.
+# embedding on the tiny preset, trained on identical data, seed, schedule and steps -> a sample.
+# Timing: see README "What make demo does" (measured from a fresh clone). STEPS=... sets the steps per variant.
+#
+# To add a stage: one `stage "what" "why"` line, then its commands through `run`; the stage
+# count is taken from this file, so nothing else needs to change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=.venv/bin/substrate
 OUT=artifacts/demo
 STEPS=${STEPS:-200}
+STAGES=$(grep -c '^stage ' "$0")
 mkdir -p "$OUT"
 SECONDS=0
+n=0
+t_stage=0
 
-echo "== 1/5 tokenizer (lossless layout, built-in corpus)"
-$S build-tokenizer --out "$OUT/tokenizer" --force
-echo "== 2/5 glyph table, 128 dimensions to match the tiny presets (about a minute)"
-$S render --tokenizer "$OUT/tokenizer" --method glyph --dim 128 --out "$OUT/table" --preview "$OUT/atlas.png" --force
-echo "== 3/5 token data"
-$S prepare --tokenizer "$OUT/tokenizer" --out "$OUT/data" --force
-echo "== 4/5 compare frozen glyph table vs trainable embedding ($STEPS steps each)"
-$S compare --data "$OUT/data" --out "$OUT" --force \
+stage() {  # stage TITLE EXPLANATION: a numbered header saying what comes and why
+    [ "$n" -gt 0 ] && echo "   (stage took $((SECONDS - t_stage)) s)"
+    n=$((n + 1))
+    t_stage=$SECONDS
+    echo
+    echo "== $n/$STAGES $1"
+    echo "   $2"
+}
+
+run() {  # run CMD...: show the command, then run it
+    echo "+ $*"
+    "$@"
+}
+
+stage "tokenizer: lossless layout, n-grams mined from the built-in corpus" \
+      "Ids are code points; 7,936 n-gram slots and 256 byte tokens make every string round-trip."
+run $S build-tokenizer --out "$OUT/tokenizer" --force
+
+stage "glyph table: every id drawn, 128 dimensions (the tiny presets' width)" \
+      "65,536 glyph pictures -> PCA -> unit rows; identical pictures are moved apart (about a minute)."
+run $S render --tokenizer "$OUT/tokenizer" --method glyph --dim 128 --out "$OUT/table" --preview "$OUT/atlas.png" --force
+
+stage "token data: the corpus tokenized into train and validation arrays" \
+      "Every 50th document is held out; bits per byte are measured on it."
+run $S prepare --tokenizer "$OUT/tokenizer" --out "$OUT/data" --force
+
+stage "compare: frozen glyph table vs trainable embedding, $STEPS steps each" \
+      "Same data, seed and schedule; only the input embedding differs. A progress line every 5 % of each run."
+run $S compare --data "$OUT/data" --out "$OUT" --force \
     --variant "frozen-glyph=tiny-glyph:$OUT/table" --variant "trainable=tiny-unfrozen" \
     --steps "$STEPS" --batch-size 4 --lr 3e-3 --min-lr 3e-4 --warmup 10 \
     --eval-every 50 --ckpt-every 0 --seed 1337
-echo "== 5/5 a sample from the frozen-glyph model"
-$S generate --run "$OUT/runs/frozen-glyph" --prompt "Return the" --max-new-tokens 40 --temperature 0.8 --seed 0
+echo
+grep '^|' "$OUT/report.md"
+
+stage "sample: 40 tokens from the frozen-glyph model" \
+      "A 17M-parameter model after $STEPS steps on 1.8 MB: expect docstring-shaped text, not sense."
+run $S generate --run "$OUT/runs/frozen-glyph" --prompt "Return the" --max-new-tokens 40 --temperature 0.8 --seed 0
+
+echo "   (stage took $((SECONDS - t_stage)) s)"
 echo
 echo "demo finished in ${SECONDS}s"
-echo "report: $OUT/report.md"
+echo "report:      $OUT/report.md"
 echo "loss curves: $OUT/loss_curves.png"
+echo "atlas:       $OUT/atlas.png"

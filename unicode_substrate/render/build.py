@@ -198,25 +198,37 @@ def import_table(pt_path: str | Path, tokenizer_dir: str | Path, out: str | Path
 
 
 def describe_table(path: str | Path) -> str:
-    """A few console lines about a written table: shape, method, collisions, coverage."""
+    """A few console lines about a written table, in plain words: shape, identical pictures, collisions, what resolve did, coverage."""
+    import math
+
     m = read_manifest(path)
     c = m.get("collisions", {})
     b, a = c.get("before", {}), c.get("after", {})
-    lines = [f"table: {m['vocab_size']} x {m['dim']} float32, method {m['method']}"]
+    lines = [f"table: {m['vocab_size']:,} rows (one per token id) x {m['dim']} float32, method {m['method']}"]
     if c.get("identical_pictures"):
         p = c["identical_pictures"]
-        lines.append(f"identical glyph pictures: {p['rows']} rows in {p['groups']} groups")
-    lines += [
-        f"collisions (cosine > {b.get('near_threshold')}): {b.get('exact_duplicate_rows', 0)} rows duplicate another row "
-        f"in {b.get('exact_duplicate_groups', 0)} groups, {b.get('near_duplicate_pairs', 0)} near pairs",
-    ]
+        lines.append(f"identical pictures: {p['rows']:,} tokens in {p['groups']:,} groups are drawn exactly like another token "
+                     "(homoglyphs such as Latin A and Cyrillic A, characters that draw nothing)")
+    dup, near = b.get("exact_duplicate_rows", 0), b.get("near_duplicate_pairs", 0)
+    if not (dup or near):
+        lines.append(f"collisions: none (no row equals another, no two rows have cosine above {b.get('near_threshold')})")
+    else:
+            lines.append(f"collisions found: {dup:,} duplicate rows (equal to another token's row, in {b.get('exact_duplicate_groups', 0):,} groups) "
+                     f"and {near:,} near pairs (two rows with cosine above {b.get('near_threshold')}); "
+                     "the model could not tell such tokens apart")
     if b.get("exact_examples"):
         lines.append("  e.g. " + "; ".join(" = ".join(json.dumps(x[1]) if isinstance(x, list) else str(x) for x in g) for g in b["exact_examples"][:3]))
-    if c.get("resolution"):
-        r = c["resolution"]
-        lines.append(f"resolved: {r['resolved_rows']} rows moved (cosine to original >= {r['min_cosine_to_original']:.4f}); "
-                     f"now {a.get('exact_duplicate_rows', 0)} duplicate rows, {a.get('near_duplicate_pairs', 0)} near pairs")
+    r = c.get("resolution")
+    if r:
+        angle = math.degrees(math.acos(max(-1.0, min(1.0, r["min_cosine_to_original"]))))
+        lines.append(f"resolve: moved {r['resolved_rows']:,} rows to nearby unique rows; each stays within {angle:.1f} degrees of its "
+                     f"original (cosine >= {r['min_cosine_to_original']:.4f}), so similar glyphs stay similar; "
+                     f"left: {a.get('exact_duplicate_rows', 0):,} duplicate rows, {a.get('near_duplicate_pairs', 0):,} near pairs")
+    elif dup or near:
+        lines.append(f"left as they are (on_collision {c.get('on_collision')}): the colliding tokens share one input row")
     cov = m.get("coverage", {}).get("tokens")
     if cov:
-        lines.append("coverage: " + ", ".join(f"{k} {v}" for k, v in cov.items()))
+        words = {"ok": "drawn by the first font", "fallback": "by a fallback font", "picture": "as a control picture",
+                 "blank": "blank (draw nothing)", "missing": "missing from every font (a code-point box)"}
+        lines.append("coverage: " + ", ".join(f"{v:,} {words.get(k, k)}" for k, v in cov.items()))
     return "\n".join(lines)
