@@ -1,18 +1,25 @@
 """Training throughput and optimizer-state memory, frozen table vs trainable embedding.
 
-CPU: tokens/s of the tiny presets (fp32), and the optimizer state AdamW actually holds after a
-step for the paper-size presets (uni-glyph-335m vs unfrozen-335m). CUDA, when present: tokens/s
-and model-FLOPs utilisation of uni-glyph-335m in bf16 autocast.
+CPU: tokens/s of the tiny presets (fp32), the optimizer state AdamW actually holds after a
+step for the paper-size presets (uni-glyph-335m vs unfrozen-335m), and the peak memory of one
+training step with the chunked loss against the full-logit loss (each in a fresh process, peak
+RSS). CUDA, when present: tokens/s and model-FLOPs utilisation of uni-glyph-335m in bf16
+autocast, and the peak memory of both losses.
 
     python benchmarks/bench_train.py                 # everything this machine can run
     python benchmarks/bench_train.py --skip-paper    # tiny presets only (no 5 GiB allocations)
+    python benchmarks/bench_train.py --only-loss --loss-layers 4   # the loss memory comparison only
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
+import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -114,22 +121,103 @@ def gpu_paper(steps: int, B: int, compile_: bool) -> None:
     print()
 
 
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def loss_step_child(path: str, layers: int, B: int, T: int) -> None:
+    """One training step of uni-glyph-335m (``layers`` blocks) with the ``path`` loss; prints JSON."""
+    torch.manual_seed(0)
+    model = build("uni-glyph-335m", "cpu", n_layer=layers)
+    model.full_logit_loss = path == "full"
+    opt = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-4, fused=True)
+    x = torch.randint(0, model.cfg.vocab_size, (B, T + 1), generator=torch.Generator().manual_seed(1))
+    inp, tgt = x[:, :-1].contiguous(), x[:, 1:].contiguous()
+    before = _rss_bytes()
+    t0 = time.process_time()
+    _, loss = model(inp, tgt)
+    loss.backward()
+    opt.step()
+    seconds = time.process_time() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    print(json.dumps({"path": path, "loss": loss.item(), "before": before, "peak": peak, "cpu_s": seconds}))
+
+
+def cpu_loss_memory(layers: int, B: int, T: int) -> None:
+    print(f"## Peak memory of one training step, chunked vs full-logit loss (CPU, fp32, uni-glyph-335m with "
+          f"{layers} of 16 layers, B={B}, T={T}, V=65,536, d_model=1024)\n")
+    print("| loss | peak RSS | RSS before the step | step's growth | CPU s | loss value |")
+    print("|---|---:|---:|---:|---:|---:|")
+    rows = {}
+    for path in ("full", "chunked"):
+        out = subprocess.run([sys.executable, __file__, "--loss-child", path, "--loss-layers", str(layers),
+                              "--loss-batch", str(B), "--loss-context", str(T)],
+                             capture_output=True, text=True, check=True).stdout
+        r = rows[path] = json.loads(out.strip().splitlines()[-1])
+        print(f"| {path} | {r['peak'] / 2**20:,.0f} MiB | {r['before'] / 2**20:,.0f} MiB | "
+              f"{(r['peak'] - r['before']) / 2**20:,.0f} MiB | {r['cpu_s']:.1f} | {r['loss']:.6f} |")
+    full, chunked = rows["full"], rows["chunked"]
+    print(f"\nchunked / full: peak RSS {chunked['peak'] / full['peak']:.2f}x, step's growth "
+          f"{(chunked['peak'] - chunked['before']) / (full['peak'] - full['before']):.2f}x; "
+          f"saved {(full['peak'] - chunked['peak']) / 2**20:,.0f} MiB; "
+          f"|loss difference| {abs(full['loss'] - chunked['loss']):.2e}\n")
+
+
+def gpu_loss_memory(B: int) -> None:
+    print(f"## {torch.cuda.get_device_name()}: peak memory of one training step, uni-glyph-335m, bf16 autocast, "
+          f"B={B}, T=1024\n")
+    print("| loss | peak allocated | loss value |")
+    print("|---|---:|---:|")
+    peaks = {}
+    for path in ("full", "chunked"):
+        torch.manual_seed(0)
+        model = build("uni-glyph-335m", "cuda")
+        model.full_logit_loss = path == "full"
+        opt = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-4, fused=True)
+        x = torch.randint(0, model.cfg.vocab_size, (B, 1025), device="cuda")
+        torch.cuda.reset_peak_memory_stats()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            _, loss = model(x[:, :-1], x[:, 1:].contiguous())
+        loss.backward()
+        opt.step()
+        torch.cuda.synchronize()
+        peaks[path] = torch.cuda.max_memory_allocated()
+        print(f"| {path} | {peaks[path] / 2**20:,.0f} MiB | {loss.item():.6f} |")
+        del model, opt, loss
+        torch.cuda.empty_cache()
+    print(f"\nchunked / full peak: {peaks['chunked'] / peaks['full']:.2f}x\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--batch", type=int, default=4, help="CPU batch (sequences of 128 tokens)")
     ap.add_argument("--gpu-batch", type=int, default=16)
     ap.add_argument("--compile", action="store_true", help="torch.compile the GPU model")
-    ap.add_argument("--skip-paper", action="store_true", help="skip the 335M optimizer-state measurement on CPU")
+    ap.add_argument("--skip-paper", action="store_true", help="skip the 335M measurements on CPU")
+    ap.add_argument("--only-loss", action="store_true", help="only the chunked vs full-logit loss memory")
+    ap.add_argument("--loss-layers", type=int, default=4, help="blocks of the CPU loss-memory model (paper: 16)")
+    ap.add_argument("--loss-batch", type=int, default=2)
+    ap.add_argument("--loss-context", type=int, default=1024)
+    ap.add_argument("--loss-child", choices=("full", "chunked"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.loss_child:
+        loss_step_child(args.loss_child, args.loss_layers, args.loss_batch, args.loss_context)
+        return
     print(f"torch {torch.__version__}\n")
-    cpu_tiny(args.steps, args.batch)
+    if not args.only_loss:
+        cpu_tiny(args.steps, args.batch)
     if not args.skip_paper:
-        paper_memory()
+        if not args.only_loss:
+            paper_memory()
+        cpu_loss_memory(args.loss_layers, args.loss_batch, args.loss_context)
     if torch.cuda.is_available():
-        gpu_paper(args.steps, args.gpu_batch, args.compile)
+        gpu_loss_memory(args.gpu_batch)
+        if not args.only_loss:
+            gpu_paper(args.steps, args.gpu_batch, args.compile)
     else:
-        print("No CUDA device: GPU tokens/s and MFU were not measured.")
+        print("No CUDA device: GPU tokens/s, MFU and GPU loss memory were not measured.")
 
 
 if __name__ == "__main__":
