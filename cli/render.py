@@ -54,7 +54,7 @@ def render(tokenizer_dir, out, method, dim, fonts, preset, on_collision, thresho
 @click.command()
 @click.option("--table", "table_dir", required=True, type=click.Path(), help="Table directory.")
 @click.option("--out", required=True, type=click.Path(), help="Atlas PNG to write.")
-@click.option("--ids", default=None, help="Comma-separated token ids to show (default: a seeded sample).")
+@click.option("--ids", default=None, help="Comma-separated token ids, decimal or hex (65,0x0410); default: a seeded sample across token kinds and scripts.")
 @click.option("--count", type=int, default=48, show_default=True, help="Sample size when --ids is not given.")
 @click.option("--font", "fonts", multiple=True, type=click.Path(), help="Font chain used to re-draw glyphs (default: the fonts.toml shipped in the package).")
 @click.option("--scatter", type=click.Path(), default=None, help="Also write a 2-D PCA scatter PNG here.")
@@ -64,9 +64,9 @@ def preview(table_dir, out, ids, count, fonts, scatter):
     from unicode_substrate.render.preview import write_atlas, write_scatter
 
     try:
-        id_list = [int(x) for x in ids.split(",")] if ids else None
+        id_list = [int(x, 0) for x in ids.split(",")] if ids else None  # decimal or 0x hex, as the atlas labels them
     except ValueError:
-        raise SubstrateError(f"--ids must be comma-separated integers, got {ids!r}") from None
+        raise SubstrateError(f"--ids must be comma-separated integers (decimal or 0x hex), got {ids!r}") from None
     click.echo(f"wrote {write_atlas(table_dir, out, ids=id_list, count=count, fonts=list(fonts) or None)}")
     if scatter:
         click.echo(f"wrote {write_scatter(table_dir, scatter)}")
