@@ -7,6 +7,8 @@ run or listed, so ``substrate --help`` never imports torch, triton or scikit-lea
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import click
 
@@ -24,9 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train"),
     "generate": ("train", "generate"),
     "compare": ("train", "compare"),
+    "eval": ("eval", "eval_"),
     "grow": ("grow", "grow"),
     "fuse": ("grow", "fuse"),
-    "eval": ("eval", "eval_"),
     "export": ("export", "export"),
 }
 
@@ -55,12 +57,72 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise  # usage errors: one line from main() below
         except SubstrateError as e:
-            click.echo(f"error: {e}", err=True)
-            ctx.exit(2)
+            _fail(ctx, str(e))
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)
             ctx.exit(130)
+        except OSError as e:  # full disk, read-only or missing destination, permissions, ...
+            _fail(ctx, _os_error(e))
+        except UnicodeError as e:  # a path or name that cannot be encoded
+            _fail(ctx, f"a path or name cannot be encoded ({e.reason}): {_clip(repr(e.object[e.start:e.end]))}"
+                  if hasattr(e, "object") else str(e))
+        except RecursionError:
+            _fail(ctx, "an input is nested too deeply to read (recursion limit reached)")
+        except MemoryError:
+            _fail(ctx, "out of memory; the input is too large for this machine")
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's own usage errors become the same one line (``error: ...``, exit 2) as ours."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as e:
+            hint = ""
+            if isinstance(e, click.UsageError) and e.ctx is not None:
+                hint = f" (see '{e.ctx.command_path} --help')"
+            click.echo(f"error: {_one_line(e.format_message())}{hint}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def _clip(text: str, n: int = 200) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _fail(ctx: click.Context, message: str) -> None:
+    click.echo(f"error: {_clip(_one_line(message), 2000)}", err=True)
+    ctx.exit(2)
+
+
+def _os_error(e: OSError) -> str:
+    """An OSError in words: what went wrong and on which path; nothing was half-written (atomic outputs)."""
+    import errno
+
+    what = {
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EROFS: "the destination is on a read-only file system",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+        errno.ENOTDIR: "a part of the path is not a directory",
+        errno.EISDIR: "is a directory",
+        errno.ENAMETOOLONG: "file name too long",
+    }.get(e.errno, e.strerror or type(e).__name__)
+    where = " -> ".join(os.fsdecode(f) for f in (e.filename, e.filename2) if f is not None)
+    return f"{what}{f': {where}' if where else ''}" + (f" ({_clip(str(e))})" if e.errno is None else "")
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -31,13 +31,18 @@ def make_data(out: Path, n_docs: int = 60, doc_len: int = 120, seed: int = 0, to
     return write_token_data(out, docs(), vocab, tokenizer_sha, val_every=10, separator=0)
 
 
-def make_table(out: Path, dim: int = 16, vocab: int = VOCAB, tokenizer_sha: str = FAKE_TOKENIZER_SHA, seed: int = 0) -> Path:
-    """A random unit-norm frozen table written with the render part's table writer."""
+def make_table(out: Path, dim: int = 16, vocab: int = VOCAB, tokenizer_sha: str = FAKE_TOKENIZER_SHA, seed: int = 0,
+               method: str = "glyph") -> Path:
+    """A random unit-norm frozen table written with the render part's table writer.
+
+    Labelled ``glyph`` by default so the glyph presets the trainer tests use accept it (a
+    preset refuses a table of another method); the rows themselves are random.
+    """
     from unicode_substrate.table import write_table
 
     w = np.random.default_rng(seed).standard_normal((vocab, dim)).astype(np.float32)
     w /= np.linalg.norm(w, axis=1, keepdims=True)
-    return write_table(out, w, [f"t{i}" for i in range(vocab)], {"method": "random",
+    return write_table(out, w, [f"t{i}" for i in range(vocab)], {"method": method,
                                                                     "tokenizer_manifest_sha256": tokenizer_sha})
 
 

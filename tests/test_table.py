@@ -95,7 +95,8 @@ def test_edited_parquet_is_caught_by_full_verification(tmp_path, tok):
     data = bytearray(p.read_bytes())
     data[len(data) // 2] ^= 0xFF
     p.write_bytes(bytes(data))
-    load_table(out)  # the fast path reads only the tensor file, whose bytes are intact
+    with pytest.raises(SubstrateError, match="embeddings.parquet does not match"):
+        load_table(out)  # the default check covers every file, at memory speed
     with pytest.raises(SubstrateError, match="embeddings.parquet does not match"):
         load_table(out, verify="sha256")
 

@@ -80,6 +80,8 @@ def _read_file(path: Path, lang: str) -> Iterator[tuple[str, str]]:
                 record = json.loads(text)
             except json.JSONDecodeError as e:
                 raise SubstrateError(f"{path}:{lineno}: not a JSON object ({e.msg})") from None
+            except RecursionError:
+                raise SubstrateError(f"{path}:{lineno}: JSON nested too deeply to read") from None
             if not isinstance(record, dict) or not isinstance(record.get("text"), str):
                 raise SubstrateError(f"{path}:{lineno}: expected an object with a string 'text' field")
             yield (lang, record["text"])

@@ -158,7 +158,7 @@ def write_table(
     for name, values in (columns or {}).items():
         cols[name] = pa.array(list(values))
     table = pa.table(cols)
-    with atomic_output_dir(out, force=force) as tmp:
+    with atomic_output_dir(out, force=force, kind="table") as tmp:
         with open(tmp / SAFETENSORS, "wb") as f:
             f.write(head)
             f.write(memoryview(weight).cast("B"))

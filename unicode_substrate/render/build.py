@@ -96,8 +96,9 @@ def render_table(
     on_collision = on_collision or m.on_collision
     if on_collision not in choices.ON_COLLISION:
         raise SubstrateError(f"--on-collision must be {', '.join(choices.ON_COLLISION[:-1])} or {choices.ON_COLLISION[-1]}, not {on_collision!r}")
-    if Path(out).exists() and not force:
-        raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
+    from unicode_substrate.artifacts import check_output
+
+    check_output(out, force=force, kind="table", inputs=[tokenizer_dir, *(fonts or ())])  # never replaces an input
     surface = surface or m.surface
     raw, drawn, tok_manifest = tokenizer_tokens(tokenizer_dir, surface)
     stages = _Stages(progress)
@@ -166,8 +167,9 @@ def import_table(pt_path: str | Path, tokenizer_dir: str | Path, out: str | Path
     pt = Path(pt_path)
     if not pt.is_file():
         raise SubstrateError(f"{pt} does not exist")
-    if Path(out).exists() and not force:
-        raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
+    from unicode_substrate.artifacts import check_output
+
+    check_output(out, force=force, kind="table", inputs=[pt, tokenizer_dir])  # never replaces an input
     try:
         obj = torch.load(pt, map_location="cpu", weights_only=True)  # never unpickle arbitrary objects
     except Exception as e:
@@ -183,6 +185,9 @@ def import_table(pt_path: str | Path, tokenizer_dir: str | Path, out: str | Path
     if obj.shape[0] != len(raw):
         raise SubstrateError(f"{pt} has {obj.shape[0]} rows but the tokenizer has {len(raw)} tokens")
     weight = obj.detach().to(torch.float32).contiguous().numpy()
+    bad = ~np.isfinite(weight).all(axis=1)
+    if bad.any():  # checked before the collision search, which would call NaN rows duplicates
+        raise SubstrateError(f"{pt} has {int(bad.sum())} rows with NaN or infinite values (the first is row {int(np.argmax(bad))}); a table must be finite")
     report = coll.find_collisions(weight, threshold)
     fields = {
         "method": "imported",

@@ -9,6 +9,7 @@ from pathlib import Path
 from unicode_substrate.artifacts import (
     atomic_output_dir,
     canonical_json,
+    check_output,
     sha256_bytes,
     sha256_file,
     write_manifest,
@@ -36,6 +37,7 @@ def build_tokenizer(
 ) -> Path:
     """Build a tokenizer directory at ``out`` and return its path (atomic; refuses an existing ``out`` unless ``force``)."""
     out = Path(out)
+    check_output(out, force=force, kind="tokenizer", inputs=[ngrams, intersection, from_tokenizer])
     if from_tokenizer is not None:
         if ngrams is not None or intersection is not None or top_cnt is not None:
             raise SubstrateError("--from-tokenizer takes its vocabulary from the file; do not combine it with --ngrams, --intersection or --top-cnt")
@@ -68,7 +70,7 @@ def build_tokenizer(
         grams |= set(inter)
         inter_sha = sha256_file(intersection)
     vocab = assemble(spec, grams)
-    with atomic_output_dir(out, force) as tmp:
+    with atomic_output_dir(out, force, kind="tokenizer", inputs=[ngrams, intersection]) as tmp:
         _write_files(tmp, vocab)
         write_manifest(
             tmp,
@@ -171,6 +173,7 @@ def _copy_tokenizer(src: Path, out: Path, force: bool) -> Path:
         raise SubstrateError(f"{src} is not a Hugging Face tokenizer.json: {first[:200]}") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict):
         raise SubstrateError(f"{src} is not a Hugging Face tokenizer.json: no 'model' object")
+    _check_unique_ids(obj, src)
     id_to_token = {i: t for t, i in hf.get_vocab(with_added_tokens=True).items()}
     if not id_to_token:
         raise SubstrateError(f"{src} has an empty vocabulary")
@@ -178,7 +181,7 @@ def _copy_tokenizer(src: Path, out: Path, force: bool) -> Path:
     tokens = [id_to_token.get(i, f"<unused_{i}>") for i in range(size)]
     merges = obj["model"].get("merges") or []
     merges = [m.split(" ", 1) if isinstance(m, str) else m for m in merges]
-    with atomic_output_dir(out, force) as tmp:
+    with atomic_output_dir(out, force, kind="tokenizer", inputs=[src]) as tmp:
         (tmp / TOKENIZER_JSON).write_bytes(raw)
         (tmp / VOCAB_JSON).write_bytes(_dumps({t: i for i, t in enumerate(tokens)}))
         (tmp / MERGES_TXT).write_bytes(("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges)).encode("utf-8"))
@@ -204,3 +207,30 @@ def _copy_tokenizer(src: Path, out: Path, force: bool) -> Path:
             n_gaps=size - len(id_to_token),
         )
     return out
+
+
+def _check_unique_ids(obj: dict, src: Path) -> None:
+    """Refuse a vocabulary where two tokens share an id (or one token appears twice): one would vanish."""
+    vocab = obj["model"].get("vocab")
+    seen: dict[int, str] = {}
+    if isinstance(vocab, dict):
+        pairs = [(t, i) for t, i in vocab.items()]
+    elif isinstance(vocab, list):  # Unigram: [[piece, score], ...], the id is the position
+        pairs = [(p[0] if isinstance(p, (list, tuple)) and p else p, i) for i, p in enumerate(vocab)]
+        pieces = [t for t, _ in pairs]
+        if len(set(map(repr, pieces))) != len(pieces):
+            dup = next(t for k, t in enumerate(pieces) if t in pieces[:k])
+            raise SubstrateError(f"{src}: token {dup!r} appears twice in the vocabulary")
+    else:
+        pairs = []
+    for a in obj.get("added_tokens") or []:
+        if isinstance(a, dict) and "id" in a:
+            if vocab is not None and isinstance(vocab, dict) and vocab.get(a.get("content")) == a["id"]:
+                continue  # an added token that is also in the vocabulary under the same id
+            pairs.append((a.get("content"), a["id"]))
+    for token, i in pairs:
+        if not isinstance(i, int) or isinstance(i, bool) or i < 0:
+            raise SubstrateError(f"{src}: token {token!r} has id {i!r}, not a non-negative integer")
+        if i in seen and seen[i] != token:
+            raise SubstrateError(f"{src}: tokens {seen[i]!r} and {token!r} share id {i}; every token needs its own id")
+        seen[i] = token

@@ -184,7 +184,7 @@ class Tokenizer:
 
     def decode(self, ids, skip_special_tokens: bool = False) -> str:
         """The text of ``ids``; byte-fallback runs become their UTF-8 characters (invalid bytes -> U+FFFD each)."""
-        ids = [int(i) for i in ids]
+        ids = _int_ids(ids)
         bad = [i for i in ids if not 0 <= i < self.vocab_size]
         if bad:
             raise SubstrateError(f"id {bad[0]} is outside the vocabulary (size {self.vocab_size})")
@@ -301,6 +301,12 @@ class Tokenizer:
                 chunks.append(text[start:i])
                 start = i
         chunks.append(text[start:])
+        longest = max(map(len, chunks))
+        if longest > _MAX_CHUNK:  # merging one chunk is quadratic in its length here (not in the compiled loop)
+            raise SubstrateError(
+                f"the text has a run of {longest:,} characters with no break between merges, over the "
+                f"{_MAX_CHUNK:,} the pure-Python engine takes; build the compiled loop (pip install -e .) or split the text"
+            )
         cache = self._cache
         missing = set(chunks).difference(cache)
         if len(cache) + len(missing) > _CACHE_LIMIT:
@@ -351,6 +357,31 @@ class Tokenizer:
         return self._hf
 
 
+def _int_ids(ids) -> list[int]:
+    """Token ids as Python ints; floats, strings, nested arrays and other non-integers are refused."""
+    if isinstance(ids, (str, bytes)):
+        raise SubstrateError(f"decode expects a sequence of integer ids, got {type(ids).__name__}")
+    if isinstance(ids, np.ndarray):
+        if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+            raise SubstrateError(f"decode expects a 1-D array of integer ids, got a {ids.ndim}-D {ids.dtype} array")
+        return ids.tolist()
+    if hasattr(ids, "tolist") and hasattr(ids, "dim"):  # a torch tensor, without importing torch
+        if ids.dim() != 1 or ids.is_floating_point() or ids.is_complex():
+            raise SubstrateError(f"decode expects a 1-D tensor of integer ids, got shape {tuple(ids.shape)} {ids.dtype}")
+        return ids.tolist()
+    try:
+        items = list(ids)
+    except TypeError:
+        raise SubstrateError(f"decode expects a sequence of integer ids, got {type(ids).__name__}") from None
+    out = []
+    for i in items:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise SubstrateError(f"decode expects integer ids, got {i!r} ({type(i).__name__})")
+        out.append(int(i))
+    return out
+
+
+_MAX_CHUNK = 1 << 14  # characters of one merge chunk the pure-Python engine accepts
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

@@ -125,6 +125,13 @@ def assemble(layout: LayoutSpec, grams: set[str] | list[str]) -> Vocabulary:
         raise SubstrateError(
             f"{len(clashing)} n-gram(s) are spelt like reserved tokens of layout {layout.name}: {clashing[:5]}"
         )
+    unreachable = sorted(g for g in grams if not all(is_monogram_id(ord(c)) for c in g))
+    if unreachable:
+        # a character without an id of its own (astral, private use) is never a token, so no merge reaches the gram
+        raise SubstrateError(
+            f"{len(unreachable)} n-gram(s) contain a character that has no id in layout {layout.name} "
+            f"(astral plane, private use or a surrogate), so encode could never produce them: {unreachable[:5]}"
+        )
     order = placement_order(grams)
     n_slots = layout.n_slots
     dropped = tuple(order[n_slots:])

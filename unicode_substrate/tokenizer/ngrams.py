@@ -19,6 +19,7 @@ from typing import Iterable
 
 from unicode_substrate.artifacts import sha256_file
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.tokenizer.layout import is_monogram_id
 
 LANGUAGE_NAMES = {
     "en": "English", "ru": "Russian", "fr": "French", "de": "German", "zh": "Chinese", "he": "Hebrew",
@@ -34,6 +35,10 @@ _PREPROCESS = str.maketrans({"’": "'", "‘": "'", "`": "'", **{str(d): None f
 _CJK = re.compile("[\u4e00-\u9fff\u3040-\u309f\u30a0-\u30ff\uac00-\ud7af]")
 _WORD = re.compile("\\b[a-zA-Z\u00c0-\u017f\u0400-\u04ff']+\\b")
 _SPACE = re.compile(r"\s+")
+
+# Parsing a Python literal takes about 150 bytes of memory per byte of file, JSON far less.
+MAX_LITERAL_BYTES = 16 << 20
+MAX_JSON_BYTES = 256 << 20
 
 NgramStats = list  # list of {'lang', 'language_name', 'top_ngrams': {n: [(gram, count), ...]}}
 
@@ -70,7 +75,8 @@ def mine(documents: Iterable[tuple[str, str]], sizes: Iterable[int] = (2, 3, 4, 
         per_n = counters.setdefault(lang, {n: Counter() for n in sizes})
         text = preprocess(text)
         for n in sizes:
-            per_n[n].update(text_ngrams(text, n))
+            # a gram with a character that has no id could never be reached by a merge
+            per_n[n].update(g for g in text_ngrams(text, n) if all(map(has_char_id, g)))
     if n_docs == 0:
         raise SubstrateError("the corpus is empty: no documents found")
     stats = [
@@ -105,7 +111,15 @@ def check_gram(g: object, where: str) -> str:
         raise SubstrateError(f"{where}: gram {g!r} is shorter than 2 characters")
     if any(c.isspace() for c in g):
         raise SubstrateError(f"{where}: gram {g!r} contains whitespace")
+    if (c := next((c for c in g if not has_char_id(c)), None)) is not None:
+        what = "a lone surrogate" if 0xD800 <= ord(c) < 0xE000 else "a character with no id of its own (astral plane, private use or U+FFFF)"
+        raise SubstrateError(f"{where}: gram {g!r} contains U+{ord(c):04X}, {what}; no merge could ever produce it")
     return g
+
+
+def has_char_id(c: str) -> bool:
+    """True for a character every layout gives an id (a BMP character outside surrogates and private use)."""
+    return is_monogram_id(ord(c))
 
 
 def validate(stats: object, where: str) -> NgramStats:
@@ -158,6 +172,8 @@ def _load_cached(path: str, digest: str) -> NgramStats:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise SubstrateError(f"n-gram file {p} is not valid JSON: {e.msg} at line {e.lineno}") from None
+        except RecursionError:
+            raise SubstrateError(f"n-gram file {p} is nested too deeply to be n-gram statistics") from None
     else:
         try:
             data = ast.literal_eval(text)
@@ -171,6 +187,16 @@ def _load_cached(path: str, digest: str) -> NgramStats:
 def load(path: str | Path) -> NgramStats:
     """Read and validate an n-gram statistics file (Python literal or ``.json``)."""
     p = resolve(path)
+    try:
+        size = p.stat().st_size
+    except OSError as e:
+        raise SubstrateError(f"cannot read n-gram file {p}: {e.strerror or e}") from None
+    limit = MAX_JSON_BYTES if p.suffix == ".json" else MAX_LITERAL_BYTES
+    if size > limit:  # parsing takes memory many times the file size: refuse before trying
+        raise SubstrateError(
+            f"n-gram file {p} is {size / 2**20:.0f} MiB, over the {limit >> 20} MiB this reader accepts "
+            f"(the paper's files are under 3 MiB){'; a .json file may be up to ' + str(MAX_JSON_BYTES >> 20) + ' MiB' if p.suffix != '.json' else ''}"
+        )
     try:
         digest = sha256_file(p)
     except OSError as e:
@@ -211,12 +237,13 @@ def write_stats(
     force: bool = False,
 ) -> Path:
     """Mine a corpus and write ``ngrams.txt`` (the paper's schema), ``ngrams.json`` and a manifest to ``out``."""
-    from unicode_substrate.artifacts import atomic_output_dir, write_manifest
+    from unicode_substrate.artifacts import atomic_output_dir, check_output, write_manifest
     from unicode_substrate.corpus import iter_documents
 
     sizes = tuple(sizes)
+    check_output(out, force=force, kind="ngrams", inputs=[corpus])
     stats = mine(iter_documents(corpus, lang), sizes, top_k)  # mined before anything is written
-    with atomic_output_dir(out, force) as tmp:
+    with atomic_output_dir(out, force, kind="ngrams", inputs=[corpus]) as tmp:
         (tmp / "ngrams.txt").write_bytes(to_literal(stats))
         (tmp / "ngrams.json").write_bytes(to_json(stats))
         write_manifest(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,7 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        _check_types(self)
         positive = ("steps", "batch_size", "grad_accum", "eval_batch_size", "keep_last", "log_every")
         for name in positive:
             if int(getattr(self, name)) < 1:
@@ -70,8 +73,7 @@ class TrainConfig:
             raise SubstrateError(f"kernels must be one of {', '.join(KERNELS)}, got {self.kernels!r}")
         if self.parallel not in PARALLEL:
             raise SubstrateError(f"parallel must be one of {', '.join(PARALLEL)}, got {self.parallel!r}")
-        if not isinstance(self.model, dict):
-            raise SubstrateError("the [model] section must be a table of ModelConfig fields")
+        check_device(self.device)
 
     def model_config(self) -> ModelConfig:
         """The preset with this configuration's model overrides applied."""
@@ -87,6 +89,151 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# The type every option must have in a TOML file or a Python call (bool is not an int here).
+_INT, _FLOAT, _BOOL, _STR = "an integer", "a number", "true or false", "a string"
+
+
+def _kind(annotation: str) -> str | None:
+    return {"int": _INT, "float": _FLOAT, "bool": _BOOL, "str": _STR, "int | None": _INT}.get(annotation)
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == _INT:
+        return isinstance(value, int)
+    if kind == _FLOAT:
+        return isinstance(value, (int, float))
+    return isinstance(value, str)
+
+
+def _check_types(cfg: "TrainConfig") -> None:
+    """Refuse a value of the wrong type (``steps = "ten"``) with one line naming the option."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "model":
+            if not isinstance(value, dict):
+                raise SubstrateError("the [model] section must be a table of ModelConfig fields")
+            _check_model_types(value)
+            continue
+        if f.name == "context" and value is None:
+            continue
+        kind = _kind(str(f.type))
+        if kind is not None and not _fits(value, kind):
+            raise SubstrateError(f"training option {f.name} must be {kind}, got {value!r}")
+    for name in ("lr", "min_lr", "weight_decay", "beta1", "beta2", "grad_clip"):
+        if not math.isfinite(getattr(cfg, name)):
+            raise SubstrateError(f"training option {name} must be a finite number, got {getattr(cfg, name)!r}")
+
+
+def _check_model_types(overrides: dict) -> None:
+    """Model overrides must name ModelConfig fields and have the type of the field's default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise SubstrateError(f"unknown model config keys: {', '.join(unknown)}")
+    for key, value in overrides.items():
+        default = defaults[key]
+        if default is None:  # table_method: a string or nothing
+            ok = value is None or isinstance(value, str)
+            kind = _STR
+        else:
+            kind = {bool: _BOOL, int: _INT, float: _FLOAT, str: _STR}[type(default)]
+            ok = _fits(value, kind)
+        if not ok:
+            raise SubstrateError(f"model field {key} must be {kind}, got {value!r}")
+
+
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
+
+
+def check_device(device: Any) -> str:
+    """A device string this toolkit understands: auto, cpu, mps, cuda or cuda:N (torch-free check)."""
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise SubstrateError(f"device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+    return device
+
+
+def device_available(device: str) -> None:
+    """Refuse a CUDA or MPS device this torch build or machine does not have (one line, no traceback)."""
+    import torch
+
+    check_device(device)
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            build = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise SubstrateError(f"device {device!r} is not available: {build}; use --device cpu")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise SubstrateError(f"device {device!r} is not available: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise SubstrateError("device 'mps' is not available on this machine; use --device cpu")
+
+
+# Which tables a model that names a method accepts. glyph and glyph-paper are the same kind of
+# table (rendered glyphs through PCA, two recipes); bit and float codes have different geometry,
+# so each takes only its own; a random table is a control and must be named on purpose
+# (model field table_method = "random"). A model that names no method takes any table.
+TABLE_METHODS_ACCEPTED: dict[str, tuple[str, ...]] = {
+    "glyph": ("glyph", "glyph-paper"),
+    "glyph-paper": ("glyph-paper", "glyph"),
+    "bit": ("bit",),
+    "float": ("float",),
+    "random": ("random",),
+}
+
+
+def check_table_method(expected: str | None, found: Any, table: Any) -> None:
+    """Refuse a table whose manifest method is not one the model's ``table_method`` accepts."""
+    if expected is None:
+        return
+    accepted = TABLE_METHODS_ACCEPTED.get(expected, (expected,))
+    if found not in accepted:
+        raise SubstrateError(
+            f"table {table} was made by method {found!r}, but the model expects a {expected!r} table "
+            f"(accepted: {', '.join(accepted)}); render one with that method, or set the model field "
+            f"table_method = {found!r} to train on this table on purpose"
+        )
+
+
+# Options that may change when a run is resumed: they change when it validates, saves and logs,
+# and how fast or on what it runs, not what it learns (precision only by rounding). ``steps``
+# may grow or shrink: the cosine schedule is recomputed from the resume step. A per-process
+# batch_size or grad_accum may change when the global batch (x world size) stays the same,
+# since batches are drawn by (seed, step) from the global batch. Everything else is refused.
+RESUME_MAY_CHANGE: tuple[str, ...] = (
+    "steps", "eval_every", "eval_tokens", "eval_batch_size", "ckpt_every", "keep_last", "log_every",
+    "precision", "compile", "parallel", "kernels", "device",
+)
+
+
+def resume_changes(old: dict, new: "TrainConfig", old_world: int, new_world: int) -> dict[str, list]:
+    """``{option: [before, after]}`` of what a resume changes; a change that alters the run is an error."""
+    now = new.to_dict()
+    changed = {k: [old[k], now[k]] for k in now if k in old and old[k] != now[k]}
+    if old_world != new_world:
+        changed["world_size"] = [old_world, new_world]
+    batch = {"batch_size", "grad_accum", "world_size"}
+    refused = [k for k in changed if k not in RESUME_MAY_CHANGE and k not in batch]
+    if refused:
+        what = ", ".join(f"{k} {changed[k][0]!r} -> {changed[k][1]!r}" for k in refused)
+        raise SubstrateError(
+            f"cannot resume with changed {what}: the run would no longer be the run it started as; "
+            f"resume with the original values, or start a new run (only {', '.join(RESUME_MAY_CHANGE)} may change)"
+        )
+    if batch & set(changed):
+        before = old.get("batch_size", now["batch_size"]) * old.get("grad_accum", now["grad_accum"]) * old_world
+        after = now["batch_size"] * now["grad_accum"] * new_world
+        if before != after:
+            raise SubstrateError(
+                f"cannot resume with a global batch of {after} sequences (batch_size x grad_accum x processes); "
+                f"the run was trained with {before}"
+            )
+    return changed
 
 
 def _check_keys(d: dict, what: str) -> None:
@@ -110,6 +257,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
     given = {k: v for k, v in overrides.items() if v is not None}
     _check_keys(given, "training option")
     if "model" in given:  # model overrides merge key by key
+        if not isinstance(values.get("model", {}), dict):
+            raise SubstrateError(f"the [model] section of {path} must be a table of ModelConfig fields")
         given["model"] = {**values.get("model", {}), **given["model"]}
     try:
         return TrainConfig(**{**values, **given})

@@ -20,7 +20,7 @@ from typing import Iterable
 import numpy as np
 
 from unicode_substrate.choices import SEPARATOR
-from unicode_substrate.artifacts import atomic_output_dir, manifest_sha256, verify_manifest, write_manifest
+from unicode_substrate.artifacts import atomic_output_dir, check_output, manifest_sha256, verify_manifest, write_manifest
 from unicode_substrate.errors import SubstrateError
 
 DATA_SCHEMA = 1
@@ -62,11 +62,15 @@ def write_token_data(
     val_every: int = 50,
     separator: int | None = None,
     force: bool = False,
+    inputs: Iterable[str | Path | None] = (),
     **fields,
 ) -> Path:
-    """Write a data directory from ``(ids, utf8_bytes)`` per document; every ``val_every``-th goes to validation."""
+    """Write a data directory from ``(ids, utf8_bytes)`` per document; every ``val_every``-th goes to validation.
+
+    ``inputs`` are the paths the documents come from: the output may never be one of them.
+    """
     dtype = _dtype(vocab_size)
-    with atomic_output_dir(out, force=force) as tmp:
+    with atomic_output_dir(out, force=force, kind="tokens", inputs=inputs) as tmp:
         train = _SplitWriter(tmp / "train.bin", dtype, separator)
         val = _SplitWriter(tmp / "val.bin", dtype, separator)
         try:
@@ -120,7 +124,9 @@ def prepare(
     from unicode_substrate.tokenizer import Tokenizer
 
     if val_every < 2:
-        raise SubstrateError(f"--val-every must be at least 2, got {val_every}")
+        raise SubstrateError(f"val_every must be at least 2, got {val_every}")
+    inputs = (tokenizer, corpus)
+    check_output(out, force=force, kind="tokens", inputs=inputs)  # refused before minutes of tokenizing
     tok = Tokenizer.load(tokenizer)
     separator = tok.token_to_id(SEPARATOR)
     # <unk> tokens counted while encoding; the manifest records this dict after the last document
@@ -155,6 +161,7 @@ def prepare(
             val_every=val_every,
             separator=separator,
             force=force,
+            inputs=inputs,
             corpus=str(corpus) if corpus is not None else "builtin",
             tokenizer_path=str(Path(tokenizer).resolve()),
             unknown=unknown,

@@ -99,6 +99,9 @@ def load_frozen_table(table: str | Path | None, mcfg: ModelConfig,
     if table is None:
         raise SubstrateError("a frozen-embedding model needs a table (a directory from substrate render)")
     t = load_table(table)
+    from unicode_substrate.train.config import check_table_method
+
+    check_table_method(mcfg.table_method, t.manifest.get("method"), table)
     if tokenizer_sha256 is not None and t.manifest.get("tokenizer_manifest_sha256") != tokenizer_sha256:
         raise SubstrateError(
             f"table {table} was rendered for tokenizer {str(t.manifest.get('tokenizer_manifest_sha256'))[:12]}..., "

@@ -25,12 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unicode_substrate.artifacts import atomic_write_bytes, canonical_json
+from unicode_substrate.artifacts import atomic_write_bytes, canonical_json, check_not_input, read_manifest
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.kernels import check_backend
 from unicode_substrate.model import ModelConfig
 from unicode_substrate.train import checkpoint as ckpt
-from unicode_substrate.train.config import TrainConfig
+from unicode_substrate.train.config import TrainConfig, device_available, resume_changes
 from unicode_substrate.train.data import TokenData
 from unicode_substrate.train.distributed import DistInfo, dist_info_from_env, init_distributed, shutdown_distributed
 from unicode_substrate.train.run import (
@@ -69,8 +69,10 @@ def optimizer_state_bytes(opt: torch.optim.Optimizer) -> int:
 
 def _device(cfg: TrainConfig, info: DistInfo) -> torch.device:
     if cfg.device == "cuda":  # under torchrun, plain "cuda" means this process's own GPU
+        device_available(cfg.device)
         return torch.device(f"cuda:{info.local_rank}")
     if cfg.device != "auto":
+        device_available(cfg.device)  # a CPU build asked for cuda: one line, not an AttributeError
         return torch.device(cfg.device)
     return torch.device(f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu")
 
@@ -164,13 +166,24 @@ def _barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def _prepare_run_dir(out: Path, run_record: dict, resume: bool | str | None, force: bool, info: DistInfo) -> None:
+def _prepare_run_dir(out: Path, run_record: dict, resume: bool | str | None, force: bool, info: DistInfo,
+                     start_step: int = 0) -> None:
     # Every rank checks before any rank writes, so all of them accept or refuse the directory alike.
     if resume:
         if not (out / RUN_FILE).is_file():
             raise SubstrateError(f"{out} is not a training run (no {RUN_FILE}); nothing to resume")
-        check_identity(run_record["identity"], Run.load(out).identity, f"cannot resume {out}")
+        old = Run.load(out).record
+        check_identity(run_record["identity"], old["identity"], f"cannot resume {out}")
+        # Options that may change are recorded with the step they take effect at; the rest are refused.
+        changed = resume_changes(old.get("train", {}), TrainConfig(**run_record["train"]),
+                                 int(old.get("world_size", 1)), int(run_record["world_size"]))
+        if changed and info.is_main:
+            record = {**old, "train": run_record["train"], "world_size": run_record["world_size"],
+                      "changes": [*old.get("changes", []), {"step": start_step, "changed": changed}]}
+            atomic_write_bytes(out / RUN_FILE, canonical_json(record))
+        _barrier(info)
         return
+    check_not_input(out, [run_record["data"], run_record["table"]])  # --force must never delete an input
     exists = out.exists() and any(out.iterdir())
     if exists and not force:
         raise SubstrateError(f"run directory {out} already exists (use --resume to continue it or --force to start over)")
@@ -276,14 +289,15 @@ def build_job(cfg: TrainConfig, data_dir: Path, out: Path, table: str | Path | N
                 "table_manifest_sha256": table_sha, "tokenizer_manifest_sha256": data.tokenizer_sha256, **hooks.identity}
     run_record = {"train": cfg.to_dict(), "identity": identity, "context": context, "world_size": info.world_size,
                   "data": str(data_dir.resolve()), "table": str(Path(table).resolve()) if table else None,
-                  "tokenizer": data.manifest.get("tokenizer_path")}
+                  "tokenizer": data.manifest.get("tokenizer_path"),
+                  "table_method": read_manifest(table).get("method") if table else None}  # what the table says it is
     start_ckpt = None
     if resume:
         start_ckpt = ckpt.latest_checkpoint(out) if resume is True or resume == "latest" else Path(resume)
         newer = [p.name for s, p in ckpt.list_checkpoints(out) if s > ckpt.checkpoint_step(start_ckpt)]
         if newer:  # never silently overwrite or interleave with checkpoints from a later point
             raise SubstrateError(f"{out} has checkpoints newer than {start_ckpt.name} ({', '.join(newer)}); move them away to resume from it")
-    _prepare_run_dir(out, run_record, resume, force, info)
+    _prepare_run_dir(out, run_record, resume, force, info, ckpt.checkpoint_step(start_ckpt) if start_ckpt else 0)
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run
     model = hooks.build_model(mcfg, weight, cfg.kernels).to(device)
