@@ -25,7 +25,8 @@ from pathlib import Path
 
 from unicode_substrate.errors import SubstrateError
 
-# The papers' shapes: a 16 x 1024 training batch and a single-token decode step.
+# The papers' shapes: a 16 x 1024 training batch and a single-token decode step. (A prompt of
+# 2 or 3 tokens would pick further block sizes; they are not enumerated.)
 D_MODELS = (1024, 4096)
 N_EMBEDS = (16, 64, 256, 1024, 4096)
 HEAD_DIMS = (32, 64, 128)
@@ -96,7 +97,7 @@ def paper_launches(kernel: str):
                 qkv = torch.empty(B, T, 3, H, head_dim, dtype=dtype, **meta)
                 q, k, _ = qkv.unbind(2)
                 if backward:
-                    q, k = torch.empty_like(q, memory_format=torch.contiguous_format), torch.empty_like(k, memory_format=torch.contiguous_format)
+                    q, k = (torch.empty(B, T, H, head_dim, dtype=dtype, **meta) for _ in range(2))
                 cos = torch.empty(max(T, 1024), head_dim, dtype=torch.float32, **meta)
                 out = [torch.empty(B, T, H, head_dim, dtype=dtype, **meta) for _ in range(2)]
                 yield label, rp.kernel_launch(q, k, *out, cos, cos, backward)
@@ -169,17 +170,24 @@ def compile_report(kernel: str, arch: int, workdir: Path) -> list[dict]:
 
 def main() -> None:
     import json
+    import os
+    import sys
     import tempfile
 
+    os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # Triton 3.9's default, without its warning
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", type=int, action="append", help="sm_ version (repeatable); default 80 and 90")
     ap.add_argument("--kernel", action="append", choices=KERNELS, help="default: all")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        for arch in args.arch or ARCHS:
-            for kernel in args.kernel or KERNELS:
-                for record in compile_report(kernel, arch, Path(tmp)):
-                    print(json.dumps(record), flush=True)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for arch in args.arch or ARCHS:
+                for kernel in args.kernel or KERNELS:
+                    for record in compile_report(kernel, arch, Path(tmp)):
+                        print(json.dumps(record), flush=True)
+    except SubstrateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
