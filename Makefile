@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SUBSTRATE := $(VENV)/bin/substrate
 JOBS ?= 2
 
-.PHONY: bootstrap demo test test-fast bench clean
+.PHONY: bootstrap demo test test-fast test-readme bench clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -19,6 +19,10 @@ test: bootstrap
 # Everything except tests marked slow; handy while editing.
 test-fast: bootstrap
 	@TRITON_INTERPRET=1 $(PY) -m pytest -n $(JOBS) -q -m "not slow"
+
+# The README's shell and Python blocks, run as written in a temporary directory (part of `make test`).
+test-readme: bootstrap
+	@$(PY) -m pytest -q -rs tests/test_readme.py
 
 bench: bootstrap
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
