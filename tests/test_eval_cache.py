@@ -57,3 +57,13 @@ def test_cached_logits_equal_one_full_forward():
     torch.testing.assert_close(torch.cat(parts, dim=1), full, **tolerance(torch.float32))
     with pytest.raises(ValueError, match="exceeds the model context"):
         model.forward_cached(ids[:, :5], cache)  # 12 + 5 > 16
+
+
+def test_last_only_logits_are_the_last_row():
+    model = _model()
+    ids = torch.randint(0, 61, (2, 9), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full = model.forward_cached(ids, [{} for _ in model.blocks])
+        last = model.forward_cached(ids, [{} for _ in model.blocks], last_only=True)
+    assert last.shape == (2, 1, 61)
+    torch.testing.assert_close(last, full[:, -1:], **tolerance(torch.float32))

@@ -176,9 +176,10 @@ class GPT(nn.Module):
             n += self.embed.weight.numel()
         return n
 
-    def forward_cached(self, ids: torch.Tensor, cache: list[dict]) -> torch.Tensor:
+    def forward_cached(self, ids: torch.Tensor, cache: list[dict], last_only: bool = False) -> torch.Tensor:
         """Logits [B, T, V] of ``ids`` continuing the sequence held in ``cache`` (one dict per block,
-        empty for a fresh prompt), which is extended in place. The sequence must fit the context."""
+        empty for a fresh prompt), which is extended in place. The sequence must fit the context.
+        ``last_only`` applies the head to the last position alone ([B, 1, V]): all sampling needs."""
         past = cache[0]["k"].size(2) if cache[0] else 0
         T = ids.size(1)
         if past + T > self.cfg.context:
@@ -187,7 +188,7 @@ class GPT(nn.Module):
         x = self.drop(self.embed(ids))
         for block, layer_cache in zip(self.blocks, cache):
             x = block(x, cos, sin, layer_cache)
-        return self.head(self.ln_f(x))
+        return self.head(self.ln_f(x[:, -1:] if last_only else x))
 
     @torch.no_grad()
     def generate(self, ids: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
@@ -202,7 +203,7 @@ class GPT(nn.Module):
         fed = 0  # tokens of ids already in the cache
         for _ in range(max_new_tokens):
             if cache is not None and ids.size(1) <= self.cfg.context:
-                logits = self.forward_cached(ids[:, fed:], cache)
+                logits = self.forward_cached(ids[:, fed:], cache, last_only=True)
                 fed = ids.size(1)
             else:
                 logits, _ = self(ids[:, -self.cfg.context:])

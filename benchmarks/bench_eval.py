@@ -1,0 +1,124 @@
+"""Evaluation speed: generation tokens/s with and without the key/value cache, and items/s of both protocols.
+
+The model is the ``tiny-unfrozen`` preset (d 128, 4 layers, V 65,536, context 128) with random
+weights; the items are synthetic MMLU- and ARC-shaped questions encoded one character per token,
+so prompt lengths are those of short real items. Greedy outputs with and without the cache are
+checked equal before timing. CPU figures are CPU time (``time.process_time``, one intra-op
+thread), median of ``--repeats``, so other work on a shared machine disturbs them little.
+
+    python benchmarks/bench_eval.py
+    python benchmarks/bench_eval.py --device cuda     # wall time on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+
+from unicode_substrate.eval import loglik, paper
+from unicode_substrate.eval.models import LanguageModel
+from unicode_substrate.eval.tasks import Item
+from unicode_substrate.model import GPT, get_preset
+
+
+class CharModel(LanguageModel):
+    """The GPT behind the evaluation interface, one character per token."""
+
+    def __init__(self, model, device):
+        self.model, self.context, self.device, self.description = model, model.cfg.context, device, {}
+        self.cache = True
+
+    def encode(self, text):
+        return [ord(c) % self.model.cfg.vocab_size for c in text]
+
+    def decode(self, ids):
+        return "".join(chr(32 + i % 95) for i in ids)
+
+    def _logits(self, ids):
+        return self.model(ids)[0]
+
+    def _generate(self, ids, n, temperature, top_k, gen):
+        return self.model.generate(ids, n, temperature=temperature, top_k=top_k, generator=gen, use_cache=self.cache)
+
+
+def _clock(device):
+    if device == "cpu":
+        return time.process_time
+    def wall():
+        torch.cuda.synchronize()
+        return time.perf_counter()
+    return wall
+
+
+def timed(fn, repeats, clock):
+    times = []
+    for _ in range(repeats):
+        t0 = clock()
+        fn()
+        times.append(clock() - t0)
+    return statistics.median(times)
+
+
+def items(n):
+    mmlu = [Item("mmlu", f"m{i}", f"Which number is the {i}th one of this toy question set?", "ABCD"[i % 4],
+                 tuple(zip("ABCD", (f"{i}", f"{i + 1}", f"{i + 2}", f"{i + 3}"))), group="toy") for i in range(n)]
+    arc = [Item("arc-easy", f"a{i}", f"Which tool would a student use to measure item {i}?", "B",
+                (("A", "a ruler"), ("B", "a balance"), ("C", "a thermometer"), ("D", "a clock"))) for i in range(n)]
+    return mmlu, arc
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--items", type=int, default=16)
+    args = ap.parse_args()
+    if args.device == "cpu":
+        torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = GPT(get_preset("tiny-unfrozen"), backend="auto").to(args.device).eval()
+    lm = CharModel(model, args.device)
+    clock = _clock(args.device)
+    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, device {args.device}"
+          + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ", 1 thread, CPU time"))
+    print(f"model: tiny-unfrozen, {model.num_parameters():,} parameters, context {model.cfg.context}")
+
+    print("\n== generation (prompt 32 tokens; tokens/s = batch x new tokens / time)")
+    print(f"{'batch':>5} {'new':>4} {'cache tok/s':>12} {'no cache':>10} {'x':>6}")
+    prompt = torch.randint(0, model.cfg.vocab_size, (1, 32), generator=torch.Generator().manual_seed(0)).to(args.device)
+    for batch, new in ((1, 16), (1, 96), (10, 2), (10, 96)):
+        x = prompt.expand(batch, -1).contiguous()
+        with torch.no_grad():
+            a = model.generate(x, new, temperature=0, use_cache=True)
+            b = model.generate(x, new, temperature=0, use_cache=False)
+        assert torch.equal(a, b), "greedy outputs differ with and without the cache"
+        rate = {}
+        for cache in (True, False):
+            t = timed(lambda: model.generate(x, new, temperature=0, use_cache=cache), args.repeats, clock)
+            rate[cache] = batch * new / t
+        print(f"{batch:>5} {new:>4} {rate[True]:>12,.0f} {rate[False]:>10,.0f} {rate[True] / rate[False]:>6.2f}")
+
+    mmlu, arc = items(args.items)
+    sampling = paper.Sampling(runs=10, temperature=1.0, top_k=50, seed=0)
+    print(f"\n== evaluation throughput ({args.items} items per set; items/s)")
+    print(f"{'protocol':<34} {'cache':>8} {'no cache':>9} {'x':>6}")
+    for name, its in (("paper, MMLU-shaped, 10 runs, N=1", mmlu), ("paper, ARC-shaped, 10 runs, N=2", arc)):
+        rate = {}
+        for cache in (True, False):
+            lm.cache = cache
+            t = timed(lambda: [paper.run_item(lm, it, sampling) for it in its], args.repeats, clock)
+            rate[cache] = len(its) / t
+        print(f"{name:<34} {rate[True]:>8.1f} {rate[False]:>9.1f} {rate[True] / rate[False]:>6.2f}")
+    print(f"{'protocol':<34} {'batch 16':>8} {'batch 1':>9} {'x':>6}")
+    for name, its in (("loglik, MMLU-shaped, 4 choices", mmlu), ("loglik, ARC-shaped, 4 choices", arc)):
+        rate = {bs: len(its) / timed(lambda: loglik.run_items(lm, its, batch_size=bs), args.repeats, clock)
+                for bs in (16, 1)}
+        print(f"{name:<34} {rate[16]:>8.1f} {rate[1]:>9.1f} {rate[16] / rate[1]:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
