@@ -140,6 +140,29 @@ def test_collision_search_matches_brute_force():
     assert {(i, j) for i, j, _ in r.near_pairs} == brute and (5, 20) in brute
 
 
+def _byte_equal_groups(rows):
+    """Reference: groups of byte-equal rows (and each row's first id) from numpy's row-wise unique."""
+    raw = np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1)
+    _, first, inverse = np.unique(raw, axis=0, return_index=True, return_inverse=True)
+    groups = [np.nonzero(inverse.ravel() == g)[0].tolist() for g in range(len(first))]
+    return sorted(g for g in groups if len(g) > 1), sorted(first.tolist())
+
+
+def test_exact_groups_are_byte_equality():
+    rng = np.random.default_rng(2)
+    w = rng.integers(0, 3, (3000, 4)).astype(np.float32)  # many repeats of few rows
+    w[5], w[6] = -0.0, 0.0  # equal as numbers, different bytes: different rows
+    w[7], w[8] = [1, 0, 2, 0], [0, 1, 0, 2]  # equal sums of their 64-bit words, different rows
+    bits = rng.integers(0, 2, (500, 9), dtype=np.uint8)  # rows of 9 bytes: not whole 64-bit words
+    bits[400:] = bits[:100]
+    for rows in (w, bits):
+        groups, first = coll.exact_groups(rows)
+        assert (groups, first.tolist()) == _byte_equal_groups(rows)
+    groups = coll.exact_groups(w)[0]
+    assert not any({5, 6} <= set(g) or {7, 8} <= set(g) for g in groups)
+    assert coll.exact_groups(np.zeros((0, 4), dtype=np.float32))[0] == []
+
+
 def test_resolve_makes_rows_unique_and_keeps_them_close():
     rng = np.random.default_rng(1)
     w = rng.standard_normal((50, 16)).astype(np.float32)
@@ -162,7 +185,7 @@ def test_glyph_render_resolves_collisions_and_is_deterministic(tmp_path, tok, fo
     args = ["render", "--tokenizer", tok, "--font", a, "--font", b, "--dim", 6]
     r1 = run(*args, "--out", tmp_path / "t1")
     assert r1.exit_code == 0, r1.output
-    assert "resolved" in r1.output
+    assert "resolve: moved" in r1.output  # the summary says what resolve did
     run(*args, "--out", tmp_path / "t2")
     for name in ("embeddings.safetensors", "embeddings.parquet", "manifest.json"):
         assert sha256_file(tmp_path / "t1" / name) == sha256_file(tmp_path / "t2" / name)

@@ -54,6 +54,21 @@ def test_same_inputs_give_byte_identical_files(tmp_path, tok):
         assert sha256_file(a / name) == sha256_file(b / name)
 
 
+def test_fields_computed_while_writing_reach_the_manifest_or_stop_the_write(tmp_path, tok):
+    w = np.arange(len(TOKENS) * 4, dtype=np.float32).reshape(-1, 4)
+    plain = write_table(tmp_path / "plain", w, TOKENS, {**fields(tok), "collisions": {"n": 1}})
+    later = write_table(tmp_path / "later", w, TOKENS, fields(tok), later=lambda: {"collisions": {"n": 1}})
+    for name in ("embeddings.safetensors", "embeddings.parquet", "manifest.json"):  # same bytes either way
+        assert sha256_file(plain / name) == sha256_file(later / name)
+
+    def refuse() -> dict:
+        raise SubstrateError("2 rows duplicate another row")
+
+    with pytest.raises(SubstrateError, match="duplicate"):
+        write_table(tmp_path / "refused", w, TOKENS, fields(tok), later=refuse)
+    assert not (tmp_path / "refused").exists() and not list(tmp_path.glob(".refused*"))
+
+
 @pytest.mark.parametrize("dim", [8, 7])  # uint64 words for even D, uint32 for odd D
 def test_checksum_sees_any_changed_byte_and_swapped_rows(dim):
     w = np.random.default_rng(1).standard_normal((50, dim)).astype(np.float32)

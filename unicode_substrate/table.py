@@ -21,7 +21,7 @@ import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -125,8 +125,15 @@ def write_table(
     fields: dict[str, Any],
     columns: dict[str, Sequence] | None = None,
     force: bool = False,
+    later: Callable[[], dict[str, Any]] | None = None,
 ) -> Path:
-    """Write a table directory atomically; ``fields`` go into the manifest (method, parameters, ...)."""
+    """Write a table directory atomically; ``fields`` go into the manifest (method, parameters, ...).
+
+    ``later`` computes more manifest fields while the data files are being written (the
+    collision check of a table that the check cannot change); if it raises, nothing is written.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -158,19 +165,26 @@ def write_table(
     for name, values in (columns or {}).items():
         cols[name] = pa.array(list(values))
     table = pa.table(cols)
-    with atomic_output_dir(out, force=force, kind="table") as tmp:
+    # float vectors barely compress and zstd on 256 MB costs seconds: store them plain
+    codecs = {name: ("none" if name == "vector" else "zstd") for name in table.column_names}
+    dictionary = [name for name in table.column_names if name not in ("vector", "id")]
+    # (the pool closes first, so the Parquet writer has finished before a failed directory is removed)
+    with atomic_output_dir(out, force=force, kind="table") as tmp, ThreadPoolExecutor(1) as pool:
+        # Parquet's encoding of the nested vector column is the longest single step and runs
+        # without the GIL: it goes on beside the tensor file and ``later``
+        parquet = pool.submit(pq.write_table, table, tmp / PARQUET, compression=codecs, use_dictionary=dictionary,
+                              write_statistics=["id"])
         with open(tmp / SAFETENSORS, "wb") as f:
             f.write(head)
             f.write(memoryview(weight).cast("B"))
-        # float vectors barely compress and zstd on 256 MB costs seconds: store them plain
-        codecs = {name: ("none" if name == "vector" else "zstd") for name in table.column_names}
-        dictionary = [name for name in table.column_names if name not in ("vector", "id")]
-        pq.write_table(table, tmp / PARQUET, compression=codecs, use_dictionary=dictionary, write_statistics=["id"])
+        more = later() if later is not None else {}
+        parquet.result()
         write_manifest(
             tmp,
             "table",
             TABLE_SCHEMA,
             **fields,
+            **more,
             vocab_size=v,
             dim=d,
             dtype="float32",

@@ -118,25 +118,29 @@ def render_table(
     # threshold whenever D < 2 / (1 - threshold), and only exact duplicates need looking for
     strategy = "exact-only" if m.distinct_codes and dim < 2 / (1 - threshold) else "auto"
     params["near_duplicate_search"] = "analytic bound 1 - 2/D" if strategy == "exact-only" else "exact search"
-    stages.next("collision check")
-    report = coll.find_collisions(weight, threshold, strategy=strategy)
-    resolution = None
-    if report.total and on_collision == "error":
-        raise SubstrateError(
-            f"{report.duplicate_rows} rows duplicate another row and {len(report.near_pairs)} pairs have cosine > {threshold} "
-            f"(use --on-collision report or resolve)"
-        )
-    before = report.summary(raw)
-    if report.total and on_collision == "resolve":
-        weight, res = coll.resolve_collisions(weight, threshold, seed=seed)
-        resolution = res["info"]
-        resolved = np.zeros(v, dtype=bool)
-        resolved[res["moved"]] = True
-        columns["resolved"] = resolved
-        report = res["report"]  # the clean check resolve_collisions ended on
-    stats = {"on_collision": on_collision, "before": before, "after": report.summary(raw), "resolution": resolution}
-    if rows.pictures is not None:
-        stats["identical_pictures"] = {"rows": sum(map(len, rows.pictures)), "groups": len(rows.pictures)}
+
+    def check(weight: np.ndarray) -> tuple[np.ndarray, dict]:
+        """The collision check and what ``on_collision`` does about it: (final table, manifest statistics)."""
+        report = coll.find_collisions(weight, threshold, strategy=strategy)
+        resolution = None
+        if report.total and on_collision == "error":
+            raise SubstrateError(
+                f"{report.duplicate_rows} rows duplicate another row and {len(report.near_pairs)} pairs have cosine > {threshold} "
+                f"(use --on-collision report or resolve)"
+            )
+        before = report.summary(raw)
+        if report.total and on_collision == "resolve":
+            weight, res = coll.resolve_collisions(weight, threshold, seed=seed)
+            resolution = res["info"]
+            resolved = np.zeros(v, dtype=bool)
+            resolved[res["moved"]] = True
+            columns["resolved"] = resolved
+            report = res["report"]  # the clean check resolve_collisions ended on
+        stats = {"on_collision": on_collision, "before": before, "after": report.summary(raw), "resolution": resolution}
+        if rows.pictures is not None:
+            stats["identical_pictures"] = {"rows": sum(map(len, rows.pictures)), "groups": len(rows.pictures)}
+        return weight, stats
+
     fields = {
         "method": method,
         "parameters": params,
@@ -144,11 +148,16 @@ def render_table(
         "libraries": fontlib.library_versions(),
         "tokenizer_manifest_sha256": manifest_sha256(tokenizer_dir),
         "tokenizer_layout": tok_manifest.get("layout"),
-        "collisions": stats,
         "coverage": rows.coverage,
     }
-    stages.next("write")
-    path = write_table(out, weight, raw, fields, columns, force=force)
+    if on_collision == "resolve":  # the check may change rows: it comes first
+        stages.next("collision check")
+        weight, fields["collisions"] = check(weight)
+        stages.next("write")
+        path = write_table(out, weight, raw, fields, columns, force=force)
+    else:  # the rows are final: check them while the files are written
+        stages.next("collision check and write")
+        path = write_table(out, weight, raw, fields, columns, force=force, later=lambda: {"collisions": check(weight)[1]})
     stages.close()
     if preview is not None:
         from unicode_substrate.render.preview import write_atlas

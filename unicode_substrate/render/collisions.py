@@ -65,21 +65,27 @@ def _unit(w: np.ndarray) -> np.ndarray:
 
 def exact_groups(rows: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
     """Groups of ids whose rows are byte-identical, and the first id of every distinct row."""
-    import hashlib
-
     rows = np.ascontiguousarray(rows)
-    # hash each row to 16 bytes: sorting 16-byte keys is far cheaper than sorting whole rows
-    keys = np.frombuffer(b"".join(hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows), dtype="V16")
-    _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
-    groups = []
-    order = np.argsort(inverse, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    for g in np.nonzero(counts > 1)[0]:
-        ids = order[starts[g] : starts[g + 1]]
-        if not (rows[ids] == rows[ids[0]]).all():  # a 128-bit hash collision: never seen, but never trusted
-            raise SubstrateError("row hash collision while checking duplicates")
-        groups.append(sorted(ids.tolist()))
-    return sorted(groups), np.sort(first)
+    n = len(rows)
+    if n == 0 or rows.size == 0:  # no rows, or rows of no bytes (all equal)
+        return ([list(range(n))] if n > 1 else []), np.arange(min(n, 1))
+    flat = rows.reshape(n, -1).view(np.uint8).reshape(n, -1)
+    # sort the rows as byte strings (indirectly: only the ids move), so equal rows end up adjacent;
+    # the stable sort keeps equal rows in id order, so each run starts with its lowest id
+    order = np.argsort(flat.view(f"V{flat.shape[1]}").ravel(), kind="stable")
+    # neighbours are equal only if their word sums are: compare whole rows just for those
+    words = flat.view("<u8") if flat.shape[1] % 8 == 0 else flat
+    with np.errstate(over="ignore"):
+        sums = np.add.reduce(words, axis=1, dtype=np.uint64)[order]
+    maybe = np.nonzero(sums[1:] == sums[:-1])[0]
+    same = np.zeros(n - 1, dtype=bool)
+    for s in range(0, len(maybe), 4096):  # bounded temporaries when many rows repeat
+        m = maybe[s : s + 4096]
+        same[m] = (flat[order[m]] == flat[order[m + 1]]).all(axis=1)
+    starts = np.nonzero(np.concatenate([[True], ~same]))[0]
+    sizes = np.diff(np.append(starts, n))
+    groups = sorted(sorted(order[a : a + k].tolist()) for a, k in zip(starts[sizes > 1], sizes[sizes > 1]))
+    return groups, np.sort(order[starts])
 
 
 def _leading_directions(u: np.ndarray, k: int) -> np.ndarray:
@@ -91,21 +97,18 @@ def _leading_directions(u: np.ndarray, k: int) -> np.ndarray:
     if d <= k:
         return np.eye(d, dtype=np.float32)
     rng = np.random.default_rng(0)
-    sub = _unit(u.astype(np.float64))
-    q = rng.standard_normal((d, min(d, k + 8)))
+    # float32 is plenty: the directions are orthonormal to ~1e-6, far inside the search margin
+    sub = _unit(np.asarray(u, dtype=np.float32))
+    q = rng.standard_normal((d, min(d, k + 8)), dtype=np.float32)
     for _ in range(3):  # a few power iterations of the range finder
         q, _ = np.linalg.qr(sub.T @ (sub @ q))
     _, _, vt = np.linalg.svd(sub @ q, full_matrices=False)
-    return (q @ vt.T[:, :k]).astype(np.float32)
+    return np.ascontiguousarray(q @ vt.T[:, :k], dtype=np.float32)
 
 
-def _near_pairs_kdtree(w: np.ndarray, norms: np.ndarray, reps: np.ndarray, proj: np.ndarray, threshold: float) -> np.ndarray:
-    """Candidate pairs (indices into reps) within the projected radius, from a KD-tree."""
-    from scipy.spatial import cKDTree
-
-    # the margin covers float32 rounding of the projection, so no qualifying pair is missed
-    radius = np.sqrt(max(2.0 - 2.0 * threshold, 0.0)) + 1e-5
-    return cKDTree(proj[reps].astype(np.float64)).query_pairs(radius, output_type="ndarray")
+def _radius(threshold: float) -> float:
+    """Distance between unit rows at cosine ``threshold``, plus a margin for float32 rounding of the projection."""
+    return float(np.sqrt(max(2.0 - 2.0 * threshold, 0.0)) + 1e-5)
 
 
 def _near_pairs_matmul(w: np.ndarray, norms: np.ndarray, reps: np.ndarray, threshold: float, block: int = 2048) -> np.ndarray:
@@ -139,21 +142,22 @@ def find_collisions(weight: np.ndarray, threshold: float = COLLISION_THRESHOLD, 
         raise SubstrateError(f"unknown collision search strategy {strategy!r}")
     if strategy == "exact-only":  # the caller has a proof that distinct rows cannot be near
         return CollisionReport(threshold, groups, [])
-    proj = None
+    tree = None
     if strategy != "matmul":
+        from scipy.spatial import cKDTree
+
         # project then normalise: avoids a second [V, D] copy of the table
         proj = (w @ _leading_directions(w[reps[:: max(1, len(reps) // 8192)]], k)) / norms[:, None].astype(np.float32)
+        tree = cKDTree(proj[reps].astype(np.float64))
     if strategy == "auto":
-        radius = np.sqrt(max(2.0 - 2.0 * threshold, 0.0)) + 1e-5
         sample = proj[reps[np.random.default_rng(0).choice(len(reps), size=min(len(reps), 256), replace=False)]]
-        p = proj[reps]
-        hits = sum(int((((p - q) ** 2).sum(axis=1) <= radius**2).sum()) - 1 for q in sample)
+        hits = int(tree.query_ball_point(sample.astype(np.float64), _radius(threshold), return_length=True).sum()) - len(sample)
         expected = hits / max(len(sample), 1) * len(reps) / 2
         # verifying a candidate costs far less than a V x V tile sweep: the KD-tree wins up to
         # tens of millions of candidates (6.6M on a 128-dim glyph table: 4 s vs 16 s blocked)
         strategy = "kdtree" if expected < 2e7 else "matmul"
-    if strategy == "kdtree":
-        cand = _near_pairs_kdtree(w, norms, reps, proj, threshold)
+    if strategy == "kdtree":  # candidate pairs (indices into reps) within the projected radius
+        cand = tree.query_pairs(_radius(threshold), output_type="ndarray")
     else:
         cand = _near_pairs_matmul(w, norms, reps, threshold)
     near = []
