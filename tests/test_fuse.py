@@ -72,6 +72,8 @@ def test_fused_run_generates_and_trains_its_adapter(experts, tmp_path):
     res, again = run(main, args), run(main, args)
     assert res.exit_code == 0, res.output
     assert res.output == again.output and res.output.startswith("the c")
+    res = run(main, ["export", "--run", str(tmp_path / "f"), "--out", str(tmp_path / "hf")])
+    assert res.exit_code == 2 and "'fused'" in res.output and not (tmp_path / "hf").exists(), res.output
 
     res = run(main, ["train", "--init", str(tmp_path / "f"), "--data", str(experts["data"]), "--table", str(experts["table"]),
                      "--out", str(tmp_path / "tuned"), "--steps", "2", "--batch-size", "2", "--eval-tokens", "200",

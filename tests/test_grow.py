@@ -211,6 +211,7 @@ def test_grow_from_a_run_with_lora_and_report(tmp_path, inputs):
     ('stages = [1, 1, 1]\nsteps_per_stage = [2, 2, 2]\nstage = 1', "unknown key"),
     ('stages = [3]\nsteps_per_stage = [2]\nsteps = 2', "steps is set per stage"),
     ('stages = [3]\nsteps_per_stage = [2]\nlora = { rank = 0, alpha = 1 }', "lora rank must be a positive integer"),
+    ('stages = [3]\nsteps_per_stage = [2]\ntrainable = "all"\nlora = { rank = 2, alpha = 1 }', "no block is frozen"),
 ])
 def test_bad_schedules_are_one_line_and_write_nothing(tmp_path, inputs, toml, message):
     from unicode_substrate.cli import main

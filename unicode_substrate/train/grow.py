@@ -86,6 +86,8 @@ class GrowConfig:
             raise SubstrateError(f"trainable must be one of {', '.join(GROW_TRAINABLE)}, got {self.trainable!r}")
         if self.init not in GROW_INIT:
             raise SubstrateError(f"init must be one of {', '.join(GROW_INIT)}, got {self.init!r}")
+        if self.lora is not None and self.trainable == "all":
+            raise SubstrateError('lora goes over frozen blocks, and with trainable = "all" no block is frozen')
 
     def to_dict(self) -> dict:
         return {"train": self.train.to_dict(), "stages": list(self.stages), "steps_per_stage": list(self.steps_per_stage),
