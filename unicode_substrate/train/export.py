@@ -97,7 +97,7 @@ def export(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None =
     card_facts = _card_facts(run, mcfg, weights, table_tensor, tok, step)
     extra = {"model": mcfg.to_dict(), "table_manifest_sha256": run.identity["table_manifest_sha256"],
              "tokenizer_manifest_sha256": run.identity["tokenizer_manifest_sha256"], "step": step}
-    with atomic_output_dir(out, force=force) as tmp:
+    with atomic_output_dir(out, force=force, kind=EXPORT_KIND, inputs=[run_dir, checkpoint]) as tmp:
         save_file(tensors, str(tmp / FILES.weights), metadata={"format": "pt"})
         (tmp / FILES.config).write_bytes(canonical_json(neox_config(mcfg, ids, dtype, extra)))
         gen = {"bos_token_id": ids["bos"], "eos_token_id": ids["eos"],
