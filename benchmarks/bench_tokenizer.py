@@ -5,9 +5,10 @@ Run: ``.venv/bin/python benchmarks/bench_tokenizer.py [--reference DIR] [--repea
 The paper's configuration (BPE, no pre-tokenizer: a whole document is one word) on 0.5 MB
 documents of English (the built-in corpus), Russian and CJK (deterministic pseudo-text made here
 from word and character lists), a batch of lines, and a linearity check over document sizes.
-"ours" is the default encoder (the compiled BPE loop); "python" is the pure-Python fallback
-(numpy cuts and a chunk cache), timed with an empty cache ("cold") and with the cache another
-document of the same language left ("warm"). Every measurement first checks that the encoders
+"ours" is the default encoder (the compiled BPE loop) returning a list, "array" the same
+returning a numpy int32 array (``as_array=True``); "python" is the pure-Python oracle and
+fallback (a dict of chunks and a plain merge loop), timed with an empty cache ("cold") and with
+the cache another document of the same language left ("warm"). Every measurement first checks that the encoders
 give the same ids. MB = 10^6 bytes of UTF-8. Single-thread rows are timed in process CPU time
 (best of N), the all-core rows in wall time.
 """
@@ -95,11 +96,13 @@ def mbps(text: str, seconds: float) -> float:
 
 
 def bench_document(name, tok, py, hf, text, warm_text, repeat):
-    """One document: HF single-thread, ours (compiled), the Python path cold and warm."""
+    """One document: HF single-thread, ours (compiled; list and array), the Python path cold and warm."""
     want = hf.encode(text).ids
     assert tok.encode(text) == want and py.encode(text) == want, f"{name}: ids differ"
+    assert tok.encode(text, as_array=True).tolist() == want, f"{name}: array ids differ"
     t_hf = best(lambda: hf.encode(text), max(1, repeat // 2))
     t_ours = best(lambda: tok.encode(text), repeat)
+    t_array = best(lambda: tok.encode(text, as_array=True), repeat)
 
     def cold():
         py._cache.clear()
@@ -117,7 +120,7 @@ def bench_document(name, tok, py, hf, text, warm_text, repeat):
         return time.process_time() - t
 
     t_warm = min(warm() for _ in range(repeat))
-    return t_hf, t_ours, t_cold, t_warm
+    return t_hf, t_ours, t_array, t_cold, t_warm
 
 
 def main() -> None:
@@ -154,10 +157,11 @@ def main() -> None:
             sys.exit("the compiled BPE loop is not built; run `make bootstrap`")
         hf = HFTokenizer.from_file(str(path / "tokenizer.json"))
         print(f"\n== layout {layout} (same tokenizer.json for all; ids checked equal)")
-        print(f"{'text':<30}{'HF MB/s':>9}{'ours':>8}{'x HF':>7}   {'python cold':>11}{'warm':>7}{'x HF':>6}")
+        print(f"{'text':<30}{'HF MB/s':>9}{'ours':>8}{'x HF':>7}{'array':>8}{'x HF':>7}   {'python cold':>11}{'warm':>7}{'x HF':>6}")
         for lang, (text, warm_text) in docs.items():
-            t_hf, t_ours, t_cold, t_warm = bench_document(lang, tok, py, hf, text, warm_text, args.repeat)
+            t_hf, t_ours, t_array, t_cold, t_warm = bench_document(lang, tok, py, hf, text, warm_text, args.repeat)
             print(f"{lang + ' 0.5 MB document':<30}{mbps(text, t_hf):>9.2f}{mbps(text, t_ours):>8.1f}{t_hf / t_ours:>7.1f}"
+                  f"{mbps(text, t_array):>8.1f}{t_hf / t_array:>7.1f}"
                   f"   {mbps(text, t_cold):>11.1f}{mbps(text, t_warm):>7.1f}{t_hf / t_cold:>6.1f}")
         lines = [line for line in docs["English"][0].splitlines() if line.strip()]
         joined = "\n".join(lines)
@@ -166,7 +170,7 @@ def main() -> None:
         t_hfb = best(lambda: hf.encode_batch(lines), max(1, args.repeat // 2), clock=time.perf_counter)
         t_o1 = best(lambda: [tok.encode(s) for s in lines], args.repeat)
         t_ob1 = best(lambda: tok.encode_batch(lines, workers=1), args.repeat)
-        tok.encode_batch(lines)  # start the worker processes outside the timing
+        tok.encode_batch(lines)  # start the threads outside the timing
         t_ob = best(lambda: tok.encode_batch(lines), args.repeat, clock=time.perf_counter)
         tok.close()
         n = len(lines)

@@ -34,9 +34,14 @@
 
 /* ---- an open-addressing hash table: uint64 key -> (int32 a, int32 b) ---------------------- */
 
+/* Key, a and b side by side: a lookup touches one cache line, not three. */
 typedef struct {
-    uint64_t *keys;
-    int32_t *a, *b;
+    uint64_t key;
+    int32_t a, b;
+} Entry;
+
+typedef struct {
+    Entry *slots;
     uint64_t mask;
 } Table;
 
@@ -53,36 +58,33 @@ static int table_init(Table *t, Py_ssize_t n) {
     uint64_t size = 16;
     while (size < (uint64_t)n * 2) size <<= 1; /* load factor <= 1/2 */
     t->mask = size - 1;
-    t->keys = PyMem_Malloc(size * sizeof(uint64_t));
-    t->a = PyMem_Malloc(size * sizeof(int32_t));
-    t->b = PyMem_Malloc(size * sizeof(int32_t));
-    if (!t->keys || !t->a || !t->b) return -1;
-    memset(t->keys, 0xff, size * sizeof(uint64_t)); /* every slot EMPTY */
+    t->slots = PyMem_Malloc(size * sizeof(Entry));
+    if (!t->slots) return -1;
+    for (uint64_t i = 0; i < size; i++) t->slots[i].key = EMPTY;
     return 0;
 }
 
 static void table_free(Table *t) {
-    PyMem_Free(t->keys);
-    PyMem_Free(t->a);
-    PyMem_Free(t->b);
-    t->keys = NULL, t->a = t->b = NULL;
+    PyMem_Free(t->slots);
+    t->slots = NULL;
 }
 
 static void table_put(Table *t, uint64_t key, int32_t a, int32_t b) { /* the first insert wins */
     uint64_t i = mix(key) & t->mask;
-    while (t->keys[i] != EMPTY) {
-        if (t->keys[i] == key) return;
+    while (t->slots[i].key != EMPTY) {
+        if (t->slots[i].key == key) return;
         i = (i + 1) & t->mask;
     }
-    t->keys[i] = key, t->a[i] = a, t->b[i] = b;
+    t->slots[i] = (Entry){key, a, b};
 }
 
-static inline int64_t table_find(const Table *t, uint64_t key) {
+/* The entry of key, or NULL. */
+static inline const Entry *table_find(const Table *t, uint64_t key) {
     uint64_t i = mix(key) & t->mask;
     for (;;) {
-        uint64_t k = t->keys[i];
-        if (k == key) return (int64_t)i;
-        if (k == EMPTY) return -1;
+        const Entry *s = &t->slots[i];
+        if (s->key == key) return s;
+        if (s->key == EMPTY) return NULL;
         i = (i + 1) & t->mask;
     }
 }
@@ -129,15 +131,15 @@ static inline int special_at(const Encoder *e, int kind, const void *data, Py_ss
 
 static inline int joinable(const Encoder *e, Py_UCS4 x, Py_UCS4 y) {
     if (x < 256 && y < 256) return e->latin_joins[(x << 8) | y];
-    return table_find(&e->joins, ((uint64_t)x << ID_BITS) | y) >= 0;
+    return table_find(&e->joins, ((uint64_t)x << ID_BITS) | y) != NULL;
 }
 
 /* Rank and result of merging ids l and r; NO_MERGE when the pair has no merge. */
 static inline int32_t pair_rank(const Encoder *e, int32_t l, int32_t r, int32_t *result) {
-    int64_t s = table_find(&e->merges, ((uint64_t)l << ID_BITS) | (uint64_t)r);
-    if (s < 0) return NO_MERGE;
-    *result = e->merges.b[s];
-    return e->merges.a[s];
+    const Entry *s = table_find(&e->merges, ((uint64_t)l << ID_BITS) | (uint64_t)r);
+    if (!s) return NO_MERGE;
+    *result = s->b;
+    return s->a;
 }
 
 /* BPE in place on s[0..n): lowest rank first, leftmost on ties; returns the new length.
@@ -239,7 +241,7 @@ static Py_ssize_t merge_heap(const Encoder *e, int32_t *s, Py_ssize_t n) {
 enum { OK = 0, ERR_SURROGATE = 1, ERR_NO_ID = 2, ERR_MEMORY = 3 };
 
 /* The initial symbols of one character: its own id, its UTF-8 byte tokens, or <unk>. */
-static inline int push_char(const Encoder *e, Py_UCS4 c, int32_t *out, Py_ssize_t *o) {
+static inline __attribute__((always_inline)) int push_char(const Encoder *e, Py_UCS4 c, int32_t *out, Py_ssize_t *o) {
     int32_t id = e->char_ids[c];
     if (id >= 0) {
         out[(*o)++] = id;
@@ -268,59 +270,92 @@ static inline int push_char(const Encoder *e, Py_UCS4 c, int32_t *out, Py_ssize_
 }
 
 /* ---- a per-call chunk cache ------------------------------------------------------------------
- * Words repeat: in 0.5 MB of English most chunks were seen before in the same text. A slot names a
- * chunk by where it first occurred (in the text) and where its ids were written (in the output,
- * which is never rewritten), so the cache stores no copies. It lives for one call, so threads that
- * share an Encoder never share a cache. */
+ * Words repeat: 0.5 MB of English holds about 72,000 chunks of two or more characters but only
+ * 5,600 distinct ones. A slot keeps a short chunk's code points inline (one cache line holds the
+ * hash, the key and where its ids were first written in the output, which is never rewritten), and
+ * the table starts small and doubles, so it stays in the CPU's cache. It lives for one call, so
+ * threads that share an Encoder never share a cache. */
+
+#define KEY_BYTES 24 /* longer chunks (rare in any script) are merged every time */
+#define CACHE_MIN_TEXT 512 /* shorter texts are not worth the table */
+#define CACHE_FIRST_SLOTS 1024
+#define CACHE_MAX_SLOTS (1 << 16)
 
 typedef struct {
     uint64_t hash; /* 0: empty */
-    const char *key; /* the chunk's first occurrence, kind bytes per code point */
-    const int32_t *val; /* its ids in the output buffer */
-    int32_t klen, vlen;
-    int kind;
+    uint64_t key[KEY_BYTES / 8]; /* the chunk's code points, kind bytes each, zero-padded */
+    uint32_t val; /* where its ids start in the output buffer */
+    uint8_t vlen, kind, nbytes, unused; /* kind: 1, 2 or 4 bytes per code point of key */
 } Slot;
 
 typedef struct {
-    Slot *slots;
+    Slot *slots; /* NULL: no cache */
     uint64_t mask;
-    Py_ssize_t used, limit;
+    Py_ssize_t used;
+    const int32_t *base; /* the output buffer the val offsets point into */
 } Cache;
 
-#define CACHE_MIN_TEXT 512 /* shorter texts are not worth the table */
-#define CACHE_MAX_SLOTS (1 << 15)
-#define CACHE_MAX_KEY 64 /* longer chunks are rare and merged directly */
-
-static void cache_init(Cache *c, Py_ssize_t n_chars) {
-    c->slots = NULL, c->mask = 0, c->used = 0, c->limit = 0;
-    if (n_chars < CACHE_MIN_TEXT) return;
-    uint64_t size = 256;
-    while (size < CACHE_MAX_SLOTS && size < (uint64_t)n_chars / 4) size <<= 1;
-    c->slots = PyMem_RawCalloc(size, sizeof(Slot));
-    if (!c->slots) return; /* no cache is slower, not wrong */
-    c->mask = size - 1;
-    c->limit = (Py_ssize_t)(size / 2); /* load factor <= 1/2, so a probe always meets an empty slot */
+static void cache_init(Cache *c, Py_ssize_t n_chars, const int32_t *base) {
+    c->mask = CACHE_FIRST_SLOTS - 1, c->used = 0, c->base = base;
+    c->slots = n_chars < CACHE_MIN_TEXT ? NULL : PyMem_RawCalloc(CACHE_FIRST_SLOTS, sizeof(Slot)); /* NULL: slower, not wrong */
 }
 
 static void cache_free(Cache *c) { PyMem_RawFree(c->slots), c->slots = NULL; }
 
-/* The slot holding this chunk, or the empty slot where it would go. */
-static inline Slot *cache_find(const Cache *c, uint64_t h, const char *key, int32_t klen, int kind) {
+static inline int same_key(const Slot *s, uint64_t h, const uint64_t *key, int nbytes, int kind) {
+    return s->hash == h && s->nbytes == nbytes && s->kind == kind && s->key[0] == key[0] && s->key[1] == key[1] &&
+           s->key[2] == key[2];
+}
+
+/* The slot holding this chunk, or the empty slot where it would go (the load factor stays <= 1/2). */
+static inline Slot *cache_find(const Cache *c, uint64_t h, const uint64_t *key, int nbytes, int kind) {
     uint64_t i = h & c->mask;
     for (;;) {
         Slot *s = &c->slots[i];
-        if (s->hash == 0) return s;
-        if (s->hash == h && s->klen == klen && s->kind == kind && memcmp(s->key, key, (size_t)klen * kind) == 0) return s;
+        if (s->hash == 0 || same_key(s, h, key, nbytes, kind)) return s;
         i = (i + 1) & c->mask;
     }
 }
 
+/* Double the table; 0 when it is at its largest or memory is short (then nothing more is cached). */
+static int cache_grow(Cache *c) {
+    uint64_t size = (c->mask + 1) * 2;
+    if (size > CACHE_MAX_SLOTS) return 0;
+    Slot *old = c->slots, *slots = PyMem_RawCalloc(size, sizeof(Slot));
+    if (!slots) return 0;
+    for (uint64_t i = 0; i <= c->mask; i++) {
+        if (!old[i].hash) continue;
+        uint64_t j = old[i].hash & (size - 1);
+        while (slots[j].hash) j = (j + 1) & (size - 1);
+        slots[j] = old[i];
+    }
+    c->slots = slots, c->mask = size - 1;
+    PyMem_RawFree(old);
+    return 1;
+}
+
+/* Remember that the chunk key encodes to out[start..start+len). */
+static void cache_put(Cache *c, Slot *slot, uint64_t h, const uint64_t *key, int nbytes, int kind, const int32_t *ids,
+                      Py_ssize_t len) {
+    Py_ssize_t at = ids - c->base;
+    if (len > 255 || at > (Py_ssize_t)UINT32_MAX) return;
+    if ((uint64_t)(c->used + 1) * 2 > c->mask + 1) {
+        if (!cache_grow(c)) return;
+        slot = cache_find(c, h, key, nbytes, kind);
+    }
+    slot->hash = h, slot->nbytes = (uint8_t)nbytes, slot->kind = (uint8_t)kind;
+    slot->key[0] = key[0], slot->key[1] = key[1], slot->key[2] = key[2];
+    slot->val = (uint32_t)at, slot->vlen = (uint8_t)len;
+    c->used++;
+}
+
 /* Encode text[0..n) into out (room for 4n ids); runs without the GIL. *where gets the index of a
  * lone surrogate. scratch holds 2 * LONG_CHUNK int32 for merge_scan. Each chunk is first read
- * (cut, surrogate check, hash), then either copied from the cache or built from its characters
- * and merged. */
-static int encode_text(const Encoder *e, Cache *cache, int kind, const void *data, Py_ssize_t n, int32_t *out,
-                       Py_ssize_t *n_out, int32_t *scratch, Py_ssize_t *where) {
+ * (cut, surrogate check), then either copied from the cache or built from its characters and
+ * merged. */
+static inline __attribute__((always_inline)) int encode_kind(const Encoder *e, Cache *cache, const int kind, const void *data,
+                                                            Py_ssize_t n, int32_t *out, Py_ssize_t *n_out, int32_t *scratch,
+                                                            Py_ssize_t *where) {
     Py_ssize_t o = 0, i = 0;
     while (i < n) {
         Py_ssize_t begin = i, slen;
@@ -331,13 +366,13 @@ static int encode_text(const Encoder *e, Cache *cache, int kind, const void *dat
             i += slen;
             continue;
         }
-        uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over code points */
+        Py_UCS4 any = 0; /* every code point or-ed: the width the key needs */
         for (;;) {
             if (IS_SURROGATE(prev)) {
                 *where = i;
                 return ERR_SURROGATE;
             }
-            h = (h ^ prev) * 0x100000001b3ULL;
+            any |= prev;
             if (++i >= n) break;
             Py_UCS4 c = PyUnicode_READ(kind, data, i);
             if (!joinable(e, prev, c) || special_at(e, kind, data, n, i, c, &sid, &slen)) break;
@@ -349,12 +384,27 @@ static int encode_text(const Encoder *e, Cache *cache, int kind, const void *dat
             continue;
         }
         Slot *slot = NULL;
-        const char *key = (const char *)data + begin * kind;
-        h = mix(h) | 1; /* never 0, the empty mark */
-        if (cache->slots && klen <= CACHE_MAX_KEY) {
-            slot = cache_find(cache, h, key, (int32_t)klen, kind);
+        uint64_t key[KEY_BYTES / 8] = {0, 0, 0};
+        /* The key in the narrowest width its characters allow, whatever the width of the str, so an
+         * English word in a text that also holds an emoji still fits. */
+        int width = any < 0x100 ? 1 : any < 0x10000 ? 2 : 4, nbytes = (int)(klen * width);
+        uint64_t h = 0;
+        if (cache->slots && nbytes <= KEY_BYTES) {
+            for (Py_ssize_t k = 0; k < klen; k++) {
+                Py_UCS4 c = PyUnicode_READ(kind, data, begin + k);
+                if (width == 1)
+                    ((uint8_t *)key)[k] = (uint8_t)c;
+                else if (width == 2)
+                    ((uint16_t *)key)[k] = (uint16_t)c;
+                else
+                    ((uint32_t *)key)[k] = c;
+            }
+            h = key[0] * 0x9E3779B97F4A7C15ULL ^ key[1] * 0xC2B2AE3D27D4EB4FULL ^ key[2] * 0x165667B19E3779F9ULL;
+            h = mix(h ^ (uint64_t)nbytes << 3 ^ (uint64_t)width) | 1; /* never 0, the empty mark */
+            slot = cache_find(cache, h, key, nbytes, width);
             if (slot->hash) {
-                memcpy(out + o, slot->val, (size_t)slot->vlen * sizeof(int32_t));
+                const int32_t *ids = cache->base + slot->val;
+                for (int k = 0; k < slot->vlen; k++) out[o + k] = ids[k];
                 o += slot->vlen;
                 continue;
             }
@@ -370,14 +420,20 @@ static int encode_text(const Encoder *e, Cache *cache, int kind, const void *dat
             len = merge_scan(e, out + start, len, scratch, scratch + LONG_CHUNK);
         }
         o = start + len;
-        if (slot && cache->used < cache->limit) {
-            slot->hash = h, slot->key = key, slot->val = out + start;
-            slot->klen = (int32_t)klen, slot->vlen = (int32_t)len, slot->kind = kind;
-            cache->used++;
-        }
+        if (slot) cache_put(cache, slot, h, key, nbytes, width, out + start, len);
     }
     *n_out = o;
     return OK;
+}
+
+/* One copy of the loop per string width, so reading a character is a plain load. */
+static int encode_text(const Encoder *e, Cache *cache, int kind, const void *data, Py_ssize_t n, int32_t *out,
+                       Py_ssize_t *n_out, int32_t *scratch, Py_ssize_t *where) {
+    switch (kind) {
+    case PyUnicode_1BYTE_KIND: return encode_kind(e, cache, PyUnicode_1BYTE_KIND, data, n, out, n_out, scratch, where);
+    case PyUnicode_2BYTE_KIND: return encode_kind(e, cache, PyUnicode_2BYTE_KIND, data, n, out, n_out, scratch, where);
+    default: return encode_kind(e, cache, PyUnicode_4BYTE_KIND, data, n, out, n_out, scratch, where);
+    }
 }
 
 static PyObject *raise_encode_error(int err, Py_ssize_t where) {
@@ -432,7 +488,7 @@ static int32_t *encode_all(Encoder *self, PyObject *const *items, Py_ssize_t m, 
     int err = OK;
     Cache cache;
     Py_BEGIN_ALLOW_THREADS
-    cache_init(&cache, total);
+    cache_init(&cache, total, out);
     for (Py_ssize_t t = 0; t < m && err == OK; t++) {
         PyObject *text = items[t];
         err = encode_text(self, &cache, PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text), out + o,
