@@ -390,15 +390,9 @@ static inline __attribute__((always_inline)) int encode_kind(const Encoder *e, C
         int width = any < 0x100 ? 1 : any < 0x10000 ? 2 : 4, nbytes = (int)(klen * width);
         uint64_t h = 0;
         if (cache->slots && nbytes <= KEY_BYTES) {
-            for (Py_ssize_t k = 0; k < klen; k++) {
-                Py_UCS4 c = PyUnicode_READ(kind, data, begin + k);
-                if (width == 1)
-                    ((uint8_t *)key)[k] = (uint8_t)c;
-                else if (width == 2)
-                    ((uint16_t *)key)[k] = (uint16_t)c;
-                else
-                    ((uint32_t *)key)[k] = c;
-            }
+            /* Whole words are or-ed in: byte stores read back as a word would stall the load. */
+            for (int k = 0, bit = 0; k < klen; k++, bit += 8 * width)
+                key[bit >> 6] |= (uint64_t)PyUnicode_READ(kind, data, begin + k) << (bit & 63);
             h = key[0] * 0x9E3779B97F4A7C15ULL ^ key[1] * 0xC2B2AE3D27D4EB4FULL ^ key[2] * 0x165667B19E3779F9ULL;
             h = mix(h ^ (uint64_t)nbytes << 3 ^ (uint64_t)width) | 1; /* never 0, the empty mark */
             slot = cache_find(cache, h, key, nbytes, width);
