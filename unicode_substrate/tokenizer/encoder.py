@@ -331,8 +331,12 @@ class Tokenizer:
 
     def _bpe(self, chunk: str) -> list[int]:
         """Merge a chunk: lowest rank first, leftmost on ties (the library's order)."""
-        if len(chunk) == 1 and chunk in self._vocab:
-            return [self._vocab[chunk]]
+        if len(chunk) == 1:  # most chunks: a character with an id, or its byte tokens (nothing to merge)
+            i = self._vocab.get(chunk)
+            if i is not None:
+                return [i]
+            if self._byte_ok:
+                return [self._vocab[self._byte_tokens[b]] for b in chunk.encode("utf-8")]
         syms = self._symbols(chunk)
         # Ranks of adjacent pairs kept in a list so min() and index() (leftmost) run in C.
         get = self._ranks.get
