@@ -2,7 +2,8 @@
 # The whole pipeline on the built-in corpus (Python standard-library docstrings):
 # tokenizer -> 128-wide glyph table (+ atlas) -> token data -> frozen glyph table vs trainable
 # embedding on the tiny preset, trained on identical data, seed, schedule and steps -> a sample.
-# Timing: see README "What make demo does" (measured from a fresh clone). STEPS=... sets the steps per variant.
+# Measured 2026-11-24 from a fresh clone on the shared 2-core machine under load average 8-14: 24 min 49 s
+# for this script (38 min 31 s with the set-up); details in README "What make demo does". STEPS=... sets the steps per variant.
 #
 # To add a stage: one `stage "what" "why"` line, then its commands through `run`; the stage
 # count is taken from this file, so nothing else needs to change.
