@@ -201,7 +201,9 @@ def generate(run_dir, prompt, max_new_tokens, temperature, top_k, samples, seed,
 @click.option("--force", is_flag=True, help="Replace an existing comparison in --out.")
 @click.option("--eval-tasks", default=None, metavar="T1,T2,...", help="Also evaluate every run on these benchmarks (see substrate eval).")
 @click.option("--eval-data-dir", type=click.Path(), default=None, help="Benchmark folder for --eval-tasks.")
-@click.option("--eval-protocol", type=click.Choice(EVAL_PROTOCOLS), default=DEFAULT_EVAL_PROTOCOL, show_default=True)
+@click.option("--eval-protocol", type=click.Choice(EVAL_PROTOCOLS), default=DEFAULT_EVAL_PROTOCOL, show_default=True,
+              help="How --eval-tasks are scored: paper = generate and match as the papers do; loglik = likeliest answer "
+                   "continuation (multiple choice only); both.")
 @click.option("--eval-runs", default=10, show_default=True, help="Paper protocol runs per item.")
 @click.option("--eval-limit", type=int, default=None, help="At most N items per benchmark.")
 @training_options
