@@ -235,6 +235,13 @@ def _check_inputs(gcfg: GrowConfig, data: Path, table: str | Path | None, from_r
     return base
 
 
+def _without_device(value):
+    """A recorded value with the training device left out: a growth may resume on another device."""
+    if isinstance(value, dict) and isinstance(value.get("train"), dict):
+        return {**value, "train": {k: v for k, v in value["train"].items() if k != "device"}}
+    return value
+
+
 def _prepare_dir(out: Path, record: dict, resume: bool, force: bool) -> None:
     file = out / GROW_FILE
     exists = out.exists() and any(out.iterdir())
@@ -243,7 +250,7 @@ def _prepare_dir(out: Path, record: dict, resume: bool, force: bool) -> None:
             raise SubstrateError(f"{out} is not a growth directory (no {GROW_FILE}); nothing to resume")
         old = json.loads(file.read_text(encoding="utf-8"))
         for key in ("config", "from", "data", "table"):
-            if old.get(key) != record[key]:
+            if _without_device(old.get(key)) != _without_device(record[key]):
                 raise SubstrateError(f"cannot resume {out}: it was grown with another {key} (use force to start over)")
         return
     if exists and not force:
