@@ -2,6 +2,7 @@
 
     python benchmarks/bench_render.py                      # full 65,536-token bvv241-2-3 vocabulary
     python benchmarks/bench_render.py --naive-subset 8192  # naive render timed on a subset, extrapolated (labelled)
+    python benchmarks/bench_render.py --cpu-profile        # CPU seconds of each stage of ours on one core
 
 Naive = ``paper.render_bits_naive`` (Pillow per token, per-pixel Python loops for threshold and
 bit read-out) + ``sklearn PCA(1024)`` with its default solver + ``normalize`` + ``torch.save``.
@@ -36,12 +37,66 @@ def clock(fn, *args, **kw):
     return out, time.perf_counter() - t
 
 
+def cpu_profile(tokens: list[str], font: str, tmp: Path, repeats: int = 2) -> None:
+    """CPU seconds of each stage of ours on one core (one render process, one BLAS thread), best of ``repeats``.
+
+    CPU time on one core moves far less than wall time when others share the machine; the sum is
+    what two cores must share, so half of it bounds the end-to-end time from below.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from threadpoolctl import threadpool_limits
+
+    from unicode_substrate.artifacts import sha256_file
+    from unicode_substrate.render import paper
+    from unicode_substrate.render.collisions import exact_groups, find_collisions
+    from unicode_substrate.render.pca import pca_l2
+    from unicode_substrate.table import write_table
+
+    p = paper.PAPER_PRESETS["2-3"]
+
+    def cpu(name, fn, top=True):
+        best = min(_cpu_seconds(fn) for _ in range(repeats))
+        print(f"{'' if top else '  '}{name:<36}{best:>7.2f}")
+        return best
+
+    with threadpool_limits(1):
+        bits = paper.render_bits_fast(tokens, font, p, workers=1)
+        x = np.asarray(bits, dtype=np.float32)
+        gram = x.T @ x
+        comps = np.ascontiguousarray(np.linalg.eigh(gram)[1][:, ::-1].T)
+        w = pca_l2(bits, p.dim)
+        print(f"{'stage (one core)':<36}{'CPU s':>7}")
+        total = cpu("render (one process)", lambda: paper.render_bits_fast(tokens, font, p, workers=1))
+        cpu("uint8 -> float32", lambda: np.asarray(bits, dtype=np.float32), top=False)
+        cpu("Gram X^T X", lambda: x.T @ x, top=False)
+        cpu("eigh 1024 x 1024", lambda: np.linalg.eigh(gram), top=False)
+        cpu("X @ components^T", lambda: x @ comps.T, top=False)
+        total += cpu("PCA + L2", lambda: pca_l2(bits, p.dim))
+        total += cpu("identical pictures (exact_groups)", lambda: exact_groups(bits))
+        total += cpu("collision check", lambda: find_collisions(w))
+        total += cpu("write (no check)", lambda: write_table(tmp / "cpu", w, tokens, {"method": "glyph-paper"}, force=True))
+        vec = pa.table({"vector": pa.FixedSizeListArray.from_arrays(pa.array(w.reshape(-1)), p.dim)})
+        cpu("Parquet vector column", lambda: pq.write_table(vec, tmp / "v.parquet", compression="none", use_dictionary=False,
+                                                              write_statistics=False), top=False)
+        cpu("sha256 of both data files", lambda: [sha256_file(tmp / "cpu" / n) for n in ("embeddings.safetensors", "embeddings.parquet")],
+            top=False)
+    print(f"{'sum (half of it: the floor on 2 cores)':<36}{total:>7.2f}")
+
+
+def _cpu_seconds(fn) -> float:
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--naive-subset", type=int, default=0, help="time the naive render on this many tokens and extrapolate (0 = all)")
     ap.add_argument("--font", default="/usr/share/fonts/opentype/unifont/unifont.otf")
     ap.add_argument("--repeats", type=int, default=3, help="runs of ours (median and best are printed)")
     ap.add_argument("--load-repeats", type=int, default=7)
+    ap.add_argument("--cpu-profile", action="store_true", help="only print the CPU seconds of each stage of ours on one core")
     args = ap.parse_args()
 
     import torch
@@ -68,6 +123,9 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}")
     print(f"versions: {library_versions()}, torch {torch.__version__}")
     print(f"vocabulary: {vocab_name}, {v} tokens; font {args.font}; preset {p.name}")
+    if args.cpu_profile:
+        cpu_profile(tokens, args.font, tmp)
+        return
 
     # ---------------------------------------------------------------- ours
     fields = {"method": "glyph-paper", "tokenizer_manifest_sha256": "bench"}
