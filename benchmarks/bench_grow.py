@@ -15,7 +15,6 @@ first when absent.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import subprocess
 import sys
@@ -74,7 +73,6 @@ def main() -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     report = grow(gcfg, data, args.out / "grow", table=table, force=True, progress=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    record = json.loads((args.out / "grow" / "grow.json").read_text())
 
     print(f"# growth vs monolithic: tiny-gt-3l, stages [1, 1, 1] x {n} steps, {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")

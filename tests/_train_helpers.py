@@ -70,3 +70,21 @@ def make_char_tokenizer(out: Path, alphabet: str) -> Path:
     tok.save(str(out / "tokenizer.json"))
     write_manifest(out, "tokenizer", 1, layout="test")
     return out
+
+
+# Two short "documents" repeated: enough for a character tokenizer, a split and a few steps.
+CHAR_TEXT = ["the cat sat on the mat. " * 8, "a dog ate the hat! " * 8] * 10
+
+
+def make_char_corpus(root: Path, texts: list[str] = CHAR_TEXT):
+    """A JSONL corpus of ``texts``, a character tokenizer for it, and its token data (the tokenizer, loaded)."""
+    import json
+
+    from unicode_substrate.tokenizer import Tokenizer
+    from unicode_substrate.train.data import prepare
+
+    corpus = root / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    tok_dir = make_char_tokenizer(root / "tok", "".join(texts))
+    data = prepare(root / "data", tok_dir, corpus=str(corpus), val_every=5, progress=False)
+    return corpus, tok_dir, Tokenizer.load(tok_dir), data

@@ -55,3 +55,15 @@ def kernel_device() -> str:
     if torch.cuda.is_available():
         return "cuda"
     pytest.skip("the Triton kernels need CUDA or TRITON_INTERPRET=1 (set before triton is imported; make test does)")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module of tiny-model tests: on a shared 2-core machine every tiny
+    op otherwise waits for the other thread (about 30 ms each)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -10,15 +10,7 @@ from unicode_substrate.model.config import ModelConfig
 from unicode_substrate.model.gpt import GPT
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread avoids waits of ~30 ms per op."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(embedding: str = "trainable") -> GPT:

@@ -17,15 +17,7 @@ ARC = [Item("arc-easy", "a1", "Which?", "2", (("1", "one"), ("2", "two"), ("3", 
 BOOLQ = [Item("boolq", "b1", "is it", "False", (("True", "True"), ("False", "False")), context="It is not.")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread avoids waits of ~30 ms per op."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class StubModel(LanguageModel):

@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from _train_helpers import make_char_tokenizer
+from _train_helpers import make_char_corpus
 from conftest import UNIFONT_DIR
 from unicode_substrate.cli import main
 from unicode_substrate.train.run import Run
@@ -31,15 +31,8 @@ def base(tmp_path_factory):
     """A character tokenizer, token data, and one table per frozen family."""
     from unicode_substrate.render.codes import code_table
     from unicode_substrate.table import write_table
-    from unicode_substrate.tokenizer import Tokenizer
-    from unicode_substrate.train.data import prepare
-
     root = tmp_path_factory.mktemp("export")
-    corpus = root / "c.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXT), encoding="utf-8")
-    tok_dir = make_char_tokenizer(root / "tok", "".join(TEXT))
-    tok = Tokenizer.load(tok_dir)
-    prepare(root / "data", tok_dir, corpus=str(corpus), val_every=5, progress=False)
+    _, tok_dir, tok, _ = make_char_corpus(root, TEXT)
     tables = {"bit": write_table(root / "bit", code_table("bit", tok.vocab_size, 8), tok.tokens(),
                                  {"method": "bit", "tokenizer_manifest_sha256": tok.manifest_sha256})}
     if (UNIFONT_DIR / "unifont.otf").is_file():

@@ -20,29 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
+from _cli_helpers import one_line_error
+from _cli_helpers import run_cli as cli
 from _train_helpers import TINY_MODEL, make_char_tokenizer, make_data, make_table
 from unicode_substrate import artifacts
 from unicode_substrate.artifacts import output_lock, verify_manifest
-from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
 
 TEXT = "the quick brown fox jumps over the lazy dog; then the other thing happened again and again.\n"
 SUBSTRATE = str(Path(sys.executable).parent / "substrate")
-
-
-def cli(*args: str):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line_error(res, *fragments: str) -> str:
-    assert res.exit_code == 2, res.output
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.output
-    for f in fragments:
-        assert f in lines[0], lines[0]
-    return lines[0]
 
 
 def snapshot(d: Path) -> dict:

@@ -3,35 +3,25 @@ that mean, a fused run loads, generates and trains like any run, and mismatched 
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
 from click.testing import CliRunner
 
-from _train_helpers import TINY_MODEL, make_char_tokenizer, make_data, make_table, tiny_config
+from _train_helpers import TINY_MODEL, make_char_corpus, make_data, make_table, tiny_config
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.train.fuse import fuse
 from unicode_substrate.train.run import Run
 from unicode_substrate.train.trainer import train
 
-TEXT = ["the cat sat on the mat. " * 8, "a dog ate the hat! " * 8] * 10
-
 
 @pytest.fixture(scope="module")
 def experts(tmp_path_factory):
     """Two experts of different sizes over one char tokenizer and one frozen table, plus their inputs."""
-    from unicode_substrate.tokenizer import Tokenizer
-    from unicode_substrate.train.data import prepare
-
     d = tmp_path_factory.mktemp("fuse")
-    corpus = d / "c.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXT), encoding="utf-8")
-    tok_dir = make_char_tokenizer(d / "tok", "".join(TEXT))
-    tok = Tokenizer.load(tok_dir)
+    _, tok_dir, tok, data = make_char_corpus(d)
     table = make_table(d / "table", dim=8, vocab=tok.vocab_size, tokenizer_sha=tok.manifest_sha256)
-    data = prepare(d / "data", tok_dir, corpus=corpus, val_every=5, progress=False)
     base = {"vocab_size": tok.vocab_size, "n_head": 2, "context": 16, "n_embed": 8}
     runs = []
     for name, size, seed in (("a", {"d_model": 16, "n_layer": 1}, 1), ("b", {"d_model": 32, "n_layer": 2}, 2)):

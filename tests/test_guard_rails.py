@@ -5,23 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
+from _cli_helpers import one_line_error
+from _cli_helpers import run_cli as run
 from _tokenizer_helpers import build_small, write_small_stats
 from _train_helpers import TINY_MODEL, make_data, make_table
-from unicode_substrate.cli import main
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line_error(r, *fragments):
-    assert r.exit_code == 2, r.output
-    lines = r.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.output
-    for f in fragments:
-        assert f in lines[0], lines[0]
 
 
 def test_prepare_says_how_much_became_unk_and_suggests_lossless(tmp_path):

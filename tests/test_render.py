@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from _cli_helpers import run_cli as run
 from _render_helpers import BARS, CROSS, FRAME, make_font, make_tokenizer
-from click.testing import CliRunner
 
 from unicode_substrate.artifacts import sha256_file
 from unicode_substrate.choices import COLLISION_THRESHOLD
-from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.render import collisions as coll
 from unicode_substrate.render.codes import code_table, unique_bits
@@ -30,10 +29,6 @@ def fonts(tmp_path):
 @pytest.fixture()
 def tok(tmp_path):
     return make_tokenizer(tmp_path / "tok", TOKENS)
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def assert_one_line_error(result, fragment, *absent):

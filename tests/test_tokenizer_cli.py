@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 
+from _cli_helpers import one_line_error as assert_one_line_error
+from _cli_helpers import run_cli as run
 from _tokenizer_helpers import write_small_stats
-from unicode_substrate.cli import main
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    for f in fragments:
-        assert f in lines[0], lines[0]
 
 
 def leftovers(parent):

@@ -8,11 +8,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
+from _cli_helpers import one_line_error as _one_line_error
+from _cli_helpers import run_cli as _cli
 from _train_helpers import TINY_MODEL, make_data, make_table, tiny_config
 from conftest import tolerance
-from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.train.checkpoint import list_checkpoints, load_checkpoint
 from unicode_substrate.train.config import TrainConfig, load_config
@@ -28,24 +28,11 @@ def world(tmp_path_factory):
     return {"root": root, "data": make_data(root / "data"), "table": make_table(root / "table")}
 
 
-def _cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
 def _train_args(world, out, *extra):
     model = [f"--set={k}={v}" for k, v in TINY_MODEL.items()]
     return ["train", "--preset", "tiny-glyph", *model, "--data", world["data"], "--table", world["table"], "--out", out,
             "--steps", "4", "--batch-size", "2", "--warmup", "1", "--eval-every", "2", "--ckpt-every", "2",
             "--keep-last", "5", "--device", "cpu", "--no-progress", *extra]
-
-
-def _one_line_error(res, *fragments):
-    assert res.exit_code == 2, res.output
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.output
-    for f in fragments:
-        assert f in lines[0], lines[0]
-    return lines[0]
 
 
 # ---- configuration --------------------------------------------------------------------------

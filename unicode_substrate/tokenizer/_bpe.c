@@ -501,23 +501,32 @@ static int32_t *encode_all(Encoder *self, PyObject *const *items, Py_ssize_t m, 
     return out;
 }
 
-static PyObject *Encoder_encode(Encoder *self, PyObject *text) {
+/* One text's ids (``*n`` of them); NULL with an exception set. */
+static int32_t *encode_one(Encoder *self, PyObject *text, Py_ssize_t *n) {
     if (check_text(text) < 0) return NULL;
     Py_ssize_t *ends;
     int32_t *out = encode_all(self, &text, 1, &ends);
     if (!out) return NULL;
-    PyObject *list = id_list(self, out, ends[0]);
-    PyMem_RawFree(out), PyMem_RawFree(ends);
+    *n = ends[0];
+    PyMem_RawFree(ends);
+    return out;
+}
+
+static PyObject *Encoder_encode(Encoder *self, PyObject *text) {
+    Py_ssize_t n;
+    int32_t *out = encode_one(self, text, &n);
+    if (!out) return NULL;
+    PyObject *list = id_list(self, out, n);
+    PyMem_RawFree(out);
     return list;
 }
 
 static PyObject *Encoder_encode_buffer(Encoder *self, PyObject *text) {
-    if (check_text(text) < 0) return NULL;
-    Py_ssize_t *ends;
-    int32_t *out = encode_all(self, &text, 1, &ends);
+    Py_ssize_t n;
+    int32_t *out = encode_one(self, text, &n);
     if (!out) return NULL;
-    PyObject *bytes = PyBytes_FromStringAndSize((const char *)out, ends[0] * (Py_ssize_t)sizeof(int32_t));
-    PyMem_RawFree(out), PyMem_RawFree(ends);
+    PyObject *bytes = PyBytes_FromStringAndSize((const char *)out, n * (Py_ssize_t)sizeof(int32_t));
+    PyMem_RawFree(out);
     return bytes;
 }
 
@@ -534,12 +543,19 @@ static PyObject *text_tuple(PyObject *texts) {
     return seq;
 }
 
-static PyObject *Encoder_encode_many(Encoder *self, PyObject *texts) {
+/* All texts' ids back to back (``*m`` texts; text t's ids end at ``(*ends)[t]``); NULL with an exception set. */
+static int32_t *encode_texts(Encoder *self, PyObject *texts, Py_ssize_t *m, Py_ssize_t **ends) {
     PyObject *seq = text_tuple(texts);
     if (!seq) return NULL;
-    Py_ssize_t m = PyTuple_GET_SIZE(seq), *ends;
-    int32_t *out = encode_all(self, &PyTuple_GET_ITEM(seq, 0), m, &ends);
+    *m = PyTuple_GET_SIZE(seq);
+    int32_t *out = encode_all(self, &PyTuple_GET_ITEM(seq, 0), *m, ends);
     Py_DECREF(seq);
+    return out;
+}
+
+static PyObject *Encoder_encode_many(Encoder *self, PyObject *texts) {
+    Py_ssize_t m, *ends;
+    int32_t *out = encode_texts(self, texts, &m, &ends);
     if (!out) return NULL;
     PyObject *result = PyList_New(m);
     for (Py_ssize_t t = 0, start = 0; result && t < m; start = ends[t++]) {
@@ -556,11 +572,8 @@ static PyObject *Encoder_encode_many(Encoder *self, PyObject *texts) {
 
 /* (ids, ends): all texts' ids as native int32 bytes, and as native int64 bytes where each text's ids end. */
 static PyObject *Encoder_encode_many_buffer(Encoder *self, PyObject *texts) {
-    PyObject *seq = text_tuple(texts);
-    if (!seq) return NULL;
-    Py_ssize_t m = PyTuple_GET_SIZE(seq), *ends;
-    int32_t *out = encode_all(self, &PyTuple_GET_ITEM(seq, 0), m, &ends);
-    Py_DECREF(seq);
+    Py_ssize_t m, *ends;
+    int32_t *out = encode_texts(self, texts, &m, &ends);
     if (!out) return NULL;
     PyObject *ids = PyBytes_FromStringAndSize((const char *)out, (m ? ends[m - 1] : 0) * (Py_ssize_t)sizeof(int32_t));
     PyObject *where = PyBytes_FromStringAndSize(NULL, m * (Py_ssize_t)sizeof(int64_t));

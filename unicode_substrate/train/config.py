@@ -243,16 +243,23 @@ def _check_keys(d: dict, what: str) -> None:
         raise SubstrateError(f"unknown {what}{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
 
 
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict; unreadable or invalid files are one-line errors."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise SubstrateError(f"cannot read config {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise SubstrateError(f"config {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SubstrateError(f"config {path} is not valid TOML: {e}") from None
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
     """A TrainConfig from a TOML file (unknown keys are an error) with ``overrides`` on top (None = unset)."""
     values: dict[str, Any] = {}
     if path is not None:
-        try:
-            values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as e:
-            raise SubstrateError(f"cannot read config {path}: {e.strerror or e}") from None
-        except tomllib.TOMLDecodeError as e:
-            raise SubstrateError(f"config {path} is not valid TOML: {e}") from None
+        values = read_toml(path)
         _check_keys(values, f"key in {path}")
     given = {k: v for k, v in overrides.items() if v is not None}
     _check_keys(given, "training option")

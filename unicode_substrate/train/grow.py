@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import tomllib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -36,7 +35,7 @@ from unicode_substrate.choices import GROW_INIT, GROW_TRAINABLE, LORA_ON
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig
 from unicode_substrate.train import checkpoint as ckpt
-from unicode_substrate.train.config import TrainConfig, load_config
+from unicode_substrate.train.config import TrainConfig, load_config, read_toml
 from unicode_substrate.train.run import RUN_FILE, Run, build_gpt
 
 GROW_FILE = "grow.json"
@@ -134,13 +133,7 @@ def parse_grow_config(values: dict[str, Any], where: str = "growth config", **ov
 
 def load_grow_config(path: str | Path, **overrides: Any) -> GrowConfig:
     """Read a growth schedule from TOML (unknown keys and wrong types are one-line errors)."""
-    try:
-        values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise SubstrateError(f"cannot read config {path}: {e.strerror or e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SubstrateError(f"config {path} is not valid TOML: {e}") from None
-    return parse_grow_config(values, str(path), **overrides)
+    return parse_grow_config(read_toml(path), str(path), **overrides)
 
 
 # --- building a stage's model ----------------------------------------------------------------------
