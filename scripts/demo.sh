@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 S=.venv/bin/substrate
 OUT=artifacts/demo
 STEPS=${STEPS:-200}
+GROW_STEPS=${GROW_STEPS:-$((STEPS / 4))}
 STAGES=$(grep -c '^stage ' "$0")
 mkdir -p "$OUT"
 SECONDS=0
@@ -57,9 +58,33 @@ stage "sample: 40 tokens from the frozen-glyph model" \
       "A 17M-parameter model after $STEPS steps on 1.8 MB: expect docstring-shaped text, not sense."
 run $S generate --run "$OUT/runs/frozen-glyph" --prompt "Return the" --max-new-tokens 40 --temperature 0.8 --seed 0
 
+stage "grow: a 3-layer model grown one block at a time, next to the same model trained whole" \
+      "Growing Transformers: each stage freezes the blocks below and trains the new block and the head ($GROW_STEPS steps per stage)."
+cat > "$OUT/grow.toml" <<EOF
+preset = "tiny-gt-3l"
+stages = [1, 1, 1]
+steps_per_stage = [$GROW_STEPS, $GROW_STEPS, $GROW_STEPS]
+trainable = "newest+head"
+batch_size = 4
+lr = 3e-3
+min_lr = 3e-4
+warmup = 10
+eval_every = $GROW_STEPS
+seed = 1337
+EOF
+run $S grow --config "$OUT/grow.toml" --data "$OUT/data" --table "$OUT/table" --out "$OUT/grown" --force
+echo
+grep '^|' "$OUT/grown/report.md"
+
+stage "fuse: the grown and the monolithic model as one mixture of experts" \
+      "Both sit on the same frozen table, so their logits can be averaged with no training at all."
+run $S fuse --expert "$OUT/grown/final" --expert "$OUT/grown/monolithic" --out "$OUT/fused" --force
+run $S generate --run "$OUT/fused" --prompt "Return the" --max-new-tokens 40 --temperature 0.8 --seed 0
+
 echo "   (stage took $((SECONDS - t_stage)) s)"
 echo
 echo "demo finished in ${SECONDS}s"
 echo "report:      $OUT/report.md"
 echo "loss curves: $OUT/loss_curves.png"
 echo "atlas:       $OUT/atlas.png"
+echo "growth:      $OUT/grown/report.md"
