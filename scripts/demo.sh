@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole pipeline on the built-in corpus (Python standard-library docstrings):
 # tokenizer -> 128-wide glyph table (+ atlas) -> token data -> frozen glyph table vs trainable
-# embedding on the tiny preset, trained on identical data, seed, schedule and steps -> a sample.
-# Measured 2026-11-24 from a fresh clone on the shared 2-core machine under load average 8-14: 24 min 49 s
-# for this script (38 min 31 s with the set-up); details in README "What make demo does". STEPS=... sets the steps per variant.
+# embedding on the tiny preset, trained on identical data, seed, schedule and steps -> a sample ->
+# a 3-layer model grown block by block beside its monolithic control -> the two fused (mean of logits).
+# Measured 2026-11-24 from a fresh clone of commit d96d4ca on the idle 2-core machine: 318 s for this script,
+# 6 min 43 s with the set-up; details in README "What make demo does". STEPS=... sets the steps per variant.
 #
 # To add a stage: one `stage "what" "why"` line, then its commands through `run`; the stage
 # count is taken from this file, so nothing else needs to change.
