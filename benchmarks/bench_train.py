@@ -126,6 +126,16 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
+def _peak_rss_bytes() -> int:
+    """This process's peak resident set (VmHWM). Not ru_maxrss: Linux keeps that across execve, so a
+    child started by a large parent would report the parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def loss_step_child(path: str, layers: int, B: int, T: int) -> None:
     """One training step of uni-glyph-335m (``layers`` blocks) with the ``path`` loss; prints JSON."""
     torch.manual_seed(0)
@@ -140,7 +150,7 @@ def loss_step_child(path: str, layers: int, B: int, T: int) -> None:
     loss.backward()
     opt.step()
     seconds = time.process_time() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    peak = _peak_rss_bytes()
     print(json.dumps({"path": path, "loss": loss.item(), "before": before, "peak": peak, "cpu_s": seconds}))
 
 
