@@ -14,6 +14,14 @@ SUBJECTS = {
                    ("Mix of blue and yellow?", "pink", "gray", "black", "green", "D"),
                    ("Color of snow?", "white", "blue", "red", "green", "A")],
 }
+DEV = {  # few-shot examples (MMLU dev split), one more per subject than the tests ask for
+    "toy_math": [("What is one plus one?", "1", "2", "3", "4", "B"),
+                 ("What is three times one?", "3", "0", "1", "9", "A"),
+                 ("What is five minus five?", "5", "2", "1", "0", "D")],
+    "toy_colors": [("Color of grass?", "green", "red", "blue", "gray", "A"),
+                   ("Color of the sky?", "pink", "brown", "blue", "white", "C"),
+                   ("Color of coal?", "white", "black", "red", "blue", "B")],
+}
 ARC = [
     {"id": "q1", "stem": "Which tool cuts paper?", "labels": ["A", "B", "C", "D"],
      "texts": ["spoon", "scissors", "cup", "rope"], "answerKey": "B"},
@@ -58,9 +66,12 @@ def write_original(root: Path) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         with open(p, "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows(rows)
-    # a dev split beside it is not evaluated
-    (root / "mmlu" / "dev").mkdir(parents=True)
-    (root / "mmlu" / "dev" / "toy_math_dev.csv").write_text("not,a,test,row,x,Q\n", encoding="utf-8")
+    # the dev split beside it is not evaluated; it gives the few-shot examples
+    for subject, rows in DEV.items():
+        p = root / "mmlu" / "dev" / f"{subject}_dev.csv"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(p, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
     for task, rows in (("arc-easy", ARC), ("arc-challenge", ARC[::-1]), ("csqa", CSQA)):
         _jsonl(root / task / "Dev.jsonl", [
             {"id": r["id"], "question": {"stem": r["stem"], "choices": [{"label": l, "text": t}
@@ -79,13 +90,17 @@ def write_original(root: Path) -> Path:
     return root
 
 
-def write_export(root: Path, fmt: str = "parquet") -> Path:
-    """Every task in the form of the common Parquet (or JSONL) exports."""
+def write_export(root: Path, fmt: str = "parquet", dev: bool = False) -> Path:
+    """Every task in the form of the common Parquet (or JSONL) exports (MMLU's dev split too with ``dev``)."""
     write = _parquet if fmt == "parquet" else _jsonl
     ext = "parquet" if fmt == "parquet" else "jsonl"
     write(root / "mmlu" / "all" / f"test-00000-of-00001.{ext}",
           [{"question": r[0], "subject": s, "choices": list(r[1:5]), "answer": "ABCD".index(r[5])}
            for s, rows in SUBJECTS.items() for r in rows])
+    if dev:
+        write(root / "mmlu" / "all" / f"dev-00000-of-00001.{ext}",
+              [{"question": r[0], "subject": s, "choices": list(r[1:5]), "answer": "ABCD".index(r[5])}
+               for s, rows in DEV.items() for r in rows])
     for task, rows in (("arc-easy", ARC), ("arc-challenge", ARC[::-1]), ("csqa", CSQA)):
         write(root / task / f"validation-00000-of-00001.{ext}",
               [{"id": r["id"], "question": r["stem"], "choices": {"label": r["labels"], "text": r["texts"]},
@@ -101,7 +116,7 @@ def write_export(root: Path, fmt: str = "parquet") -> Path:
 
 def all_text() -> str:
     """Every character the fixtures and the prompt templates use (for a tokenizer without unknowns)."""
-    parts = [json.dumps([SUBJECTS, ARC, CSQA, SQUAD, BOOLQ, PAIRS], ensure_ascii=False)]
+    parts = [json.dumps([SUBJECTS, DEV, ARC, CSQA, SQUAD, BOOLQ, PAIRS], ensure_ascii=False)]
     parts.append("Question: Options: Answer: Context: Translate from English to Russian: (True/False)\n")
     parts.append("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 .,?!:;()-/")
     return "".join(parts)

@@ -43,6 +43,7 @@ def test_every_task_both_protocols(setup, tmp_path):
     assert set(results["results"]["mmlu"]["groups"]) == {"toy_math", "toy_colors"}
     assert set(results["results"]["translation"]["groups"]) == {"en-ru", "ru-en"}
     assert results["settings"]["paper"]["runs"] == 2 and results["settings"]["paper"]["temperature"] == 1.0
+    assert results["settings"]["fewshot"] == 0
     model = results["model"]
     assert len(model["checkpoint_manifest_sha256"]) == 64 and len(model["tokenizer_manifest_sha256"]) == 64
     assert len(model["table_manifest_sha256"]) == 64
@@ -93,6 +94,27 @@ def _fails(res, text, out):
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], res.output
     assert not out.exists() and not any(p.name.startswith(f".{out.name}") for p in out.parent.iterdir())
+
+
+def test_fewshot_mmlu_both_protocols(setup, tmp_path):
+    out = tmp_path / "ev"
+    res = _eval("--run", setup["run"], "--tasks", "mmlu", "--data-dir", setup["bench"], "--runs", "1", "--fewshot", "1",
+                "--out", out)
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["fewshot"] == 1
+    assert "mmlu/dev/toy_math_dev.csv" in results["benchmark_files_sha256"]
+    shot = "Question: What is one plus one?\nOptions: A) 1 B) 2 C) 3 D) 4\nAnswer: B\n\n"
+    samples = [json.loads(ln) for ln in (out / "samples.jsonl").read_text().splitlines()]
+    mine = [s for s in samples if s["id"] == "toy_math:1"]
+    assert sorted(s["protocol"] for s in mine) == ["loglik", "paper"]
+    assert all(s["prompt"] == shot + "Question: What is two plus two?\nOptions: A) 3 B) 4 C) 5 D) 6\nAnswer:"
+               for s in mine)
+    base = ["--run", setup["run"], "--data-dir", setup["bench"], "--out", tmp_path / "no"]
+    _fails(_eval(*base, "--tasks", "mmlu", "--fewshot", "-1"), "few-shot count must be a whole number", tmp_path / "no")
+    _fails(_eval(*base, "--tasks", "mmlu,boolq", "--fewshot", "2"), "only mmlu has a dev split", tmp_path / "no")
+    _fails(_eval("--run", setup["run"], "--data-dir", setup["parquet"], "--out", tmp_path / "no", "--tasks", "mmlu",
+                 "--fewshot", "1"), "few-shot needs the MMLU dev split", tmp_path / "no")
 
 
 def test_bad_input_is_one_line_and_writes_nothing(setup, tmp_path):

@@ -9,6 +9,7 @@ import pytest
 from _eval_helpers import ARC, PAIRS, SUBJECTS, write_export, write_original
 from unicode_substrate.choices import EVAL_TASKS
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.eval.prompts import prompt
 from unicode_substrate.eval.tasks import Item, load_task, parse_tasks, select
 
 
@@ -110,3 +111,55 @@ def test_export_answer_as_letter_and_original_arc_fields(tmp_path):
     (it,), _ = load_task("mmlu", tmp_path)
     assert it.answer == "C" and it.group == "s"
     assert ARC[0]["answerKey"] == "B"
+
+
+# --- few-shot (MMLU dev split) ----------------------------------------------------------------
+COLORS_Q = "Question: Color of snow?\nOptions: A) white B) blue C) red D) green\nAnswer:"
+SHOT1 = "Question: Color of grass?\nOptions: A) green B) red C) blue D) gray\nAnswer: A\n\n"
+SHOT2 = "Question: Color of the sky?\nOptions: A) pink B) brown C) blue D) white\nAnswer: C\n\n"
+
+
+@pytest.fixture(scope="module")
+def dev_forms(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fewshot")
+    return [write_original(root / "original"), write_export(root / "parquet", dev=True),
+            write_export(root / "jsonl", "jsonl", dev=True)]
+
+
+@pytest.mark.parametrize("form", [0, 1, 2])
+def test_fewshot_prompt_is_exact(dev_forms, form):
+    def snow(k):
+        return next(it for it in load_task("mmlu", dev_forms[form], fewshot=k)[0] if it.question == "Color of snow?")
+    assert prompt(snow(0)) == COLORS_Q  # zero-shot: unchanged
+    assert prompt(snow(1)) == SHOT1 + COLORS_Q
+    assert prompt(snow(2)) == SHOT1 + SHOT2 + COLORS_Q
+    items, files = load_task("mmlu", dev_forms[form], fewshot=2)
+    assert any("dev" in f.name for f in files)  # the dev files are recorded with the test files
+    assert all(len(it.shots) == 2 and {s.group for s in it.shots} == {it.group} for it in items)
+
+
+def test_fewshot_split_column(tmp_path):
+    rows = [{"question": "dq", "subject": "s", "choices": ["a", "b", "c", "d"], "answer": 1, "split": "dev"},
+            {"question": "tq", "subject": "s", "choices": ["e", "f", "g", "h"], "answer": 2, "split": "test"}]
+    _write(tmp_path / "mmlu" / "mmlu.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    (it,), _ = load_task("mmlu", tmp_path, fewshot=1)  # the dev row is not evaluated, only shown
+    assert prompt(it) == ("Question: dq\nOptions: A) a B) b C) c D) d\nAnswer: B\n\n"
+                          "Question: tq\nOptions: A) e B) f C) g D) h\nAnswer:")
+
+
+def test_fewshot_errors(tmp_path, dev_forms):
+    with pytest.raises(SubstrateError, match="few-shot count must be a whole number of at least 0, got -1"):
+        load_task("mmlu", dev_forms[0], fewshot=-1)
+    with pytest.raises(SubstrateError, match="only mmlu has a dev split"):
+        load_task("arc-easy", dev_forms[0], fewshot=1)
+    assert load_task("arc-easy", dev_forms[0], fewshot=0)[0]
+    with pytest.raises(SubstrateError, match="needs 4 dev rows of subject 'toy_(math|colors)', found 3"):
+        load_task("mmlu", dev_forms[0], fewshot=4)
+    _write(tmp_path / "mmlu" / "test" / "x_test.csv", "q,a,b,c,d,A\n")
+    with pytest.raises(SubstrateError) as e:
+        load_task("mmlu", tmp_path, fewshot=1)
+    assert "\n" not in str(e.value) and str(tmp_path / "mmlu" / "dev" / "x_dev.csv") in str(e.value)
+    assert load_task("mmlu", tmp_path)[0]  # zero-shot needs no dev file
+    export = write_export(tmp_path / "export")  # no dev file, no split column
+    with pytest.raises(SubstrateError, match="few-shot needs the MMLU dev split: .* has no dev file"):
+        load_task("mmlu", export, fewshot=1)

@@ -2,7 +2,9 @@
 
 Templates, character for character:
 
-* MMLU: ``"Question: {q}\\nOptions: A) {a} B) {b} C) {c} D) {d}\\nAnswer:"``
+* MMLU: ``"Question: {q}\\nOptions: A) {a} B) {b} C) {c} D) {d}\\nAnswer:"``; with K few-shot
+  examples (dev rows) each is put first in the same template, followed by a space, its answer
+  letter and a blank line: ``"{shot prompt} {letter}\\n\\n" * K + "{prompt}"``.
 * ARC, CommonsenseQA: ``"Question: {q}\\nOptions:\\n{label}) {text}\\n...\\nAnswer:"`` (native labels)
 * SQuAD: ``"Context: {ctx}\\nQuestion: {q}\\nAnswer:"``
 * translation: ``"Translate from English to Russian:\\n{src}\\nAnswer:"``
@@ -20,11 +22,16 @@ MAX_GENERATED = 100
 CHOICE_TOKENS = {"mmlu": 1, "arc-easy": 2, "arc-challenge": 2, "csqa": 2, "boolq": 2}
 
 
+def _mmlu(item: Item) -> str:
+    opts = " ".join(f"{label}) {text}" for label, text in item.choices)
+    return f"Question: {item.question}\nOptions: {opts}\nAnswer:"
+
+
 def prompt(item: Item) -> str:
     """The paper's prompt for ``item``."""
     if item.task == "mmlu":
-        opts = " ".join(f"{label}) {text}" for label, text in item.choices)
-        return f"Question: {item.question}\nOptions: {opts}\nAnswer:"
+        shots = "".join(f"{_mmlu(shot)} {shot.answer}\n\n" for shot in item.shots)
+        return shots + _mmlu(item)
     if item.task in ("arc-easy", "arc-challenge", "csqa"):
         opts = "".join(f"{label}) {text}\n" for label, text in item.choices)
         return f"Question: {item.question}\nOptions:\n{opts}Answer:"

@@ -11,7 +11,7 @@ from unicode_substrate.eval import loglik, paper
 from unicode_substrate.eval.prompts import CHOICE_TOKENS, MAX_GENERATED
 from unicode_substrate.eval.report import CHANCE, PAPER_METRIC, write_eval_dir
 from unicode_substrate.eval.tasks import (MC_TASKS, SQUAD_ITEMS, SQUAD_MAX_ANSWER_CHARS, TRANSLATION_PAIRS, Item,
-                                          load_task, parse_tasks)
+                                          check_fewshot, load_task, parse_tasks)
 
 
 def open_model(run: str | Path | None = None, hf_model: str | Path | None = None, checkpoint=None, tokenizer=None,
@@ -40,9 +40,10 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
              hf_model: str | Path | None = None, checkpoint=None, tokenizer=None, table=None,
              protocol: str = "both", runs: int = 10, limit: int | None = None, seed: int = 0,
              temperature: float = 1.0, top_k: int | None = 50, batch_size: int = 16, device: str = "cpu",
-             force: bool = False, progress: bool = False, lm=None) -> Path:
+             force: bool = False, progress: bool = False, lm=None, fewshot: int = 0) -> Path:
     """Evaluate a run (or ``hf_model``, or an already open ``lm``) on ``tasks`` read from ``data_dir``;
-    write results.json, samples.jsonl, results.md and results.png to ``out``. Returns ``out``."""
+    write results.json, samples.jsonl, results.md and results.png to ``out``. ``fewshot`` K > 0 puts the
+    first K dev rows of each MMLU subject before every prompt (both protocols). Returns ``out``."""
     out = Path(out)
     names = parse_tasks(tasks)
     protocols = _protocols(protocol)
@@ -56,7 +57,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
         raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
     data_dir = Path(data_dir)
     # Every benchmark file is read and checked before the model is loaded: bad input fails fast.
-    loaded, files = check_benchmarks(names, data_dir, seed=seed, limit=limit)
+    loaded, files = check_benchmarks(names, data_dir, seed=seed, limit=limit, fewshot=fewshot)
     if lm is None:
         lm = open_model(run, hf_model, checkpoint, tokenizer, table, device)
     sampling = paper.Sampling(runs=runs, temperature=temperature, top_k=top_k, seed=seed)
@@ -97,22 +98,26 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
         "kind": "eval",
         "schema_version": 1,
         "model": lm.description,
-        "settings": settings(names, protocols, data_dir, seed, limit, batch_size, device, sampling),
+        "settings": settings(names, protocols, data_dir, seed, limit, batch_size, device, sampling, fewshot),
         "benchmark_files_sha256": dict(sorted(files.items())),
         "results": results,
     }
     return write_eval_dir(out, record, samples, force=force)
 
 
-def check_benchmarks(tasks, data_dir, seed: int = 0, limit: int | None = None) -> tuple[dict[str, list[Item]], dict[str, str]]:
+def check_benchmarks(tasks, data_dir, seed: int = 0, limit: int | None = None,
+                     fewshot: int = 0) -> tuple[dict[str, list[Item]], dict[str, str]]:
     """The selected items of every task and the sha256 of every file read; bad input is a one-line error."""
+    names = parse_tasks(tasks)
+    for t in names:
+        check_fewshot(t, fewshot)
     if data_dir is None or not Path(data_dir).is_dir():
         raise SubstrateError(f"benchmark directory {data_dir} does not exist")
     data_dir = Path(data_dir)
     loaded: dict[str, list[Item]] = {}
     files: dict[str, str] = {}
-    for t in parse_tasks(tasks):
-        loaded[t], used = load_task(t, data_dir, seed=seed, limit=limit)
+    for t in names:
+        loaded[t], used = load_task(t, data_dir, seed=seed, limit=limit, fewshot=fewshot)
         files.update({f.relative_to(data_dir).as_posix(): sha256_file(f) for f in used})
     return loaded, files
 
@@ -153,7 +158,8 @@ def _group_result(group: str, by: dict, runs: int, task: str) -> dict:
     return res
 
 
-def settings(tasks, protocols, data_dir, seed, limit, batch_size, device, sampling: paper.Sampling) -> dict:
+def settings(tasks, protocols, data_dir, seed, limit, batch_size, device, sampling: paper.Sampling,
+             fewshot: int = 0) -> dict:
     """Everything that decides the numbers, recorded beside them."""
     return {
         "tasks": list(tasks),
@@ -161,6 +167,9 @@ def settings(tasks, protocols, data_dir, seed, limit, batch_size, device, sampli
         "data_dir": str(data_dir),
         "seed": seed,
         "limit": limit,
+        "fewshot": fewshot,
+        "fewshot_format": ("0: zero-shot, the papers' protocol; K > 0 (MMLU): the first K rows of the subject's dev "
+                           "split, each as '{prompt} {answer letter}\\n\\n', before the item's prompt"),
         "batch_size": batch_size,
         "device": device,
         "item_selection": (f"items shuffled with random.Random('{{seed}}/{{task}}'); SQuAD: answerable items whose "

@@ -26,7 +26,7 @@ import csv
 import json
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -55,6 +55,7 @@ class Item:
     context: str = ""  # SQuAD context, BoolQ passage
     group: str | None = None
     answers: tuple[str, ...] = field(default=(), compare=False)  # every SQuAD answer, for the record
+    shots: tuple["Item", ...] = field(default=(), compare=False)  # few-shot examples put before the prompt (MMLU dev)
 
 
 class RowError(ValueError):
@@ -172,7 +173,14 @@ def _mmlu_csv(path: Path) -> list[Item]:
     return items
 
 
-def _mmlu_export(rec: dict, where: str) -> Item:
+def _mmlu_export(rec: dict, where: str) -> Item | None:
+    split = rec.get("split")
+    if isinstance(split, str) and split.strip().lower() in SPLIT_WORDS - EVAL_SPLIT["mmlu"]:
+        return None  # a row of another split in a file holding several (a ``split`` column)
+    return _mmlu_export_row(rec, where)
+
+
+def _mmlu_export_row(rec: dict, where: str) -> Item:
     choices = _get(rec, "choices")
     if not isinstance(choices, list) or len(choices) != 4 or not all(isinstance(c, str) for c in choices):
         raise RowError("choices is not a list of 4 strings")
@@ -185,6 +193,71 @@ def load_mmlu(data_dir: Path) -> tuple[list[Item], list[Path]]:
     files = task_files(data_dir, "mmlu", (".csv", ".parquet", ".jsonl"))
     items = [it for f in files for it in (_mmlu_csv(f) if f.suffix.lower() == ".csv" else _parse_rows(f, _mmlu_export))]
     return items, files
+
+
+def _dev_csv(test_file: Path) -> Path:
+    """``.../test/{subject}_test.csv`` -> ``.../dev/{subject}_dev.csv`` (the original release layout)."""
+    subject = re.sub(r"_test$", "", test_file.stem)
+    return test_file.parent.parent / "dev" / f"{subject}_dev.csv"
+
+
+def _is_dev_row(rec: dict) -> bool:
+    split = rec.get("split")
+    return isinstance(split, str) and split.strip().lower() == "dev"
+
+
+def _dev_file_row(rec: dict, where: str) -> Item | None:
+    """A row of a dev file (every row, except those a ``split`` column puts elsewhere)."""
+    return _mmlu_export_row(rec, where) if "split" not in rec or _is_dev_row(rec) else None
+
+
+def _dev_column_row(rec: dict, where: str) -> Item | None:
+    """A row of a file holding several splits: only those whose ``split`` column is dev."""
+    return _mmlu_export_row(rec, where) if _is_dev_row(rec) else None
+
+
+def mmlu_shots(data_dir: Path, test_files: list[Path], k: int) -> tuple[dict[str, tuple[Item, ...]], list[Path]]:
+    """subject -> the first ``k`` dev rows of that subject, and the files they came from.
+
+    The original release: ``dev/{subject}_dev.csv`` beside ``test/``, one per test file. An export:
+    the Parquet/JSONL files whose path names the dev split, and rows whose ``split`` column is ``dev``."""
+    folder = Path(data_dir) / "mmlu"
+    shots: dict[str, list[Item]] = {}
+    used: list[Path] = []
+    csvs = [f for f in test_files if f.suffix.lower() == ".csv"]
+    for f in csvs:
+        dev = _dev_csv(f)
+        if not dev.is_file():
+            raise SubstrateError(f"few-shot needs the MMLU dev split: {dev} does not exist")
+        for it in _mmlu_csv(dev):
+            shots.setdefault(it.group, []).append(it)
+        used.append(dev)
+    if len(csvs) < len(test_files):
+        dev_files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".jsonl")
+                           and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                           and "dev" in re.split(r"[^a-z]+", p.relative_to(folder).as_posix().lower()))
+        for f in dev_files + [f for f in test_files if f.suffix.lower() != ".csv"]:
+            found = _parse_rows(f, _dev_file_row if f in dev_files else _dev_column_row)
+            for it in found:
+                shots.setdefault(it.group, []).append(it)
+            if found:
+                used.append(f)
+        if not any(f.suffix.lower() != ".csv" for f in used):
+            raise SubstrateError(f"few-shot needs the MMLU dev split: {folder} has no dev file and no rows whose "
+                                 "split column is dev")
+    return {s: tuple(rows[:k]) for s, rows in shots.items()}, sorted(set(used))
+
+
+def attach_shots(items: list[Item], shots: dict[str, tuple[Item, ...]], k: int, files: list[Path]) -> list[Item]:
+    """Every item with the first ``k`` dev rows of its subject; an error when a subject has fewer."""
+    out = []
+    for it in items:
+        mine = shots.get(it.group, ())
+        if len(mine) < k:
+            raise SubstrateError(f"few-shot {k} needs {k} dev rows of subject {it.group!r}, found {len(mine)} in "
+                                 f"{', '.join(str(f) for f in files) or 'no dev file'}")
+        out.append(replace(it, shots=mine))
+    return out
 
 
 # --- ARC and CommonsenseQA --------------------------------------------------------------------
@@ -363,15 +436,31 @@ def parse_tasks(spec: str | list[str] | tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def load_task(task: str, data_dir: str | Path, seed: int = 0, limit: int | None = None) -> tuple[list[Item], list[Path]]:
+def check_fewshot(task: str, fewshot: int) -> None:
+    """Few-shot counts are whole numbers from 0; only MMLU has a dev split to draw them from here."""
+    if isinstance(fewshot, bool) or not isinstance(fewshot, int) or fewshot < 0:
+        raise SubstrateError(f"few-shot count must be a whole number of at least 0, got {fewshot!r}")
+    if fewshot > 0 and task != "mmlu":
+        raise SubstrateError(f"few-shot {fewshot} asked for {task}: only mmlu has a dev split for few-shot examples here")
+
+
+def load_task(task: str, data_dir: str | Path, seed: int = 0, limit: int | None = None,
+              fewshot: int = 0) -> tuple[list[Item], list[Path]]:
     """The evaluated items of ``task`` (selected as the paper does, shuffled with ``seed``, at most
-    ``limit`` per task or translation direction) and the files they came from."""
+    ``limit`` per task or translation direction) and the files they came from. With ``fewshot`` K > 0
+    (MMLU only) every item carries the first K dev rows of its subject as ``shots``."""
     if task not in LOADERS:
         raise SubstrateError(f"unknown task {task!r}; the tasks are {', '.join(EVAL_TASKS)}")
+    check_fewshot(task, fewshot)
     items, files = LOADERS[task](Path(data_dir))
     if not items:
         raise SubstrateError(f"the {task} files ({', '.join(str(f) for f in files)}) hold no items")
-    return select(task, items, seed, limit), files
+    items = select(task, items, seed, limit)
+    if fewshot > 0:
+        shots, dev_files = mmlu_shots(Path(data_dir), files, fewshot)
+        items = attach_shots(items, shots, fewshot, dev_files)
+        files = sorted(set(files) | set(dev_files))
+    return items, files
 
 
 def select(task: str, items: list[Item], seed: int = 0, limit: int | None = None) -> list[Item]:
