@@ -60,9 +60,9 @@ def main() -> None:
     import torch
 
     from unicode_substrate.train.config import TrainConfig
-    from unicode_substrate.train.fuse import fuse
-    from unicode_substrate.train.grow import GrowConfig, grow
-    from unicode_substrate.train.run import Run
+    from unicode_substrate.recipes.fuse import fuse
+    from unicode_substrate.recipes.grow import GrowConfig, grow
+    from unicode_substrate.run import Run
 
     torch.set_num_threads(2)
     data, table = demo_inputs()

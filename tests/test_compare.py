@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from _train_helpers import TINY_MODEL, make_data, make_table
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.train.compare import parse_variant
-from unicode_substrate.train.run import read_metrics
+from unicode_substrate.recipes.compare import parse_variant
+from unicode_substrate.run import read_metrics
 
 
 def test_parse_variant():
@@ -75,7 +75,7 @@ def test_bad_third_variant_is_refused_before_any_training(tmp_path):
 
 
 def test_unfinished_comparison_does_not_block_the_rerun(tmp_path):
-    from unicode_substrate.train.compare import _check_out
+    from unicode_substrate.recipes.compare import _check_out
 
     out = tmp_path / "cmp"
     (out / "runs" / "a").mkdir(parents=True)  # the first variant trained, then the second failed
@@ -103,7 +103,7 @@ def _fake_result(name: str, final: float, steps: int, val_every: int) -> dict:
 
 
 def test_report_states_validation_size_median_throughput_and_a_zoomed_plot(tmp_path):
-    from unicode_substrate.train.compare import _loss_range, write_report
+    from unicode_substrate.recipes.report import _loss_range, write_compare_report as write_report
     from unicode_substrate.train.config import TrainConfig
 
     results = [_fake_result("frozen", 5.0, 100, 25), _fake_result("trainable", 4.8, 100, 25)]

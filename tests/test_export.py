@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from _train_helpers import make_char_corpus
 from conftest import UNIFONT_DIR
 from unicode_substrate.cli import main
-from unicode_substrate.train.run import Run
+from unicode_substrate.run import Run
 
 TEXT = ["the cat sat on the mat. " * 6, "a dog ate the hat! " * 6] * 10
 MODEL = dict(d_model=16, n_layer=2, n_head=2, context=32, n_embed=8)
@@ -46,7 +46,7 @@ def base(tmp_path_factory):
 def runs(base):
     """family -> (run dir, fp32 export dir): each a real tiny model trained three steps."""
     from unicode_substrate.train.config import TrainConfig
-    from unicode_substrate.train.export import export
+    from unicode_substrate.export import export
     from unicode_substrate.train.trainer import train
 
     root, tok, tables = base

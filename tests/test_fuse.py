@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from _train_helpers import TINY_MODEL, make_char_corpus, make_data, make_table, tiny_config
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.train.fuse import fuse
-from unicode_substrate.train.run import Run
+from unicode_substrate.recipes.fuse import fuse
+from unicode_substrate.run import Run
 from unicode_substrate.train.trainer import train
 
 
@@ -69,7 +69,7 @@ def test_fused_run_generates_and_trains_its_adapter(experts, tmp_path):
                      "--out", str(tmp_path / "tuned"), "--steps", "2", "--batch-size", "2", "--eval-tokens", "200",
                      "--device", "cpu", "--lr", "0.01"])
     assert res.exit_code == 0, res.output
-    from unicode_substrate.train import checkpoint as ckpt
+    from unicode_substrate import checkpoint as ckpt
 
     weights, state, _ = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "tuned"))
     assert set(state["optimizer"]["state"]) == {"adapter.weight", "adapter.bias"}  # only the adapter trains

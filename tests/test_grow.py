@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from _train_helpers import TINY_MODEL, make_data, make_table, tiny_config
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.train import checkpoint as ckpt
-from unicode_substrate.train.grow import GrowConfig, build_stage_model, grow, parse_grow_config, stage_weights, trainable_names
-from unicode_substrate.train.run import Run
+from unicode_substrate import checkpoint as ckpt
+from unicode_substrate.recipes.grow import GrowConfig, build_stage_model, grow, parse_grow_config, stage_weights, trainable_names
+from unicode_substrate.run import Run
 
 MODEL3 = {**TINY_MODEL, "n_layer": 3}
 
@@ -195,7 +195,7 @@ def test_grow_from_a_run_with_lora_and_report(tmp_path, inputs):
     text = report.read_text()
     assert "| monolithic | 3 |" in text and "stage 2" in text and "LoRA" in text
     png = (tmp_path / "g" / "loss_curves.png").read_bytes()
-    from unicode_substrate.train.grow_report import write_report
+    from unicode_substrate.recipes.report import write_growth_report as write_report
 
     write_report(tmp_path / "g", json.loads((tmp_path / "g" / "grow.json").read_text()))
     assert (tmp_path / "g" / "loss_curves.png").read_bytes() == png and png[:4] == b"\x89PNG"

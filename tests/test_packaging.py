@@ -28,8 +28,7 @@ def _source_copy(dest: Path) -> None:
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(REPO / name, dest / name)
     skip = shutil.ignore_patterns("__pycache__", "*.so", "*.pyc")
-    for name in ("unicode_substrate", "cli"):
-        shutil.copytree(REPO / name, dest / name, ignore=skip)
+    shutil.copytree(REPO / "unicode_substrate", dest / "unicode_substrate", ignore=skip)
 
 
 @pytest.mark.slow

@@ -10,8 +10,8 @@ import torch
 from _train_helpers import make_data, make_table, tiny_config
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig
-from unicode_substrate.train.checkpoint import load_checkpoint
-from unicode_substrate.train.run import RUN_FILE, Run, build_gpt, build_model, check_identity
+from unicode_substrate.checkpoint import load_checkpoint
+from unicode_substrate.run import RUN_FILE, Run, build_gpt, build_model, check_identity
 from unicode_substrate.train.trainer import Hooks, train
 
 

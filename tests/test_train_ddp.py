@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from _train_helpers import make_data, make_table, tiny_config
-from unicode_substrate.train.run import read_metrics
+from unicode_substrate.run import read_metrics
 from unicode_substrate.train.trainer import train
 
 STEPS = 6
@@ -70,7 +70,7 @@ def test_two_gloo_processes_match_one_process(reference, tmp_path, parallel):
     assert json.loads((out / "summary.json").read_text())["world_size"] == 2
     _assert_same_training(out, single)
     # The gathered checkpoint holds full (unsharded) weights that a single process can load.
-    from unicode_substrate.train.checkpoint import load_checkpoint
+    from unicode_substrate.checkpoint import load_checkpoint
 
     weights, state, _ = load_checkpoint(out / "checkpoints" / "step-00000006")
     ref_weights, _, _ = load_checkpoint(single / "checkpoints" / "step-00000006")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from _train_helpers import TINY_MODEL, make_data, make_table
-from unicode_substrate.train.checkpoint import list_checkpoints
+from unicode_substrate.checkpoint import list_checkpoints
 
 STEPS = 300
 

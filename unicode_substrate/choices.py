@@ -38,6 +38,14 @@ KERNEL_BACKENDS: tuple[str, ...] = ("auto", "triton", "torch")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 PARALLEL_MODES: tuple[str, ...] = ("ddp", "fsdp")
 
+# --- run architectures ------------------------------------------------------------------------
+# What a run's identity names as its network; run.MODEL_BUILDERS holds one builder for each.
+# "gpt-lora" is a growth stage with low-rank adapters over its frozen blocks (weights unmerged).
+ARCH_GPT = "gpt"
+ARCH_GPT_LORA = "gpt-lora"
+ARCH_FUSED = "fused"
+ARCHITECTURES: tuple[str, ...] = (ARCH_GPT, ARCH_GPT_LORA, ARCH_FUSED)
+
 # --- growth and fusion ------------------------------------------------------------------------
 # What trains in a growth stage after the first: the new blocks plus output head and final norm,
 # the new blocks only, or everything (the monolithic control).

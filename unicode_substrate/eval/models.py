@@ -93,7 +93,7 @@ class RunModel(LanguageModel):
 
     def __init__(self, run: str | Path, checkpoint: str | Path | None = None, tokenizer: str | Path | None = None,
                  table: str | Path | None = None, device: str = "cpu"):
-        from unicode_substrate.train.run import Run
+        from unicode_substrate.run import Run
 
         r = Run.load(run)
         if checkpoint is None and not r.checkpoints():

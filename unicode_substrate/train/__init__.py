@@ -1,4 +1,4 @@
-"""Training on a frozen substrate: token data, the trainer, checkpoints, comparisons and sampling.
+"""The training loop on a frozen substrate: configuration, token data, the trainer, distributed set-up, init sources.
 
 Heavy modules (torch) are imported by the functions that need them, so importing this package is cheap.
 """

@@ -174,32 +174,6 @@ def device_available(device: str) -> None:
         raise SubstrateError("device 'mps' is not available on this machine; use --device cpu")
 
 
-# Which tables a model that names a method accepts. glyph and glyph-paper are the same kind of
-# table (rendered glyphs through PCA, two recipes); bit and float codes have different geometry,
-# so each takes only its own; a random table is a control and must be named on purpose
-# (model field table_method = "random"). A model that names no method takes any table.
-TABLE_METHODS_ACCEPTED: dict[str, tuple[str, ...]] = {
-    "glyph": ("glyph", "glyph-paper"),
-    "glyph-paper": ("glyph-paper", "glyph"),
-    "bit": ("bit",),
-    "float": ("float",),
-    "random": ("random",),
-}
-
-
-def check_table_method(expected: str | None, found: Any, table: Any) -> None:
-    """Refuse a table whose manifest method is not one the model's ``table_method`` accepts."""
-    if expected is None:
-        return
-    accepted = TABLE_METHODS_ACCEPTED.get(expected, (expected,))
-    if found not in accepted:
-        raise SubstrateError(
-            f"table {table} was made by method {found!r}, but the model expects a {expected!r} table "
-            f"(accepted: {', '.join(accepted)}); render one with that method, or set the model field "
-            f"table_method = {found!r} to train on this table on purpose"
-        )
-
-
 # Options that may change when a run is resumed: they change when it validates, saves and logs,
 # and how fast or on what it runs, not what it learns (precision only by rounding). ``steps``
 # may grow or shrink: the cosine schedule is recomputed from the resume step. A per-process

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from unicode_substrate.choices import ARCH_FUSED as FUSED
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig
 
@@ -74,15 +75,15 @@ class HFExportInitializer:
     name = "hf-export"
 
     def detect(self, path: Path) -> bool:
-        from unicode_substrate.train.export import read_export_config
+        from unicode_substrate.export import read_export_config
 
         return read_export_config(path) is not None
 
     def load(self, path: Path) -> InitSource:
         from unicode_substrate.artifacts import sha256_file
-        from unicode_substrate.train.export import FILES, read_export
-        from unicode_substrate.train.neox import CONFIG_KEY, from_neox
-        from unicode_substrate.train.run import build_gpt
+        from unicode_substrate.export import FILES, read_export
+        from unicode_substrate.model.neox import CONFIG_KEY, from_neox
+        from unicode_substrate.run import build_gpt
 
         config, tensors = read_export(path)
         ours = config[CONFIG_KEY]
@@ -102,16 +103,48 @@ class HFExportInitializer:
         return InitSource(model_config=mcfg, build=build, identity=identity)
 
 
-INITIALIZERS: list[Initializer] = [HFExportInitializer()]
+class FusedRunInitializer:
+    """``train --init FUSED``: start from a fused run; what trains (adapter or all) is the run's ``fuse.trainable``."""
+
+    name = "fused-run"
+
+    def detect(self, path: Path) -> bool:
+        from unicode_substrate.run import Run
+
+        try:
+            return Run.load(path).identity.get("architecture") == FUSED
+        except SubstrateError:
+            return False
+
+    def load(self, path: Path):
+        import torch
+
+        from unicode_substrate.model.fused import build_fused
+        from unicode_substrate.artifacts import manifest_sha256
+        from unicode_substrate.run import Run
+
+        run = Run.load(path)
+        trainable = (run.record.get("fuse") or {}).get("trainable", "all")
+        weights, ckpt_path = run.weights()
+        own_table = run.table()
+
+        def build(mcfg, table, backend: str):
+            if (table is None) != (own_table is None) or (table is not None and not torch.equal(table, own_table)):
+                raise SubstrateError(f"the table given is not the one fused run {path} was built on")
+            model = build_fused(run.identity, table, backend)
+            model.load_state_dict(weights, strict=True)
+            for name, p in model.named_parameters():
+                p.requires_grad_(trainable == "all" or name.startswith("adapter."))
+            return model
+
+        identity = {key: run.identity[key] for key in ("architecture", "experts", "adapter")}
+        identity["init"] = {"source": self.name, "checkpoint_sha256": manifest_sha256(ckpt_path), "trainable": trainable,
+                            "tokenizer_manifest_sha256": run.identity.get("tokenizer_manifest_sha256"),
+                            "table_manifest_sha256": run.identity.get("table_manifest_sha256")}
+        return InitSource(model_config=run.model_config, build=build, identity=identity)
 
 
-def _fused_run_initializer() -> Initializer:
-    from unicode_substrate.train.fuse import FusedRunInitializer  # a run written by substrate fuse
-
-    return FusedRunInitializer()
-
-
-INITIALIZERS.append(_fused_run_initializer())
+INITIALIZERS: list[Initializer] = [HFExportInitializer(), FusedRunInitializer()]
 
 
 def load_init(path: str | Path) -> InitSource:

@@ -29,11 +29,11 @@ from unicode_substrate.artifacts import atomic_write_bytes, canonical_json, chec
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.kernels import check_backend
 from unicode_substrate.model import ModelConfig
-from unicode_substrate.train import checkpoint as ckpt
+from unicode_substrate import checkpoint as ckpt
 from unicode_substrate.train.config import TrainConfig, device_available, resume_changes
 from unicode_substrate.train.data import TokenData
 from unicode_substrate.train.distributed import DistInfo, dist_info_from_env, init_distributed, shutdown_distributed
-from unicode_substrate.train.run import (
+from unicode_substrate.run import (
     METRICS_FILE,
     RUN_FILE,
     SUMMARY_FILE,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig
-from unicode_substrate.train import checkpoint as ckpt
+from unicode_substrate import checkpoint as ckpt
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -90,7 +90,7 @@ def load_frozen_table(table: str | Path | None, mcfg: ModelConfig,
     import torch
 
     from unicode_substrate.artifacts import manifest_sha256
-    from unicode_substrate.table import load_table
+    from unicode_substrate.table import check_table_method, load_table
 
     if mcfg.embedding != "frozen":
         if table is not None:
@@ -99,8 +99,6 @@ def load_frozen_table(table: str | Path | None, mcfg: ModelConfig,
     if table is None:
         raise SubstrateError("a frozen-embedding model needs a table (a directory from substrate render)")
     t = load_table(table)
-    from unicode_substrate.train.config import check_table_method
-
     check_table_method(mcfg.table_method, t.manifest.get("method"), table)
     if tokenizer_sha256 is not None and t.manifest.get("tokenizer_manifest_sha256") != tokenizer_sha256:
         raise SubstrateError(

@@ -15,13 +15,11 @@ import shutil
 from pathlib import Path
 
 from unicode_substrate.artifacts import atomic_output_dir, atomic_write_bytes, canonical_json, manifest_sha256
+from unicode_substrate.choices import ARCH_FUSED as FUSED
 from unicode_substrate.choices import FUSED_TRAINABLE
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.train import checkpoint as ckpt
-from unicode_substrate.train.run import METRICS_FILE, RUN_FILE, SUMMARY_FILE, Run
-
-FUSED = "fused"
-
+from unicode_substrate import checkpoint as ckpt
+from unicode_substrate.run import METRICS_FILE, RUN_FILE, SUMMARY_FILE, Run
 
 def check_experts(runs: list[Run]) -> None:
     """Refuse experts that do not share tokenizer and frozen table (by manifest hash), naming what differs."""
@@ -94,41 +92,3 @@ def fuse(experts: list[str | Path], out: str | Path, adapter: bool = False, trai
         atomic_write_bytes(tmp / SUMMARY_FILE, canonical_json(summary))
         ckpt.save_checkpoint(tmp, 0, model.state_dict(), {"step": 0}, identity, keep_last=1)
     return out
-
-
-class FusedRunInitializer:
-    """``train --init FUSED``: start from a fused run; what trains (adapter or all) is the run's ``fuse.trainable``."""
-
-    name = "fused-run"
-
-    def detect(self, path: Path) -> bool:
-        try:
-            return Run.load(path).identity.get("architecture") == FUSED
-        except SubstrateError:
-            return False
-
-    def load(self, path: Path):
-        import torch
-
-        from unicode_substrate.model.fused import build_fused
-        from unicode_substrate.train.init import InitSource
-
-        run = Run.load(path)
-        trainable = (run.record.get("fuse") or {}).get("trainable", "all")
-        weights, ckpt_path = run.weights()
-        own_table = run.table()
-
-        def build(mcfg, table, backend: str):
-            if (table is None) != (own_table is None) or (table is not None and not torch.equal(table, own_table)):
-                raise SubstrateError(f"the table given is not the one fused run {path} was built on")
-            model = build_fused(run.identity, table, backend)
-            model.load_state_dict(weights, strict=True)
-            for name, p in model.named_parameters():
-                p.requires_grad_(trainable == "all" or name.startswith("adapter."))
-            return model
-
-        identity = {key: run.identity[key] for key in ("architecture", "experts", "adapter")}
-        identity["init"] = {"source": self.name, "checkpoint_sha256": manifest_sha256(ckpt_path), "trainable": trainable,
-                            "tokenizer_manifest_sha256": run.identity.get("tokenizer_manifest_sha256"),
-                            "table_manifest_sha256": run.identity.get("table_manifest_sha256")}
-        return InitSource(model_config=run.model_config, build=build, identity=identity)

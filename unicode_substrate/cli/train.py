@@ -161,7 +161,7 @@ def train(preset, data, table, out, resume, resume_from, force, init, config_pat
 
 def final_line(path) -> str:
     """A run's final validation figures from its summary: what a user wants to see first."""
-    from unicode_substrate.train.run import Run
+    from unicode_substrate.run import Run
 
     s = Run.load(path).summary() or {}
     if "val_loss" not in s:
@@ -184,7 +184,7 @@ def final_line(path) -> str:
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 def generate(run_dir, prompt, max_new_tokens, temperature, top_k, samples, seed, checkpoint, tokenizer, table, device):
     """Sample continuations from a trained run."""
-    from unicode_substrate.train.generate import generate as run
+    from unicode_substrate.generate import generate as run
 
     texts = run(run_dir, prompt, max_new_tokens, temperature, top_k or None, seed, samples, checkpoint, tokenizer, table, device)
     for i, text in enumerate(texts):
@@ -210,8 +210,8 @@ def generate(run_dir, prompt, max_new_tokens, temperature, top_k, samples, seed,
 def compare(data, variants, out, force, eval_tasks, eval_data_dir, eval_protocol, eval_runs, eval_limit, config_path,
             model_set, progress, **kw):
     """Train variants on identical data, seed, schedule and steps; write a report with loss curves."""
-    from unicode_substrate.train.compare import compare as run
-    from unicode_substrate.train.compare import parse_variant
+    from unicode_substrate.recipes.compare import compare as run
+    from unicode_substrate.recipes.compare import parse_variant
 
     if (eval_tasks is None) != (eval_data_dir is None):
         raise SubstrateError("--eval-tasks and --eval-data-dir go together")

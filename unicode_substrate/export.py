@@ -30,8 +30,8 @@ from unicode_substrate.artifacts import (
 )
 from unicode_substrate.choices import EXPORT_DTYPES, SEPARATOR, TOKENIZER_CONFIG, TOKENIZER_JSON
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.train.neox import CONFIG_KEY, neox_config, to_neox, unrepresentable
-from unicode_substrate.train.run import Run
+from unicode_substrate.model.neox import CONFIG_KEY, neox_config, to_neox, unrepresentable
+from unicode_substrate.run import Run
 
 EXPORT_KIND = "hf-export"
 EXPORT_SCHEMA = 1

@@ -17,7 +17,7 @@ from unicode_substrate.choices import EXPORT_DTYPES
 @click.option("--table", type=click.Path(exists=True, file_okay=False), default=None, help="Table directory (default: the run's).")
 def export(run_dir, checkpoint, out, dtype, force, tokenizer, table):
     """Write a run as a GPTNeoXForCausalLM (config, safetensors, tokenizer, model card): no custom code needed."""
-    from unicode_substrate.train.export import export as run
+    from unicode_substrate.export import export as run
 
     path = run(run_dir, out, checkpoint=checkpoint, dtype=dtype, force=force, tokenizer=tokenizer, table=table)
     click.echo(f"exported to {path}")

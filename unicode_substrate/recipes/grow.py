@@ -34,9 +34,9 @@ from unicode_substrate.artifacts import atomic_output_dir, atomic_write_bytes, c
 from unicode_substrate.choices import GROW_INIT, GROW_TRAINABLE, LORA_ON
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig
-from unicode_substrate.train import checkpoint as ckpt
+from unicode_substrate import checkpoint as ckpt
 from unicode_substrate.train.config import TrainConfig, load_config, read_toml
-from unicode_substrate.train.run import RUN_FILE, Run, build_gpt
+from unicode_substrate.run import RUN_FILE, Run, build_gpt
 
 GROW_FILE = "grow.json"
 GROW_SCHEMA = 1
@@ -171,7 +171,7 @@ def build_stage_model(mcfg: ModelConfig, table, backend: str, previous: dict | N
     for name, p in model.named_parameters():
         p.requires_grad_(name in keep)
     if lora is not None and previous_layers > 0:
-        from unicode_substrate.train.lora import add_lora, lora_targets
+        from unicode_substrate.recipes.lora import add_lora, lora_targets
 
         add_lora(model, lora_targets(range(previous_layers)), lora.rank, lora.alpha)
     return model
@@ -182,7 +182,7 @@ def stage_weights(stage: str | Path, lora: LoraSpec | None) -> tuple[dict, Path]
     path = ckpt.latest_checkpoint(stage)
     weights, _, _ = ckpt.load_checkpoint(path)
     if lora is not None and any(".base_layer." in k for k in weights):
-        from unicode_substrate.train.lora import merge_lora_state
+        from unicode_substrate.recipes.lora import merge_lora_state
 
         weights = merge_lora_state(weights, lora.rank, lora.alpha)
     return weights, path
@@ -199,7 +199,7 @@ class _Base:
 def _check_inputs(gcfg: GrowConfig, data: Path, table: str | Path | None, from_run: str | Path | None) -> _Base:
     """Everything that can be refused before a file is written: schedule, data, table, starting run."""
     from unicode_substrate.train.data import TokenData
-    from unicode_substrate.train.run import load_frozen_table
+    from unicode_substrate.run import load_frozen_table
 
     final = gcfg.train.model_config()
     d = TokenData.load(data)
@@ -316,9 +316,9 @@ def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path 
         mono = _run_stage(gcfg.train.replace(steps=sum(gcfg.steps_per_stage)), data, out / MONOLITHIC_DIR, table, progress)
         record["monolithic"] = {"run": MONOLITHIC_DIR, **(Run.load(mono).summary() or {})}
     atomic_write_bytes(out / GROW_FILE, canonical_json(record))
-    from unicode_substrate.train.grow_report import write_report
+    from unicode_substrate.recipes.report import write_growth_report
 
-    return write_report(out, record)
+    return write_growth_report(out, record)
 
 
 def _write_final(out: Path, last: Run, weights: dict, steps: int) -> None:

@@ -8,7 +8,7 @@ import torch
 
 from unicode_substrate.choices import SEPARATOR
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.train.run import Run
+from unicode_substrate.run import Run
 
 
 def generate(run: str | Path, prompt: str = "", max_new_tokens: int = 100, temperature: float = 0.8,
