@@ -20,7 +20,8 @@ from typing import Iterable
 import numpy as np
 
 from unicode_substrate.choices import SEPARATOR
-from unicode_substrate.artifacts import atomic_output_dir, check_output, manifest_sha256, verify_manifest, write_manifest
+from unicode_substrate.artifacts import (atomic_output_dir, check_output, manifest_sha256, recorded_path, resolve_recorded,
+                                         verify_manifest, write_manifest)
 from unicode_substrate.errors import SubstrateError
 
 DATA_SCHEMA = 1
@@ -165,7 +166,7 @@ def prepare(
             force=force,
             inputs=inputs,
             corpus=str(corpus) if corpus is not None else "builtin",
-            tokenizer_path=str(Path(tokenizer).resolve()),
+            tokenizer_path=recorded_path(tokenizer, out),
             unknown=unknown,
         )
     finally:
@@ -203,6 +204,11 @@ class TokenData:
     @property
     def vocab_size(self) -> int:
         return int(self.manifest["vocab_size"])
+
+    @property
+    def tokenizer_dir(self) -> Path | None:
+        """The tokenizer directory the data was made with, where it is now (recorded relative to the data)."""
+        return resolve_recorded(self.manifest.get("tokenizer_path"), self.path)
 
     @property
     def tokenizer_sha256(self) -> str:

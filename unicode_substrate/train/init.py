@@ -124,7 +124,7 @@ class FusedRunInitializer:
         from unicode_substrate.run import Run
 
         run = Run.load(path)
-        trainable = (run.record.get("fuse") or {}).get("trainable", "all")
+        trainable = (run.record.sections.get("fuse") or {}).get("trainable", "all")
         weights, ckpt_path = run.weights()
         own_table = run.table()
 
