@@ -121,11 +121,11 @@ def test_table_of_wrong_shape_and_model_of_wrong_vocab_are_refused(world, tmp_pa
 def test_presets_and_tables_must_agree(world, tmp_path):
     args = _train_args(world, tmp_path / "run")
     args[args.index("tiny-glyph")] = "tiny-unfrozen"
-    _one_line_error(_cli(*args), "takes no --table")
+    _one_line_error(_cli(*args), "takes no frozen table", "(option --table)")
     args = _train_args(world, tmp_path / "run")
     i = args.index("--table")
     del args[i : i + 2]
-    _one_line_error(_cli(*args), "needs --table")
+    _one_line_error(_cli(*args), "needs a table", "(option --table)")
 
 
 def test_corpus_too_small_for_the_context_is_refused(tmp_path):

@@ -52,9 +52,20 @@ class RunFiles:
 FILES = RunFiles()
 RUN_FILE, METRICS_FILE, SUMMARY_FILE, CHECKPOINTS_DIR = FILES.record, FILES.metrics, FILES.summary, FILES.checkpoints
 
-# The keys every run identity holds; a checkpoint, table or tokenizer belongs to a run only if
-# they agree (recipes add their own keys, e.g. architecture, experts, growth, init, which count too).
-IDENTITY_KEYS: tuple[str, ...] = ("model", "data_manifest_sha256", "table_manifest_sha256", "tokenizer_manifest_sha256")
+# The keys every run identity holds, named once; a checkpoint, table or tokenizer belongs to a run
+# only if they agree (recipes add their own keys, e.g. architecture, experts, growth, init, which count too).
+MODEL_KEY = "model"
+DATA_KEY = "data_manifest_sha256"
+TABLE_KEY = "table_manifest_sha256"
+TOKENIZER_KEY = "tokenizer_manifest_sha256"
+IDENTITY_KEYS: tuple[str, ...] = (MODEL_KEY, DATA_KEY, TABLE_KEY, TOKENIZER_KEY)
+
+
+def run_identity(model: ModelConfig | dict, data_sha256: str | None, table_sha256: str | None,
+                 tokenizer_sha256: str | None, **extra: Any) -> dict:
+    """A run identity: the model configuration, the manifest hashes of its inputs, and a recipe's keys."""
+    model = model.to_dict() if isinstance(model, ModelConfig) else model
+    return {MODEL_KEY: model, DATA_KEY: data_sha256, TABLE_KEY: table_sha256, TOKENIZER_KEY: tokenizer_sha256, **extra}
 
 
 @dataclass(frozen=True)
@@ -178,16 +189,16 @@ def load_frozen_table(table: str | Path | None, mcfg: ModelConfig,
 
     if mcfg.embedding != "frozen":
         if table is not None:
-            raise SubstrateError("this model trains its own embedding; it takes no frozen table")
+            raise SubstrateError("this model trains its own embedding; it takes no frozen table", param="table")
         return None, None
     if table is None:
-        raise SubstrateError("a frozen-embedding model needs a table (a directory from substrate render)")
+        raise SubstrateError("a frozen-embedding model needs a table (a directory from substrate render)", param="table")
     t = load_table(table)
     check_table_method(mcfg.table_method, t.manifest.get("method"), table)
     if tokenizer_sha256 is not None and t.manifest.get("tokenizer_manifest_sha256") != tokenizer_sha256:
         raise SubstrateError(
             f"table {table} was rendered for tokenizer {str(t.manifest.get('tokenizer_manifest_sha256'))[:12]}..., "
-            f"but the data was tokenized with {tokenizer_sha256[:12]}..."
+            f"but the data was tokenized with {tokenizer_sha256[:12]}...", param="table"
         )
     if t.vocab_size != mcfg.vocab_size or t.dim != mcfg.n_embed:
         raise SubstrateError(
@@ -195,7 +206,7 @@ def load_frozen_table(table: str | Path | None, mcfg: ModelConfig,
             f"(vocab_size, n_embed): the table's width {t.dim} does not fit n_embed {mcfg.n_embed}"
             if t.vocab_size == mcfg.vocab_size else
             f"table {table} is [{t.vocab_size}, {t.dim}] but the model needs [{mcfg.vocab_size}, {mcfg.n_embed}] "
-            f"(vocab_size, n_embed): the table has {t.vocab_size} rows for a vocabulary of {mcfg.vocab_size}"
+            f"(vocab_size, n_embed): the table has {t.vocab_size} rows for a vocabulary of {mcfg.vocab_size}", param="table"
         )
     return torch.from_numpy(np.array(t.weight)), manifest_sha256(table)
 
@@ -289,6 +300,18 @@ class Run:
         return self.record.architecture
 
     @property
+    def data_sha256(self) -> str | None:
+        return self.identity.get(DATA_KEY)
+
+    @property
+    def table_sha256(self) -> str | None:
+        return self.identity.get(TABLE_KEY)
+
+    @property
+    def tokenizer_sha256(self) -> str | None:
+        return self.identity.get(TOKENIZER_KEY)
+
+    @property
     def model_config(self) -> ModelConfig:
         try:
             return ModelConfig(**self.identity["model"])
@@ -342,7 +365,7 @@ class Run:
 
         tok_dir = path if path is not None else self._recorded(self.tokenizer_path, "tokenizer")
         tok = Tokenizer.load(tok_dir)
-        if tok.manifest_sha256 != self.identity["tokenizer_manifest_sha256"]:
+        if tok.manifest_sha256 != self.tokenizer_sha256:
             raise SubstrateError(f"tokenizer {tok_dir} is not the one run {self.path} was trained with (manifest hashes differ)")
         return tok
 
@@ -351,8 +374,8 @@ class Run:
         table = path
         if path is None and self.model_config.embedding == "frozen":
             table = self._recorded(self.table_path, "table")
-        weight, sha = load_frozen_table(table, self.model_config, tokenizer_sha256=self.identity["tokenizer_manifest_sha256"])
-        if sha != self.identity["table_manifest_sha256"]:
+        weight, sha = load_frozen_table(table, self.model_config, tokenizer_sha256=self.tokenizer_sha256)
+        if sha != self.table_sha256:
             raise SubstrateError(f"table {table} is not the one run {self.path} was trained with (manifest hashes differ)")
         return weight
 

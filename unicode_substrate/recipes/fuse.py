@@ -19,7 +19,7 @@ from unicode_substrate.choices import ARCH_GPT
 from unicode_substrate.choices import FUSED_TRAINABLE
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate import checkpoint as ckpt
-from unicode_substrate.run import RUN_KIND, Run, RunRecord
+from unicode_substrate.run import DATA_KEY, RUN_KIND, TABLE_KEY, TOKENIZER_KEY, Run, RunRecord, run_identity
 
 def check_experts(runs: list[Run]) -> None:
     """Refuse experts that do not share tokenizer and frozen table (by manifest hash), naming what differs."""
@@ -30,7 +30,7 @@ def check_experts(runs: list[Run]) -> None:
             raise SubstrateError(f"expert {r.path} is a {r.architecture} model; fuse plain runs")
     first = runs[0]
     for r in runs[1:]:
-        for key, what in (("tokenizer_manifest_sha256", "tokenizer"), ("table_manifest_sha256", "frozen table")):
+        for key, what in ((TOKENIZER_KEY, "tokenizer"), (TABLE_KEY, "frozen table")):
             a, b = first.identity.get(key), r.identity.get(key)
             if a != b:
                 raise SubstrateError(f"experts {first.path} and {r.path} differ in their {what} "
@@ -64,7 +64,7 @@ def fuse(experts: list[str | Path], out: str | Path, adapter: bool = False, trai
         w, path = r.weights()
         weights.update({f"experts.{i}.{k}": v for k, v in w.items()})
         sources.append({"run": recorded_path(r.path, out), "checkpoint_sha256": manifest_sha256(path),
-                        "data_manifest_sha256": r.identity.get("data_manifest_sha256")})
+                        DATA_KEY: r.data_sha256})
     configs = [r.model_config for r in runs]
     model = FusedModel(configs, weights_table, adapter=adapter)
     if model.adapter is not None:
@@ -72,10 +72,8 @@ def fuse(experts: list[str | Path], out: str | Path, adapter: bool = False, trai
     with torch.no_grad():
         model.load_state_dict(weights, strict=True)  # every expert weight lands somewhere, nothing is left over
     shared = configs[0].replace(context=model.cfg.context)
-    identity = {"architecture": FUSED, "model": shared.to_dict(), "experts": [c.to_dict() for c in configs],
-                "adapter": adapter, "data_manifest_sha256": None,
-                "table_manifest_sha256": runs[0].identity.get("table_manifest_sha256"),
-                "tokenizer_manifest_sha256": runs[0].identity.get("tokenizer_manifest_sha256")}
+    identity = run_identity(shared, None, runs[0].table_sha256, runs[0].tokenizer_sha256, architecture=FUSED,
+                            experts=[c.to_dict() for c in configs], adapter=adapter)
     record = RunRecord(identity=identity, context=shared.context,
                        table=recorded_path(table if table is not None else runs[0].table_path, out),
                        tokenizer=recorded_path(runs[0].tokenizer_path, out),

@@ -212,9 +212,9 @@ def _check_inputs(gcfg: GrowConfig, data: Path, table: str | Path | None, from_r
         diff = [k for k in want if k != "n_layer" and have.get(k) != want[k]]
         if diff:
             raise SubstrateError(f"run {from_run} differs from the growth model in {diff[0]} ({have.get(diff[0])!r} vs {want[diff[0]]!r})")
-        for key, found in (("table_manifest_sha256", table_sha), ("tokenizer_manifest_sha256", d.tokenizer_sha256)):
-            if run.identity.get(key) != found:
-                raise SubstrateError(f"run {from_run} was trained with another {key.split('_')[0]} than the one given")
+        for what, have, found in (("table", run.table_sha256, table_sha), ("tokenizer", run.tokenizer_sha256, d.tokenizer_sha256)):
+            if have != found:
+                raise SubstrateError(f"run {from_run} was trained with another {what} than the one given")
         weights, path = run.weights()
         base = _Base(run.model_config.n_layer, weights, manifest_sha256(path))
     added = sum(gcfg.stages)

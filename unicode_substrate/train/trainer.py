@@ -43,6 +43,7 @@ from unicode_substrate.run import (
     build_gpt,
     check_identity,
     parse_metrics_line,
+    run_identity,
 )
 from unicode_substrate.train.inputs import check_inputs
 
@@ -259,8 +260,18 @@ class Job:
 
 def train(cfg: TrainConfig, data: str | Path, out: str | Path, table: str | Path | None = None,
           resume: bool | str | None = None, force: bool = False, progress: bool = True,
-          hooks: Hooks | None = None) -> Run:
-    """Train (or with ``resume``: continue, from the newest checkpoint or a given one) and return the run."""
+          hooks: Hooks | None = None, init: str | Path | None = None) -> Run:
+    """Train (or with ``resume``: continue, from the newest checkpoint or a given one) and return the run.
+
+    ``init`` starts from another model's weights and architecture (an export, a fused run; see
+    ``train/init.py``): its model replaces ``cfg``'s, and it counts as an input of the run.
+    """
+    if init is not None:
+        if hooks is not None:
+            raise SubstrateError("a run starts from an initial model or from its own hooks, not both")
+        from unicode_substrate.train.init import hooks_for_init
+
+        cfg, hooks = hooks_for_init(init, cfg, data=data)
     info = dist_info_from_env()
     device = _device(cfg, info)
     if device.type == "cuda":
@@ -282,8 +293,7 @@ def build_job(cfg: TrainConfig, data_dir: Path, out: Path, table: str | Path | N
     inputs = check_inputs(cfg, data_dir, table)
     data, mcfg, context, weight = inputs.data, inputs.model, inputs.context, inputs.table
     check_backend(cfg.kernels, device.type)
-    identity = {"model": mcfg.to_dict(), "data_manifest_sha256": data.manifest_sha256,
-                "table_manifest_sha256": inputs.table_sha256, "tokenizer_manifest_sha256": data.tokenizer_sha256, **hooks.identity}
+    identity = run_identity(mcfg, data.manifest_sha256, inputs.table_sha256, data.tokenizer_sha256, **hooks.identity)
     tokenizer = data.tokenizer_dir
     record = RunRecord(identity=identity, context=context, train=cfg.to_dict(), world_size=info.world_size,
                        data=recorded_path(data_dir, out), table=recorded_path(table, out),
