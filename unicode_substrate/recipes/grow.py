@@ -262,7 +262,8 @@ def _read_record(file: Path) -> dict:
 
 def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, hooks=None) -> Run:
     """Train one run to its last step: skip it when finished, resume it when it has a checkpoint."""
-    from unicode_substrate.train.trainer import Hooks, train
+    from unicode_substrate.train.hooks import Hooks
+    from unicode_substrate.train.trainer import train
 
     hooks = hooks or Hooks()
     if (out / RUN_FILE).is_file():
@@ -294,7 +295,7 @@ def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path 
 def _grow_stages(gcfg: GrowConfig, data: Path, out: Path, table, base: _Base, record: dict, monolithic: bool,
                  progress: bool) -> Path:
     """Train every stage (skipping finished ones), the final run, the control and the report."""
-    from unicode_substrate.train.trainer import Hooks
+    from unicode_substrate.train.hooks import Hooks
 
     previous, previous_sha, layers = base.weights, base.checkpoint_sha256, base.layers
     stages = []

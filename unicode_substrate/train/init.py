@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from unicode_substrate.train.config import TrainConfig
-    from unicode_substrate.train.trainer import Hooks
+    from unicode_substrate.train.hooks import Hooks
 
 # ModelConfig fields a run started from a source may still choose (they change no weight).
 FREE_FIELDS = frozenset({"dropout", "init_std"})
@@ -165,7 +165,7 @@ def hooks_for_init(path: str | Path, cfg: "TrainConfig", data: str | Path | None
     no weight (dropout, init_std) or repeat the source's values. With ``data`` (a token data
     directory), a source trained on another tokenizer than the data's is refused.
     """
-    from unicode_substrate.train.trainer import Hooks
+    from unicode_substrate.train.hooks import Hooks
 
     src = load_init(path)
     fixed = src.model_config.to_dict()

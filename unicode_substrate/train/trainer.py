@@ -32,6 +32,7 @@ from unicode_substrate.model import ModelConfig
 from unicode_substrate import checkpoint as ckpt
 from unicode_substrate.train.config import TrainConfig, device_available, resume_changes
 from unicode_substrate.train.data import TokenData
+from unicode_substrate.train.hooks import Hooks
 from unicode_substrate.train.distributed import DistInfo, dist_info_from_env, init_distributed, shutdown_distributed
 from unicode_substrate.run import (
     METRICS_FILE,
@@ -220,23 +221,6 @@ def _load_state_dicts(model, opt, weights: dict, opt_state: dict) -> None:
     opts = StateDictOptions(full_state_dict=True, strict=True)
     set_model_state_dict(model, weights, options=opts)
     set_optimizer_state_dict(model, opt, opt_state, options=opts)
-
-
-@dataclass(frozen=True)
-class Hooks:
-    """What a caller may change about a training job without touching the loop.
-
-    ``build_model(mcfg, table, backend)`` makes the network (growth and fusion build their own;
-    it runs right after ``torch.manual_seed(cfg.seed)``, so initial weights are reproducible).
-    ``identity`` adds keys to the run identity (checked on resume like the built-in ones).
-    ``evaluate(model, step)`` replaces the validation pass; it returns the record logged as ``val``.
-    ``inputs`` are the paths the network is built from (a starting model): the run may not replace them.
-    """
-
-    build_model: Callable[[ModelConfig, torch.Tensor | None, str], torch.nn.Module] = build_gpt
-    identity: dict = field(default_factory=dict)
-    evaluate: Callable[[torch.nn.Module, int], dict] | None = None
-    inputs: tuple = ()
 
 
 @dataclass
