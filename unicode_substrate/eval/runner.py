@@ -186,7 +186,7 @@ def check_benchmarks(tasks, data_dir, seed: int = 0, limit: int | None = None, f
         check_fewshot(t, fewshot)
         check_split(t, split)
     for t in specs:
-        if t.name not in paths and (data_dir is None or not Path(data_dir).is_dir()):
+        if t.name not in paths and not t.listed_files and (data_dir is None or not Path(data_dir).is_dir()):
             raise SubstrateError(f"benchmark directory {data_dir} does not exist" if data_dir is not None else
                                  f"no --data-dir, and no --task-path for {t.name}")
     extra = tuple(t for t in specs if TASKS.get(t.name) is not t)

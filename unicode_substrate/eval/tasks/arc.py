@@ -8,7 +8,7 @@ reads only Easy files, arc-challenge only Challenge files. The Hugging Face expo
 
 from __future__ import annotations
 
-from unicode_substrate.eval.tasks import choice
+from unicode_substrate.eval.tasks.choice import prompt as choice_prompt, reader as choice_reader
 from unicode_substrate.eval.tasks.score import by_answer, score_choice, text_continuations
 from unicode_substrate.eval.tasks.task import Files, Task, exports
 
@@ -25,8 +25,8 @@ def _arc(name: str, release: str, alias: str, paper_name: str) -> Task:
             hint={"validation": f"{release}-Dev.jsonl, or validation*/dev*.parquet/.jsonl in a folder named {name}",
                   "test": f"{release}-Test.jsonl, or test*.parquet/.jsonl in a folder named {name}"},
         ),
-        reader=choice.reader(name),
-        prompt=choice.prompt,
+        reader=choice_reader(name),
+        prompt=choice_prompt,
         tokens=2,
         scorer=by_answer(score_choice),
         metric="first-character accuracy",

@@ -4,7 +4,7 @@ Its test split is released without answers, so only validation is evaluated."""
 
 from __future__ import annotations
 
-from unicode_substrate.eval.tasks import choice
+from unicode_substrate.eval.tasks.choice import prompt as choice_prompt, reader as choice_reader
 from unicode_substrate.eval.tasks.score import by_answer, score_choice, text_continuations
 from unicode_substrate.eval.tasks.task import Files, Task, exports
 
@@ -16,8 +16,8 @@ CSQA = Task(
         folders=("commonsenseqa", "commonsense-qa", "tau-commonsense_qa"),
         hint={"validation": "dev_rand_split.jsonl, or validation*.parquet/.jsonl in a folder named csqa"},
     ),
-    reader=choice.reader("csqa"),
-    prompt=choice.prompt,
+    reader=choice_reader("csqa"),
+    prompt=choice_prompt,
     tokens=2,
     scorer=by_answer(score_choice),
     metric="first-character accuracy",

@@ -47,7 +47,7 @@ def csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as e:
-            raise SubstrateError(f"{path} line {reader.line_num}: not valid CSV ({e})") from None
+            raise SubstrateError(f"{path} line {start}: not valid CSV ({e})") from None
         yield start, row
         start = reader.line_num + 1
 

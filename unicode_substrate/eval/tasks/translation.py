@@ -97,10 +97,10 @@ TRANSLATION = Task(
     files=Files(
         release={"validation": (_opus("dev"),), "test": (_opus("test"),)},
         generic={"validation": exports(("validation", "valid", "val", "dev"), "parquet")
-                 + (rf"^[^/]*\b(?:dev|valid|validation|val)\b[^/]*\.{_CODE}$",),
-                 "test": exports(("test",), "parquet") + (rf"^[^/]*\btest\b[^/]*\.{_CODE}$",)},
+                 + (rf"^(?!opus\.)[^/]*\b(?:dev|valid|validation|val)\b[^/]*\.{_CODE}$",),
+                 "test": exports(("test",), "parquet") + (rf"^(?!opus\.)[^/]*\btest\b[^/]*\.{_CODE}$",)},
         folders=("opus-100", "opus100", "opus-100-corpus", "opus"),
-        unsplit=(".parquet", *(f".{c}" for c in LANGUAGES)),
+        unsplit=(".parquet", *(f".{c}" for c in LANGUAGES)),  # OPUS names of other pairs are not ours
         paired=tuple(LANGUAGES),
         hint={"validation": "opus.en-ru-dev.{en,ru} / opus.en-zh-dev.{en,zh}, or validation*.parquet in a folder "
                             "named translation",
