@@ -174,6 +174,14 @@ def test_task_path_points_a_task_at_a_file_or_folder(releases, tmp_path):
         load_task("arc-easy", tmp_path, task_path=tmp_path / "nowhere")
 
 
+def test_the_registry_holds_the_cli_task_list():
+    from unicode_substrate.choices import EVAL_TASKS
+    from unicode_substrate.eval.tasks import TASKS
+
+    assert tuple(TASKS) == EVAL_TASKS  # the CLI's import-light list and the Task records agree
+    assert all(t.name == name and t.reader and t.prompt and t.scorer and t.metric for name, t in TASKS.items())
+
+
 def test_lm_eval_names_are_aliases():
     assert parse_tasks("arc_easy,arc_challenge,commonsense_qa,boolq,squadv2,mmlu") == \
         ["arc-easy", "arc-challenge", "csqa", "boolq", "squad", "mmlu"]

@@ -102,8 +102,10 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
     if out.exists() and not force:
         raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
     # Every benchmark file is read and checked before the model is loaded: bad input fails fast.
-    specs = resolve_tasks(tasks, task_files)
     paths = parse_task_paths(task_paths)
+    if not tasks and not task_files and paths:  # --task-path alone names the tasks to evaluate
+        tasks = list(paths)
+    specs = resolve_tasks(tasks, task_files)
     loaded, files, splits = check_benchmarks(specs, data_dir, seed=seed, limit=limit, fewshot=fewshot, split=split,
                                              task_paths=paths)
     if lm is None:
