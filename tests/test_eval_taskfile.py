@@ -187,3 +187,28 @@ def test_paper_prompts_encode_as_the_tokenizer_does_by_default(tmp_path):
         samples = [json.loads(ln) for ln in (out / "samples.jsonl").read_text().splitlines()]
         paper = [s for s in samples if s["protocol"] == "paper"]
         assert all(s["prompt_tokens"] == len(s["prompt"]) + starts for s in paper)
+
+
+def test_hf_prompts_start_with_the_bos_its_tokenizer_adds():
+    """A Llama-style tokenizer (a post-processor adding <s>): the paper prompt gets it by default,
+    as ``tokenizer.encode(prompt)`` in the author's script; the log-likelihood encoding never does."""
+    from tokenizers import Tokenizer, decoders, processors
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Split
+    from transformers import PreTrainedTokenizerFast
+
+    from unicode_substrate.eval.hf import HFModel
+
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "a": 3, "b": 4}
+    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = Split("", "isolated")
+    tok.decoder = decoders.Fuse()
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    lm = HFModel.__new__(HFModel)  # the tokenizer side only; no weights needed
+    lm.tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    assert lm.encode("ab") == [3, 4]
+    assert lm.encode_prompt("ab") == [1, 3, 4] and lm.adds_bos()
+    lm.bos = False
+    assert lm.encode_prompt("ab") == [3, 4] and not lm.adds_bos()
+    lm.bos = True
+    assert lm.encode_prompt("ab") == [1, 3, 4]  # exactly one

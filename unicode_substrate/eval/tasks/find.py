@@ -23,6 +23,12 @@ from pathlib import Path
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval.tasks.task import Task
 
+
+
+class NoFiles(SubstrateError):
+    """No file of the task's split was found (few-shot rows may still come from a split column)."""
+
+
 SHARD = re.compile(r"^(?P<stem>.+)-\d+-of-(?P<total>\d+)(?P<suffix>\.[^.]+)$")
 
 
@@ -95,5 +101,5 @@ def locate(task: Task, data_dir: Path | None, split: str, owners: dict[str, str]
     found = candidates(task, root, split, owners, in_folder)
     if not found:
         hint = task.files.hint.get(split, "")
-        raise SubstrateError(f"no {task.name} {split} file below {root}" + (f" (looked for {hint})" if hint else ""))
+        raise NoFiles(f"no {task.name} {split} file below {root}" + (f" (looked for {hint})" if hint else ""))
     return units(task, found)

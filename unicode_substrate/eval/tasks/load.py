@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.eval.tasks.find import locate
+from unicode_substrate.eval.tasks.find import NoFiles, locate
 from unicode_substrate.eval.tasks.item import Item
 from unicode_substrate.eval.tasks.registry import TASKS, get_task, owners
 from unicode_substrate.eval.tasks.task import Task
@@ -103,19 +103,20 @@ def attach_shots(task: Task, items: list[Item], data_dir: Path | None, task_path
     split = task.fewshot_split
     shots: dict[str | None, list[Item]] = {}
     used: list[Path] = []
-    try:
-        units = locate(task, data_dir, split, owners(extra), task_path if task_path and task_path.is_dir() else None)
-    except SubstrateError:
-        units = []
-    if task_path is not None and task_path.is_file():
-        units = []
-    unsplit = [(f,) for f in test_files if f.suffix.lower() != ".csv" and not task.files.splits_named(f.stem)]
-    for unit in units + unsplit:
-        got = task.reader(unit, split)
-        for it in got:
-            shots.setdefault(it.group, []).append(it)
-        if got:
-            used += unit
+    folder = task_path if task_path is not None and task_path.is_dir() else None
+    found: list[Item] = []
+    if task_path is None or folder is not None:
+        try:  # the few-shot split's own files, with the same refusal of two copies
+            found, used = read_split(task, data_dir, split, folder, extra)
+        except NoFiles:
+            pass
+    for f in test_files:  # rows of a file holding several splits, told apart by a split column
+        if f.suffix.lower() != ".csv" and not task.files.splits_named(f.stem):
+            got = task.reader((f,), split)
+            found += got
+            used += [f] if got else []
+    for it in found:
+        shots.setdefault(it.group, []).append(it)
     if not used:
         where = task_path or data_dir
         raise SubstrateError(f"few-shot needs the {task.name} {split} split: {where} has no {split} file "
