@@ -24,7 +24,6 @@ from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval.tasks.task import Task
 
 
-
 class NoFiles(SubstrateError):
     """No file of the task's split was found (few-shot rows may still come from a split column)."""
 
