@@ -259,3 +259,21 @@ def test_readers_refuse_naming_file_and_record(tmp_path, task, name, content, ex
     with pytest.raises(SubstrateError) as e:
         load_task(task, tmp_path)
     assert "\n" not in str(e.value) and expected in str(e.value) and str(path) in str(e.value)
+
+
+def test_task_folders_keep_reading_names_that_carry_the_split(tmp_path):
+    squad = {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "Ann is nine.", "qas": [
+        {"id": "q1", "question": "Age?", "answers": [{"text": "nine", "answer_start": 7}]}]}]}]}
+    (tmp_path / "squad").mkdir()
+    (tmp_path / "squad" / "squad_v2_dev.json").write_text(json.dumps(squad), encoding="utf-8")
+    (tmp_path / "squad" / "squad_v2_train.json").write_text("{broken", encoding="utf-8")  # another split: not read
+    assert [f.name for f in load_task("squad", tmp_path)[1]] == ["squad_v2_dev.json"]
+    _lines(tmp_path / "translation" / "news-dev.en", ["a cat"])  # the DIR/<task>/ layout, any pair name
+    _lines(tmp_path / "translation" / "news-dev.ru", ["кот"])
+    _lines(tmp_path / "translation" / "opus.de-en-dev.en", ["not ours"])  # another OPUS pair: not the task's
+    items, files = load_task("translation", tmp_path)
+    assert sorted(f.name for f in files) == ["news-dev.en", "news-dev.ru"] and len(items) == 2
+    (tmp_path / "squad" / "squad_v2_dev.json").write_text(json.dumps({"data": [{"paragraphs": [
+        {"context": "c", "qas": [{"id": "1", "question": "q"}]}]}]}), encoding="utf-8")
+    with pytest.raises(SubstrateError, match=r"squad_v2_dev.json data\[0\].paragraphs\[0\].qas\[0\]: no answers"):
+        load_task("squad", tmp_path)

@@ -56,10 +56,12 @@ def candidates(task: Task, root: Path, split: str, owners: dict[str, str], in_ta
             continue
         if not (in_task_folder or owner == task.name):
             continue
+        if any(re.search(p, path.name) for p in task.files.exclude):
+            continue
+        named = task.files.splits_named(path.stem)
         if any(p.search(path.name) for p in generic):
             found.append(path)
-        elif (path.suffix.lower() in task.files.unsplit and not task.files.splits_named(path.stem)
-              and split == task.split):
+        elif path.suffix.lower() in task.files.suffixes and (named == {split} or (not named and split == task.split)):
             found.append(path)
     return found
 

@@ -99,6 +99,7 @@ MMLU = Task(
                  "dev": exports(("dev",)) + (r"^[^/]+_dev\.csv$",)},
         folders=("hendrycks_test", "cais-mmlu"),
         split_words=SPLIT_WORDS,
+        suffixes=(".csv", ".parquet", ".jsonl"),
         hint={"test": "data/test/*_test.csv, or test*.parquet/.jsonl in a folder named mmlu",
               "dev": "data/dev/*_dev.csv, or dev*.parquet/.jsonl in a folder named mmlu"},
     ),

@@ -63,7 +63,7 @@ def read_json(path: Path) -> list[Item]:
                     where = f"data[{a}].paragraphs[{p}].qas[{q}]"
                     if not isinstance(qa, dict):
                         raise RowError("not an object")
-                    ans = answers(qa.get("answers", []))
+                    ans = answers(get_path(qa, "answers"))  # v2: [] for an unanswerable question
                     items.append(Item("squad", str(qa.get("id") or where), text_field(qa, "question"),
                                       ans[0] if ans else "", context=text_field(para, "context"), answers=ans))
     except RowError as e:
@@ -96,6 +96,7 @@ SQUAD = Task(
         release={"validation": (r"(^|/)dev-v2\.0\.json$",)},
         generic={"validation": exports(("validation", "valid", "val", "dev"), "parquet|jsonl|json")},
         folders=("squad_v2", "squad-v2", "squad2"),
+        suffixes=(".json", ".parquet", ".jsonl"),
         hint={"validation": "dev-v2.0.json, or validation*.parquet/.jsonl in a folder named squad"},
     ),
     reader=read,

@@ -32,14 +32,17 @@ class Files:
     ``generic``: split -> expressions on the file name alone (``dev.jsonl``,
     ``validation-00000-of-00001.parquet``); found only inside a folder named for the task.
     ``folders``: the folder names (case-insensitive) that name the task, besides its name and aliases.
-    ``unsplit``: suffixes of files with no split word in their name that a task folder may hold
-    (read for whichever split is evaluated; MMLU rows may carry a ``split`` column).
+    ``suffixes``: the suffixes a task folder's files may have to be read as the split their name
+    names (``squad_v2_dev.json``), or as the default split when their name names none (MMLU rows
+    may then carry a ``split`` column). ``exclude``: file-name expressions never read from a task
+    folder unless they are release names (OPUS files of other language pairs).
     """
 
     release: dict[str, tuple[str, ...]]
     generic: dict[str, tuple[str, ...]] = field(default_factory=dict)
     folders: tuple[str, ...] = ()
-    unsplit: tuple[str, ...] = (".parquet", ".jsonl")
+    suffixes: tuple[str, ...] = (".parquet", ".jsonl")
+    exclude: tuple[str, ...] = ()
     paired: tuple[str, ...] = ()  # suffixes of line-aligned files read as one unit (OPUS: en, ru, zh)
     split_words: dict[str, str] = field(default_factory=lambda: dict(SPLIT_WORDS))
 

@@ -210,7 +210,7 @@ def load_task_file(path: str | Path) -> Task:
     release = tuple(rf"(^|/){re.escape(Path(f).name)}$" for f in files) or (suffixes,)
     return Task(
         name=name,
-        files=Files(release={"validation": release}, generic={"validation": (suffixes,)}, unsplit=(),
+        files=Files(release={"validation": release}, generic={"validation": (suffixes,)}, suffixes=(),
                     hint={"validation": ", ".join(files) or "JSONL, CSV or Parquet files"}),
         reader=read,
         prompt=render,

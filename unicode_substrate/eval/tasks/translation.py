@@ -96,11 +96,11 @@ TRANSLATION = Task(
     name="translation",
     files=Files(
         release={"validation": (_opus("dev"),), "test": (_opus("test"),)},
-        generic={"validation": exports(("validation", "valid", "val", "dev"), "parquet")
-                 + (rf"^(?!opus\.)[^/]*\b(?:dev|valid|validation|val)\b[^/]*\.{_CODE}$",),
-                 "test": exports(("test",), "parquet") + (rf"^(?!opus\.)[^/]*\btest\b[^/]*\.{_CODE}$",)},
+        generic={"validation": exports(("validation", "valid", "val", "dev"), "parquet"),
+                 "test": exports(("test",), "parquet")},
         folders=("opus-100", "opus100", "opus-100-corpus", "opus"),
-        unsplit=(".parquet", *(f".{c}" for c in LANGUAGES)),  # OPUS names of other pairs are not ours
+        suffixes=(".parquet", *(f".{c}" for c in LANGUAGES)),
+        exclude=(r"^opus\.",),  # OPUS files of other language pairs (opus.de-en-dev.en) are not the task's
         paired=tuple(LANGUAGES),
         hint={"validation": "opus.en-ru-dev.{en,ru} / opus.en-zh-dev.{en,zh}, or validation*.parquet in a folder "
                             "named translation",
