@@ -212,3 +212,16 @@ def test_hf_prompts_start_with_the_bos_its_tokenizer_adds():
     assert lm.encode_prompt("ab") == [3, 4] and not lm.adds_bos()
     lm.bos = True
     assert lm.encode_prompt("ab") == [1, 3, 4]  # exactly one
+
+
+def test_out_never_replaces_a_benchmark_input(tmp_path):
+    bench = tmp_path / "bench"
+    arc = _write_arc(bench)
+    toml = arc.parent / "my-arc.toml"
+    toml.write_text(ARC_TOML, encoding="utf-8")
+    before = {p: p.read_bytes() for p in bench.rglob("*") if p.is_file()}
+    for out, kw in ((bench, {"data_dir": bench}), (arc.parent, {"data_dir": None, "task_files": [toml]}),
+                    (arc.parent, {"data_dir": None, "task_paths": [f"arc-easy={arc}"]})):
+        with pytest.raises(SubstrateError, match="(is also|holds) an input of this command"):
+            evaluate(out, None if "task_files" in kw else "arc-easy", lm=CharModel(), runs=1, force=True, **kw)
+    assert {p: p.read_bytes() for p in bench.rglob("*") if p.is_file()} == before

@@ -17,10 +17,11 @@ CHANCE = {name: t.chance for name, t in TASKS.items() if t.chance is not None}
 PAPER_METRIC = {name: t.metric for name, t in TASKS.items()}
 
 
-def write_eval_dir(out: str | Path, results: dict, samples: list[dict], force: bool = False) -> Path:
-    """Write the whole eval directory beside ``out`` and rename it into place when complete."""
+def write_eval_dir(out: str | Path, results: dict, samples: list[dict], force: bool = False, inputs=()) -> Path:
+    """Write the whole eval directory beside ``out`` and rename it into place when complete;
+    ``out`` may not be, nor hold, one of ``inputs`` (the benchmark files, the model)."""
     out = Path(out)
-    with atomic_output_dir(out, force=force, kind="eval") as tmp:
+    with atomic_output_dir(out, force=force, kind="eval", inputs=inputs) as tmp:
         (tmp / RESULTS_JSON).write_bytes(canonical_json(results))
         lines = (json.dumps(s, sort_keys=True, ensure_ascii=False) + "\n" for s in samples)
         (tmp / SAMPLES_JSONL).write_bytes("".join(lines).encode("utf-8"))

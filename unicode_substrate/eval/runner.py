@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unicode_substrate.artifacts import sha256_file
+from unicode_substrate.artifacts import check_output, sha256_file
 from unicode_substrate.choices import EVAL_PROTOCOLS
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval import loglik, paper
@@ -106,6 +106,9 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
     if not tasks and not task_files and paths:  # --task-path alone names the tasks to evaluate
         tasks = list(paths)
     specs = resolve_tasks(tasks, task_files)
+    inputs = [p for p in (data_dir, *paths.values(), *(task_files or ()), *(f for t in specs for f in t.listed_files),
+                          run, hf_model, checkpoint, tokenizer, table) if p is not None]
+    check_output(out, force=force, kind="eval", inputs=inputs)  # before any work: never replace an input
     loaded, files, splits = check_benchmarks(specs, data_dir, seed=seed, limit=limit, fewshot=fewshot, split=split,
                                              task_paths=paths)
     if lm is None:
@@ -161,7 +164,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
     }
     if task_files:
         record["task_files_sha256"] = {str(f): sha256_file(f) for f in task_files}
-    return write_eval_dir(out, record, samples, force=force)
+    return write_eval_dir(out, record, samples, force=force, inputs=inputs)
 
 
 def _record_name(path: Path, data_dir: Path | None) -> str:
