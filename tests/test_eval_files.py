@@ -114,8 +114,10 @@ def test_split_test_selects_the_test_files(releases):
     assert {it.question for it in items if it.group == "en-ru"} == {"test cat", "test house"}
     assert _rel(load_task("arc-easy", root, split="test")[1], root) == ["ARC-V1-Feb2018-2/ARC-Easy/ARC-Easy-Test.jsonl"]
     for task in ("csqa", "squad", "boolq"):  # released without answers (or not at all)
-        with pytest.raises(SubstrateError, match=f"{task} has no test split with answers"):
+        with pytest.raises(SubstrateError, match=f"{task} is not evaluated on a test split"):
             load_task(task, root, split="test")
+    with pytest.raises(SubstrateError, match=r"mmlu is not evaluated on a validation split \(its evaluated splits: test"):
+        load_task("mmlu", root, split="validation")
 
 
 def test_an_unpacked_arc_release_under_arc_easy_gives_easy_only(tmp_path):

@@ -22,8 +22,9 @@ def check_split(task: Task, split: str | None) -> str:
     """The split evaluated: ``split``, or the task's default; one the task has with answers."""
     split = split or task.split
     if split not in task.splits:
-        raise SubstrateError(f"{task.name} has no {split} split with answers to evaluate "
-                             f"(it has: {', '.join(task.splits)})")
+        raise SubstrateError(f"{task.name} is not evaluated on a {split} split (its evaluated splits: "
+                             f"{', '.join(task.splits)}; the others are released without answers or are not "
+                             "part of the benchmark)")
     return split
 
 
