@@ -1,6 +1,6 @@
 """The ``Task`` record: everything one benchmark is, in one frozen value.
 
-A benchmark module (``mmlu.py``, ``arc.py``, ...) builds its ``Task`` and registers it; the file
+A benchmark module (``mmlu.py``, ``arc.py``, ...) builds its ``Task``, ``registry.py`` names it; the file
 finder, the runner, the prompts, the paper protocol and the report read only its fields, so a
 new benchmark is one new module.
 """
@@ -45,7 +45,6 @@ class Files:
     exclude: tuple[str, ...] = ()
     paired: tuple[str, ...] = ()  # suffixes of line-aligned files read as one unit (OPUS: en, ru, zh)
     split_words: dict[str, str] = field(default_factory=lambda: dict(SPLIT_WORDS))
-
     hint: dict[str, str] = field(default_factory=dict)  # split -> what to look for, for the error line
 
     def splits_named(self, name: str) -> frozenset[str]:
