@@ -166,7 +166,7 @@ def test_grow_from_a_run_with_lora_and_report(tmp_path, inputs):
     from unicode_substrate.train.trainer import train
 
     data, table = inputs
-    base = train(tiny_config(model={**MODEL3, "n_layer": 1}, steps=3), data, tmp_path / "base", table=table, progress=False)
+    base = train(tiny_config(model={**MODEL3, "n_layer": 1}, steps=3), data, tmp_path / "base", table=table, progress=False).path
     g = _gcfg(stages=(1, 1), steps_per_stage=(3, 3), lora=parse_grow_config(
         {"stages": [1], "steps_per_stage": [1], "lora": {"rank": 2, "alpha": 4}}).lora)
     report = grow(g, data, tmp_path / "g", table=table, from_run=base, progress=False)

@@ -82,7 +82,7 @@ def test_hooks_choose_the_network_and_the_evaluation(tmp_path):
         return {"custom": float(step)}
 
     hooks = Hooks(build_model=build, identity={"stage": 1}, evaluate=evaluate)
-    out = train(tiny_config(steps=2, eval_every=1), data, tmp_path / "run", table=table, progress=False, hooks=hooks)
+    out = train(tiny_config(steps=2, eval_every=1), data, tmp_path / "run", table=table, progress=False, hooks=hooks).path
     run = Run.load(out)
     assert built == [2] and evaluated == [1, 2]
     assert run.identity["stage"] == 1

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVAL_TASKS
+from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVAL_TASKS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.errors import SubstrateError
 
 LM_EVAL_ALIASES = "arc_easy, arc_challenge, commonsense_qa, boolq, squadv2, mmlu"
@@ -34,8 +34,8 @@ LM_EVAL_ALIASES = "arc_easy, arc_challenge, commonsense_qa, boolq, squadv2, mmlu
               help="paper = generate and match the first character (SQuAD: containment, translation: BLEU); "
                    "loglik = likeliest answer continuation (multiple choice only).")
 @click.option("--runs", default=10, show_default=True, help="Sampled runs per item in the paper protocol.")
-@click.option("--temperature", default=1.0, show_default=True, help="Paper protocol sampling temperature (0 = greedy); our choice, unstated by the papers.")
-@click.option("--top-k", default=50, show_default=True, help="Paper protocol: sample among the k likeliest tokens (0 = all); our choice.")
+@click.option("--temperature", default=EVAL_TEMPERATURE, show_default=True, help="Paper protocol sampling temperature (0 = greedy); our choice, unstated by the papers.")
+@click.option("--top-k", default=EVAL_TOP_K, show_default=True, help="Paper protocol: sample among the k likeliest tokens (0 = all); our choice.")
 @click.option("--bos/--no-bos", default=None,
               help="Paper protocol: start every prompt with the tokenizer's BOS token, or with none "
                    "(default: as the tokenizer encodes by default, as the author's script does).")

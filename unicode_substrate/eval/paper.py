@@ -24,11 +24,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from unicode_substrate.choices import BOS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.eval.prompts import new_tokens, prompt
 from unicode_substrate.eval.tasks import Item, task_of
 from unicode_substrate.eval.tasks.score import EOS_CUT, parse_choice, score_bleu, score_choice, score_contains
 
-BOS_TEXT = "<s>"
+BOS_TEXT = BOS
 __all__ = ["BOS_TEXT", "EOS_CUT", "Sampling", "parse_choice", "score_choice", "score_squad", "score_translation",
            "score", "mean_ci", "run_item", "summarize"]
 score_squad, score_translation = score_contains, score_bleu  # the names these scorers had here
@@ -40,8 +41,8 @@ class Sampling:
     recorded in results.json)."""
 
     runs: int = 10
-    temperature: float = 1.0
-    top_k: int | None = 50
+    temperature: float = EVAL_TEMPERATURE
+    top_k: int | None = EVAL_TOP_K
     seed: int = 0
 
 
