@@ -114,7 +114,7 @@ def test_fewshot_mmlu_both_protocols(setup, tmp_path):
     _fails(_eval(*base, "--tasks", "mmlu", "--fewshot", "-1"), "few-shot count must be a whole number", tmp_path / "no")
     _fails(_eval(*base, "--tasks", "mmlu,boolq", "--fewshot", "2"), "only mmlu has a dev split", tmp_path / "no")
     _fails(_eval("--run", setup["run"], "--data-dir", setup["parquet"], "--out", tmp_path / "no", "--tasks", "mmlu",
-                 "--fewshot", "1"), "few-shot needs the MMLU dev split", tmp_path / "no")
+                 "--fewshot", "1"), "few-shot needs the mmlu dev split", tmp_path / "no")
 
 
 def test_bad_input_is_one_line_and_writes_nothing(setup, tmp_path):
@@ -126,7 +126,7 @@ def test_bad_input_is_one_line_and_writes_nothing(setup, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     _fails(_eval("--run", setup["run"], "--tasks", "arc-easy", "--data-dir", empty, "--out", out),
-           "no arc-easy benchmark", out)
+           "no arc-easy validation file below", out)
     bad = tmp_path / "bad"
     shutil.copytree(setup["bench"] / "boolq", bad / "boolq")
     with open(bad / "boolq" / "dev.jsonl", "a") as f:

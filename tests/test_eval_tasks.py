@@ -95,10 +95,10 @@ def test_unaligned_translation_files(tmp_path):
 
 
 def test_missing_task_and_unknown_task(tmp_path):
-    with pytest.raises(SubstrateError, match=r"no arc-easy benchmark: .*arc-easy is not a directory"):
+    with pytest.raises(SubstrateError, match=r"no arc-easy validation file below .* \(looked for ARC-Easy-Dev.jsonl"):
         load_task("arc-easy", tmp_path)
     _write(tmp_path / "mmlu" / "dev" / "x_dev.csv", "q,a,b,c,d,A\n")  # only a split that is not evaluated
-    with pytest.raises(SubstrateError, match="no mmlu benchmark file in .* of the test split"):
+    with pytest.raises(SubstrateError, match="no mmlu test file below .* data/test/"):
         load_task("mmlu", tmp_path)
     with pytest.raises(SubstrateError, match="unknown task 'hellaswag'; the tasks are mmlu, arc-easy"):
         parse_tasks("mmlu,hellaswag")
@@ -158,8 +158,11 @@ def test_fewshot_errors(tmp_path, dev_forms):
     _write(tmp_path / "mmlu" / "test" / "x_test.csv", "q,a,b,c,d,A\n")
     with pytest.raises(SubstrateError) as e:
         load_task("mmlu", tmp_path, fewshot=1)
-    assert "\n" not in str(e.value) and str(tmp_path / "mmlu" / "dev" / "x_dev.csv") in str(e.value)
+    assert "\n" not in str(e.value) and "few-shot needs the mmlu dev split" in str(e.value)
+    _write(tmp_path / "mmlu" / "dev" / "y_dev.csv", "q,a,b,c,d,A\n")  # a dev file of another subject
+    with pytest.raises(SubstrateError, match="few-shot 1 needs 1 dev rows of subject 'x', found 0 in .*y_dev.csv"):
+        load_task("mmlu", tmp_path, fewshot=1)
     assert load_task("mmlu", tmp_path)[0]  # zero-shot needs no dev file
     export = write_export(tmp_path / "export")  # no dev file, no split column
-    with pytest.raises(SubstrateError, match="few-shot needs the MMLU dev split: .* has no dev file"):
+    with pytest.raises(SubstrateError, match="few-shot needs the mmlu dev split: .* has no dev file"):
         load_task("mmlu", export, fewshot=1)

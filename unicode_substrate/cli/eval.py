@@ -7,6 +7,9 @@ import sys
 import click
 
 from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVAL_TASKS, EVAL_TEMPERATURE, EVAL_TOP_K
+from unicode_substrate.errors import SubstrateError
+
+LM_EVAL_ALIASES = "arc_easy, arc_challenge, commonsense_qa, boolq, squadv2, mmlu"
 
 
 @click.command("eval")
@@ -15,30 +18,52 @@ from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVA
 @click.option("--checkpoint", type=click.Path(), default=None, help="A checkpoint of the run (default: the newest).")
 @click.option("--tokenizer", type=click.Path(), default=None, help="Tokenizer directory (default: the run's).")
 @click.option("--table", type=click.Path(), default=None, help="Table directory (default: the run's).")
-@click.option("--tasks", required=True, metavar="T1,T2,...", help=f"Comma-separated: {', '.join(EVAL_TASKS)}.")
-@click.option("--data-dir", required=True, type=click.Path(), help="Folder with one sub-folder of benchmark files per task.")
+@click.option("--tasks", default=None, metavar="T1,T2,...",
+              help=f"Comma-separated: {', '.join(EVAL_TASKS)} (lm-eval's names {LM_EVAL_ALIASES} work too), or the "
+                   "names of --task-file tasks (default: the --task-file tasks; with --list-files, every task).")
+@click.option("--data-dir", type=click.Path(), default=None,
+              help="Folder where the benchmarks' official downloads were unpacked (or one sub-folder per task).")
+@click.option("--task-path", multiple=True, metavar="TASK=PATH",
+              help="Read TASK from this file or folder instead of searching --data-dir (repeatable).")
+@click.option("--task-file", multiple=True, type=click.Path(), metavar="TASK.toml",
+              help="A TOML file defining a multiple-choice or generative task over your own JSONL/CSV/Parquet (repeatable).")
+@click.option("--split", type=click.Choice(["validation", "test"]), default=None,
+              help="Split to evaluate (default: each task's own, MMLU test and the others validation).")
+@click.option("--list-files", is_flag=True, help="Print which files each task reads, and exit without loading a model.")
 @click.option("--protocol", type=click.Choice(EVAL_PROTOCOLS), default=DEFAULT_EVAL_PROTOCOL, show_default=True,
               help="paper = generate and match the first character (SQuAD: containment, translation: BLEU); "
                    "loglik = likeliest answer continuation (multiple choice only).")
 @click.option("--runs", default=10, show_default=True, help="Sampled runs per item in the paper protocol.")
-@click.option("--temperature", default=EVAL_TEMPERATURE, show_default=True, help="Paper protocol sampling temperature (0 = greedy).")
-@click.option("--top-k", default=EVAL_TOP_K, show_default=True, help="Paper protocol: sample among the k likeliest tokens (0 = all).")
+@click.option("--temperature", default=EVAL_TEMPERATURE, show_default=True, help="Paper protocol sampling temperature (0 = greedy); our choice, unstated by the papers.")
+@click.option("--top-k", default=EVAL_TOP_K, show_default=True, help="Paper protocol: sample among the k likeliest tokens (0 = all); our choice.")
+@click.option("--bos/--no-bos", default=None,
+              help="Paper protocol: start every prompt with the tokenizer's BOS token, or with none "
+                   "(default: as the tokenizer encodes by default, as the author's script does).")
 @click.option("--limit", type=int, default=None, help="At most N items per task (per translation direction).")
 @click.option("--seed", default=0, show_default=True, help="Seed of item selection and sampling.")
 @click.option("--fewshot", default=0, show_default=True, metavar="K",
               help="MMLU: put the first K rows of each subject's dev split before every prompt (0 = zero-shot, as the papers).")
 @click.option("--batch-size", default=16, show_default=True, help="Log-likelihood protocol: items per forward batch.")
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--out", required=True, type=click.Path(), help="Eval directory to write.")
+@click.option("--device", default="cpu", show_default=True, help="Device to evaluate on (cpu, cuda).")
+@click.option("--out", type=click.Path(), default=None, help="Eval directory to write.")
 @click.option("--force", is_flag=True, help="Replace an existing eval directory.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
-def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, protocol, runs, temperature, top_k, limit,
-          seed, fewshot, batch_size, device, out, force, progress):
+def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, task_path, task_file, split, list_files,
+          protocol, runs, temperature, top_k, bos, limit, seed, fewshot, batch_size, device, out, force, progress):
     """Score a run (or a Hugging Face model) on local benchmark files with the paper's and the log-likelihood protocol."""
+    if list_files:
+        from unicode_substrate.eval.runner import list_files as listing
+
+        for line in listing(tasks, data_dir, fewshot=fewshot, split=split, task_paths=task_path, task_files=task_file):
+            click.echo(line)
+        return
+    if out is None:
+        raise SubstrateError("--out is required (the eval directory to write), unless --list-files")
     from unicode_substrate.eval.runner import evaluate
 
     path = evaluate(out, tasks, data_dir, run=run_dir, hf_model=hf_model, checkpoint=checkpoint, tokenizer=tokenizer,
                     table=table, protocol=protocol, runs=runs, limit=limit, seed=seed, temperature=temperature,
                     top_k=top_k or None, batch_size=batch_size, device=device, force=force, fewshot=fewshot,
+                    split=split, task_paths=task_path, task_files=task_file, bos=bos,
                     progress=sys.stderr.isatty() if progress is None else progress)
     click.echo(f"results written to {path}")

@@ -41,7 +41,15 @@ class HFModel(LanguageModel):
         }
 
     def encode(self, text: str) -> list[int]:
-        return list(self.tok(text, add_special_tokens=False)["input_ids"])  # no BOS, as the paper encodes
+        return list(self.tok(text, add_special_tokens=False)["input_ids"])
+
+    def encode_default(self, text: str) -> list[int]:
+        # tokenizer.encode(prompt) in the author's script: the tokenizer's own special tokens (a BOS for
+        # Llama-style tokenizers, none for GPT-2's or the bvv241 ones)
+        return list(self.tok(text)["input_ids"])
+
+    def bos_id(self) -> int | None:
+        return self.tok.bos_token_id
 
     def decode(self, ids: list[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)

@@ -12,6 +12,7 @@ import hashlib
 from pathlib import Path
 
 from unicode_substrate.artifacts import manifest_sha256
+from unicode_substrate.choices import BOS
 from unicode_substrate.errors import SubstrateError
 
 
@@ -27,9 +28,38 @@ class LanguageModel:
     context: int
     device: str
     description: dict
+    bos: bool | None = None  # the paper protocol's prompts: None as the tokenizer encodes by default, or force
 
     def encode(self, text: str) -> list[int]:
+        """``text`` as token ids, no special tokens added (the log-likelihood protocol, as lm-eval)."""
         raise NotImplementedError
+
+    def encode_default(self, text: str) -> list[int]:
+        """``text`` as the tokenizer encodes it by default (special tokens it adds included)."""
+        return self.encode(text)
+
+    def bos_id(self) -> int | None:
+        """The tokenizer's beginning-of-sequence id, None when it has none."""
+        return None
+
+    def encode_prompt(self, text: str) -> list[int]:
+        """A paper-protocol prompt: as the author's script encodes it (``tokenizer.encode(prompt)``,
+        the tokenizer's default), or with exactly one BOS / none when ``bos`` says so."""
+        if self.bos is None:
+            return self.encode_default(text)
+        ids = self.encode(text)
+        if self.bos:
+            bos = self.bos_id()
+            if bos is None:
+                raise SubstrateError("--bos asked, but the tokenizer has no beginning-of-sequence token")
+            ids = [bos] + ids
+        return ids
+
+    def adds_bos(self) -> bool:
+        """Whether paper-protocol prompts start with a BOS token (recorded in results.json)."""
+        bos = self.bos_id()
+        ids = self.encode_prompt("a")
+        return bos is not None and bool(ids) and ids[0] == bos
 
     def decode(self, ids: list[int]) -> str:
         """Text of ``ids`` with special tokens kept (the paper drops only ``<s>``, and cuts at ``</s>``)."""
@@ -115,7 +145,10 @@ class RunModel(LanguageModel):
         }
 
     def encode(self, text: str) -> list[int]:
-        return list(self.tok.encode(text))
+        return list(self.tok.encode(text))  # the toolkit's tokenizers add no special tokens
+
+    def bos_id(self) -> int | None:
+        return self.tok.token_to_id(BOS)
 
     def decode(self, ids: list[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=False)

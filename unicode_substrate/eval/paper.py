@@ -1,15 +1,17 @@
 """The paper's generative protocol (SPEC E): prompt, generate N tokens, parse, score; n runs.
 
-For every item: encode the prompt without BOS, sample ``runs`` continuations of N tokens in one
+For every item: encode the prompt as the model's tokenizer does by default (the author's script
+calls ``tokenizer.encode(prompt)``: no BOS for the bvv241 tokenizers and ours, a BOS where a Hugging
+Face tokenizer adds one; ``--bos``/``--no-bos`` override it), sample ``runs`` continuations of N tokens in one
 batch from a generator seeded by (seed, task, item id), decode them with special tokens kept,
 drop ``<s>``, and score each run:
 
 * multiple choice: strip and upper-case; correct iff the first character equals the gold label
   (native labels; BoolQ's labels True/False compare by their first letter, T or F). Anything
   else, including empty output, is wrong.
-* SQuAD: correct iff the stripped, upper-cased generation equals the upper-cased answer or
-  contains it.
-* translation: upper-case, cut at ``</S>``, strip; the score is sentence BLEU,
+* SQuAD: correct iff the stripped, upper-cased generation equals the upper-cased answer (not
+  stripped) or contains it.
+* translation: strip, upper-case, cut at ``</S>``; the score is sentence BLEU,
   ``sacrebleu.corpus_bleu([gen], [[ref]])`` on upper-cased text.
 
 Per run the task score is the mean over items; reported are the mean over runs and
@@ -24,15 +26,19 @@ from dataclasses import dataclass
 
 from unicode_substrate.choices import BOS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.eval.prompts import new_tokens, prompt
-from unicode_substrate.eval.tasks import Item
+from unicode_substrate.eval.tasks import Item, task_of
+from unicode_substrate.eval.tasks.score import EOS_CUT, parse_choice, score_bleu, score_choice, score_contains
 
 BOS_TEXT = BOS
-EOS_CUT = "</S>"
+__all__ = ["BOS_TEXT", "EOS_CUT", "Sampling", "parse_choice", "score_choice", "score_squad", "score_translation",
+           "score", "mean_ci", "run_item", "summarize"]
+score_squad, score_translation = score_contains, score_bleu  # the names these scorers had here
 
 
 @dataclass(frozen=True)
 class Sampling:
-    """How the paper protocol samples (the paper does not say; recorded in results.json)."""
+    """How the paper protocol samples: our choice (the papers and the author's script do not say;
+    recorded in results.json)."""
 
     runs: int = 10
     temperature: float = EVAL_TEMPERATURE
@@ -40,35 +46,9 @@ class Sampling:
     seed: int = 0
 
 
-def parse_choice(text: str) -> str:
-    """The parsed answer: the first character of the stripped, upper-cased output ('' when empty)."""
-    return text.strip().upper()[:1]
-
-
-def score_choice(text: str, label: str) -> tuple[str, float]:
-    parsed = parse_choice(text)
-    return parsed, float(bool(parsed) and parsed == label.strip().upper()[:1])
-
-
-def score_squad(text: str, answer: str) -> tuple[str, float]:
-    gen, ans = text.strip().upper(), answer.strip().upper()
-    return gen, float(gen == ans or ans in gen)
-
-
-def score_translation(text: str, reference: str) -> tuple[str, float]:
-    import sacrebleu
-
-    gen = text.upper().split(EOS_CUT)[0].strip()
-    return gen, float(sacrebleu.corpus_bleu([gen], [[reference.upper()]]).score)
-
-
 def score(item: Item, text: str) -> tuple[str, float]:
     """(parsed output, score in [0, 1] for accuracy tasks, BLEU in [0, 100] for translation)."""
-    if item.task == "squad":
-        return score_squad(text, item.answer)
-    if item.task == "translation":
-        return score_translation(text, item.answer)
-    return score_choice(text, item.answer)
+    return task_of(item).scorer(item, text)
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
@@ -85,9 +65,9 @@ def run_item(lm, item: Item, sampling: Sampling) -> dict:
 
     text = prompt(item)
     n = new_tokens(item)
-    ids = lm.encode(text)
+    ids = lm.encode_prompt(text)
     if not ids:
-        ids = lm.encode(" ")
+        ids = lm.encode_prompt(" ")
     outs, dropped = lm.generate(ids, n, sampling.runs, sampling.temperature, sampling.top_k,
                                 item_seed(sampling.seed, item.task, item.id))
     gens = [lm.decode(o).replace(BOS_TEXT, "") for o in outs]

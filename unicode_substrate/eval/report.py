@@ -7,18 +7,21 @@ import json
 from pathlib import Path
 
 from unicode_substrate.artifacts import atomic_output_dir, canonical_json, write_manifest
+from unicode_substrate.eval.tasks import TASKS
 
 RESULTS_JSON, SAMPLES_JSONL, RESULTS_MD, RESULTS_PNG = "results.json", "samples.jsonl", "results.md", "results.png"
 EVAL_SCHEMA = 1
-# Chance accuracy in percent (SPEC E; BoolQ has two answers); SQuAD and translation have none.
-CHANCE = {"mmlu": 25.0, "arc-easy": 25.0, "arc-challenge": 25.0, "csqa": 20.0, "boolq": 50.0}
-PAPER_METRIC = {"squad": "containment accuracy", "translation": "sentence BLEU"}
+# Chance accuracy in percent and the paper protocol's metric of each built-in task (its Task
+# record); a result carries its own, which is what the tables below print.
+CHANCE = {name: t.chance for name, t in TASKS.items() if t.chance is not None}
+PAPER_METRIC = {name: t.metric for name, t in TASKS.items()}
 
 
-def write_eval_dir(out: str | Path, results: dict, samples: list[dict], force: bool = False) -> Path:
-    """Write the whole eval directory beside ``out`` and rename it into place when complete."""
+def write_eval_dir(out: str | Path, results: dict, samples: list[dict], force: bool = False, inputs=()) -> Path:
+    """Write the whole eval directory beside ``out`` and rename it into place when complete;
+    ``out`` may not be, nor hold, one of ``inputs`` (the benchmark files, the model)."""
     out = Path(out)
-    with atomic_output_dir(out, force=force, kind="eval") as tmp:
+    with atomic_output_dir(out, force=force, kind="eval", inputs=inputs) as tmp:
         (tmp / RESULTS_JSON).write_bytes(canonical_json(results))
         lines = (json.dumps(s, sort_keys=True, ensure_ascii=False) + "\n" for s in samples)
         (tmp / SAMPLES_JSONL).write_bytes("".join(lines).encode("utf-8"))
@@ -34,9 +37,9 @@ def _cell(entry: dict | None, key: str, ci_key: str) -> str:
     return f"{entry[key]:.2f} ± {entry[ci_key]:.2f}"
 
 
-def _row(name: str, task: str, r: dict) -> str:
-    chance = CHANCE.get(task)
-    return (f"| {name} | {r['n']} | {PAPER_METRIC.get(task, 'first-character accuracy')} | "
+def _row(name: str, task: str, r: dict, metric: str | None = None) -> str:
+    chance = r.get("chance", CHANCE.get(task))
+    return (f"| {name} | {r['n']} | {r.get('metric') or metric or PAPER_METRIC.get(task, 'first-character accuracy')} | "
             f"{_cell(r.get('paper'), 'score', 'ci95')} | {_cell(r.get('loglik'), 'acc', 'acc_ci95')} | "
             f"{_cell(r.get('loglik'), 'acc_norm', 'acc_norm_ci95')} | {'–' if chance is None else f'{chance:g}'} |")
 
@@ -64,7 +67,7 @@ def markdown(results: dict) -> str:
             lines += ["", f"## {task} by {'subject' if task == 'mmlu' else 'direction'}", "",
                       "| group | items | paper metric | paper | loglik acc | loglik acc_norm | chance |",
                       "|---|---:|---|---:|---:|---:|---:|"]
-            lines += [_row(g, task, gr) for g, gr in r["groups"].items()]
+            lines += [_row(g, task, gr, r.get("metric")) for g, gr in r["groups"].items()]
     lines += ["", f"![results]({RESULTS_PNG})", ""]
     return "\n".join(lines)
 
@@ -90,10 +93,12 @@ def plot(results: dict) -> bytes:
                 ys.append(entry[key])
                 es.append(entry[ci])
         ax.bar(xs, ys, width, yerr=es, capsize=3, label=f"{proto} {key}" if proto == "loglik" else "paper")
+    chance = {t: results["results"][t].get("chance", CHANCE.get(t)) for t in tasks}
+    chance = {t: c for t, c in chance.items() if c is not None}
     for i, t in enumerate(tasks):
-        if t in CHANCE:
-            ax.hlines(CHANCE[t], i - 0.45, i + 0.45, colors="black", linestyles="dashed", lw=1,
-                      label="chance" if i == min(j for j, u in enumerate(tasks) if u in CHANCE) else None)
+        if t in chance:
+            ax.hlines(chance[t], i - 0.45, i + 0.45, colors="black", linestyles="dashed", lw=1,
+                      label="chance" if i == min(j for j, u in enumerate(tasks) if u in chance) else None)
     ax.set_xticks(range(len(tasks)), [f"{t}\n(BLEU)" if t == "translation" else t for t in tasks])
     ax.set(ylabel="score (%; BLEU for translation)", ylim=(0, 100), title="benchmark scores with 95 % intervals")
     ax.grid(axis="y", alpha=0.3)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unicode_substrate.artifacts import sha256_file
+from unicode_substrate.artifacts import check_output, sha256_file
 from unicode_substrate.choices import EVAL_PROTOCOLS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval import loglik, paper
-from unicode_substrate.eval.prompts import CHOICE_TOKENS, MAX_GENERATED
-from unicode_substrate.eval.report import CHANCE, PAPER_METRIC, write_eval_dir
-from unicode_substrate.eval.tasks import (MC_TASKS, SQUAD_ITEMS, SQUAD_MAX_ANSWER_CHARS, TRANSLATION_PAIRS, Item,
-                                          check_fewshot, load_task, parse_tasks)
+from unicode_substrate.eval.report import write_eval_dir
+from unicode_substrate.eval.tasks import (ALIASES, SQUAD_ITEMS, SQUAD_MAX_ANSWER_CHARS, TASKS, TRANSLATION_PAIRS, Item, Task,
+                                          canonical, check_fewshot, check_split, load_task)
 
 
 def open_model(run: str | Path | None = None, hf_model: str | Path | None = None, checkpoint=None, tokenizer=None,
-               table=None, device: str = "cpu"):
+               table=None, device: str = "cpu", bos: bool | None = None):
     """The evaluation model: a run of this toolkit or a Hugging Face directory (exactly one)."""
     if (run is None) == (hf_model is None):
         raise SubstrateError("evaluate either a training run or a Hugging Face model directory (exactly one)")
@@ -24,10 +23,13 @@ def open_model(run: str | Path | None = None, hf_model: str | Path | None = None
             raise SubstrateError("a checkpoint, tokenizer or table belongs to a run, not to a Hugging Face model directory")
         from unicode_substrate.eval.hf import HFModel
 
-        return HFModel(hf_model, device=device)
-    from unicode_substrate.eval.models import RunModel
+        lm = HFModel(hf_model, device=device)
+    else:
+        from unicode_substrate.eval.models import RunModel
 
-    return RunModel(run, checkpoint=checkpoint, tokenizer=tokenizer, table=table, device=device)
+        lm = RunModel(run, checkpoint=checkpoint, tokenizer=tokenizer, table=table, device=device)
+    lm.bos = bos
+    return lm
 
 
 def _protocols(protocol: str) -> list[str]:
@@ -36,16 +38,61 @@ def _protocols(protocol: str) -> list[str]:
     return ["paper", "loglik"] if protocol == "both" else [protocol]
 
 
-def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | None = None,
+def resolve_tasks(tasks, task_files=()) -> list[Task]:
+    """``tasks`` (names, aliases, or a comma-separated string) as Task records; the tasks of
+    ``task_files`` (TOML) are known by their names too, and are all evaluated when ``tasks`` is empty."""
+    from unicode_substrate.eval.tasks.taskfile import load_task_file
+
+    user: dict[str, Task] = {}
+    for f in task_files or ():
+        t = load_task_file(f)
+        if t.name in user:
+            raise SubstrateError(f"two task files define the task {t.name!r}")
+        user[t.name] = t
+    names = [s.strip() for s in (tasks.split(",") if isinstance(tasks, str) else (tasks or ())) if s.strip()]
+    if not names:
+        if not user:
+            raise SubstrateError(f"no task given; the tasks are {', '.join(TASKS)}")
+        return list(user.values())
+    out: dict[str, Task] = {}
+    for n in names:
+        t = user[n] if n in user else TASKS[canonical(n)]
+        out.setdefault(t.name, t)
+    return list(out.values())
+
+
+def parse_task_paths(pairs) -> dict[str, Path]:
+    """``["mmlu=DIR", ...]`` (or a dict) as task name -> path; aliases resolved, a task named twice is an error."""
+    if isinstance(pairs, dict):
+        pairs = [f"{k}={v}" for k, v in pairs.items()]
+    elif isinstance(pairs, str):
+        pairs = [pairs]
+    out: dict[str, Path] = {}
+    for pair in pairs or ():
+        name, sep, path = str(pair).partition("=")
+        if not sep or not name.strip() or not path:
+            raise SubstrateError(f"--task-path takes TASK=PATH, got {pair!r}")
+        name = name.strip()
+        key = canonical(name) if name in TASKS or name in ALIASES else name  # a task file's task by its name
+        if key in out:
+            raise SubstrateError(f"--task-path names {key} twice")
+        out[key] = Path(path)
+    return out
+
+
+def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Path | None = None,
              hf_model: str | Path | None = None, checkpoint=None, tokenizer=None, table=None,
              protocol: str = "both", runs: int = 10, limit: int | None = None, seed: int = 0,
-             temperature: float = EVAL_TEMPERATURE, top_k: int | None = EVAL_TOP_K, batch_size: int = 16, device: str = "cpu",
-             force: bool = False, progress: bool = False, lm=None, fewshot: int = 0) -> Path:
-    """Evaluate a run (or ``hf_model``, or an already open ``lm``) on ``tasks`` read from ``data_dir``;
-    write results.json, samples.jsonl, results.md and results.png to ``out``. ``fewshot`` K > 0 puts the
-    first K dev rows of each MMLU subject before every prompt (both protocols). Returns ``out``."""
+             temperature: float = EVAL_TEMPERATURE, top_k: int | None = EVAL_TOP_K, batch_size: int = 16,
+             device: str = "cpu",
+             force: bool = False, progress: bool = False, lm=None, fewshot: int = 0, split: str | None = None,
+             task_paths=None, task_files=(), bos: bool | None = None) -> Path:
+    """Evaluate a run (or ``hf_model``, or an already open ``lm``) on ``tasks`` read from ``data_dir``
+    (or ``task_paths``, task -> file or folder; ``task_files`` define more tasks); write results.json,
+    samples.jsonl, results.md and results.png to ``out``. ``split`` (validation or test) replaces each
+    task's default split; ``fewshot`` K > 0 puts the first K dev rows of each MMLU subject before every
+    prompt; ``bos`` forces a BOS on the paper protocol's prompts (True) or none (False). Returns ``out``."""
     out = Path(out)
-    names = parse_tasks(tasks)
     protocols = _protocols(protocol)
     if runs < 1:
         raise SubstrateError(f"the paper protocol needs at least one run, got {runs}")
@@ -55,14 +102,23 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
         raise SubstrateError(f"batch size must be at least 1, got {batch_size}")
     if out.exists() and not force:
         raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
-    data_dir = Path(data_dir)
     # Every benchmark file is read and checked before the model is loaded: bad input fails fast.
-    loaded, files = check_benchmarks(names, data_dir, seed=seed, limit=limit, fewshot=fewshot)
+    paths = parse_task_paths(task_paths)
+    if not tasks and not task_files and paths:  # --task-path alone names the tasks to evaluate
+        tasks = list(paths)
+    specs = resolve_tasks(tasks, task_files)
+    inputs = [p for p in (data_dir, *paths.values(), *(task_files or ()), *(f for t in specs for f in t.listed_files),
+                          run, hf_model, checkpoint, tokenizer, table) if p is not None]
+    check_output(out, force=force, kind="eval", inputs=inputs)  # before any work: never replace an input
+    loaded, files, splits = check_benchmarks(specs, data_dir, seed=seed, limit=limit, fewshot=fewshot, split=split,
+                                             task_paths=paths)
     if lm is None:
-        lm = open_model(run, hf_model, checkpoint, tokenizer, table, device)
+        lm = open_model(run, hf_model, checkpoint, tokenizer, table, device, bos=bos)
     sampling = paper.Sampling(runs=runs, temperature=temperature, top_k=top_k, seed=seed)
+    by_name = {t.name: t for t in specs}
 
-    work = sum(len(items) * sum(p == "paper" or t in MC_TASKS for p in protocols) for t, items in loaded.items())
+    work = sum(len(items) * sum(p == "paper" or by_name[t].has_loglik for p in protocols if p in by_name[t].protocols)
+               for t, items in loaded.items())
     from tqdm import tqdm
 
     bar = tqdm(total=work, desc="eval", unit="item", disable=not progress, leave=False)
@@ -70,18 +126,19 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
     results: dict[str, dict] = {}
     try:
         for t, items in loaded.items():
-            res: dict = {"n": len(items), "chance": CHANCE.get(t), "metric": PAPER_METRIC.get(t, "first-character accuracy")}
+            task = by_name[t]
+            res: dict = {"n": len(items), "split": splits[t], "chance": task.chance, "metric": task.metric}
             by: dict[str, dict[str, list[dict]]] = {}
-            if "paper" in protocols:
+            if "paper" in protocols and "paper" in task.protocols:
                 bar.set_postfix_str(f"{t} paper")
                 recs = []
                 for it in items:
                     recs.append(paper.run_item(lm, it, sampling))
                     bar.update(1)
                 by["paper"] = _groups(recs)
-                res["paper"] = paper.summarize(recs, runs, percent=t != "translation")
+                res["paper"] = paper.summarize(recs, runs, percent=task.percent)
                 samples += recs
-            if "loglik" in protocols and t in MC_TASKS:
+            if "loglik" in protocols and task.has_loglik:
                 bar.set_postfix_str(f"{t} loglik")
                 recs = loglik.run_items(lm, items, batch_size=batch_size, progress=bar)
                 by["loglik"] = _groups(recs)
@@ -89,37 +146,87 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
                 samples += recs
             groups = sorted({g for recs in by.values() for g in recs if g is not None})
             if groups:
-                res["groups"] = {g: _group_result(g, by, runs, t) for g in groups}
+                res["groups"] = {g: _group_result(g, by, runs, task) for g in groups}
             results[t] = res
     finally:
         bar.close()
 
+    model = dict(lm.description)
+    model["paper_prompt_bos"] = {"asked": "tokenizer default" if lm.bos is None else bool(lm.bos),
+                                 "starts_with_bos": lm.adds_bos()}
     record = {
         "kind": "eval",
         "schema_version": 1,
-        "model": lm.description,
-        "settings": settings(names, protocols, data_dir, seed, limit, batch_size, device, sampling, fewshot),
+        "model": model,
+        "settings": settings([t.name for t in specs], protocols, data_dir, seed, limit, batch_size, device, sampling,
+                             fewshot, specs=specs, splits=splits, task_paths=paths, bos=lm.bos),
         "benchmark_files_sha256": dict(sorted(files.items())),
         "results": results,
     }
-    return write_eval_dir(out, record, samples, force=force)
+    if task_files:
+        record["task_files_sha256"] = {str(f): sha256_file(f) for f in task_files}
+    return write_eval_dir(out, record, samples, force=force, inputs=inputs)
 
 
-def check_benchmarks(tasks, data_dir, seed: int = 0, limit: int | None = None,
-                     fewshot: int = 0) -> tuple[dict[str, list[Item]], dict[str, str]]:
-    """The selected items of every task and the sha256 of every file read; bad input is a one-line error."""
-    names = parse_tasks(tasks)
-    for t in names:
+def _record_name(path: Path, data_dir: Path | None) -> str:
+    if data_dir is not None:
+        try:
+            return path.resolve().relative_to(Path(data_dir).resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def check_benchmarks(tasks, data_dir, seed: int = 0, limit: int | None = None, fewshot: int = 0,
+                     split: str | None = None, task_paths=None, task_files=()
+                     ) -> tuple[dict[str, list[Item]], dict[str, str], dict[str, str]]:
+    """The selected items of every task, the sha256 of every file read (by its path below
+    ``data_dir``), and the split each task reads; bad input is a one-line error."""
+    given = isinstance(tasks, (list, tuple)) and tasks and all(isinstance(t, Task) for t in tasks)
+    specs = list(tasks) if given else resolve_tasks(tasks, task_files)
+    paths = parse_task_paths(task_paths)
+    for name in paths:
+        if name not in {t.name for t in specs}:
+            raise SubstrateError(f"--task-path names {name}, which is not evaluated (--tasks)")
+    for t in specs:
         check_fewshot(t, fewshot)
-    if data_dir is None or not Path(data_dir).is_dir():
-        raise SubstrateError(f"benchmark directory {data_dir} does not exist")
-    data_dir = Path(data_dir)
+        check_split(t, split)
+    for t in specs:
+        if t.name not in paths and not t.listed_files and (data_dir is None or not Path(data_dir).is_dir()):
+            raise SubstrateError(f"benchmark directory {data_dir} does not exist" if data_dir is not None else
+                                 f"no --data-dir, and no --task-path for {t.name}")
+    extra = tuple(t for t in specs if TASKS.get(t.name) is not t)
     loaded: dict[str, list[Item]] = {}
     files: dict[str, str] = {}
-    for t in names:
-        loaded[t], used = load_task(t, data_dir, seed=seed, limit=limit, fewshot=fewshot)
-        files.update({f.relative_to(data_dir).as_posix(): sha256_file(f) for f in used})
-    return loaded, files
+    splits: dict[str, str] = {}
+    for t in specs:
+        splits[t.name] = check_split(t, split)
+        loaded[t.name], used = load_task(t, data_dir, seed=seed, limit=limit, fewshot=fewshot, split=split,
+                                         task_path=paths.get(t.name), extra=extra)
+        files.update({_record_name(f, data_dir): sha256_file(f) for f in used})
+    return loaded, files, splits
+
+
+def list_files(tasks, data_dir, fewshot: int = 0, split: str | None = None, task_paths=None,
+               task_files=()) -> list[str]:
+    """Lines saying which files each task reads (and how many items they hold), without a model.
+    With no ``tasks`` every built-in task is listed, one that cannot be read with its reason."""
+    listing_all = not tasks and not task_files
+    specs = list(TASKS.values()) if listing_all else resolve_tasks(tasks, task_files)
+    paths = parse_task_paths(task_paths)
+    lines = []
+    for t in specs:
+        try:
+            loaded, files, splits = check_benchmarks([t], data_dir, fewshot=fewshot, split=split,
+                                                     task_paths={k: v for k, v in paths.items() if k == t.name})
+        except SubstrateError as e:
+            if not listing_all:
+                raise
+            lines.append(f"{t.name}: not found ({e})")
+            continue
+        lines.append(f"{t.name} ({splits[t.name]} split, {len(loaded[t.name])} items evaluated):")
+        lines += [f"  {f}" for f in files]
+    return lines
 
 
 def headline(eval_dir: str | Path) -> dict:
@@ -147,10 +254,10 @@ def _groups(records: list[dict]) -> dict[str | None, list[dict]]:
     return out
 
 
-def _group_result(group: str, by: dict, runs: int, task: str) -> dict:
-    res: dict = {"chance": CHANCE.get(task)}
+def _group_result(group: str, by: dict, runs: int, task: Task) -> dict:
+    res: dict = {"chance": task.chance}
     if group in by.get("paper", {}):
-        res["paper"] = paper.summarize(by["paper"][group], runs, percent=task != "translation")
+        res["paper"] = paper.summarize(by["paper"][group], runs, percent=task.percent)
         res["n"] = res["paper"]["n"]
     if group in by.get("loglik", {}):
         res["loglik"] = loglik.summarize(by["loglik"][group])
@@ -159,12 +266,15 @@ def _group_result(group: str, by: dict, runs: int, task: str) -> dict:
 
 
 def settings(tasks, protocols, data_dir, seed, limit, batch_size, device, sampling: paper.Sampling,
-             fewshot: int = 0) -> dict:
+             fewshot: int = 0, specs=(), splits=None, task_paths=None, bos: bool | None = None) -> dict:
     """Everything that decides the numbers, recorded beside them."""
+    specs = list(specs) or [TASKS[t] for t in tasks if t in TASKS]
     return {
         "tasks": list(tasks),
         "protocols": list(protocols),
-        "data_dir": str(data_dir),
+        "data_dir": None if data_dir is None else str(data_dir),
+        "splits": dict(splits or {}),
+        "task_paths": {k: str(v) for k, v in (task_paths or {}).items()},
         "seed": seed,
         "limit": limit,
         "fewshot": fewshot,
@@ -180,15 +290,16 @@ def settings(tasks, protocols, data_dir, seed, limit, batch_size, device, sampli
             "runs": sampling.runs,
             "temperature": sampling.temperature,
             "top_k": sampling.top_k,
+            "sampling_settings": "our choice: the papers and the author's script do not state them",
             "sampling_seed": "torch.Generator seeded per item with sha256('{seed}/{task}/{item id}'); "
                              "all runs of an item sampled in one batch",
-            "new_tokens": {**CHOICE_TOKENS, "squad": f"min(answer characters, {MAX_GENERATED})",
-                           "translation": f"min(reference characters, {MAX_GENERATED})"},
+            "new_tokens": {t.name: t.tokens_text for t in specs},
+            "bos": "tokenizer default (as tokenizer.encode in the author's script)" if bos is None else bool(bos),
             "prompt_truncation": "prompt cut from the left to context - new tokens (never below one token)",
             "ci95": "1.96 * population sigma of per-run scores / sqrt(runs)",
         },
         "loglik": {
-            "continuation": "' ' + choice text after the paper prompt, encoded separately",
+            "continuation": "' ' + choice text after the paper prompt, encoded separately, no BOS",
             "acc_norm": "log-likelihood divided by UTF-8 bytes of the continuation",
             "ci95": "binomial over items, 1.96 * sqrt(p (1 - p) / n)",
         },
