@@ -9,6 +9,7 @@ from unicode_substrate.choices import EVAL_PROTOCOLS, EVAL_TEMPERATURE, EVAL_TOP
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval import loglik, paper
 from unicode_substrate.eval.prompts import CHOICE_TOKENS, MAX_GENERATED
+from unicode_substrate.eval.loglik import settings as loglik_settings
 from unicode_substrate.eval.report import CHANCE, PAPER_METRIC, write_eval_dir
 from unicode_substrate.eval.tasks import (MC_TASKS, SQUAD_ITEMS, SQUAD_MAX_ANSWER_CHARS, TRANSLATION_PAIRS, Item,
                                           check_fewshot, load_task, parse_tasks)
@@ -40,13 +41,17 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
              hf_model: str | Path | None = None, checkpoint=None, tokenizer=None, table=None,
              protocol: str = "both", runs: int = 10, limit: int | None = None, seed: int = 0,
              temperature: float = EVAL_TEMPERATURE, top_k: int | None = EVAL_TOP_K, batch_size: int = 16, device: str = "cpu",
-             force: bool = False, progress: bool = False, lm=None, fewshot: int = 0) -> Path:
+             force: bool = False, progress: bool = False, lm=None, fewshot: int = 0,
+             loglik_choices: str = "text") -> Path:
     """Evaluate a run (or ``hf_model``, or an already open ``lm``) on ``tasks`` read from ``data_dir``;
     write results.json, samples.jsonl, results.md and results.png to ``out``. ``fewshot`` K > 0 puts the
-    first K dev rows of each MMLU subject before every prompt (both protocols). Returns ``out``."""
+    first K dev rows of each MMLU subject before every prompt (both protocols); ``loglik_choices``
+    "letters" scores MMLU and CommonsenseQA by answer letter (see ``loglik``). Returns ``out``."""
     out = Path(out)
     names = parse_tasks(tasks)
     protocols = _protocols(protocol)
+    if loglik_choices not in loglik.CHOICE_STYLES:
+        raise SubstrateError(f"unknown --loglik-choices {loglik_choices!r}; choose one of {', '.join(loglik.CHOICE_STYLES)}")
     if runs < 1:
         raise SubstrateError(f"the paper protocol needs at least one run, got {runs}")
     if limit is not None and limit < 1:
@@ -70,7 +75,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
     results: dict[str, dict] = {}
     try:
         for t, items in loaded.items():
-            res: dict = {"n": len(items), "chance": CHANCE.get(t), "metric": PAPER_METRIC.get(t, "first-character accuracy")}
+            res: dict = {"n": len(items), "chance": CHANCE.get(t), "metric": _metrics(t, protocols)}
             by: dict[str, dict[str, list[dict]]] = {}
             if "paper" in protocols:
                 bar.set_postfix_str(f"{t} paper")
@@ -83,7 +88,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
                 samples += recs
             if "loglik" in protocols and t in MC_TASKS:
                 bar.set_postfix_str(f"{t} loglik")
-                recs = loglik.run_items(lm, items, batch_size=batch_size, progress=bar)
+                recs = loglik.run_items(lm, items, batch_size=batch_size, progress=bar, choices=loglik_choices)
                 by["loglik"] = _groups(recs)
                 res["loglik"] = loglik.summarize(recs)
                 samples += recs
@@ -97,8 +102,9 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
     record = {
         "kind": "eval",
         "schema_version": 1,
-        "model": lm.description,
-        "settings": settings(names, protocols, data_dir, seed, limit, batch_size, device, sampling, fewshot),
+        "model": {**lm.description, **_parameters(lm)},
+        "settings": settings(names, protocols, data_dir, seed, limit, batch_size, device, sampling, fewshot,
+                             loglik_choices),
         "benchmark_files_sha256": dict(sorted(files.items())),
         "results": results,
     }
@@ -158,8 +164,24 @@ def _group_result(group: str, by: dict, runs: int, task: str) -> dict:
     return res
 
 
+def _metrics(task: str, protocols: list[str]) -> dict:
+    """protocol -> the metric it reports for ``task`` (only the protocols run, so none is misnamed)."""
+    out = {"paper": PAPER_METRIC.get(task, "first-character accuracy")} if "paper" in protocols else {}
+    if "loglik" in protocols and task in MC_TASKS:
+        out["loglik"] = "acc, acc_norm, acc_bytes (lm-evaluation-harness)"
+    return out
+
+
+def _parameters(lm) -> dict:
+    """{"parameters": total count} of the model behind ``lm`` when it has one (results.txt names it)."""
+    model = getattr(lm, "model", None)
+    if model is None or not hasattr(model, "parameters"):
+        return {}
+    return {"parameters": int(sum(p.numel() for p in model.parameters()))}
+
+
 def settings(tasks, protocols, data_dir, seed, limit, batch_size, device, sampling: paper.Sampling,
-             fewshot: int = 0) -> dict:
+             fewshot: int = 0, loglik_choices: str = "text") -> dict:
     """Everything that decides the numbers, recorded beside them."""
     return {
         "tasks": list(tasks),
@@ -187,9 +209,5 @@ def settings(tasks, protocols, data_dir, seed, limit, batch_size, device, sampli
             "prompt_truncation": "prompt cut from the left to context - new tokens (never below one token)",
             "ci95": "1.96 * population sigma of per-run scores / sqrt(runs)",
         },
-        "loglik": {
-            "continuation": "' ' + choice text after the paper prompt, encoded separately",
-            "acc_norm": "log-likelihood divided by UTF-8 bytes of the continuation",
-            "ci95": "binomial over items, 1.96 * sqrt(p (1 - p) / n)",
-        },
+        "loglik": loglik_settings(loglik_choices),
     }
