@@ -193,6 +193,18 @@ def test_our_results_txt_reads_back_as_an_author_file(evals, tmp_path):
     assert body["SQUAD"][2] == f"{ours['squad']['paper']['score']:.2f}"
 
 
+def test_eval_never_writes_over_its_benchmark_folder(evals, tmp_path):
+    from unicode_substrate.errors import SubstrateError
+
+    root, _, _ = evals
+    bench = root / "bench"
+    before = sorted(p.relative_to(bench) for p in bench.rglob("*"))
+    for out in (bench, root):  # the folder itself, and a folder holding it
+        with pytest.raises(SubstrateError, match="input of this command"):
+            evaluate(out, "arc-easy", bench, lm=TinyLM(), protocol="loglik", force=True)
+    assert sorted(p.relative_to(bench) for p in bench.rglob("*")) == before
+
+
 def test_bad_inputs_are_one_line_and_write_nothing(evals, tmp_path):
     root, both, _ = evals
     out = tmp_path / "t"

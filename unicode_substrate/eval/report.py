@@ -16,10 +16,11 @@ CHANCE = {"mmlu": 25.0, "arc-easy": 25.0, "arc-challenge": 25.0, "csqa": 20.0, "
 PAPER_METRIC = {"squad": "containment accuracy", "translation": "sentence BLEU"}
 
 
-def write_eval_dir(out: str | Path, results: dict, samples: list[dict], force: bool = False) -> Path:
-    """Write the whole eval directory beside ``out`` and rename it into place when complete."""
+def write_eval_dir(out: str | Path, results: dict, samples: list[dict], force: bool = False, inputs=()) -> Path:
+    """Write the whole eval directory beside ``out`` and rename it into place when complete; ``out``
+    may be none of ``inputs`` (the benchmark folder, the run, ...) nor hold one."""
     out = Path(out)
-    with atomic_output_dir(out, force=force, kind="eval") as tmp:
+    with atomic_output_dir(out, force=force, kind="eval", inputs=inputs) as tmp:
         (tmp / RESULTS_JSON).write_bytes(canonical_json(results))
         lines = (json.dumps(s, sort_keys=True, ensure_ascii=False) + "\n" for s in samples)
         (tmp / SAMPLES_JSONL).write_bytes("".join(lines).encode("utf-8"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unicode_substrate.artifacts import sha256_file
+from unicode_substrate.artifacts import check_not_input, sha256_file
 from unicode_substrate.choices import EVAL_PROTOCOLS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval import loglik, paper
@@ -60,6 +60,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
         raise SubstrateError(f"batch size must be at least 1, got {batch_size}")
     if out.exists() and not force:
         raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
+    check_not_input(out, (data_dir, run, hf_model, checkpoint, tokenizer, table))  # before any work, even with --force
     data_dir = Path(data_dir)
     # Every benchmark file is read and checked before the model is loaded: bad input fails fast.
     loaded, files = check_benchmarks(names, data_dir, seed=seed, limit=limit, fewshot=fewshot)
@@ -108,7 +109,8 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
         "benchmark_files_sha256": dict(sorted(files.items())),
         "results": results,
     }
-    return write_eval_dir(out, record, samples, force=force)
+    return write_eval_dir(out, record, samples, force=force,
+                          inputs=(data_dir, run, hf_model, checkpoint, tokenizer, table))
 
 
 def check_benchmarks(tasks, data_dir, seed: int = 0, limit: int | None = None,
