@@ -226,3 +226,27 @@ def test_bad_inputs_are_one_line_and_write_nothing(evals, tmp_path):
     assert (both / "results.json").is_file()
     res = run_cli("results-table", "--out", out)
     assert res.exit_code == 2 and "error:" in res.output
+
+
+def test_results_png_marks_a_zero_score_and_draws_wilson_bounds():
+    """A score of 0 is a bar entry (and gets a '0' drawn over the axis); a task not scored has none."""
+    import numpy as np
+    from PIL import Image
+
+    from unicode_substrate.eval.report import bars, plot
+
+    ll = {"acc": 0.0, "acc_low": 0.0, "acc_high": 56.15, "acc_norm": 33.3, "acc_norm_low": 6.15,
+          "acc_norm_high": 79.2, "n": 3}
+    results = {"settings": {"protocols": ["loglik"]},
+               "results": {"arc-easy": {"n": 3, "loglik": ll}, "squad": {"n": 2}}}
+    (label, acc), (_, norm) = bars(results)
+    assert label == "loglik acc" and len(acc) == 1 and acc[0][1:] == (0.0, 0.0, 56.15)
+    assert norm[0][2:] == pytest.approx((33.3 - 6.15, 79.2 - 33.3))  # the Wilson bounds, not a symmetric ±
+    # the picture of a 0 holds the mark's ink; an invisible non-zero score (no mark) draws the same otherwise
+    def ink(res):
+        img = np.asarray(Image.open(io.BytesIO(plot(res))).convert("L"), dtype=float)
+        return (img < 200).sum()
+
+    tiny = json.loads(json.dumps(results))
+    tiny["results"]["arc-easy"]["loglik"]["acc"] = 1e-9
+    assert ink(results) > ink(tiny)

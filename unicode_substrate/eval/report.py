@@ -133,6 +133,23 @@ def _error(entry: dict, key: str) -> tuple[float, float]:
     return 0.0, 0.0
 
 
+def bars(results: dict) -> list[tuple[str, list[tuple[float, float, float, float]]]]:
+    """(label, [(x, score, below, above), ...]) per series: what results.png draws. A task a protocol
+    did not score has no entry; a score of 0 has one (and is marked in the picture)."""
+    tasks = list(results["results"])
+    series = _series(results)
+    width = 0.8 / max(1, len(series))
+    out = []
+    for k, (proto, key, label) in enumerate(series):
+        entries = []
+        for i, t in enumerate(tasks):
+            entry = results["results"][t].get(proto)
+            if entry:
+                entries.append((i + (k - (len(series) - 1) / 2) * width, entry[key], *_error(entry, key)))
+        out.append((label, entries))
+    return out
+
+
 def plot(results: dict) -> bytes:
     """Bars per task and protocol with 95 % intervals and each task's chance level; a zero score is
     marked with a 0 (an empty slot means the protocol was not run); PNG bytes."""
@@ -142,24 +159,16 @@ def plot(results: dict) -> bytes:
     import matplotlib.pyplot as plt
 
     tasks = list(results["results"])
-    series = _series(results)
-    width = 0.8 / max(1, len(series))
+    drawn = bars(results)
+    width = 0.8 / max(1, len(drawn))
     fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(tasks) + 2), 4.2))
-    for k, (proto, key, label) in enumerate(series):
-        xs, ys, lo, hi = [], [], [], []
-        for i, t in enumerate(tasks):
-            entry = results["results"][t].get(proto)
-            if entry:
-                xs.append(i + (k - (len(series) - 1) / 2) * width)
-                ys.append(entry[key])
-                below, above = _error(entry, key)
-                lo.append(below)
-                hi.append(above)
-        bars = ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=label)
+    for label, entries in drawn:
+        xs, ys, lo, hi = (list(v) for v in zip(*entries)) if entries else ([], [], [], [])
+        patches = ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=label)
         for x, y in zip(xs, ys):
             if y == 0:  # a zero bar has no height: say it is a score of 0, not a missing one
                 ax.annotate("0", (x, 0), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
-                            fontsize=8, color=bars.patches[0].get_facecolor(), fontweight="bold")
+                            fontsize=8, color=patches.patches[0].get_facecolor(), fontweight="bold")
     for i, t in enumerate(tasks):
         if t in CHANCE:
             ax.hlines(CHANCE[t], i - 0.45, i + 0.45, colors="black", linestyles="dashed", lw=1,
