@@ -1,4 +1,4 @@
-"""The eval directory: results.json, samples.jsonl, results.md, results.png, results.txt and a manifest, written atomically."""
+"""The eval directory: results.json, samples.jsonl, results.md, results.png, results.txt and a manifest."""
 
 from __future__ import annotations
 
@@ -106,7 +106,10 @@ def terminal_table(results: dict) -> str:
     header = ["task", "items", *_columns(protocols), "chance"]
     rows = [_row(t, t, r, protocols) for t, r in results["results"].items()]
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    def fmt(cells: list[str]) -> str:  # the task name left-aligned, numbers right-aligned
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
     return "\n".join([fmt(header)] + [fmt(r) for r in rows])
 
 

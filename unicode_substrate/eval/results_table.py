@@ -115,7 +115,7 @@ def _row_key(key: tuple) -> tuple:
     label, group = key
     rank = _LABEL_ORDER.index(label) if label in _LABEL_ORDER else len(_LABEL_ORDER)
     if label == "BLEU":
-        return rank, label, results_txt._direction_key(group or "")
+        return rank, label, results_txt.direction_key(group or "")
     return rank, label, (0, "") if group is None else (1, group)
 
 

@@ -56,7 +56,8 @@ def _line(name: str, label: str, entry: dict) -> str:
     return f"{name} {label}: {entry['score']:.2f}% ± {entry['ci95']:.2f}% (σ={sd:.2f}%)"
 
 
-def _direction_key(d: str) -> tuple:
+def direction_key(d: str) -> tuple:
+    """Sort key of a translation direction: the author's order (en-ru, ru-en, en-zh, zh-en), then by name."""
     return (DIRECTION_ORDER.index(d), d) if d in DIRECTION_ORDER else (len(DIRECTION_ORDER), d)
 
 
@@ -76,7 +77,7 @@ def lines(results: dict) -> list[str]:
             out.append(_line(name, "MMLU", r["paper"]))
         elif task == "translation":
             out += [_line(name, f"BLEU [{d}]", groups[d]["paper"])
-                    for d in sorted(groups, key=_direction_key) if groups[d].get("paper")]
+                    for d in sorted(groups, key=direction_key) if groups[d].get("paper")]
         else:
             out.append(_line(name, LABELS[task], r["paper"]))
     return out
