@@ -221,7 +221,10 @@ def test_bad_inputs_are_one_line_and_write_nothing(evals, tmp_path):
     folder.mkdir()
     one_line_error(run_cli("results-table", folder, "--out", out), "not an eval directory")
     one_line_error(run_cli("results-table", both, both, "--out", out), "same model name 'tiny-model'")
-    one_line_error(run_cli("results-table", both, "--out", both), "")  # never over an input
+    one_line_error(run_cli("results-table", both, "--out", both), "input of this command")  # never over an input
+    _, _, ll = evals
+    one_line_error(run_cli("results-table", both, "--out", ll, "--force"), "not a 'results-table'")
+    assert (ll / "results.json").is_file()
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert (both / "results.json").is_file()
     res = run_cli("results-table", "--out", out)
