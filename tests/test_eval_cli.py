@@ -35,6 +35,10 @@ def test_every_task_both_protocols(setup, tmp_path):
     res = _eval("--run", setup["run"], "--tasks", ALL, "--data-dir", setup["bench"], "--runs", "2", "--out", out)
     assert res.exit_code == 0, res.output
     results = json.loads((out / "results.json").read_text())
+    # the score table on the terminal, then where the results went
+    lines = res.output.strip().splitlines()
+    assert lines[0].split()[:4] == ["task", "items", "paper", "metric"] and lines[-1] == f"results written to {out}"
+    assert any(ln.split()[:2] == ["mmlu", "5"] for ln in lines[1:-1])
     assert sorted(results["results"]) == sorted(EVAL_TASKS)
     for task, r in results["results"].items():
         assert "paper" in r and 0 <= r["paper"]["score"] <= 100 and len(r["paper"]["runs"]) == 2

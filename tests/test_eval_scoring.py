@@ -103,17 +103,81 @@ class TableModel(StubModel):
 
 
 def test_loglik_acc_and_acc_norm():
-    item = ARC[0]  # continuations " one", " two", " three" (4, 4, 6 bytes)
+    item = ARC[0]  # choices "one", "two", "three" (3, 3, 5 characters; lm-eval excludes the delimiter)
     assert continuations(item) == [" one", " two", " three"]
     lm = TableModel({" one": -4.0, " two": -4.4, " three": -5.4})
     (rec,) = loglik.run_items(lm, [item])
-    # acc: " one" is likeliest (wrong); acc_norm: -5.4/6 = -0.9 beats -1.0 and -1.1 (also wrong)
+    # acc: " one" is likeliest (wrong); acc_norm: -5.4/5 = -1.08 beats -4.0/3 and -4.4/3 (also wrong)
     assert rec["pred"] == "1" and rec["pred_norm"] == "3" and not rec["correct"] and not rec["correct_norm"]
+    assert rec["chars"] == [3, 3, 5] and rec["bytes"] == [3, 3, 5]
     lm = TableModel({" one": -9.0, " two": -4.4, " three": -5.4})
     (rec,) = loglik.run_items(lm, [item])
-    assert rec["correct"] and rec["bytes"] == [4, 4, 6] and rec["prompt"] == prompt(item)
-    s = loglik.summarize([rec, {**rec, "correct": False, "correct_norm": False}])
-    assert s["acc"] == 50.0 and s["acc_ci95"] == pytest.approx(100 * 1.96 * 0.5 / 2 ** 0.5) and s["n"] == 2
+    assert rec["correct"] and rec["prompt"] == prompt(item)
+    s = loglik.summarize([rec, {**rec, "correct": False, "correct_norm": False, "correct_bytes": False}])
+    assert s["acc"] == 50.0 and s["n"] == 2 and s["interval"] == "wilson95"
+    # Wilson for 1 of 2: (p + z²/2n ± z sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n), inside [0, 100]
+    assert s["acc_low"] == pytest.approx(9.4531, abs=1e-3) and s["acc_high"] == pytest.approx(90.5469, abs=1e-3)
+
+
+def test_acc_norm_counts_characters_and_acc_bytes_utf8_bytes():
+    """The per-character and per-byte rules pick differently on non-ASCII choices, as in lm-eval."""
+    item = Item(task="arc-easy", id="u", question="q", answer="A", choices=(("A", "ééé"), ("B", "abcd")))
+    lm = TableModel({" ééé": -3.3, " abcd": -4.0})  # per char: -1.1 vs -1.0 -> B; per byte (6 vs 4): -0.55 vs -1.0 -> A
+    (rec,) = loglik.run_items(lm, [item])
+    assert rec["chars"] == [3, 4] and rec["bytes"] == [6, 4]
+    assert rec["pred"] == "A" and rec["pred_norm"] == "B" and rec["pred_bytes"] == "A"
+    assert rec["correct_bytes"] and not rec["correct_norm"]
+
+
+def test_wilson_interval_stays_inside_0_100():
+    for k, n in ((0, 1), (1, 1), (0, 3), (3, 3), (1, 2), (5, 12)):
+        lo, hi = loglik.wilson(k, n)
+        assert 0.0 <= lo <= k / n <= hi <= 1.0
+    lo, hi = loglik.wilson(0, 4)
+    assert lo == 0.0 and hi == pytest.approx(0.4899, abs=1e-4)  # z²/(n + z²) for k = 0
+    assert loglik.wilson(50, 100) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+
+
+def test_letters_score_mmlu_and_csqa_by_letter_and_arc_by_text():
+    mmlu = Item(task="mmlu", id="m", question="q", answer="B", choices=(("A", "x"), ("B", "y")))
+    arc = Item(task="arc-easy", id="a", question="q", answer="1", choices=(("1", "x"), ("2", "y")))
+    assert loglik.choice_strings(mmlu, "letters") == ["A", "B"] and loglik.choice_strings(mmlu, "text") == ["x", "y"]
+    assert loglik.choice_strings(arc, "letters") == ["x", "y"]
+    lm = TableModel({" A": -2.0, " B": -1.0, " x": -0.5, " y": -3.0})
+    (rec,) = loglik.run_items(lm, [mmlu], choices="letters")
+    assert rec["continuations"] == [" A", " B"] and rec["correct"]
+    (rec,) = loglik.run_items(lm, [mmlu], choices="text")
+    assert not rec["correct"]
+
+
+class SplitModel(StubModel):
+    """Characters as ids, but " y" is one token (as BPE merges a space into the next word)."""
+
+    def __init__(self):
+        super().__init__(answer=lambda p: "")
+
+    def encode(self, text):
+        ids, i = [], 0
+        while i < len(text):
+            if text.startswith(" y", i):
+                ids.append(1000)
+                i += 2
+            else:
+                ids.append(ord(text[i]))
+                i += 1
+        return ids
+
+
+def test_pair_is_encoded_whole_then_split_after_the_context():
+    lm = SplitModel()
+    chars = lambda t: [ord(c) for c in t]
+    assert loglik.encode_pair(lm, "Answer:", " yes") == (chars("Answer:"), [1000, *chars("es")])
+    # a trailing space of the context moves to the continuation, so " y" still merges, as in lm-eval;
+    # encoding the parts separately would give ("Answer: ", "yes") and a lone space token
+    assert loglik.encode_pair(lm, "Answer: ", "yes") == (chars("Answer:"), [1000, *chars("es")])
+    # the continuation is the whole string's tokens after the context's count, not its own encoding
+    ctx, cont = loglik.encode_pair(lm, "Answer:", " x yy")
+    assert cont == lm.encode("Answer: x yy")[len(ctx):] == [*chars(" x"), 1000, ord("y")]
 
 
 class TinyGPT(LanguageModel):

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("train", "generate"),
     "compare": ("train", "compare"),
     "eval": ("eval", "eval_"),
+    "results-table": ("results", "results_table"),
     "grow": ("grow", "grow"),
     "fuse": ("grow", "fuse"),
     "export": ("export", "export"),

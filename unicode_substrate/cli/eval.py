@@ -43,13 +43,17 @@ LM_EVAL_ALIASES = "arc_easy, arc_challenge, commonsense_qa, boolq, squadv2, mmlu
 @click.option("--seed", default=0, show_default=True, help="Seed of item selection and sampling.")
 @click.option("--fewshot", default=0, show_default=True, metavar="K",
               help="MMLU: put the first K rows of each subject's dev split before every prompt (0 = zero-shot, as the papers).")
+@click.option("--loglik-choices", type=click.Choice(("text", "letters")), default="text", show_default=True,
+              help="Log-likelihood protocol: score each choice's text, or (letters) the answer letters for MMLU and "
+                   "CommonsenseQA, as lm-evaluation-harness's stock tasks do.")
 @click.option("--batch-size", default=16, show_default=True, help="Log-likelihood protocol: items per forward batch.")
 @click.option("--device", default="cpu", show_default=True, help="Device to evaluate on (cpu, cuda).")
 @click.option("--out", type=click.Path(), default=None, help="Eval directory to write.")
 @click.option("--force", is_flag=True, help="Replace an existing eval directory.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, task_path, task_file, split, list_files,
-          protocol, runs, temperature, top_k, bos, limit, seed, fewshot, batch_size, device, out, force, progress):
+          protocol, runs, temperature, top_k, bos, limit, seed, fewshot, loglik_choices, batch_size, device, out, force,
+          progress):
     """Score a run (or a Hugging Face model) on local benchmark files with the paper's and the log-likelihood protocol."""
     if list_files:
         from unicode_substrate.eval.runner import list_files as listing
@@ -64,6 +68,9 @@ def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, task
     path = evaluate(out, tasks, data_dir, run=run_dir, hf_model=hf_model, checkpoint=checkpoint, tokenizer=tokenizer,
                     table=table, protocol=protocol, runs=runs, limit=limit, seed=seed, temperature=temperature,
                     top_k=top_k or None, batch_size=batch_size, device=device, force=force, fewshot=fewshot,
-                    split=split, task_paths=task_path, task_files=task_file, bos=bos,
+                    split=split, task_paths=task_path, task_files=task_file, bos=bos, loglik_choices=loglik_choices,
                     progress=sys.stderr.isatty() if progress is None else progress)
+    from unicode_substrate.eval.report import read_terminal_table
+
+    click.echo(read_terminal_table(path))
     click.echo(f"results written to {path}")

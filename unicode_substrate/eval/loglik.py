@@ -1,28 +1,61 @@
-"""The log-likelihood protocol for multiple choice (as lm-evaluation-harness scores it).
+"""The log-likelihood protocol for multiple choice, as lm-evaluation-harness (0.4) scores it.
 
 For every item the prompt is the paper's (so both protocols see the same text) and each choice's
-continuation is a space and the choice's text. The prompt and the continuation are encoded
-separately and joined, and the score of a choice is the summed log-probability of its tokens
-given everything before them, from one forward pass of prompt + continuation (batched, longest
-first, right-padded; causal attention makes the padding invisible). ``acc`` takes the likeliest
-choice, ``acc_norm`` the likeliest per UTF-8 byte of the continuation; ties go to the first
-choice. No sampling: the result is deterministic. The 95 % interval is the binomial one over
-items, 1.96 * sqrt(p (1 - p) / n), since there is no decoding noise to measure.
+continuation is the target delimiter, a space, and the choice: its text (``choices="text"``, as
+lm-eval's ARC tasks), or for MMLU and CommonsenseQA its answer letter (``choices="letters"``, as
+lm-eval's stock ``mmlu`` and ``commonsense_qa`` tasks; ARC and BoolQ keep their texts there too).
+
+Encoding follows lm-eval's ``_encode_pair`` for causal models: trailing spaces of the context move
+to the continuation, ``context + continuation`` is encoded whole, the context alone, and the
+continuation is the whole string's tokens after the context's length. The score of a choice is
+the summed log-probability of those tokens, from one forward pass (batched, longest first,
+right-padded; causal attention makes the padding invisible).
+
+Metrics, as lm-eval's ``process_results``: ``acc`` takes the likeliest choice, ``acc_norm`` the
+likeliest per character of the choice (the delimiter excluded), ``acc_bytes`` the likeliest per
+UTF-8 byte of the choice; ties go to the first choice (numpy's argmax). No sampling: the result
+is deterministic. The 95 % interval is Wilson's score interval over items, which stays inside
+[0, 100] for few items or scores near the ends, unlike the normal approximation.
 """
 
 from __future__ import annotations
 
 import math
 
-from unicode_substrate.eval.prompts import continuations, prompt
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.eval.prompts import prompt
 from unicode_substrate.eval.tasks import Item
+
+CHOICE_STYLES = ("text", "letters")
+LETTER_TASKS = frozenset({"mmlu", "csqa"})  # lm-eval's stock tasks score these by answer letter
+DELIMITER = " "  # lm-eval's default target_delimiter
+Z95 = 1.959963984540054  # the two-sided 95 % normal quantile
+
+
+def choice_strings(item: Item, style: str = "text") -> list[str]:
+    """The strings lm-eval's ``doc_to_choice`` would give: letters (MMLU, CSQA under ``letters``) or texts."""
+    if style not in CHOICE_STYLES:
+        raise SubstrateError(f"unknown choice style {style!r}; choose one of {', '.join(CHOICE_STYLES)}")
+    if style == "letters" and item.task in LETTER_TASKS:
+        return [label for label, _ in item.choices]
+    return [text for _, text in item.choices]
+
+
+def encode_pair(lm, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """(context ids, continuation ids) cut from one encoding of the whole string, as lm-eval does."""
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+    whole = lm.encode(context + continuation)
+    ctx = lm.encode(context)
+    return ctx, whole[len(ctx):]
 
 
 def _argmax(values: list[float]) -> int:
     return max(range(len(values)), key=lambda i: (values[i], -i))
 
 
-def run_items(lm, items: list[Item], batch_size: int = 16, progress=None) -> list[dict]:
+def run_items(lm, items: list[Item], batch_size: int = 16, progress=None, choices: str = "text") -> list[dict]:
     """Score every choice of every item; one sample record per item."""
     records = []
     step = max(1, batch_size)
@@ -30,38 +63,64 @@ def run_items(lm, items: list[Item], batch_size: int = 16, progress=None) -> lis
         chunk = items[start:start + step]
         reqs, spans = [], []
         for item in chunk:
-            ctx = lm.encode(prompt(item))
-            conts = continuations(item)
-            spans.append((len(reqs), len(conts)))
-            reqs += [(ctx, lm.encode(c)) for c in conts]
+            text = prompt(item)
+            strings = choice_strings(item, choices)
+            spans.append((len(reqs), len(strings)))
+            reqs += [encode_pair(lm, text, DELIMITER + s) for s in strings]
         lls = lm.logliks(reqs, batch_size=batch_size)
         for item, (a, n) in zip(chunk, spans):
-            records.append(record(item, lls[a:a + n]))
+            records.append(record(item, lls[a:a + n], choices))
         if progress is not None:
             progress.update(len(chunk))
     return records
 
 
-def record(item: Item, lls: list[float]) -> dict:
+def record(item: Item, lls: list[float], choices: str = "text") -> dict:
     """The sample record of one item from its choices' log-likelihoods."""
-    conts = continuations(item)
-    nbytes = [len(c.encode("utf-8")) for c in conts]
+    strings = choice_strings(item, choices)
+    chars = [len(s) for s in strings]
+    nbytes = [len(s.encode("utf-8")) for s in strings]
     labels = [label for label, _ in item.choices]
     pred = labels[_argmax(lls)]
-    pred_norm = labels[_argmax([ll / b for ll, b in zip(lls, nbytes)])]
+    pred_norm = labels[_argmax([ll / c for ll, c in zip(lls, chars)])]
+    pred_bytes = labels[_argmax([ll / b for ll, b in zip(lls, nbytes)])]
     return {"protocol": "loglik", "task": item.task, "group": item.group, "id": item.id, "prompt": prompt(item),
-            "answer": item.answer, "choices": labels, "continuations": conts, "loglik": lls, "bytes": nbytes,
-            "pred": pred, "pred_norm": pred_norm, "correct": pred == item.answer, "correct_norm": pred_norm == item.answer}
+            "answer": item.answer, "choices": labels, "continuations": [DELIMITER + s for s in strings],
+            "loglik": lls, "chars": chars, "bytes": nbytes, "pred": pred, "pred_norm": pred_norm,
+            "pred_bytes": pred_bytes, "correct": pred == item.answer, "correct_norm": pred_norm == item.answer,
+            "correct_bytes": pred_bytes == item.answer}
 
 
-def binomial_ci(p: float, n: int) -> float:
-    return 1.96 * math.sqrt(p * (1 - p) / n) if n else 0.0
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson's score interval for k successes in n trials, as fractions in [0, 1]; (0, 1) when n is 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    # at k = 0 and k = n one bound is exactly 0 or 1; floating point would leave it a hair off
+    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
 
 
 def summarize(records: list[dict]) -> dict:
-    """acc and acc_norm in percent with binomial 95 % intervals, and the item count."""
+    """acc, acc_norm and acc_bytes in percent, each with its Wilson 95 % interval, and the item count."""
     n = len(records)
-    acc = sum(r["correct"] for r in records) / n
-    norm = sum(r["correct_norm"] for r in records) / n
-    return {"acc": 100 * acc, "acc_ci95": 100 * binomial_ci(acc, n),
-            "acc_norm": 100 * norm, "acc_norm_ci95": 100 * binomial_ci(norm, n), "n": n}
+    out: dict = {"n": n, "interval": "wilson95"}
+    for name, key in (("acc", "correct"), ("acc_norm", "correct_norm"), ("acc_bytes", "correct_bytes")):
+        k = sum(bool(r.get(key)) for r in records)
+        lo, hi = wilson(k, n)
+        out[name], out[f"{name}_low"], out[f"{name}_high"] = 100 * k / n, 100 * lo, 100 * hi
+    return out
+
+
+def settings(choices: str = "text") -> dict:
+    """How the log-likelihood protocol scored, recorded in results.json."""
+    return {
+        "choices": choices,
+        "continuation": ("' ' + the choice after the paper prompt"
+                         + ("; MMLU and CommonsenseQA: the answer letter" if choices == "letters" else "; the choice text")),
+        "encoding": "lm-eval's: context + continuation encoded whole, split after the context's token count",
+        "acc_norm": "log-likelihood divided by the choice's length in characters (delimiter excluded)",
+        "acc_bytes": "log-likelihood divided by the choice's length in UTF-8 bytes (delimiter excluded)",
+        "interval": "Wilson score interval, 95 %, over items",
+    }

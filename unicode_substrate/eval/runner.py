@@ -8,6 +8,7 @@ from unicode_substrate.artifacts import check_output, sha256_file
 from unicode_substrate.choices import EVAL_PROTOCOLS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval import loglik, paper
+from unicode_substrate.eval.loglik import settings as loglik_settings
 from unicode_substrate.eval.report import write_eval_dir
 from unicode_substrate.eval.tasks import (ALIASES, SQUAD_ITEMS, SQUAD_MAX_ANSWER_CHARS, TASKS, TRANSLATION_PAIRS, Item, Task,
                                           canonical, check_fewshot, check_split, load_task)
@@ -86,14 +87,17 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
              temperature: float = EVAL_TEMPERATURE, top_k: int | None = EVAL_TOP_K, batch_size: int = 16,
              device: str = "cpu",
              force: bool = False, progress: bool = False, lm=None, fewshot: int = 0, split: str | None = None,
-             task_paths=None, task_files=(), bos: bool | None = None) -> Path:
+             task_paths=None, task_files=(), bos: bool | None = None, loglik_choices: str = "text") -> Path:
     """Evaluate a run (or ``hf_model``, or an already open ``lm``) on ``tasks`` read from ``data_dir``
     (or ``task_paths``, task -> file or folder; ``task_files`` define more tasks); write results.json,
-    samples.jsonl, results.md and results.png to ``out``. ``split`` (validation or test) replaces each
-    task's default split; ``fewshot`` K > 0 puts the first K dev rows of each MMLU subject before every
-    prompt; ``bos`` forces a BOS on the paper protocol's prompts (True) or none (False). Returns ``out``."""
+    samples.jsonl, results.md, results.png and results.txt to ``out``. ``split`` (validation or test)
+    replaces each task's default split; ``fewshot`` K > 0 puts the first K dev rows of each MMLU subject
+    before every prompt; ``bos`` forces a BOS on the paper protocol's prompts (True) or none (False);
+    ``loglik_choices`` "letters" scores MMLU and CommonsenseQA by answer letter (see ``loglik``). Returns ``out``."""
     out = Path(out)
     protocols = _protocols(protocol)
+    if loglik_choices not in loglik.CHOICE_STYLES:
+        raise SubstrateError(f"unknown --loglik-choices {loglik_choices!r}; choose one of {', '.join(loglik.CHOICE_STYLES)}")
     if runs < 1:
         raise SubstrateError(f"the paper protocol needs at least one run, got {runs}")
     if limit is not None and limit < 1:
@@ -127,7 +131,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
     try:
         for t, items in loaded.items():
             task = by_name[t]
-            res: dict = {"n": len(items), "split": splits[t], "chance": task.chance, "metric": task.metric}
+            res: dict = {"n": len(items), "split": splits[t], "chance": task.chance, "metric": _metrics(task, protocols)}
             by: dict[str, dict[str, list[dict]]] = {}
             if "paper" in protocols and "paper" in task.protocols:
                 bar.set_postfix_str(f"{t} paper")
@@ -140,7 +144,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
                 samples += recs
             if "loglik" in protocols and task.has_loglik:
                 bar.set_postfix_str(f"{t} loglik")
-                recs = loglik.run_items(lm, items, batch_size=batch_size, progress=bar)
+                recs = loglik.run_items(lm, items, batch_size=batch_size, progress=bar, choices=loglik_choices)
                 by["loglik"] = _groups(recs)
                 res["loglik"] = loglik.summarize(recs)
                 samples += recs
@@ -157,9 +161,10 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
     record = {
         "kind": "eval",
         "schema_version": 1,
-        "model": model,
+        "model": {**model, **_parameters(lm)},
         "settings": settings([t.name for t in specs], protocols, data_dir, seed, limit, batch_size, device, sampling,
-                             fewshot, specs=specs, splits=splits, task_paths=paths, bos=lm.bos),
+                             fewshot, specs=specs, splits=splits, task_paths=paths, bos=lm.bos,
+                             loglik_choices=loglik_choices),
         "benchmark_files_sha256": dict(sorted(files.items())),
         "results": results,
     }
@@ -265,8 +270,25 @@ def _group_result(group: str, by: dict, runs: int, task: Task) -> dict:
     return res
 
 
+def _metrics(task: Task, protocols: list[str]) -> dict:
+    """protocol -> the metric it reports for ``task`` (only the protocols run, so none is misnamed)."""
+    out = {"paper": task.metric} if "paper" in protocols and "paper" in task.protocols else {}
+    if "loglik" in protocols and task.has_loglik:
+        out["loglik"] = "acc, acc_norm, acc_bytes (lm-evaluation-harness)"
+    return out
+
+
+def _parameters(lm) -> dict:
+    """{"parameters": total count} of the model behind ``lm`` when it has one (results.txt names it)."""
+    model = getattr(lm, "model", None)
+    if model is None or not hasattr(model, "parameters"):
+        return {}
+    return {"parameters": int(sum(p.numel() for p in model.parameters()))}
+
+
 def settings(tasks, protocols, data_dir, seed, limit, batch_size, device, sampling: paper.Sampling,
-             fewshot: int = 0, specs=(), splits=None, task_paths=None, bos: bool | None = None) -> dict:
+             fewshot: int = 0, specs=(), splits=None, task_paths=None, bos: bool | None = None,
+             loglik_choices: str = "text") -> dict:
     """Everything that decides the numbers, recorded beside them."""
     specs = list(specs) or [TASKS[t] for t in tasks if t in TASKS]
     return {
@@ -298,9 +320,5 @@ def settings(tasks, protocols, data_dir, seed, limit, batch_size, device, sampli
             "prompt_truncation": "prompt cut from the left to context - new tokens (never below one token)",
             "ci95": "1.96 * population sigma of per-run scores / sqrt(runs)",
         },
-        "loglik": {
-            "continuation": "' ' + choice text after the paper prompt, encoded separately, no BOS",
-            "acc_norm": "log-likelihood divided by UTF-8 bytes of the continuation",
-            "ci95": "binomial over items, 1.96 * sqrt(p (1 - p) / n)",
-        },
+        "loglik": loglik_settings(loglik_choices),
     }
