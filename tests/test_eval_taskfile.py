@@ -137,7 +137,7 @@ def test_generative_csv_task_file(tmp_path):
     assert task.scorer(items[0], " paris, france") == ("PARIS, FRANCE", 1.0) and not task.has_loglik
     out = evaluate(tmp_path / "ev", None, None, task_files=[toml], runs=2, lm=CharModel())
     res = json.loads((out / "results.json").read_text())["results"]["capitals"]
-    assert res["n"] == 2 and "loglik" not in res and res["metric"] == "containment accuracy"
+    assert res["n"] == 2 and "loglik" not in res and res["metric"] == {"paper": "containment accuracy"}
 
 
 @pytest.mark.parametrize("text,expected", [
