@@ -12,6 +12,6 @@ class SubstrateError(Exception):
     concerns (e.g. ``"table"``, or several), and the CLI adds the option that sets it, once, in one place.
     """
 
-    def __init__(self, message: str, param: str | tuple[str, ...] | None = None):
+    def __init__(self, message: str = "", param: str | tuple[str, ...] | None = None):
         super().__init__(message)
         self.param = param
