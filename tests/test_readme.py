@@ -272,3 +272,16 @@ def test_documents_run_as_written(tmp_path, unifont_dir):
                 f"{where} wrote outside {WRITABLE}/ (keep every file a block writes under {WRITABLE}/): "
                 f"added {added}, changed or removed {changed}")
     print("document blocks (file:line: seconds):", ", ".join(f"{n}: {s:.1f}" for n, s in timings))
+
+
+def test_the_copy_check_sees_writes_outside_artifacts_only(tmp_path):
+    (tmp_path / WRITABLE).mkdir()
+    (tmp_path / "README.md").write_text("x")
+    before = _outside_artifacts(tmp_path)
+    (tmp_path / WRITABLE / "grow.toml").write_text("preset = 'tiny-gt-3l'")
+    assert _outside_artifacts(tmp_path) == before
+    (tmp_path / "bench" / "arc-easy").mkdir(parents=True)
+    (tmp_path / "bench" / "arc-easy" / "dev.jsonl").write_text("{}")
+    assert _outside_artifacts(tmp_path).keys() - before.keys() == {"bench/arc-easy/dev.jsonl"}
+    (tmp_path / "README.md").write_text("y")
+    assert _outside_artifacts(tmp_path)["README.md"] != before["README.md"]
