@@ -4,7 +4,7 @@
 # embedding on the tiny preset, trained on identical data, seed, schedule and steps -> a sample ->
 # a 3-layer model grown block by block beside its monolithic control -> the two fused (mean of logits).
 # Measured 2026-11-24 from a fresh clone of commit d96d4ca on the idle 2-core machine: 318 s for this script,
-# 6 min 43 s with the set-up; details in README "What make demo does". STEPS=... sets the steps per variant.
+# 6 min 43 s with the set-up; details in benchmarks/RESULTS.md, "End to end". STEPS=... sets the steps per variant.
 #
 # To add a stage: one `stage "what" "why"` line, then its commands through `run`; the stage
 # count is taken from this file, so nothing else needs to change.

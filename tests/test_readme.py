@@ -1,21 +1,31 @@
-"""The README is an executable document: its shell and Python blocks run, in order, as written.
+"""The README and the manual in docs/ are executable documents: their shell and Python blocks run, in order, as written.
 
-The rules (also stated in the README under "Running the README's examples"):
+The rules (also stated in the README under "Running the examples" and in docs/README.md):
 
+- The README runs first, then docs/README.md, then every document of docs/README.md's index in
+  the index's order, all in one temporary copy of the repository, from its root; so a document
+  may use what the README or an earlier document wrote under ``artifacts/``.
 - ```` ```bash ```` and ```` ```sh ```` blocks run with ``bash -euo pipefail``, ```` ```python ````
-  blocks with this interpreter, one after the other in one scratch directory, with the
-  project's ``.venv/bin`` first on PATH (so ``substrate`` is found) and ``STEPS`` set small:
-  commands that train write ``--steps "${STEPS:-N}"``.
+  blocks with this interpreter, with the project's ``.venv/bin`` first on PATH (so ``substrate``
+  is found) and ``STEPS`` set small: commands that train write ``--steps "${STEPS:-N}"``.
+- A block may write only under ``artifacts/``: after each block, the copy's files outside it are
+  compared with what they were before the first block.
 - A fence whose info string holds ``no-ci`` (a GPU, several nodes) is skipped, visibly.
 - ``make ...`` lines are not re-run: ``make test`` is what runs this file, and ``make demo``
   is timed on a fresh clone instead. Each is reported as a skipped case, by rule.
 - Every fence names its language, so no command block escapes the test unlabelled.
+
+Beside that, fast checks: the README's command table is the CLI's command list, every file in
+docs/ is in the index, every relative link resolves, and no tracked text file names a directory
+of one particular machine.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -26,9 +36,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+DOCS = REPO / "docs"
+INDEX = DOCS / "README.md"
 SHELL = ("bash", "sh")
-STEPS = "2"  # training steps for every README command that reads ${STEPS:-N}
+STEPS = "2"  # training steps for every command that reads ${STEPS:-N}
 MAKE_LINE = re.compile(r"^\s*make\b")
+INDEX_LINE = re.compile(r"^- \[[^\]]+\]\(([^)#\s]+)\)")  # "- [Title](file.md): what it covers", one per document
+WRITABLE = "artifacts"  # the one top-level folder a block may write into (git ignores it)
 
 
 @dataclass(frozen=True)
@@ -66,27 +80,134 @@ def without_make(code: str) -> str:
     return "".join(ln for ln in code.splitlines(keepends=True) if not MAKE_LINE.match(ln))
 
 
-BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
+def doc_index(text: str) -> list[str]:
+    """The documents an index lists, in its order (one line each)."""
+    return [m.group(1) for m in map(INDEX_LINE.match, text.splitlines()) if m]
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(REPO).as_posix()
+
+
+INDEXED = doc_index(INDEX.read_text(encoding="utf-8")) if INDEX.is_file() else []
+# The run order: the README, the index, then what the index lists (missing files are test_docs_index's to report).
+DOCUMENTS = [README, INDEX] + [DOCS / n for n in INDEXED if (DOCS / n).is_file()]
+BLOCKS = {doc: readme_blocks(doc.read_text(encoding="utf-8")) for doc in DOCUMENTS if doc.is_file()}
 
 
 def test_fences_parse_and_name_a_language():
     text = "x\n```bash no-ci\nsubstrate train\n```\n\n```python\nprint(1)\n```\n"
     assert readme_blocks(text) == [Block("bash", ("no-ci",), "substrate train\n", 2), Block("python", (), "print(1)\n", 6)]
     assert without_make("make demo   # all\nsubstrate --help\n  make test\n") == "substrate --help\n"
-    bare = [b.line for b in BLOCKS if not b.lang]
-    assert not bare, f"README fences without a language (label them bash, python, text, ...): lines {bare}"
-    assert any(b.runs for b in BLOCKS)
+    bare = [f"{_rel(doc)}:{b.line}" for doc, blocks in BLOCKS.items() for b in blocks if not b.lang]
+    assert not bare, f"fences without a language (label them bash, python, text, ...): {bare}"
+    assert any(b.runs for b in BLOCKS[README])
 
 
-_SKIPS = [(b.line, f"README line {b.line}: fence marked no-ci ({b.lang}); needs what CI lacks") for b in BLOCKS
-          if "no-ci" in b.flags] + [
-    (b.line + 1 + k, f"README line {b.line + 1 + k}: `{ln.strip()}` is not re-run by rule (make test runs this file; make demo is timed on a fresh clone)")
-    for b in BLOCKS if b.lang in SHELL and "no-ci" not in b.flags
+def test_docs_index_lists_every_document():
+    assert doc_index("# Docs\n- [A](a.md): first\n* not an entry\n- [B](b.md)\ntext [C](c.md)\n") == ["a.md", "b.md"]
+    assert INDEXED, f"{_rel(INDEX)} lists no document (lines of the form '- [Title](file.md): ...')"
+    on_disk = sorted(p.name for p in DOCS.glob("*.md") if p != INDEX)
+    missing = [n for n in on_disk if n not in INDEXED]
+    assert not missing, f"docs files not in the index of {_rel(INDEX)}, so the test would never run them: {missing}"
+    absent = [n for n in INDEXED if not (DOCS / n).is_file()]
+    assert not absent, f"{_rel(INDEX)} lists documents that do not exist in docs/: {absent}"
+    twice = sorted({n for n in INDEXED if INDEXED.count(n) > 1})
+    assert not twice, f"{_rel(INDEX)} lists these documents twice: {twice}"
+
+
+def _section(text: str, heading: str) -> str:
+    m = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    assert m, f"README has no '## {heading}' section"
+    return m.group(1)
+
+
+def test_readme_command_table_is_the_cli_command_list():
+    from unicode_substrate.cli import COMMANDS
+
+    from _cli_helpers import run_cli
+
+    table = re.findall(r"^\|\s*`substrate ([a-z0-9-]+)`\s*\|", _section(README.read_text(encoding="utf-8"), "Commands"), re.M)
+    assert len(table) == len(set(table)), f"README command table repeats a command: {table}"
+    assert sorted(table) == sorted(COMMANDS), (
+        f"README command table != the CLI's COMMANDS: missing {sorted(set(COMMANDS) - set(table))}, "
+        f"extra {sorted(set(table) - set(COMMANDS))}")
+    shown = run_cli("--help").output.split("Commands:", 1)[-1]
+    listed = re.findall(r"^  ([a-z0-9-]+)\s", shown, re.M)
+    assert sorted(listed) == sorted(COMMANDS), f"`substrate --help` lists {listed}, COMMANDS holds {list(COMMANDS)}"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = path.read_text(encoding="utf-8")
+    for b in readme_blocks(text):  # a "# comment" inside a code block is no heading
+        text = text.replace(b.code, "")
+    return {_slug(m.group(1)) for m in re.finditer(r"^#{1,6} (.+)$", text, re.M)}
+
+
+def test_relative_links_resolve():
+    assert _slug("Fusion (`substrate fuse`)") == "fusion-substrate-fuse"
+    broken = []
+    for doc in DOCUMENTS:
+        text = doc.read_text(encoding="utf-8")
+        for b in readme_blocks(text):
+            text = text.replace(b.code, "")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"^[a-z]+:", target):
+                continue  # http(s):, mailto:
+            file, _, anchor = target.partition("#")
+            dest = (doc.parent / file).resolve() if file else doc
+            if not dest.exists():
+                broken.append(f"{_rel(doc)}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md" and dest.is_relative_to(REPO) and anchor not in _anchors(dest):
+                broken.append(f"{_rel(doc)}: {target} (no such heading)")
+    assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+# A directory of one particular machine: a path under the top-level folders work or root, or two
+# levels down under home, tmp or Users (a user's or a job's folder). The brackets keep the
+# pattern from matching itself; a path built under tmp_path at run time is no literal and not seen.
+MACHINE_PATH = re.compile(r"(?<![\w.~-])/(?:wor[k]|roo[t])/[^\s/]|(?<![\w.~-])/(?:hom[e]|tm[p]|User[s])/[^\s/]+/[^\s/]")
+
+
+def _tracked_files() -> list[Path]:
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout: the tracked files are unknown")
+    return [REPO / n for n in out.decode("utf-8", "surrogateescape").split("\0") if n and (REPO / n).is_file()]
+
+
+def test_no_tracked_file_names_a_machine_directory():
+    hits = ["/".join(["", "home", "ann", "src"]), "git clone " + "/".join(["", "work", "main"]),
+            "(" + "/".join(["", "tmp", "demo3", "run"]) + ")"]
+    misses = ["/tmp/x", "tmp_path / 'run'", "docs/work/x", "/usr/bin/time", "/home/ alone", "~/home/x/y"]
+    assert all(MACHINE_PATH.search(s) for s in hits) and not any(MACHINE_PATH.search(s) for s in misses)
+    found = []
+    for path in _tracked_files():
+        data = path.read_bytes()
+        if b"\0" in data:
+            continue  # a binary file
+        for n, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+            if MACHINE_PATH.search(line):
+                found.append(f"{_rel(path)}:{n}: {line.strip()[:120]}")
+    assert not found, "tracked files name a directory of one machine (write a relative or placeholder path):\n" + "\n".join(found)
+
+
+_SKIPS = [(f"{_rel(doc)}:{b.line}", f"{_rel(doc)} line {b.line}: fence marked no-ci ({b.lang}); needs what CI lacks")
+          for doc, blocks in BLOCKS.items() for b in blocks if "no-ci" in b.flags] + [
+    (f"{_rel(doc)}:{b.line + 1 + k}",
+     f"{_rel(doc)} line {b.line + 1 + k}: `{ln.strip()}` is not re-run by rule (make test runs this file; make demo is timed on a fresh clone)")
+    for doc, blocks in BLOCKS.items() for b in blocks if b.lang in SHELL and "no-ci" not in b.flags
     for k, ln in enumerate(b.code.splitlines()) if MAKE_LINE.match(ln)
 ]
 
 
-@pytest.mark.parametrize("reason", [r for _, r in _SKIPS], ids=[f"line{n}" for n, _ in _SKIPS])
+@pytest.mark.parametrize("reason", [r for _, r in _SKIPS], ids=[i for i, _ in _SKIPS])
 def test_block_not_run_in_ci(reason):
     pytest.skip(reason)
 
@@ -96,22 +217,71 @@ def _venv_bin() -> Path:
     return local if (local / "substrate").exists() else Path(sys.executable).parent
 
 
+_NOT_COPIED = {".git", ".venv", WRITABLE, "__pycache__", "build", "dist", ".pytest_cache", ".hypothesis"}
+
+
+def _copy_repo(dst: Path) -> Path:
+    """The repository as a checkout holds it: tracked files plus the compiled extension modules."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+        files = [n for n in out.decode("utf-8", "surrogateescape").split("\0") if n and (REPO / n).is_file()]
+    except (OSError, subprocess.CalledProcessError):  # an unpacked source tree: everything but build outputs
+        files = [p.relative_to(REPO).as_posix() for p in REPO.rglob("*") if p.is_file()
+                 and not any(part in _NOT_COPIED or part.endswith(".egg-info") for part in p.relative_to(REPO).parts)]
+    files += [p.relative_to(REPO).as_posix() for ext in ("*.so", "*.pyd") for p in (REPO / "unicode_substrate").rglob(ext)]
+    for name in files:
+        (dst / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, dst / name)
+    (dst / WRITABLE).mkdir(exist_ok=True)
+    return dst
+
+
+def _outside_artifacts(root: Path) -> dict[str, str]:
+    """Every file of the copy outside artifacts/, with its sha256 (a block may neither add nor change one)."""
+    paths = [p for top in root.iterdir() if top.name != WRITABLE for p in (top, *top.rglob("*")) if p.is_file()]
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
 @pytest.mark.slow
-def test_readme_runs_as_written(tmp_path, unifont_dir):
-    env = dict(os.environ, PATH=f"{_venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}", STEPS=STEPS)
+def test_documents_run_as_written(tmp_path, unifont_dir):
+    root = _copy_repo(tmp_path / "repo")
+    env = dict(os.environ, PATH=f"{_venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}", STEPS=STEPS,
+               PYTHONPATH=str(root),  # `substrate` and `python` both run the copy under test
+               PYTHONPYCACHEPREFIX=str(tmp_path / "pycache"))  # bytecode caches are no block's output
     env.pop("TRITON_INTERPRET", None)  # what a reader's shell has
+    before = _outside_artifacts(root)
     timings = []
-    for b in (b for b in BLOCKS if b.runs):
-        code = without_make(b.code) if b.lang in SHELL else b.code
-        if not code.strip():
-            continue
-        argv = ["bash", "-euo", "pipefail", "-c", code] if b.lang in SHELL else [sys.executable, "-c", code]
-        t0 = time.perf_counter()
-        r = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        timings.append((b.line, time.perf_counter() - t0))
-        assert r.returncode == 0, (
-            f"README block at line {b.line} ({b.lang}) failed with exit {r.returncode}:\n{code}\n"
-            f"--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}"
-        )
-        assert "Traceback" not in r.stderr, f"README block at line {b.line} printed a traceback:\n{r.stderr[-3000:]}"
-    print("README blocks (line: seconds):", ", ".join(f"{n}: {s:.1f}" for n, s in timings))
+    for doc, blocks in BLOCKS.items():
+        for b in (b for b in blocks if b.runs):
+            code = without_make(b.code) if b.lang in SHELL else b.code
+            if not code.strip():
+                continue
+            where = f"{_rel(doc)} block at line {b.line} ({b.lang})"
+            argv = ["bash", "-euo", "pipefail", "-c", code] if b.lang in SHELL else [sys.executable, "-c", code]
+            t0 = time.perf_counter()
+            r = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+            timings.append((f"{_rel(doc)}:{b.line}", time.perf_counter() - t0))
+            assert r.returncode == 0, (
+                f"{where} failed with exit {r.returncode}:\n{code}\n"
+                f"--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}"
+            )
+            assert "Traceback" not in r.stderr, f"{where} printed a traceback:\n{r.stderr[-3000:]}"
+            after = _outside_artifacts(root)
+            added, changed = sorted(after.keys() - before.keys()), sorted(n for n in before if after.get(n) != before[n])
+            assert not added and not changed, (
+                f"{where} wrote outside {WRITABLE}/ (keep every file a block writes under {WRITABLE}/): "
+                f"added {added}, changed or removed {changed}")
+    print("document blocks (file:line: seconds):", ", ".join(f"{n}: {s:.1f}" for n, s in timings))
+
+
+def test_the_copy_check_sees_writes_outside_artifacts_only(tmp_path):
+    (tmp_path / WRITABLE).mkdir()
+    (tmp_path / "README.md").write_text("x")
+    before = _outside_artifacts(tmp_path)
+    (tmp_path / WRITABLE / "grow.toml").write_text("preset = 'tiny-gt-3l'")
+    assert _outside_artifacts(tmp_path) == before
+    (tmp_path / "bench" / "arc-easy").mkdir(parents=True)
+    (tmp_path / "bench" / "arc-easy" / "dev.jsonl").write_text("{}")
+    assert _outside_artifacts(tmp_path).keys() - before.keys() == {"bench/arc-easy/dev.jsonl"}
+    (tmp_path / "README.md").write_text("y")
+    assert _outside_artifacts(tmp_path)["README.md"] != before["README.md"]
