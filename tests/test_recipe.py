@@ -333,3 +333,39 @@ def test_recipe_and_corpus_options_do_not_mix(tmp_path, sources, tok):
                            "--out", tmp_path / "o"), "--recipe", "--corpus")
     one_line_error(run_cli("prepare", "--corpus", sources["text"], "--tokenizer", tok, "--out", tmp_path / "o",
                            "--dry-run"), "--dry-run", "--recipe")
+
+
+# --- the recipes in the repository ------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_paper_mix_names_every_format_and_its_shares_sum_to_one():
+    from unicode_substrate.train.recipe import FORMATS, load_recipe
+
+    r = load_recipe(REPO / "mixes" / "paper-mix.toml")
+    assert {s.format for s in r.sources} == set(FORMATS)
+    assert sum(s.share for s in r.sources) == pytest.approx(1.0)
+    qa = sum(s.share for s in r.sources if not s.is_text)
+    assert qa == pytest.approx(0.10)  # about 10 % instruction-formatted, as the papers say
+    assert r.tokens == 9_000_000_000
+
+
+@pytest.mark.slow
+def test_demo_mix_builds_from_the_builtin_corpus_and_demo_qa(tmp_path):
+    from unicode_substrate.corpus import builtin_documents
+    from unicode_substrate.recipes.qa import qa_documents
+
+    (tmp_path / "mixes").mkdir()
+    (tmp_path / "mixes" / "demo-mix.toml").write_bytes((REPO / "mixes" / "demo-mix.toml").read_bytes())
+    res = run_cli("demo-qa", "--out", tmp_path / "artifacts" / "demo-qa")
+    assert res.exit_code == 0, res.output
+    squad = list(qa_documents([tmp_path / "artifacts" / "demo-qa" / "train-v2.0.json"], "squad"))
+    boolq = list(qa_documents([tmp_path / "artifacts" / "demo-qa" / "train.jsonl"], "boolq"))
+    assert len(squad) == len(boolq) > 50
+    assert squad[0].startswith("Context: ") and boolq[0].split("Answer (True/False): ")[1] in ("True", "False")
+    tok = make_char_tokenizer(tmp_path / "tok", "".join(builtin_documents()[:50]) + "".join(squad[:20]))
+    res = prepare(tmp_path / "mixes" / "demo-mix.toml", tok, tmp_path / "artifacts" / "data")
+    assert res.exit_code == 0, res.output
+    m = TokenData.load(tmp_path / "artifacts" / "data").manifest
+    assert [s["name"] for s in m["sources"]] == ["stdlib-docs", "demo-squad", "demo-boolq"]
+    assert all(abs(s["share"] - s["target_share"]) <= 0.01 for s in m["sources"])
