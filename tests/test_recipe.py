@@ -369,3 +369,27 @@ def test_demo_mix_builds_from_the_builtin_corpus_and_demo_qa(tmp_path):
     m = TokenData.load(tmp_path / "artifacts" / "data").manifest
     assert [s["name"] for s in m["sources"]] == ["stdlib-docs", "demo-squad", "demo-boolq"]
     assert all(abs(s["share"] - s["target_share"]) <= 0.01 for s in m["sources"])
+
+
+def _whole_file_checksum(data: bytes) -> str:
+    """The fast checksum's definition computed on the whole file at once (what it gave when it mapped the file)."""
+    size = len(data)
+    data += b"\0" * (-len(data) % 4096)
+    words = np.frombuffer(data, dtype="<u8")
+    with np.errstate(over="ignore"):
+        blocks = words.reshape(-1, 512).sum(axis=1, dtype=np.uint64) if len(words) else np.zeros(0, np.uint64)
+        s1 = int(blocks.sum(dtype=np.uint64))
+        s2 = int((blocks * np.arange(1, len(blocks) + 1, dtype=np.uint64)).sum(dtype=np.uint64))
+    return f"{size:x}-{s1:016x}{s2:016x}"
+
+
+def test_the_manifest_checksum_reads_in_chunks_and_gives_the_whole_file_value(tmp_path, monkeypatch):
+    # Reading in chunks keeps prepare's peak memory flat; the value must not change for files already written.
+    from unicode_substrate import artifacts
+
+    monkeypatch.setattr(artifacts, "_CHECKSUM_CHUNK", 2 * 4096)  # many chunks on small files
+    rng = np.random.default_rng(0)
+    for size in (0, 1, 4095, 4096, 8192, 8193, 3 * 8192 + 17, 100_000):
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        (tmp_path / "f").write_bytes(data)
+        assert artifacts.fast_checksum_file(tmp_path / "f") == _whole_file_checksum(data), size

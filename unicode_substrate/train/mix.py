@@ -79,14 +79,17 @@ class _Spool:
             self.tokens_file.close()
         self.index_file.flush()
 
-    def index(self) -> np.ndarray:
-        """The (docs, 2) index: a memory map of the spool file, or read back from the anonymous file of a dry run."""
-        if self.docs == 0:
-            return np.zeros((0, 2), dtype="<i8")
-        if self.index_path is not None:
-            return np.memmap(self.index_path, dtype="<i8", mode="r", shape=(self.docs, 2))
-        self.index_file.seek(0)
-        return np.frombuffer(self.index_file.read(), dtype="<i8").reshape(self.docs, 2)
+    def index_chunks(self) -> Iterator[np.ndarray]:
+        """The (docs, 2) index in chunks, read from the file (not memory-mapped: mapped pages would count as
+        resident memory and grow with the corpus)."""
+        f = open(self.index_path, "rb") if self.index_path is not None else self.index_file
+        try:
+            f.seek(0)
+            while block := f.read(16 * _SCAN_DOCS):
+                yield np.frombuffer(block, dtype="<i8").reshape(-1, 2)
+        finally:
+            if self.index_path is not None:
+                f.close()
 
 
 @dataclass
@@ -272,19 +275,18 @@ def _first_pass(recipe, inputs, tok, spool_dir, screen, progress, scratch) -> tu
     return reads, unknown
 
 
-def _prefix(index: np.ndarray, want: float) -> tuple[int, int]:
+def _prefix(spool: _Spool, want: float) -> tuple[int, int]:
     """The number of leading documents (and their tokens, one separator each) closest to ``want`` tokens."""
-    total = 0
-    for start in range(0, len(index), _SCAN_DOCS):
-        lengths = np.asarray(index[start:start + _SCAN_DOCS, 0]) + 1
-        cum = total + np.cumsum(lengths)
+    total = start = 0
+    for rows in spool.index_chunks():
+        cum = total + np.cumsum(rows[:, 0] + 1)
         j = int(np.searchsorted(cum, want))
         if j < len(cum):
             below = int(cum[j - 1]) if j > 0 else total
             take = j if want - below <= int(cum[j]) - want else j + 1
             return start + take, (below if take == j else int(cum[j]))
-        total = int(cum[-1])
-    return len(index), total
+        total, start = int(cum[-1]), start + len(rows)
+    return start, total
 
 
 def _plan(recipe: Recipe, reads: list[_Read]) -> list[dict]:
@@ -302,7 +304,7 @@ def _plan(recipe: Recipe, reads: list[_Read]) -> list[dict]:
                 f"{epochs:.2f} epochs of its {t:,} tokens, above max_epochs {s.max_epochs:g} "
                 f"(short by {want - s.max_epochs * t:,.0f} tokens)")
         full = int(want // t)
-        docs, tokens = _prefix(r.train.index(), want - full * t)
+        docs, tokens = _prefix(r.train, want - full * t)
         emitted.append((full, docs, full * t + tokens))
     grand = sum(e[2] for e in emitted)
     plan = []
@@ -323,26 +325,31 @@ def _plan(recipe: Recipe, reads: list[_Read]) -> list[dict]:
 
 
 class _Reader:
-    """A source's training documents in order, wrapping round at every epoch's end."""
+    """A source's training documents in order, read from its spool, wrapping round at every epoch's end."""
 
     def __init__(self, r: _Read, dtype: np.dtype):
-        self.tokens = np.memmap(r.train.tokens_path, dtype=dtype, mode="r") if r.train.tokens else None
-        self.index = r.train.index()
-        self.doc = self.pos = 0
-        self.rows = np.zeros((0, 2), dtype=np.int64)
-        self.row_start = 0
+        self.spool, self.dtype = r.train, dtype
+        self.f = open(r.train.tokens_path, "rb")
+        self.chunks = iter(())
+        self.rows = np.zeros((0, 2), dtype="<i8")
+        self.row = self.doc = 0
 
     def next(self) -> tuple[np.ndarray, int]:
-        if self.doc == len(self.index):
-            self.doc = self.pos = 0
-        if not self.row_start <= self.doc < self.row_start + len(self.rows):
-            self.row_start = self.doc
-            self.rows = np.asarray(self.index[self.doc:self.doc + _SCAN_DOCS])
-        n, b = self.rows[self.doc - self.row_start]
-        arr = self.tokens[self.pos:self.pos + n]
+        if self.doc == self.spool.docs:  # another epoch: from the start
+            self.f.seek(0)
+            self.chunks, self.rows, self.row, self.doc = iter(()), self.rows[:0], 0, 0
+        if self.doc == 0 and not len(self.rows):
+            self.chunks = self.spool.index_chunks()
+        if self.row == len(self.rows):
+            self.rows, self.row = next(self.chunks), 0
+        n, b = self.rows[self.row]
+        self.row += 1
         self.doc += 1
-        self.pos += int(n)
-        return arr, int(b)
+        return np.frombuffer(self.f.read(int(n) * self.dtype.itemsize), dtype=self.dtype), int(b)
+
+    def close(self) -> None:
+        self.f.close()
+        self.chunks = iter(())
 
 
 def _keys(seed: int, i: int, n: int) -> Iterator[float]:
@@ -389,6 +396,8 @@ def _write_train(path: Path, recipe: Recipe, reads: list[_Read], dtype: np.dtype
         if buf:
             f.write(np.concatenate(buf).tobytes())
             tokens += sum(len(a) for a in buf)
+    for rd in readers:
+        rd.close()
     for r, c in zip(reads, counts):
         r.plan["written"] = c
         r.plan["share"] = c["tokens"] / tokens
@@ -407,14 +416,10 @@ def _write_val(tmp: Path, reads: list[_Read], dtype: np.dtype, separator: int | 
         for i in order:
             r = reads[i]
             first_doc, first_tokens = docs, tokens
-            index = r.val.index()
-            src = np.memmap(r.val.tokens_path, dtype=dtype, mode="r") if r.val.tokens else np.zeros(0, dtype)
-            pos = 0
-            for start in range(0, len(index), _SCAN_DOCS):
-                rows = np.asarray(index[start:start + _SCAN_DOCS])
+            src = open(r.val.tokens_path, "rb")
+            for rows in r.val.index_chunks():
                 lengths = rows[:, 0]
-                chunk = np.asarray(src[pos:pos + int(lengths.sum())])
-                pos += int(lengths.sum())
+                chunk = np.frombuffer(src.read(int(lengths.sum()) * dtype.itemsize), dtype=dtype)
                 starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
                 with_sep = lengths.copy()
                 if separator is not None:
@@ -426,6 +431,7 @@ def _write_val(tmp: Path, reads: list[_Read], dtype: np.dtype, separator: int | 
                 tokens += int(with_sep.sum())
                 n_bytes += int(rows[:, 1].sum())
                 docs += len(rows)
+            src.close()
             r.plan["val"] = {"documents": [first_doc, docs], "tokens": [first_tokens, tokens], "utf8_bytes": r.val.bytes}
     np.save(tmp / "val_docs.npy", np.concatenate(ends).astype(np.int64) if ends else np.zeros((0, 2), np.int64))
     return {"tokens": tokens, "documents": docs, "utf8_bytes": n_bytes}
