@@ -65,7 +65,7 @@ def prepare_recipe(
         def screen(si: int, ordinal: int, text: str) -> bool:
             return c.screen(index, names[si], ordinal, text)
 
-        def after_read(tmp: Path | None, _dropped) -> dict:
+        def after_read(tmp: Path | None) -> dict:
             rep = c.report(index)
             if tmp is not None:
                 c.write_reports(tmp, rep)

@@ -141,7 +141,7 @@ def build_mix(
     inputs: Sequence[SourceInput],
     tokenizer: str | Path,
     screen: Callable[[int, int, str], bool] | None = None,
-    after_read: Callable[[Path | None, list[dict]], dict] | None = None,
+    after_read: Callable[[Path | None], dict] | None = None,
     dry_run: bool = False,
     force: bool = False,
     progress: bool = False,
@@ -149,7 +149,7 @@ def build_mix(
 ) -> Path | list[dict]:
     """Write the mixed data directory (or, with ``dry_run``, return the plan per source and write nothing).
 
-    ``screen(source_index, ordinal, text)`` returns True to drop a document; ``after_read(tmp, dropped)``
+    ``screen(source_index, ordinal, text)`` returns True to drop a document; ``after_read(tmp)``
     runs after the first pass (tmp is the output folder being written, None in a dry run) and returns
     manifest fields.
     """
@@ -165,14 +165,14 @@ def build_mix(
                 reads, unknown = _first_pass(recipe, inputs, tok, None, screen, progress, Path(scratch))
                 plan = _plan(recipe, reads)
                 if after_read is not None:
-                    after_read(None, [])
+                    after_read(None)
                 return plan
         with atomic_output_dir(out, force=force, kind="tokens", inputs=paths) as tmp:
             spool = tmp / ".spool"
             spool.mkdir()
             reads, unknown = _first_pass(recipe, inputs, tok, spool, screen, progress, spool)
             plan = _plan(recipe, reads)
-            extra = after_read(tmp, []) if after_read is not None else {}
+            extra = after_read(tmp) if after_read is not None else {}
             separator = tok.token_to_id(SEPARATOR)
             dtype = _dtype(tok.vocab_size)
             splits = {"train": _write_train(tmp / "train.bin", recipe, reads, dtype, separator),
