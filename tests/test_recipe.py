@@ -188,6 +188,8 @@ def test_every_format_builds_with_shares_within_one_percent_and_a_full_manifest(
     assert ranges[-1][1] == len(data.val_docs) == m["splits"]["val"]["documents"]
     assert wiki["val"]["documents"][1] - wiki["val"]["documents"][0] == len(TEXTS) // 5
     assert data.val_docs[ranges[0][1] - 1, 1] == wiki["val"]["utf8_bytes"]
+    assert m["val_text"] == {"documents": ranges[0][1], "tokens": int(data.val_docs[ranges[0][1] - 1, 0]),
+                             "utf8_bytes": wiki["val"]["utf8_bytes"]}
 
 
 def test_documents_in_the_data_decode_to_the_sources(tmp_path, sources, tok):

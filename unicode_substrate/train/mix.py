@@ -14,7 +14,7 @@ evenly and the order depends only on the seed.
 Validation keeps sources apart: ``val.bin`` holds the text sources first, then the
 question-answering ones, each a contiguous run of whole documents that the manifest records
 (``sources[].val.documents`` as a [start, end) range of ``val_docs.npy`` rows), so bits per
-byte can be computed on the text sources alone.
+byte can be computed on the text sources alone; ``val_text`` in the manifest gives that prefix.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def build_mix(
                 corpus="recipe", recipe={"path": str(recipe.path) if recipe.path else None, "seed": recipe.seed,
                                          "tokens": recipe.tokens},
                 tokenizer_path=str(Path(tokenizer).resolve()), unknown=unknown,
-                sources=[_manifest_source(r, recipe) for r in reads], **extra,
+                sources=[_manifest_source(r, recipe) for r in reads], val_text=_val_text(reads, tmp), **extra,
             )
         return Path(out)
     finally:
@@ -435,6 +435,15 @@ def _write_val(tmp: Path, reads: list[_Read], dtype: np.dtype, separator: int | 
             r.plan["val"] = {"documents": [first_doc, docs], "tokens": [first_tokens, tokens], "utf8_bytes": r.val.bytes}
     np.save(tmp / "val_docs.npy", np.concatenate(ends).astype(np.int64) if ends else np.zeros((0, 2), np.int64))
     return {"tokens": tokens, "documents": docs, "utf8_bytes": n_bytes}
+
+
+def _val_text(reads: list[_Read], tmp: Path) -> dict:
+    """The validation prefix that holds only text sources: what bits per byte on text alone is computed over."""
+    docs = max((r.plan["val"]["documents"][1] for r in reads if r.inp.source.is_text), default=0)
+    if docs == 0:
+        return {"documents": 0, "tokens": 0, "utf8_bytes": 0}
+    tokens, n_bytes = np.load(tmp / "val_docs.npy", mmap_mode="r")[docs - 1]
+    return {"documents": int(docs), "tokens": int(tokens), "utf8_bytes": int(n_bytes)}
 
 
 def _manifest_source(r: _Read, recipe: Recipe) -> dict:
