@@ -372,29 +372,25 @@ def fast_checksum_file(path: str | os.PathLike) -> str:
     """
     import numpy as np
 
+    # Read in chunks, not memory-mapped: mapped pages count as resident memory, which would then
+    # grow with the file (a corpus-scale train.bin) although the sums need one chunk at a time.
     size = os.path.getsize(path)
-    if size < _BLOCK:
-        data = Path(path).read_bytes()
-        data += b"\0" * (-len(data) % _BLOCK)
-        words = np.frombuffer(data, dtype="<u8") if data else np.zeros(0, dtype="<u8")
-        tail = np.zeros(0, dtype="<u8")
-    else:
-        mm = np.memmap(path, dtype=np.uint8, mode="r")
-        body = size - size % _BLOCK
-        words = mm[:body].view("<u8")
-        rest = bytes(mm[body:])
-        rest += b"\0" * (-len(rest) % _BLOCK)
-        tail = np.frombuffer(rest, dtype="<u8") if rest else np.zeros(0, dtype="<u8")
-    with np.errstate(over="ignore"):
-        blocks = np.add.reduce(words.reshape(-1, _BLOCK // 8), axis=1, dtype=np.uint64) if len(words) else np.zeros(0, np.uint64)
-        if len(tail):
-            blocks = np.concatenate([blocks, [np.add.reduce(tail, dtype=np.uint64)]])
-        s1 = int(np.add.reduce(blocks, dtype=np.uint64))
-        s2 = int(np.add.reduce(blocks * np.arange(1, len(blocks) + 1, dtype=np.uint64), dtype=np.uint64))
+    s1 = s2 = done = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHECKSUM_CHUNK):
+            chunk += b"\0" * (-len(chunk) % _BLOCK)  # only the last chunk can be short
+            words = np.frombuffer(chunk, dtype="<u8")
+            with np.errstate(over="ignore"):
+                blocks = np.add.reduce(words.reshape(-1, _BLOCK // 8), axis=1, dtype=np.uint64)
+                at = np.arange(done + 1, done + len(blocks) + 1, dtype=np.uint64)
+                s1 = (s1 + int(np.add.reduce(blocks, dtype=np.uint64))) % (1 << 64)
+                s2 = (s2 + int(np.add.reduce(blocks * at, dtype=np.uint64))) % (1 << 64)
+            done += len(blocks)
     return f"{size:x}-{s1:016x}{s2:016x}"
 
 
 _BLOCK = 4096
+_CHECKSUM_CHUNK = 4096 * _BLOCK  # 16 MiB read at a time
 FAST_CHECKSUM = "wordsum64+block4k"
 FAST_CHECKSUM_MIN = 1 << 20  # files this large also get a fast checksum in the manifest
 

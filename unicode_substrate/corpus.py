@@ -1,24 +1,34 @@
 """Text corpora as ``(lang, text)`` documents: local files, or the built-in standard-library docstrings.
 
 Accepted inputs: a ``.txt`` file (one document), a ``.jsonl`` file (one document per line,
-``text`` field), a ``.parquet`` file (``text`` column), or a directory of such files. In a
-directory, files under ``<root>/<lang>/`` take ``lang`` from that folder name unless a
-language is given. Files are visited in sorted relative-path order so every run sees the
-same documents in the same order.
+``text`` field), a ``.parquet`` file (``text`` column), or a directory of such files; ``.txt``
+and ``.jsonl`` may be compressed (``.gz``, ``.bz2``, ``.zst``). In a directory, files under
+``<root>/<lang>/`` take ``lang`` from that folder name unless a language is given. Files are
+visited in sorted relative-path order so every run sees the same documents in the same order.
+
+Reading streams: JSONL is read line by line through the decompressor and Parquet one record
+batch at a time, so memory does not grow with the file (a ``.txt`` file is one document and is
+read whole).
 """
 
 from __future__ import annotations
 
 import ast
+import bz2
 import functools
+import glob
+import gzip
+import io
 import json
 import sysconfig
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 from unicode_substrate.errors import SubstrateError
 
 SUFFIXES = (".txt", ".jsonl", ".parquet")
+COMPRESSIONS = (".gz", ".bz2", ".zst")
+_PARQUET_BATCH = 1024  # rows per record batch: bounded memory however large the file
 UNDETERMINED = "und"  # BCP 47 code for "language not known"
 # Standard-library folders that hold test data or third-party code rather than library docs.
 _SKIP_PARTS = frozenset({"site-packages", "dist-packages", "test", "tests", "idle_test"})
@@ -30,22 +40,90 @@ def iter_documents(path: str | Path | None = None, lang: str | None = None) -> I
         for text in builtin_documents():
             yield (lang or "en", text)
         return
+    for file, file_lang in corpus_files(path, lang):
+        yield from _read_file(file, file_lang)
+
+
+def base_suffix(path: Path) -> str:
+    """The format suffix under any compression suffix: ``a.jsonl.gz`` -> ``.jsonl``."""
+    suffixes = [x.lower() for x in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+def is_corpus_file(path: Path) -> bool:
+    """A file the text reader takes: a known suffix, compressed only when it is .txt or .jsonl."""
+    compressed = path.suffix.lower() in COMPRESSIONS
+    return base_suffix(path) in SUFFIXES and not (compressed and base_suffix(path) == ".parquet")
+
+
+def resolve_files(path: str | Path, accept=is_corpus_file) -> list[Path]:
+    """The files named by ``path`` (a file, a folder searched recursively, or a glob), sorted; an error when none."""
+    text = str(path)
+    if glob.has_magic(text):
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file() and accept(Path(p)))
+        if not files:
+            raise SubstrateError(f"no file matches {text}")
+        return files
     root = Path(path)
     if root.is_file():
-        yield from _read_file(root, lang or UNDETERMINED)
-        return
+        return [root]
     if not root.exists():
         raise SubstrateError(f"corpus {root} does not exist")
     if not root.is_dir():
         raise SubstrateError(f"corpus {root} is neither a file nor a directory")
-    files = sorted(
-        (p for p in root.rglob("*") if p.is_file() and p.suffix in SUFFIXES),
-        key=lambda p: p.relative_to(root).as_posix(),
-    )
+    return sorted((p for p in root.rglob("*") if p.is_file() and accept(p)), key=lambda p: p.relative_to(root).as_posix())
+
+
+def corpus_files(path: str | Path, lang: str | None = None) -> list[tuple[Path, str]]:
+    """``(file, lang)`` for every corpus file of ``path``; in a folder, ``<root>/<lang>/...`` names the language."""
+    root = Path(path)
+    files = resolve_files(path)
+    if glob.has_magic(str(path)) or root.is_file():
+        for f in files:
+            if not is_corpus_file(f):
+                raise SubstrateError(f"{f}: unknown corpus format (expected {', '.join(SUFFIXES)}, "
+                                     f".txt and .jsonl optionally {', '.join(COMPRESSIONS)})")
+        return [(f, lang or UNDETERMINED) for f in files]
+    out = []
     for p in files:
         rel = p.relative_to(root).parts
-        file_lang = lang or (rel[0] if len(rel) > 1 else UNDETERMINED)
-        yield from _read_file(p, file_lang)
+        out.append((p, lang or (rel[0] if len(rel) > 1 else UNDETERMINED)))
+    return out
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """``path`` opened for reading bytes, decompressed on the fly by its suffix (.gz, .bz2, .zst)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".gz":
+            return gzip.open(path, "rb")
+        if suffix == ".bz2":
+            return bz2.open(path, "rb")
+        if suffix == ".zst":
+            import zstandard
+
+            return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
+        return open(path, "rb")
+    except OSError as e:
+        raise SubstrateError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
+    """``(line number, byte offset, line)`` of a (possibly compressed) file, read as a stream."""
+    try:
+        with open_binary(path) as f:
+            offset = 0
+            for lineno, line in enumerate(f, 1):
+                yield lineno, offset, line
+                offset += len(line)
+    except (OSError, EOFError) as e:  # a truncated or corrupt compressed stream
+        raise SubstrateError(f"cannot read {path}: {e}") from None
+    except Exception as e:  # zstandard.ZstdError does not derive from OSError
+        if type(e).__module__.startswith("zstandard") or type(e).__name__ == "ZstdError":
+            raise SubstrateError(f"cannot read {path}: {e}") from None
+        raise
 
 
 def _decode(data: bytes, name: str | Path, where: str = "") -> str:
@@ -55,21 +133,27 @@ def _decode(data: bytes, name: str | Path, where: str = "") -> str:
         raise SubstrateError(f"{name}{where} is not valid UTF-8 (byte offset {e.start})") from None
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_all_bytes(path: Path) -> bytes:
+    """The whole (decompressed) content of ``path``: for formats that are one document or one JSON value."""
     try:
-        return path.read_bytes()
-    except OSError as e:
-        raise SubstrateError(f"cannot read {path}: {e.strerror or e}") from None
+        if path.suffix.lower() not in COMPRESSIONS:
+            return path.read_bytes()
+        with open_binary(path) as f:
+            return f.read()
+    except (OSError, EOFError) as e:
+        raise SubstrateError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    except Exception as e:
+        if type(e).__name__ == "ZstdError":
+            raise SubstrateError(f"cannot read {path}: {e}") from None
+        raise
 
 
 def _read_file(path: Path, lang: str) -> Iterator[tuple[str, str]]:
-    if path.suffix == ".parquet":
+    kind = base_suffix(path)
+    if kind == ".parquet":
         yield from _read_parquet(path, lang)
-    elif path.suffix == ".jsonl":
-        data = _read_bytes(path)
-        offset = 0
-        for lineno, line in enumerate(data.splitlines(keepends=True), 1):
-            start, offset = offset, offset + len(line)
+    elif kind == ".jsonl":
+        for lineno, start, line in iter_lines(path):
             if not line.strip():
                 continue
             try:
@@ -86,7 +170,7 @@ def _read_file(path: Path, lang: str) -> Iterator[tuple[str, str]]:
                 raise SubstrateError(f"{path}:{lineno}: expected an object with a string 'text' field")
             yield (lang, record["text"])
     else:
-        yield (lang, _decode(_read_bytes(path), path))
+        yield (lang, _decode(read_all_bytes(path), path))
 
 
 def _read_parquet(path: Path, lang: str) -> Iterator[tuple[str, str]]:
@@ -94,15 +178,19 @@ def _read_parquet(path: Path, lang: str) -> Iterator[tuple[str, str]]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path, columns=["text"])
+        pf = pq.ParquetFile(path)
+        field = pf.schema_arrow.field("text")
     except (pa.ArrowException, OSError, KeyError) as e:
         raise SubstrateError(f"cannot read a 'text' column from {path}: {str(e).splitlines()[0]}") from None
-    column = table.column("text")
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        raise SubstrateError(f"{path}: column 'text' has type {column.type}, expected strings")
-    for text in column.to_pylist():
-        if text is not None:
-            yield (lang, text)
+    if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+        raise SubstrateError(f"{path}: column 'text' has type {field.type}, expected strings")
+    try:
+        for batch in pf.iter_batches(batch_size=_PARQUET_BATCH, columns=["text"]):
+            for text in batch.column(0).to_pylist():
+                if text is not None:
+                    yield (lang, text)
+    except (pa.ArrowException, OSError) as e:
+        raise SubstrateError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
 
 
 @functools.lru_cache(maxsize=1)

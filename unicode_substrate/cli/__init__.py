@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preview": ("render", "preview"),
     "import-table": ("render", "import_table"),
     "prepare": ("train", "prepare"),
+    "demo-qa": ("data", "demo_qa"),
     "train": ("train", "train"),
     "generate": ("train", "generate"),
     "compare": ("train", "compare"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -87,22 +88,48 @@ def _config(preset, config_path, model_set, **kw):
 
 @click.command()
 @click.option("--corpus", type=click.Path(exists=True), default=None, help="A .txt/.jsonl/.parquet file or a folder (default: the built-in standard-library docstrings).")
+@click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A TOML mix of corpora and question-answering sets with their shares (see docs/data-recipes.md); instead of --corpus.")
 @click.option("--lang", default=None, help="Language code for documents that carry none.")
 @click.option("--tokenizer", required=True, type=click.Path(exists=True, file_okay=False), help="Tokenizer directory.")
 @click.option("--out", required=True, type=click.Path(), help="Output data directory.")
-@click.option("--val-every", default=50, show_default=True, help="Every N-th document goes to the validation split.")
+@click.option("--val-every", default=None, type=int, help="Every N-th document goes to the validation split.  [default: 50, or the recipe's]")
+@click.option("--decontaminate", "bench_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Benchmark folder (as substrate eval reads it): drop training documents sharing a 13-gram with an item (with --recipe).")
+@click.option("--tasks", default=None, metavar="T1,T2,...", help="Benchmarks of --decontaminate to check (default: every task folder found).")
+@click.option("--decontaminate-report-only", "report_only", is_flag=True, help="Write the contamination report but drop nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the recipe's plan per source (documents, tokens, epochs, share) and write nothing.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
-def prepare(corpus, lang, tokenizer, out, val_every, force, progress):
-    """Tokenize a corpus with every core into memory-mapped train/validation token arrays."""
-    from unicode_substrate.train.data import prepare as run
+def prepare(corpus, recipe, lang, tokenizer, out, val_every, bench_dir, tasks, report_only, dry_run, force, progress):
+    """Tokenize a corpus, or a recipe's mix, with every core into memory-mapped train/validation token arrays."""
+    if recipe is not None:
+        if corpus is not None or lang is not None or val_every is not None:
+            raise SubstrateError("--recipe names its corpora, languages and val_every; give no --corpus, --lang or --val-every")
+        from unicode_substrate.recipes.mix import prepare_recipe
+
+        result = prepare_recipe(recipe, tokenizer, out, decontaminate=bench_dir,
+                                tasks=tasks.split(",") if tasks is not None else None, report_only=report_only,
+                                dry_run=dry_run, force=force, progress=_progress(progress))
+        if dry_run:
+            click.echo(result)
+            return
+        path = result
+    else:
+        if bench_dir is not None or tasks is not None or report_only or dry_run:
+            raise SubstrateError("--decontaminate, --tasks, --decontaminate-report-only and --dry-run go with --recipe")
+        from unicode_substrate.train.data import prepare as run
+
+        path = run(out, tokenizer, corpus=corpus, lang=lang, val_every=50 if val_every is None else val_every,
+                   force=force, progress=_progress(progress))
     from unicode_substrate.train.data import unknown_warning
 
-    path = run(out, tokenizer, corpus=corpus, lang=lang, val_every=val_every, force=force, progress=_progress(progress))
     warning = unknown_warning(path)
     if warning:
         click.echo(warning, err=True)
     click.echo(f"wrote token data to {path}")
+    if bench_dir is not None:
+        click.echo(f"contamination report in {Path(path) / 'contamination.md'}")
 
 
 @click.command()
