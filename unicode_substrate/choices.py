@@ -37,6 +37,8 @@ EMBEDDINGS: tuple[str, ...] = ("frozen", "trainable")
 KERNEL_BACKENDS: tuple[str, ...] = ("auto", "triton", "torch")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 PARALLEL_MODES: tuple[str, ...] = ("ddp", "fsdp")
+# Experiment loggers beside metrics.jsonl (train/loggers.py); a run picks any of them, comma-separated.
+LOGGERS: tuple[str, ...] = ("tensorboard", "csv", "wandb")
 
 # --- run architectures ------------------------------------------------------------------------
 # What a run's identity names as its network; run.MODEL_BUILDERS holds one builder for each.

@@ -31,7 +31,8 @@ from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVA
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", required=True, type=click.Path(), help="Eval directory to write.")
 @click.option("--force", is_flag=True, help="Replace an existing eval directory.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.option("--progress/--no-progress", default=True,
+              help="Progress: a bar on a terminal, else a line every 5 % and at least every 30 s.")
 def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, protocol, runs, temperature, top_k, limit,
           seed, fewshot, batch_size, device, out, force, progress):
     """Score a run (or a Hugging Face model) on local benchmark files with the paper's and the log-likelihood protocol."""
@@ -40,5 +41,5 @@ def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, prot
     path = evaluate(out, tasks, data_dir, run=run_dir, hf_model=hf_model, checkpoint=checkpoint, tokenizer=tokenizer,
                     table=table, protocol=protocol, runs=runs, limit=limit, seed=seed, temperature=temperature,
                     top_k=top_k or None, batch_size=batch_size, device=device, force=force, fewshot=fewshot,
-                    progress=sys.stderr.isatty() if progress is None else progress)
+                    progress=progress)
     click.echo(f"results written to {path}")

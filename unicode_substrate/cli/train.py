@@ -42,11 +42,15 @@ def _progress(flag: bool | None) -> bool:
 def _d(name: str) -> str:
     """' [default: X]' from TrainConfig, for options whose click default stays None so a TOML file can set them."""
     value = getattr(TrainConfig, name)
-    return f"  [default: {'the model context' if value is None else value}]"
+    shown = {None: "the model context", "": "none"}.get(value, value) if not isinstance(value, (int, float)) else value
+    return f"  [default: {shown}]"
 
 
 def training_options(f):
-    """Options shared by train and compare; each overrides the TOML config when given."""
+    """Options shared by train and compare; each overrides the TOML config when given.
+
+    Every TrainConfig field has one (preset: --preset, model fields: --set), so nothing is TOML-only.
+    """
     opts = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file of training options (unknown keys are an error)."),
         click.option("--set", "model_set", multiple=True, metavar="KEY=VALUE", help="Override a model field, e.g. --set n_layer=2 (repeatable)."),
@@ -58,12 +62,19 @@ def training_options(f):
         click.option("--min-lr", type=float, help="Final learning rate of the cosine schedule." + _d("min_lr")),
         click.option("--warmup", type=int, help="Linear warmup steps." + _d("warmup")),
         click.option("--weight-decay", type=float, help="AdamW decoupled weight decay (matrices only)." + _d("weight_decay")),
+        click.option("--beta1", type=float, help="AdamW first-moment decay." + _d("beta1")),
+        click.option("--beta2", type=float, help="AdamW second-moment decay." + _d("beta2")),
         click.option("--grad-clip", type=float, help="Global gradient-norm clip (0 = off)." + _d("grad_clip")),
         click.option("--seed", type=int, help="Seed for initialisation and batch order." + _d("seed")),
         click.option("--eval-every", type=int, help="Validate every N steps (0 = only at the end)." + _d("eval_every")),
         click.option("--eval-tokens", type=int, help="Validation tokens per evaluation, whole documents (0 = all)." + _d("eval_tokens")),
+        click.option("--eval-batch-size", type=int, help="Sequences per validation forward pass." + _d("eval_batch_size")),
         click.option("--ckpt-every", type=int, help="Checkpoint every N steps (0 = only at the end)." + _d("ckpt_every")),
         click.option("--keep-last", type=int, help="Checkpoints to keep." + _d("keep_last")),
+        click.option("--log-every", type=int, help="Write a training record to metrics.jsonl every N steps." + _d("log_every")),
+        click.option("--log", type=str, metavar="L1,L2",
+                     help="Experiment loggers beside metrics.jsonl: tensorboard, csv, wandb (offline), comma-separated "
+                          "(see docs/logging.md)." + _d("log")),
         click.option("--precision", type=click.Choice(PRECISIONS), help="auto = bf16 autocast on CUDA, fp32 on CPU." + _d("precision")),
         click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model." + _d("compile")),
         click.option("--parallel", type=click.Choice(PARALLEL_MODES), help="How torchrun processes share the model." + _d("parallel")),
@@ -100,7 +111,7 @@ def _check_table_option(embedding: str, table: str | None) -> None:
 @click.option("--out", required=True, type=click.Path(), help="Output data directory.")
 @click.option("--val-every", default=50, show_default=True, help="Every N-th document goes to the validation split.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.option("--progress/--no-progress", default=True, help=PROGRESS_HELP)
 def prepare(corpus, lang, tokenizer, out, val_every, force, progress):
     """Tokenize a corpus with every core into memory-mapped train/validation token arrays."""
     from unicode_substrate.train.data import prepare as run

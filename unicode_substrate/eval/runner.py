@@ -63,9 +63,9 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
     sampling = paper.Sampling(runs=runs, temperature=temperature, top_k=top_k, seed=seed)
 
     work = sum(len(items) * sum(p == "paper" or t in MC_TASKS for p in protocols) for t, items in loaded.items())
-    from tqdm import tqdm
+    from unicode_substrate.progress import Progress
 
-    bar = tqdm(total=work, desc="eval", unit="item", disable=not progress, leave=False)
+    bar = Progress(work, "eval", enabled=progress, unit="item")  # a bar on a terminal, plain lines in a log
     samples: list[dict] = []
     results: dict[str, dict] = {}
     try:
@@ -73,7 +73,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
             res: dict = {"n": len(items), "chance": CHANCE.get(t), "metric": PAPER_METRIC.get(t, "first-character accuracy")}
             by: dict[str, dict[str, list[dict]]] = {}
             if "paper" in protocols:
-                bar.set_postfix_str(f"{t} paper")
+                bar.set_postfix(f"{t} paper")
                 recs = []
                 for it in items:
                     recs.append(paper.run_item(lm, it, sampling))
@@ -82,7 +82,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
                 res["paper"] = paper.summarize(recs, runs, percent=t != "translation")
                 samples += recs
             if "loglik" in protocols and t in MC_TASKS:
-                bar.set_postfix_str(f"{t} loglik")
+                bar.set_postfix(f"{t} loglik")
                 recs = loglik.run_items(lm, items, batch_size=batch_size, progress=bar)
                 by["loglik"] = _groups(recs)
                 res["loglik"] = loglik.summarize(recs)

@@ -256,7 +256,7 @@ def _prepare_dir(out: Path, record: dict, resume: bool, force: bool) -> None:
     atomic_write_bytes(file, canonical_json(record))
 
 
-def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, hooks=None) -> Path:
+def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, hooks=None, label: str = "train") -> Path:
     """Train one run to its last step: skip it when finished, resume it when it has a checkpoint."""
     from unicode_substrate.train.trainer import Hooks, train
 
@@ -269,8 +269,8 @@ def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, h
         if run.summary() is not None and run.checkpoints() and run.checkpoints()[-1][0] == cfg.steps:
             return out
         if run.checkpoints():
-            return train(cfg, data, out, table=table, resume=True, progress=progress, hooks=hooks)
-    return train(cfg, data, out, table=table, force=True, progress=progress, hooks=hooks)
+            return train(cfg, data, out, table=table, resume=True, progress=progress, hooks=hooks, label=label)
+    return train(cfg, data, out, table=table, force=True, progress=progress, hooks=hooks, label=label)
 
 
 def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path | None = None,
@@ -299,7 +299,8 @@ def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path 
         identity = {"growth": growth, **({"architecture": "gpt-lora"} if lora else {})}
         hooks = Hooks(build_model=partial(build_stage_model, previous=previous, previous_layers=layers,
                                           trainable=gcfg.trainable, init=gcfg.init, lora=lora), identity=identity)
-        stage_dir = _run_stage(cfg, data, out / STAGES_DIR / str(k), table, progress, hooks)
+        stage_dir = _run_stage(cfg, data, out / STAGES_DIR / str(k), table, progress, hooks,
+                               label=f"stage {k}/{len(gcfg.stages)}")
         previous, path = stage_weights(stage_dir, lora)
         previous_sha, layers = manifest_sha256(path), new_blocks.stop
         summary = Run.load(stage_dir).summary() or {}
@@ -313,7 +314,8 @@ def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path 
     _write_final(out / FINAL_DIR, Run.load(stage_dir), previous, sum(gcfg.steps_per_stage))
     record["final"] = FINAL_DIR
     if monolithic:
-        mono = _run_stage(gcfg.train.replace(steps=sum(gcfg.steps_per_stage)), data, out / MONOLITHIC_DIR, table, progress)
+        mono = _run_stage(gcfg.train.replace(steps=sum(gcfg.steps_per_stage)), data, out / MONOLITHIC_DIR, table, progress,
+                          label="monolithic")
         record["monolithic"] = {"run": MONOLITHIC_DIR, **(Run.load(mono).summary() or {})}
     atomic_write_bytes(out / GROW_FILE, canonical_json(record))
     from unicode_substrate.recipes.report import write_growth_report

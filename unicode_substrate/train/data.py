@@ -119,9 +119,8 @@ def prepare(
     progress: bool = True,
 ) -> Path:
     """Tokenize a corpus (None = the built-in one) with every core into a data directory."""
-    from tqdm import tqdm
-
     from unicode_substrate.corpus import iter_documents
+    from unicode_substrate.progress import Progress
     from unicode_substrate.tokenizer import Tokenizer
 
     if val_every < 2:
@@ -132,7 +131,8 @@ def prepare(
     separator = tok.token_to_id(SEPARATOR)
     # <unk> tokens counted while encoding; the manifest records this dict after the last document
     unknown = {"id": tok.token_to_id("<unk>"), "tokens": 0}
-    bar = tqdm(desc="tokenizing", unit="B", unit_scale=True, disable=not progress, dynamic_ncols=True)
+    # the corpus size is not known before reading it: in a log, a line at least every 30 s
+    bar = Progress(None, "tokenizing", enabled=progress, unit="bytes", unit_scale=True)
 
     def encoded() -> Iterable[tuple[np.ndarray, int]]:
         batch: list[str] = []
