@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train"),
     "generate": ("train", "generate"),
     "compare": ("train", "compare"),
+    "plot": ("plot", "plot"),
     "eval": ("eval", "eval_"),
     "grow": ("grow", "grow"),
     "fuse": ("grow", "fuse"),
