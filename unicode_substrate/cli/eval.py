@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVAL_TASKS
@@ -15,8 +13,13 @@ from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVA
 @click.option("--checkpoint", type=click.Path(), default=None, help="A checkpoint of the run (default: the newest).")
 @click.option("--tokenizer", type=click.Path(), default=None, help="Tokenizer directory (default: the run's).")
 @click.option("--table", type=click.Path(), default=None, help="Table directory (default: the run's).")
-@click.option("--tasks", required=True, metavar="T1,T2,...", help=f"Comma-separated: {', '.join(EVAL_TASKS)}.")
-@click.option("--data-dir", required=True, type=click.Path(), help="Folder with one sub-folder of benchmark files per task.")
+@click.option("--tasks", default=None, metavar="T1,T2,...", help=f"Comma-separated benchmarks: {', '.join(EVAL_TASKS)}.")
+@click.option("--data-dir", type=click.Path(), default=None, help="Folder with one sub-folder of benchmark files per task (with --tasks).")
+@click.option("--data", "data", type=click.Path(), default=None,
+              help="A data directory from substrate prepare: score loss and bits per byte on its validation split "
+                   "(whole documents), with or without --tasks; needs --run.")
+@click.option("--data-tokens", type=int, default=0, show_default=True,
+              help="With --data: at most N validation tokens, rounded down to whole documents (0 = all).")
 @click.option("--protocol", type=click.Choice(EVAL_PROTOCOLS), default=DEFAULT_EVAL_PROTOCOL, show_default=True,
               help="paper = generate and match the first character (SQuAD: containment, translation: BLEU); "
                    "loglik = likeliest answer continuation (multiple choice only).")
@@ -27,15 +30,33 @@ from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVA
 @click.option("--seed", default=0, show_default=True, help="Seed of item selection and sampling.")
 @click.option("--fewshot", default=0, show_default=True, metavar="K",
               help="MMLU: put the first K rows of each subject's dev split before every prompt (0 = zero-shot, as the papers).")
-@click.option("--batch-size", default=16, show_default=True, help="Log-likelihood protocol: items per forward batch.")
+@click.option("--batch-size", default=16, show_default=True, help="Log-likelihood protocol: items per forward batch; --data: windows per batch.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", required=True, type=click.Path(), help="Eval directory to write.")
 @click.option("--force", is_flag=True, help="Replace an existing eval directory.")
 @click.option("--progress/--no-progress", default=True,
               help="Progress: a bar on a terminal, else a line every 5 % and at least every 30 s.")
-def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, protocol, runs, temperature, top_k, limit,
-          seed, fewshot, batch_size, device, out, force, progress):
-    """Score a run (or a Hugging Face model) on local benchmark files with the paper's and the log-likelihood protocol."""
+def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, data, data_tokens, protocol, runs, temperature,
+          top_k, limit, seed, fewshot, batch_size, device, out, force, progress):
+    """Score a run (or a Hugging Face model) on local benchmark files with the paper's and the log-likelihood
+    protocol, and (--data) a run's loss and bits per byte on a data directory's validation split."""
+    from unicode_substrate.errors import SubstrateError
+
+    if tasks is None and data is None:
+        raise SubstrateError("give --tasks (with --data-dir) or --data, or both")
+    if (tasks is None) != (data_dir is None):
+        raise SubstrateError("--tasks and --data-dir go together")
+    if data is not None:
+        from unicode_substrate.eval.data_score import evaluate_data
+
+        if run_dir is None:
+            raise SubstrateError("--data scores a run of this toolkit; give --run")
+        path = evaluate_data(out, data, run_dir, checkpoint=checkpoint, tokenizer=tokenizer, table=table,
+                             batch_size=batch_size, max_tokens=data_tokens, device=device, force=force, progress=progress,
+                             tasks=tasks, data_dir=data_dir, protocol=protocol, runs=runs, limit=limit, seed=seed,
+                             temperature=temperature, top_k=top_k or None, fewshot=fewshot)
+        click.echo(f"results written to {path}")
+        return
     from unicode_substrate.eval.runner import evaluate
 
     path = evaluate(out, tasks, data_dir, run=run_dir, hf_model=hf_model, checkpoint=checkpoint, tokenizer=tokenizer,

@@ -40,10 +40,11 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
              hf_model: str | Path | None = None, checkpoint=None, tokenizer=None, table=None,
              protocol: str = "both", runs: int = 10, limit: int | None = None, seed: int = 0,
              temperature: float = 1.0, top_k: int | None = 50, batch_size: int = 16, device: str = "cpu",
-             force: bool = False, progress: bool = False, lm=None, fewshot: int = 0) -> Path:
+             force: bool = False, progress: bool = False, lm=None, fewshot: int = 0, extra: dict | None = None) -> Path:
     """Evaluate a run (or ``hf_model``, or an already open ``lm``) on ``tasks`` read from ``data_dir``;
     write results.json, samples.jsonl, results.md and results.png to ``out``. ``fewshot`` K > 0 puts the
-    first K dev rows of each MMLU subject before every prompt (both protocols). Returns ``out``."""
+    first K dev rows of each MMLU subject before every prompt (both protocols). ``extra`` adds top-level
+    keys to results.json (``data_score``: eval/data_score.py). Returns ``out``."""
     out = Path(out)
     names = parse_tasks(tasks)
     protocols = _protocols(protocol)
@@ -101,6 +102,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | Non
         "settings": settings(names, protocols, data_dir, seed, limit, batch_size, device, sampling, fewshot),
         "benchmark_files_sha256": dict(sorted(files.items())),
         "results": results,
+        **(extra or {}),
     }
     return write_eval_dir(out, record, samples, force=force)
 
