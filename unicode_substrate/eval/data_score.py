@@ -6,7 +6,7 @@ trainer's validation does (``train/trainer.py: evaluate``; a test holds the two 
 whole-document prefix of the split cut into non-overlapping windows of ``context`` tokens,
 every token but the first predicted once, bits per byte = total nats / ln 2 / UTF-8 bytes of
 that text. The figures go into an eval directory's ``results.json`` under ``data_score``, beside
-the benchmark results when ``--tasks`` is given too, so one command answers "is the fusion
+the benchmark results when ``--tasks`` is given too (eval/data_report.py shows them), so one command answers "is the fusion
 better than its experts?".
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from unicode_substrate.artifacts import manifest_sha256, verify_manifest
 from unicode_substrate.errors import SubstrateError
 
-DATA_SCORE = "data_score"  # the key of results.json
+from unicode_substrate.eval.data_report import DATA_SCORE
 TOKENS_KIND = "tokens"  # the manifest kind of a data directory (substrate prepare)
 TOKENS_MAX_SCHEMA = 1
 METHOD = ("non-overlapping windows of `context` tokens over the whole-document prefix of the validation split; "
@@ -80,46 +80,6 @@ def score_data(lm, data_dir: str | Path, context: int | None = None, batch_size:
     return {"data": str(data_dir), "data_manifest_sha256": sha, "context": context, "batch_size": batch_size,
             "max_tokens": max_tokens, "val_loss": nats / max(count, 1), "val_bpb": nats / math.log(2) / max(n_bytes, 1),
             "val_tokens": count, "val_bytes": n_bytes, "method": METHOD}
-
-
-def markdown_lines(score: dict) -> list[str]:
-    """The data score as results.md lines."""
-    return ["", "## Validation split of a data directory", "",
-            "| data | tokens | UTF-8 bytes | loss (nats/token) | bits per byte |", "|---|---:|---:|---:|---:|",
-            f"| `{score['data']}` | {score['val_tokens']:,} | {score['val_bytes']:,} | {score['val_loss']:.4f} | "
-            f"{score['val_bpb']:.4f} |", "",
-            f"Context {score['context']}: {score['method']}.", ""]
-
-
-def markdown(results: dict) -> str:
-    """results.md of an eval directory that holds a data score and no benchmark."""
-    model = results["model"]
-    head = ["# Evaluation", "", f"Model: `{model.get('run') or model.get('hf_model')}`"
-            + (f" at `{Path(model['checkpoint']).name}`" if model.get("checkpoint") else "") + "."]
-    return "\n".join(head + markdown_lines(results[DATA_SCORE]))
-
-
-def plot(results: dict) -> bytes:
-    """results.png of an eval directory that holds a data score and no benchmark: its bits per byte."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    score = results[DATA_SCORE]
-    fig, ax = plt.subplots(figsize=(4.5, 3.6))
-    ax.bar([0], [score["val_bpb"]], 0.5, color="C0")
-    ax.annotate(f"{score['val_bpb']:.4f}", (0, score["val_bpb"]), textcoords="offset points", xytext=(0, 4), ha="center")
-    ax.set_xticks([0], [Path(score["data"]).name or score["data"]])
-    ax.set(ylabel="bits per byte (lower is better)", title="validation bits per byte", xlim=(-0.8, 0.8))
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})  # same input, same bytes
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def evaluate_data(out: str | Path, data: str | Path, run: str | Path, checkpoint=None, tokenizer=None, table=None,

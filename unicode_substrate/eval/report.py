@@ -44,7 +44,7 @@ def _row(name: str, task: str, r: dict) -> str:
 def markdown(results: dict) -> str:
     """One table, task x protocol with chance; then MMLU subjects and translation directions."""
     if not results["results"]:  # a data score alone (substrate eval --data without --tasks)
-        from unicode_substrate.eval.data_score import markdown as data_markdown
+        from unicode_substrate.eval.data_report import markdown as data_markdown
 
         return data_markdown(results)
     s = results["settings"]
@@ -70,7 +70,7 @@ def markdown(results: dict) -> str:
                       "|---|---:|---|---:|---:|---:|---:|"]
             lines += [_row(g, task, gr) for g, gr in r["groups"].items()]
     if results.get("data_score"):
-        from unicode_substrate.eval.data_score import markdown_lines
+        from unicode_substrate.eval.data_report import markdown_lines
 
         lines += markdown_lines(results["data_score"])
     lines += ["", f"![results]({RESULTS_PNG})", ""]
@@ -80,7 +80,7 @@ def markdown(results: dict) -> str:
 def plot(results: dict) -> bytes:
     """Bars per task and protocol with 95 % intervals and each task's chance level; PNG bytes."""
     if not results["results"]:  # a data score alone
-        from unicode_substrate.eval.data_score import plot as data_plot
+        from unicode_substrate.eval.data_report import plot as data_plot
 
         return data_plot(results)
     import matplotlib
