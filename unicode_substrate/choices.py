@@ -19,6 +19,9 @@ TOKENIZER_CONFIG = "tokenizer_config.json"
 TOKENIZER_FILES: tuple[str, ...] = (TOKENIZER_JSON, VOCAB_JSON, MERGES_TXT, VOCAB_TXT, TOKENIZER_CONFIG)
 # Documents are joined with this special token in token data, and a prompt-less sample starts after it.
 SEPARATOR = "</s>"
+# How prepare reads corpus text that spells a special token (``</s>``, ``<unk>``): as plain
+# characters (Hugging Face's split_special_tokens), or as the special token itself.
+SPECIAL_TOKEN_MODES: tuple[str, ...] = ("text", "special")
 
 # --- embedding tables -------------------------------------------------------------------------
 TABLE_METHODS: tuple[str, ...] = ("glyph", "glyph-paper", "bit", "float", "random")

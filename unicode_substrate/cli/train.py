@@ -7,7 +7,7 @@ import sys
 import click
 
 from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS
-from unicode_substrate.choices import KERNEL_BACKENDS, PARALLEL_MODES, PRECISIONS
+from unicode_substrate.choices import KERNEL_BACKENDS, PARALLEL_MODES, PRECISIONS, SPECIAL_TOKEN_MODES
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import PRESETS
 from unicode_substrate.train.config import TrainConfig
@@ -111,12 +111,16 @@ def _check_table_option(embedding: str, table: str | None) -> None:
 @click.option("--out", required=True, type=click.Path(), help="Output data directory.")
 @click.option("--val-every", default=50, show_default=True, help="Every N-th document goes to the validation split.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--special-tokens", type=click.Choice(SPECIAL_TOKEN_MODES), default="text", show_default=True,
+              help="Corpus text that spells a special token (</s>, <unk>): text = plain characters (as Hugging Face's "
+                   "split_special_tokens); special = the special token, for corpora that use them on purpose.")
 @click.option("--progress/--no-progress", default=True, help=PROGRESS_HELP)
-def prepare(corpus, lang, tokenizer, out, val_every, force, progress):
+def prepare(corpus, lang, tokenizer, out, val_every, force, special_tokens, progress):
     """Tokenize a corpus with every core into memory-mapped train/validation token arrays."""
     from unicode_substrate.train.data import prepare as run
 
-    path = run(out, tokenizer, corpus=corpus, lang=lang, val_every=val_every, force=force, progress=_progress(progress))
+    path = run(out, tokenizer, corpus=corpus, lang=lang, val_every=val_every, force=force, progress=_progress(progress),
+               special_tokens=special_tokens)
     warning = unknown_warning(path, tokenizer)
     if warning:
         click.echo(warning, err=True)
