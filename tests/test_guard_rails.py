@@ -95,3 +95,19 @@ def test_train_ends_with_its_final_validation_figures(tmp_path):
     assert (f"final validation at step 2: loss {s['val_loss']:.4f} nats/token, {s['val_bpb']:.4f} bits per byte "
             f"over {s['val_tokens']:,} tokens ({s['val_bytes']:,} bytes)") in r.output
     assert r.output.strip().splitlines()[-1] == f"run written to {tmp_path / 'run'}"
+
+
+def test_every_training_option_is_reachable_from_train_help():
+    """Nothing is TOML-only: every TrainConfig field has a train option (preset: --preset, model: --set)."""
+    import dataclasses
+
+    from unicode_substrate.cli.train import train
+    from unicode_substrate.train.config import TrainConfig
+
+    options = {o for p in train.params for o in p.opts}
+    special = {"preset": "--preset", "model": "--set"}
+    for f in dataclasses.fields(TrainConfig):
+        flag = special.get(f.name, "--" + f.name.replace("_", "-"))
+        assert flag in options, f"TrainConfig.{f.name} has no {flag} option in train --help"
+    text = run("train", "--help").output
+    assert "--beta1" in text and "--eval-batch-size" in text and "--log-every" in text and "--log L1,L2" in text
