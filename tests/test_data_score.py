@@ -71,3 +71,20 @@ def test_bad_input_is_one_line(setup, tmp_path):
     one_line_error(run_cli("eval", "--run", setup["run"], "--data", setup["data"], "--tasks", "mmlu", "--out", out),
                    "--data-dir")
     assert not out.exists()
+
+
+def test_a_grown_model_scores_what_its_last_stage_said(setup, tmp_path):
+    from unicode_substrate.run import Run
+
+    m = Run.load(setup["run"]).model_config.to_dict()
+    fields = {k: m[k] for k in ("vocab_size", "d_model", "n_head", "context", "n_embed")}
+    cfg = tmp_path / "grow.toml"
+    cfg.write_text('preset = "tiny-glyph"\ndevice = "cpu"\nbatch_size = 2\nstages = [1, 1]\nsteps_per_stage = [2, 2]\n'
+                   f"model = {{ n_layer = 2, {', '.join(f'{k} = {v}' for k, v in fields.items())} }}\n")
+    r = run_cli("grow", "--config", cfg, "--data", setup["data"], "--table", setup["root"] / "table",
+                "--out", tmp_path / "g", "--no-monolithic", "--no-progress")
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "ev"
+    assert run_cli("eval", "--run", tmp_path / "g" / "final", "--data", setup["data"], "--out", out).exit_code == 0
+    final = Run.load(tmp_path / "g" / "final").summary()
+    assert _results(out)["data_score"]["val_bpb"] == pytest.approx(final["val_bpb"], rel=1e-6)
