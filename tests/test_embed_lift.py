@@ -83,11 +83,25 @@ def test_deterministic_mode_gradient(kernel_device):
     torch.testing.assert_close(w_kernel.grad, w_ref.grad, **tolerance(torch.float32))
 
 
-def test_frozen_table_gets_no_gradient(kernel_device):
+def test_frozen_table_gets_no_gradient(kernel_device, monkeypatch):
+    """A frozen table (no requires_grad) takes no gradient, and the backward kernel never runs for it.
+
+    The same call with a table that does require a gradient runs the backward kernel, so the
+    test tells a kernel that skips the frozen table's gradient from one that computes and drops it.
+    """
+    from unicode_substrate.kernels import embed_lift_triton
+
+    calls = []
+    real = embed_lift_triton._embed_lift_backward_op
+    monkeypatch.setattr(embed_lift_triton, "_embed_lift_backward_op", lambda *a: calls.append(1) or real(*a))
     ids, weight = _case(2, 5, 20, 16, kernel_device)
+    assert not weight.requires_grad
     layer = nn.Linear(64, 3).to(kernel_device)
     layer(embed_lift(ids, weight, 64, 1.0, backend="triton")).sum().backward()
-    assert weight.grad is None and layer.weight.grad is not None
+    assert weight.grad is None and layer.weight.grad is not None and calls == []
+    trainable = weight.clone().requires_grad_(True)
+    layer(embed_lift(ids, trainable, 64, 1.0, backend="triton")).sum().backward()
+    assert trainable.grad is not None and calls == [1]
 
 
 def test_int32_and_strided_ids(kernel_device):

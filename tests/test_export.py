@@ -56,7 +56,7 @@ def runs(base):
             continue
         cfg = TrainConfig(preset=preset, model={**MODEL, "vocab_size": tok.vocab_size, **extra}, steps=3, batch_size=2,
                           lr=3e-3, warmup=1, eval_every=0, ckpt_every=0, device="cpu")
-        run = train(cfg, root / "data", root / f"run-{family}", table=tables.get(family), progress=False)
+        run = train(cfg, root / "data", root / f"run-{family}", table=tables.get(family), progress=False).path
         out[family] = (run, export(run, root / f"hf-{family}"))
     return out
 

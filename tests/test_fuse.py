@@ -85,9 +85,9 @@ def test_mismatched_experts_are_refused_in_one_line(experts, tmp_path):
     other_table = make_table(tmp_path / "t2", dim=8, vocab=experts["tok"].vocab_size,
                              tokenizer_sha=experts["tok"].manifest_sha256, seed=7)
     c = train(tiny_config(model={**experts["base"], "d_model": 16, "n_layer": 1}, steps=1, eval_tokens=200),
-              experts["data"], tmp_path / "c", table=other_table, progress=False)
+              experts["data"], tmp_path / "c", table=other_table, progress=False).path
     synthetic = train(tiny_config(model=dict(TINY_MODEL), steps=1, eval_tokens=200), make_data(tmp_path / "sd"),
-                      tmp_path / "s", table=make_table(tmp_path / "st"), progress=False)
+                      tmp_path / "s", table=make_table(tmp_path / "st"), progress=False).path
     for other, what in ((c, "differ in their frozen table"), (synthetic, "differ in their tokenizer")):
         res = CliRunner().invoke(main, ["fuse", "--expert", str(a), "--expert", str(other), "--out", str(tmp_path / "out")])
         assert res.exit_code == 2 and res.output.startswith("error: experts") and what in res.output, res.output

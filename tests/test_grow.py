@@ -166,7 +166,7 @@ def test_grow_from_a_run_with_lora_and_report(tmp_path, inputs):
     from unicode_substrate.train.trainer import train
 
     data, table = inputs
-    base = train(tiny_config(model={**MODEL3, "n_layer": 1}, steps=3), data, tmp_path / "base", table=table, progress=False)
+    base = train(tiny_config(model={**MODEL3, "n_layer": 1}, steps=3), data, tmp_path / "base", table=table, progress=False).path
     g = _gcfg(stages=(1, 1), steps_per_stage=(3, 3), lora=parse_grow_config(
         {"stages": [1], "steps_per_stage": [1], "lora": {"rank": 2, "alpha": 4}}).lora)
     report = grow(g, data, tmp_path / "g", table=table, from_run=base, progress=False)
@@ -178,6 +178,13 @@ def test_grow_from_a_run_with_lora_and_report(tmp_path, inputs):
         n for n in w1 if n.startswith("blocks.0.") and ".lora_" in n}
     merged, _ = stage_weights(tmp_path / "g" / "stages" / "1", g.lora)
     assert not torch.equal(merged["blocks.0.attn.qkv.weight"], w_base["blocks.0.attn.qkv.weight"])
+    # A stage with adapters is a run like any other: its recorded architecture has a builder.
+    stage = Run.load(tmp_path / "g" / "stages" / "2")  # the last stage: the final run is its weights merged
+    assert stage.architecture == "gpt-lora"
+    ids = torch.randint(0, 64, (2, 12))
+    final = Run.load(tmp_path / "g" / "final")
+    with torch.no_grad():
+        torch.testing.assert_close(stage.model()(ids)[0], final.model()(ids)[0], atol=1e-5, rtol=1e-5)
 
     # The merged weights compute what the adapter-wrapped network computed.
     from unicode_substrate.model.config import ModelConfig

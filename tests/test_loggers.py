@@ -32,7 +32,7 @@ def test_tensorboard_and_csv_hold_the_metrics_jsonl_values(tmp_path):
     from unicode_substrate.train.trainer import train
 
     data, table = make_data(tmp_path / "data"), make_table(tmp_path / "table")
-    run = train(tiny_config(log="tensorboard,csv"), data, tmp_path / "run", table=table, progress=False)
+    run = train(tiny_config(log="tensorboard,csv"), data, tmp_path / "run", table=table, progress=False).path
     m = _metrics(run)
     tr = [r for r in m if r["type"] == "train"]
     val = [r for r in m if r["type"] == "val"]
@@ -58,7 +58,7 @@ def test_resume_keeps_the_csv_rows_up_to_the_checkpoint_once(tmp_path):
     from unicode_substrate.train.trainer import train
 
     data, table = make_data(tmp_path / "data"), make_table(tmp_path / "table")
-    run = train(tiny_config(log="csv"), data, tmp_path / "run", table=table, progress=False)
+    run = train(tiny_config(log="csv"), data, tmp_path / "run", table=table, progress=False).path
     import shutil
 
     shutil.rmtree(ckpt.checkpoint_dir(run, 6))  # resume from step 3: the CSV rows of steps 4-6 are written again
@@ -85,7 +85,7 @@ def test_unknown_or_missing_logger_is_one_line(tmp_path):
         from unicode_substrate.train.trainer import train
 
         with pytest.raises(SubstrateError, match="needs the wandb package"):
-            train(tiny_config(log="wandb"), data, tmp_path / "run2", table=table, progress=False)
+            train(tiny_config(log="wandb"), data, tmp_path / "run2", table=table, progress=False).path
         assert not (tmp_path / "run2").exists()  # refused before the run directory was made
 
 

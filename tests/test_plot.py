@@ -14,8 +14,8 @@ def runs(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("plot")
     data, table = make_data(root / "data"), make_table(root / "table")
-    a = train(tiny_config(), data, root / "a", table=table, progress=False)
-    b = train(tiny_config(batch_size=2, lr=1e-3), data, root / "b", table=table, progress=False)
+    a = train(tiny_config(), data, root / "a", table=table, progress=False).path
+    b = train(tiny_config(batch_size=2, lr=1e-3), data, root / "b", table=table, progress=False).path
     return root, a, b
 
 

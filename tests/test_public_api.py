@@ -34,7 +34,7 @@ def test_train_is_the_training_loop_whatever_was_imported_first(tmp_path):
     from unicode_substrate import train
 
     data, table = make_data(tmp_path / "data"), make_table(tmp_path / "table")
-    run = train(tiny_config(steps=2, eval_every=0, ckpt_every=0), data, tmp_path / "run", table=table, progress=False)
+    run = train(tiny_config(steps=2, eval_every=0, ckpt_every=0), data, tmp_path / "run", table=table, progress=False).path
     assert (run / "summary.json").is_file()
     assert train.TrainConfig is unicode_substrate.TrainConfig  # and still the package
 

@@ -121,11 +121,11 @@ def test_table_of_wrong_shape_and_model_of_wrong_vocab_are_refused(world, tmp_pa
 def test_presets_and_tables_must_agree(world, tmp_path):
     args = _train_args(world, tmp_path / "run")
     args[args.index("tiny-glyph")] = "tiny-unfrozen"
-    _one_line_error(_cli(*args), "takes no --table")
+    _one_line_error(_cli(*args), "takes no frozen table", "(option --table)")
     args = _train_args(world, tmp_path / "run")
     i = args.index("--table")
     del args[i : i + 2]
-    _one_line_error(_cli(*args), "needs --table")
+    _one_line_error(_cli(*args), "needs a table", "(option --table)")
 
 
 def test_corpus_too_small_for_the_context_is_refused(tmp_path):
@@ -220,9 +220,9 @@ def test_resume_refuses_another_model_or_table(world, tmp_path):
 
 def test_identical_runs_are_identical_and_seed_matters(world, tmp_path):
     cfg = tiny_config(steps=3, eval_every=0, ckpt_every=0)
-    a = train(cfg, world["data"], tmp_path / "a", world["table"], progress=False)
-    b = train(cfg, world["data"], tmp_path / "b", world["table"], progress=False)
-    c = train(cfg.replace(seed=7), world["data"], tmp_path / "c", world["table"], progress=False)
+    a = train(cfg, world["data"], tmp_path / "a", world["table"], progress=False).path
+    b = train(cfg, world["data"], tmp_path / "b", world["table"], progress=False).path
+    c = train(cfg.replace(seed=7), world["data"], tmp_path / "c", world["table"], progress=False).path
     la, lb, lc = ([m["loss"] for m in read_metrics(r) if m["type"] == "train"] for r in (a, b, c))
     assert la == lb and la != lc
     wa = (a / "checkpoints" / "step-00000003" / "model.safetensors").read_bytes()
@@ -242,8 +242,8 @@ def test_resume_drops_a_torn_metrics_line(world, tmp_path):
 def test_bf16_autocast_and_accumulation_run_and_learn(world, tmp_path):
     # The CUDA default (bf16 autocast) exercised on CPU: same code path, looser numbers.
     cfg = tiny_config(steps=6, precision="bf16", grad_accum=2, batch_size=2, eval_every=0, ckpt_every=0)
-    run = train(cfg, world["data"], tmp_path / "bf16", world["table"], progress=False)
-    ref = train(cfg.replace(precision="fp32"), world["data"], tmp_path / "fp32", world["table"], progress=False)
+    run = train(cfg, world["data"], tmp_path / "bf16", world["table"], progress=False).path
+    ref = train(cfg.replace(precision="fp32"), world["data"], tmp_path / "fp32", world["table"], progress=False).path
     got = [m["loss"] for m in read_metrics(run) if m["type"] == "train"]
     want = [m["loss"] for m in read_metrics(ref) if m["type"] == "train"]
     assert all(math.isfinite(x) for x in got) and got[-1] < got[0]

@@ -28,10 +28,10 @@ def _val(run):
 def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
     data, table = make_data(root / "data"), make_table(root / "table")
-    single = train(tiny_config(steps=STEPS, batch_size=4, eval_every=3), data, root / "single", table, progress=False)
+    single = train(tiny_config(steps=STEPS, batch_size=4, eval_every=3), data, root / "single", table, progress=False).path
     # The same global batch of 4 sequences as 2 micro-batches of 2: accumulation must agree too.
     accum = train(tiny_config(steps=STEPS, batch_size=2, grad_accum=2, eval_every=3), data, root / "accum", table,
-                  progress=False)
+                  progress=False).path
     return data, table, single, accum
 
 

@@ -26,6 +26,12 @@ from unicode_substrate._version import __version__
 from unicode_substrate.errors import SubstrateError
 
 MANIFEST_NAME = "manifest.json"
+PACKAGE = "unicode-substrate"
+# The files by which a directory says which artifact it is: a manifest (tokenizer, table, data,
+# checkpoint, export, eval), a run's own record, a growth's record. Each names its kind and this package.
+RECORD_FILES: tuple[str, ...] = (MANIFEST_NAME, "run.json", "grow.json")
+# Records written before they named kind and package, recognised by their shape.
+_LEGACY_KINDS = {"run.json": ("run", "identity"), "grow.json": ("growth", "config")}
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -126,16 +132,57 @@ def check_output(
         raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
     if not any(out.iterdir()):
         return
-    manifest = out / MANIFEST_NAME
-    found = None
-    if manifest.is_file():
-        with contextlib.suppress(OSError, UnicodeDecodeError, ValueError, RecursionError):
-            m = json.loads(manifest.read_text(encoding="utf-8"))
-            found = m.get("kind") if isinstance(m, dict) and m.get("package") == "unicode-substrate" else None
+    found = artifact_kind(out)
     if found is None:
         raise SubstrateError(f"{out} is not a unicode-substrate artifact (no manifest of ours); --force replaces only those, so it was left alone")
     if kind is not None and found != kind:
         raise SubstrateError(f"{out} holds a {found!r} artifact, not a {kind!r}; --force replaces only an artifact of the same kind, so it was left alone")
+
+
+def artifact_kind(directory: str | os.PathLike) -> str | None:
+    """The kind of unicode-substrate artifact ``directory`` holds (from its record file), or None."""
+    for name in RECORD_FILES:
+        path = Path(directory) / name
+        if not path.is_file():
+            continue
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            return None
+        if not isinstance(record, dict):
+            return None
+        if record.get("package") == PACKAGE and isinstance(record.get("kind"), str):
+            return record["kind"]
+        legacy = _LEGACY_KINDS.get(name)
+        if legacy and "package" not in record and isinstance(record.get(legacy[1]), dict):
+            return legacy[0]
+        return None
+    return None
+
+
+def recorded_path(path: str | os.PathLike | None, artifact: str | os.PathLike) -> str | None:
+    """How an artifact records an input: relative to the artifact when both lie under one root, else absolute.
+
+    A relative path keeps a folder of artifacts that moves or is copied as a whole openable.
+    """
+    if path is None:
+        return None
+    target, base = Path(os.path.abspath(path)), Path(os.path.abspath(artifact))
+    try:
+        common = Path(os.path.commonpath([target, base]))
+    except ValueError:
+        return str(target)
+    if common == Path(common.anchor):  # nothing shared but the root: an absolute path says more
+        return str(target)
+    return os.path.relpath(target, base)
+
+
+def resolve_recorded(recorded: str | None, artifact: str | os.PathLike) -> Path | None:
+    """The path an artifact recorded with :func:`recorded_path`, as seen from where the artifact is now."""
+    if not recorded:
+        return None
+    p = Path(recorded)
+    return p if p.is_absolute() else Path(artifact) / p
 
 
 def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike | None]) -> None:
@@ -170,11 +217,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def output_lock(out: str | os.PathLike) -> Iterator[Path]:
+def output_lock(out: str | os.PathLike, whole_job: bool = False) -> Iterator[Path]:
     """Hold ``.<name>.lock`` beside ``out`` (exclusive create, our pid inside) for the duration of a write.
 
     A second writer of the same ``out`` fails at once with a one-line error. A lock whose
-    process no longer exists (SIGKILL, power loss) is taken over.
+    process no longer exists (SIGKILL, power loss) is taken over. With ``whole_job`` the lock
+    covers a long job (a training run, a growth) whose own atomic writes of ``out`` then pass
+    through it; any other writer is still refused.
     """
     out = Path(out)
     try:
@@ -182,6 +231,9 @@ def output_lock(out: str | os.PathLike) -> Iterator[Path]:
     except (FileExistsError, NotADirectoryError):
         raise SubstrateError(f"cannot write {out}: a parent of it exists and is not a directory") from None
     lock = out.with_name(f".{out.name}.lock")
+    if Path(os.path.abspath(lock)) in _JOB_LOCKS:  # held by the job this write belongs to
+        yield lock
+        return
     for _ in range(3):
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -202,12 +254,18 @@ def output_lock(out: str | os.PathLike) -> Iterator[Path]:
         break
     else:
         raise SubstrateError(f"cannot take the lock {lock} for writing {out}")
+    if whole_job:
+        _JOB_LOCKS.add(Path(os.path.abspath(lock)))
     try:
         yield lock
     finally:
+        _JOB_LOCKS.discard(Path(os.path.abspath(lock)))
         if _lock_pid(lock) == os.getpid():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(lock)
+
+
+_JOB_LOCKS: set[Path] = set()  # locks this process holds for a whole job (output_lock(..., whole_job=True))
 
 
 def _lock_pid(lock: Path) -> int | None:
@@ -361,7 +419,7 @@ def write_manifest(directory: str | os.PathLike, kind: str, schema_version: int,
     manifest = {
         "kind": kind,
         "schema_version": schema_version,
-        "package": "unicode-substrate",
+        "package": PACKAGE,
         "package_version": __version__,
         **fields,
         "files": files,

@@ -19,17 +19,21 @@ from unicode_substrate.artifacts import atomic_output_dir, read_manifest, verify
 from unicode_substrate.errors import SubstrateError
 
 CHECKPOINT_SCHEMA = 1
+CHECKPOINT_KIND = "checkpoint"
+CHECKPOINTS_DIR = "checkpoints"
+WEIGHTS_FILE = "model.safetensors"
+STATE_FILE = "state.pt"
 _NAME = re.compile(r"^step-(\d{8})$")
 
 
 def checkpoint_dir(run: str | Path, step: int) -> Path:
     """Where the checkpoint after ``step`` optimizer steps lives."""
-    return Path(run) / "checkpoints" / f"step-{step:08d}"
+    return Path(run) / CHECKPOINTS_DIR / f"step-{step:08d}"
 
 
 def list_checkpoints(run: str | Path) -> list[tuple[int, Path]]:
     """(step, path) of every finished checkpoint directory of a run, oldest first."""
-    root = Path(run) / "checkpoints"
+    root = Path(run) / CHECKPOINTS_DIR
     if not root.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _NAME.match(p.name))]
@@ -45,9 +49,9 @@ def save_checkpoint(run: str | Path, step: int, weights: dict, state: dict, iden
     if out.exists():
         raise SubstrateError(f"checkpoint {out} already exists; refusing to overwrite it")
     with atomic_output_dir(out) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp / "model.safetensors"))
-        torch.save(state, tmp / "state.pt")
-        write_manifest(tmp, "checkpoint", CHECKPOINT_SCHEMA, step=step, **identity)
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp / WEIGHTS_FILE))
+        torch.save(state, tmp / STATE_FILE)
+        write_manifest(tmp, CHECKPOINT_KIND, CHECKPOINT_SCHEMA, step=step, **identity)
     for _, old in list_checkpoints(run)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
     return out
@@ -60,11 +64,11 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict, dict]:
     from safetensors.torch import load_file
 
     path = Path(path)
-    manifest = verify_manifest(path, kind="checkpoint", max_schema=CHECKPOINT_SCHEMA)
+    manifest = verify_manifest(path, kind=CHECKPOINT_KIND, max_schema=CHECKPOINT_SCHEMA)
     try:
-        weights = load_file(str(path / "model.safetensors"))
+        weights = load_file(str(path / WEIGHTS_FILE))
         # weights_only: a state file is data, never code, even if someone swapped it.
-        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise SubstrateError(f"checkpoint {path} cannot be read: state.pt holds objects other than tensors and plain data") from None
     except (SafetensorError, RuntimeError, OSError, EOFError, ValueError) as e:
@@ -79,7 +83,7 @@ def latest_checkpoint(run: str | Path) -> Path:
         raise SubstrateError(f"{run} has no checkpoints to resume from")
     step, path = found[-1]
     try:
-        verify_manifest(path, kind="checkpoint", max_schema=CHECKPOINT_SCHEMA)
+        verify_manifest(path, kind=CHECKPOINT_KIND, max_schema=CHECKPOINT_SCHEMA)
     except SubstrateError as e:
         older = ", ".join(p.name for _, p in found[:-1]) or "none"
         raise SubstrateError(f"the newest checkpoint is corrupt ({e}); older checkpoints: {older}") from None

@@ -10,6 +10,8 @@ from __future__ import annotations
 # --- tokenizers -------------------------------------------------------------------------------
 LAYOUT_NAMES: tuple[str, ...] = ("lossless", "bvv241-2-3", "bvv241-max")
 DEFAULT_LAYOUT = "lossless"
+# N-grams kept per (language, n) by each layout (SPEC A.4); None keeps all.
+LAYOUT_TOP_CNT: dict[str, int | None] = {"lossless": None, "bvv241-2-3": 338, "bvv241-max": 906}
 # The files of a tokenizer directory besides manifest.json (Hugging Face's names).
 TOKENIZER_JSON = "tokenizer.json"
 VOCAB_JSON = "vocab.json"
@@ -17,8 +19,12 @@ MERGES_TXT = "merges.txt"
 VOCAB_TXT = "vocab.txt"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 TOKENIZER_FILES: tuple[str, ...] = (TOKENIZER_JSON, VOCAB_JSON, MERGES_TXT, VOCAB_TXT, TOKENIZER_CONFIG)
+SPECIAL_TOKENS_MAP = "special_tokens_map.json"
+# The special tokens by role (SPEC A.2), as tokenizer_config.json and an export's config name them.
+BOS, EOS, UNK, PAD = "<s>", "</s>", "<unk>", "<pad>"
+SPECIAL_ROLES: dict[str, str] = {"bos": BOS, "eos": EOS, "unk": UNK, "pad": PAD}
 # Documents are joined with this special token in token data, and a prompt-less sample starts after it.
-SEPARATOR = "</s>"
+SEPARATOR = EOS
 # How prepare reads corpus text that spells a special token (``</s>``, ``<unk>``): as plain
 # characters (Hugging Face's split_special_tokens), or as the special token itself.
 SPECIAL_TOKEN_MODES: tuple[str, ...] = ("text", "special")
@@ -63,6 +69,15 @@ LORA_ON: tuple[str, ...] = ("frozen",)  # which blocks low-rank adapters go over
 FUSED_TRAINABLE: tuple[str, ...] = ("adapter", "all")
 # Weight dtypes of a Hugging Face export (substrate export --dtype).
 EXPORT_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
+
+# --- sampling defaults --------------------------------------------------------------------------
+# substrate generate: a little below temperature 1 for readable text.
+GENERATE_TEMPERATURE = 0.8
+GENERATE_TOP_K = 50
+GENERATE_MAX_NEW_TOKENS = 100
+# The paper protocol of substrate eval samples 10 runs; the papers do not say how (our choice, recorded).
+EVAL_TEMPERATURE = 1.0
+EVAL_TOP_K = 50
 
 # --- evaluation (substrate eval) --------------------------------------------------------------
 # Benchmark names, each read from the folder of that name under the benchmark data directory.

@@ -28,10 +28,10 @@ from unicode_substrate.artifacts import (
     read_manifest,
     verify_manifest,
 )
-from unicode_substrate.choices import EXPORT_DTYPES, SEPARATOR, TOKENIZER_CONFIG, TOKENIZER_JSON
+from unicode_substrate.choices import EXPORT_DTYPES, SPECIAL_ROLES, SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, TOKENIZER_JSON
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.neox import CONFIG_KEY, neox_config, to_neox, unrepresentable
-from unicode_substrate.run import Run
+from unicode_substrate.run import MODEL_KEY, TABLE_KEY, TOKENIZER_KEY, Run
 
 EXPORT_KIND = "hf-export"
 EXPORT_SCHEMA = 1
@@ -47,13 +47,12 @@ class ExportFiles:
     card: str = "README.md"
     tokenizer: str = TOKENIZER_JSON
     tokenizer_config: str = TOKENIZER_CONFIG
-    special_tokens: str = "special_tokens_map.json"
+    special_tokens: str = SPECIAL_TOKENS_MAP
     manifest: str = MANIFEST_NAME
 
 
 FILES = ExportFiles()
-# Special tokens by role, as our tokenizers name them (tokenizer/layout.py SPECIALS).
-_ROLES = {"bos": "<s>", "eos": SEPARATOR, "pad": "<pad>", "unk": "<unk>"}
+_ROLES = SPECIAL_ROLES  # as our tokenizers name them (tokenizer/layout.py SPECIALS)
 
 
 def is_export(path: str | Path) -> bool:
@@ -95,8 +94,7 @@ def export(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None =
     ids = {role: tok.token_to_id(name) for role, name in _ROLES.items()}
     step = int(read_manifest(ckpt_path)["step"])
     card_facts = _card_facts(run, mcfg, weights, table_tensor, tok, step)
-    extra = {"model": mcfg.to_dict(), "table_manifest_sha256": run.identity["table_manifest_sha256"],
-             "tokenizer_manifest_sha256": run.identity["tokenizer_manifest_sha256"], "step": step}
+    extra = {MODEL_KEY: mcfg.to_dict(), TABLE_KEY: run.table_sha256, TOKENIZER_KEY: run.tokenizer_sha256, "step": step}
     with atomic_output_dir(out, force=force, kind=EXPORT_KIND, inputs=[run_dir, checkpoint]) as tmp:
         save_file(tensors, str(tmp / FILES.weights), metadata={"format": "pt"})
         (tmp / FILES.config).write_bytes(canonical_json(neox_config(mcfg, ids, dtype, extra)))
@@ -140,8 +138,8 @@ def _card_facts(run: Run, mcfg, weights: dict, table, tok, step: int) -> dict:
     table_manifest = read_manifest(run.table_path) if mcfg.embedding == "frozen" and run.table_path else {}
     return {
         "mcfg": mcfg, "parameters": trainable + (table.numel() if table is not None else 0), "trainable": trainable,
-        "table_method": table_manifest.get("method"), "table_sha": run.identity["table_manifest_sha256"],
-        "tokenizer_layout": tok.layout, "tokenizer_sha": run.identity["tokenizer_manifest_sha256"],
+        "table_method": table_manifest.get("method"), "table_sha": run.table_sha256,
+        "tokenizer_layout": tok.layout, "tokenizer_sha": run.tokenizer_sha256,
         "steps": step, "val_bpb": val[-1].get("val_bpb") if val else summary.get("val_bpb"),
     }
 

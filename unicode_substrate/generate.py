@@ -6,13 +6,13 @@ from pathlib import Path
 
 import torch
 
-from unicode_substrate.choices import SEPARATOR
+from unicode_substrate.choices import GENERATE_MAX_NEW_TOKENS, GENERATE_TEMPERATURE, GENERATE_TOP_K, SEPARATOR
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.run import Run
 
 
-def generate(run: str | Path, prompt: str = "", max_new_tokens: int = 100, temperature: float = 0.8,
-             top_k: int | None = 50, seed: int = 0, samples: int = 1, checkpoint: str | Path | None = None,
+def generate(run: str | Path, prompt: str = "", max_new_tokens: int = GENERATE_MAX_NEW_TOKENS,
+             temperature: float = GENERATE_TEMPERATURE, top_k: int | None = GENERATE_TOP_K, seed: int = 0, samples: int = 1, checkpoint: str | Path | None = None,
              tokenizer: str | Path | None = None, table: str | Path | None = None, device: str = "cpu") -> list[str]:
     """Continue ``prompt`` ``samples`` times with the run's model; returns the decoded texts (prompt included)."""
     r = Run.load(run)

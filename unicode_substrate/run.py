@@ -17,11 +17,14 @@ run is refused instead of silently loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
+from unicode_substrate.artifacts import PACKAGE, atomic_output_dir, atomic_write_bytes, canonical_json, resolve_recorded
+from unicode_substrate.choices import ARCH_FUSED, ARCH_GPT, ARCH_GPT_LORA
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig
 from unicode_substrate import checkpoint as ckpt
@@ -31,10 +34,90 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from unicode_substrate.tokenizer import Tokenizer
 
-RUN_FILE = "run.json"
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "summary.json"
-CHECKPOINTS_DIR = "checkpoints"
+RUN_KIND = "run"
+# 2: run.json names its schema, kind and architecture; 1: the records written before (no such keys), still read.
+RUN_SCHEMA = 2
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Every file a run directory consists of, named once."""
+
+    record: str = "run.json"
+    metrics: str = "metrics.jsonl"
+    summary: str = "summary.json"
+    checkpoints: str = ckpt.CHECKPOINTS_DIR
+
+
+FILES = RunFiles()
+RUN_FILE, METRICS_FILE, SUMMARY_FILE, CHECKPOINTS_DIR = FILES.record, FILES.metrics, FILES.summary, FILES.checkpoints
+
+# The keys every run identity holds, named once; a checkpoint, table or tokenizer belongs to a run
+# only if they agree (recipes add their own keys, e.g. architecture, experts, growth, init, which count too).
+MODEL_KEY = "model"
+DATA_KEY = "data_manifest_sha256"
+TABLE_KEY = "table_manifest_sha256"
+TOKENIZER_KEY = "tokenizer_manifest_sha256"
+IDENTITY_KEYS: tuple[str, ...] = (MODEL_KEY, DATA_KEY, TABLE_KEY, TOKENIZER_KEY)
+
+
+def run_identity(model: ModelConfig | dict, data_sha256: str | None, table_sha256: str | None,
+                 tokenizer_sha256: str | None, **extra: Any) -> dict:
+    """A run identity: the model configuration, the manifest hashes of its inputs, and a recipe's keys."""
+    model = model.to_dict() if isinstance(model, ModelConfig) else model
+    return {MODEL_KEY: model, DATA_KEY: data_sha256, TABLE_KEY: table_sha256, TOKENIZER_KEY: tokenizer_sha256, **extra}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What ``run.json`` holds: the identity, where the inputs were, how the run was trained.
+
+    ``identity`` is what the run *is* (model configuration and the manifest hashes of data, table
+    and tokenizer, plus any recipe's keys); the paths only say where those inputs were found and
+    are stored relative to the run when they share a root with it, so a moved or copied folder
+    still opens. ``sections`` carries a recipe's own record (``fuse``, ``changes`` on resume).
+    """
+
+    identity: dict
+    context: int
+    train: dict | None = None
+    world_size: int = 1
+    data: str | None = None
+    table: str | None = None
+    tokenizer: str | None = None
+    table_method: str | None = None
+    sections: dict = field(default_factory=dict)
+
+    @property
+    def architecture(self) -> str:
+        return self.identity.get("architecture", ARCH_GPT)
+
+    def to_dict(self) -> dict:
+        return {"schema": RUN_SCHEMA, "kind": RUN_KIND, "package": PACKAGE, "architecture": self.architecture,
+                "identity": self.identity, "context": self.context, "train": self.train, "world_size": self.world_size,
+                "data": self.data, "table": self.table, "tokenizer": self.tokenizer, "table_method": self.table_method,
+                **self.sections}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str) -> "RunRecord":
+        """Parse a run.json of this schema or an older one; anything else is a one-line error."""
+        if not isinstance(d, dict) or not isinstance(d.get("identity"), dict) or not isinstance(d["identity"].get("model"), dict):
+            raise SubstrateError(f"{where} is not a unicode-substrate run record (no identity)")
+        schema = d.get("schema", 1)
+        if not isinstance(schema, int) or isinstance(schema, bool) or schema > RUN_SCHEMA:
+            raise SubstrateError(f"{where} has run schema {schema!r}, newer than this version reads ({RUN_SCHEMA}); upgrade unicode-substrate")
+        if d.get("kind", RUN_KIND) != RUN_KIND:
+            raise SubstrateError(f"{where} holds a {d.get('kind')!r} record, not a run")
+        known = {"schema", "kind", "package", "architecture", "identity", "context", "train", "world_size", "data",
+                 "table", "tokenizer", "table_method"}
+        return cls(identity=d["identity"], context=d.get("context") or d["identity"]["model"].get("context", 0),
+                   train=d.get("train"), world_size=int(d.get("world_size") or 1), data=d.get("data"), table=d.get("table"),
+                   tokenizer=d.get("tokenizer"), table_method=d.get("table_method"),
+                   sections={k: v for k, v in d.items() if k not in known})
+
+    def replace(self, **changes) -> "RunRecord":
+        return dataclasses.replace(self, **changes)
+
 
 # Builds the network of a run from its identity and frozen table: architecture name -> builder.
 # "gpt" is the plain model; other architectures (e.g. a fusion of experts) register their own.
@@ -63,21 +146,33 @@ def _build_gpt_from_identity(identity: dict, table, backend: str):
     return build_gpt(ModelConfig(**identity["model"]), table, backend)
 
 
-MODEL_BUILDERS["gpt"] = _build_gpt_from_identity
+def _build_gpt_lora_from_identity(identity: dict, table, backend: str):
+    """A growth stage with low-rank adapters over its frozen blocks (weights stored unmerged)."""
+    from unicode_substrate.model.lora import add_lora, lora_targets
+
+    growth = identity.get("growth") or {}
+    lora, new_blocks = growth.get("lora"), growth.get("new_blocks")
+    if not isinstance(lora, dict) or not isinstance(new_blocks, list) or len(new_blocks) != 2:
+        raise SubstrateError("a gpt-lora run records its adapters (growth.lora) and new blocks (growth.new_blocks); this one does not")
+    model = build_gpt(ModelConfig(**identity["model"]), table, backend)
+    add_lora(model, lora_targets(range(new_blocks[0])), lora["rank"], lora["alpha"])
+    return model
 
 
 def _build_fused_from_identity(identity: dict, table, backend: str):
-    from unicode_substrate.model.fused import build_fused  # a fusion of experts (train/fuse.py)
+    from unicode_substrate.model.fused import build_fused  # a fusion of experts (recipes/fuse.py)
 
     return build_fused(identity, table, backend)
 
 
-MODEL_BUILDERS["fused"] = _build_fused_from_identity
+MODEL_BUILDERS[ARCH_GPT] = _build_gpt_from_identity
+MODEL_BUILDERS[ARCH_GPT_LORA] = _build_gpt_lora_from_identity
+MODEL_BUILDERS[ARCH_FUSED] = _build_fused_from_identity
 
 
 def build_model(identity: dict, table: "torch.Tensor | None", backend: str = "auto") -> "torch.nn.Module":
     """The network a run identity describes (its ``architecture``, "gpt" when absent)."""
-    arch = identity.get("architecture", "gpt")
+    arch = identity.get("architecture", ARCH_GPT)
     if arch not in MODEL_BUILDERS:
         raise SubstrateError(f"unknown model architecture {arch!r}; this version builds {', '.join(MODEL_BUILDERS)}")
     return MODEL_BUILDERS[arch](identity, table, backend)
@@ -94,16 +189,16 @@ def load_frozen_table(table: str | Path | None, mcfg: ModelConfig,
 
     if mcfg.embedding != "frozen":
         if table is not None:
-            raise SubstrateError("this model trains its own embedding; it takes no frozen table")
+            raise SubstrateError("this model trains its own embedding; it takes no frozen table", param="table")
         return None, None
     if table is None:
-        raise SubstrateError("a frozen-embedding model needs a table (a directory from substrate render)")
+        raise SubstrateError("a frozen-embedding model needs a table (a directory from substrate render)", param="table")
     t = load_table(table)
     check_table_method(mcfg.table_method, t.manifest.get("method"), table)
     if tokenizer_sha256 is not None and t.manifest.get("tokenizer_manifest_sha256") != tokenizer_sha256:
         raise SubstrateError(
             f"table {table} was rendered for tokenizer {str(t.manifest.get('tokenizer_manifest_sha256'))[:12]}..., "
-            f"but the data was tokenized with {tokenizer_sha256[:12]}..."
+            f"but the data was tokenized with {tokenizer_sha256[:12]}...", param="table"
         )
     if t.vocab_size != mcfg.vocab_size or t.dim != mcfg.n_embed:
         raise SubstrateError(
@@ -111,7 +206,7 @@ def load_frozen_table(table: str | Path | None, mcfg: ModelConfig,
             f"(vocab_size, n_embed): the table's width {t.dim} does not fit n_embed {mcfg.n_embed}"
             if t.vocab_size == mcfg.vocab_size else
             f"table {table} is [{t.vocab_size}, {t.dim}] but the model needs [{mcfg.vocab_size}, {mcfg.n_embed}] "
-            f"(vocab_size, n_embed): the table has {t.vocab_size} rows for a vocabulary of {mcfg.vocab_size}"
+            f"(vocab_size, n_embed): the table has {t.vocab_size} rows for a vocabulary of {mcfg.vocab_size}", param="table"
         )
     return torch.from_numpy(np.array(t.weight)), manifest_sha256(table)
 
@@ -136,39 +231,85 @@ def read_metrics(run: str | Path) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Run:
-    """A run directory and its parsed ``run.json``; every file of a run is named here."""
+    """A run directory and its parsed ``run.json``; the one writer and the one reader of runs."""
 
     path: Path
-    record: dict
+    record: RunRecord
 
+    FILES: ClassVar[RunFiles] = FILES
     RUN_FILE: ClassVar[str] = RUN_FILE
     METRICS_FILE: ClassVar[str] = METRICS_FILE
     SUMMARY_FILE: ClassVar[str] = SUMMARY_FILE
     CHECKPOINTS_DIR: ClassVar[str] = CHECKPOINTS_DIR
 
+    def __fspath__(self) -> str:
+        """A run stands for its directory wherever a path is expected (``Path(run)``, ``open``)."""
+        return str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
     @classmethod
-    def load(cls, path: str | Path) -> "Run":
+    def load(cls, path: "str | Path | Run") -> "Run":
         """Open a run directory; a folder that is not a run is a one-line error."""
         path = Path(path)
         file = path / RUN_FILE
         if not file.is_file():
             raise SubstrateError(f"{path} is not a training run (no {RUN_FILE})")
         try:
-            record = json.loads(file.read_text(encoding="utf-8"))
+            raw = json.loads(file.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise SubstrateError(f"{file} is not valid JSON: {e}") from None
         except OSError as e:
             raise SubstrateError(f"cannot read {file}: {e.strerror or e}") from None
-        if not isinstance(record, dict) or not isinstance(record.get("identity"), dict) \
-                or not isinstance(record["identity"].get("model"), dict):
-            raise SubstrateError(f"{file} is not a unicode-substrate run record (no identity)")
-        return cls(path, record)
+        return cls(path, RunRecord.from_dict(raw, str(file)))
+
+    @staticmethod
+    def write(directory: str | Path, record: RunRecord, summary: dict | None = None) -> None:
+        """Write a run's own files into ``directory`` (inside an atomic output): run.json, an empty metrics log, the summary."""
+        directory = Path(directory)
+        atomic_write_bytes(directory / RUN_FILE, canonical_json(record.to_dict()))
+        atomic_write_bytes(directory / METRICS_FILE, b"")
+        if summary is not None:
+            atomic_write_bytes(directory / SUMMARY_FILE, canonical_json(summary))
+
+    @classmethod
+    def create(cls, out: str | Path, record: RunRecord, force: bool = False, inputs=()) -> "Run":
+        """A new run at ``out``; with ``force`` an existing run there is replaced only once the new one is written.
+
+        ``inputs`` are the paths the run reads: ``out`` may be none of them nor hold one.
+        """
+        out = Path(out)
+        with atomic_output_dir(out, force=force, kind=RUN_KIND, inputs=inputs) as tmp:
+            cls.write(tmp, record)
+        return cls(out, record)
+
+    def update(self, record: RunRecord) -> "Run":
+        """Rewrite ``run.json`` (a resume that changed allowed options records them)."""
+        atomic_write_bytes(self.path / RUN_FILE, canonical_json(record.to_dict()))
+        return Run(self.path, record)
 
     # --- what the run is ------------------------------------------------------------------
     @property
     def identity(self) -> dict:
         """Model configuration and the manifest hashes of data, table and tokenizer."""
-        return self.record["identity"]
+        return self.record.identity
+
+    @property
+    def architecture(self) -> str:
+        return self.record.architecture
+
+    @property
+    def data_sha256(self) -> str | None:
+        return self.identity.get(DATA_KEY)
+
+    @property
+    def table_sha256(self) -> str | None:
+        return self.identity.get(TABLE_KEY)
+
+    @property
+    def tokenizer_sha256(self) -> str | None:
+        return self.identity.get(TOKENIZER_KEY)
 
     @property
     def model_config(self) -> ModelConfig:
@@ -177,13 +318,20 @@ class Run:
         except (TypeError, ValueError) as e:
             raise SubstrateError(f"{self.path / RUN_FILE} holds a model configuration this version cannot build: {e}") from None
 
+    def _input(self, recorded: str | None) -> Path | None:
+        return resolve_recorded(recorded, self.path)
+
     @property
     def tokenizer_path(self) -> Path | None:
-        return Path(self.record["tokenizer"]) if self.record.get("tokenizer") else None
+        return self._input(self.record.tokenizer)
 
     @property
     def table_path(self) -> Path | None:
-        return Path(self.record["table"]) if self.record.get("table") else None
+        return self._input(self.record.table)
+
+    @property
+    def data_path(self) -> Path | None:
+        return self._input(self.record.data)
 
     # --- its files ------------------------------------------------------------------------
     def checkpoints(self) -> list[tuple[int, Path]]:
@@ -202,26 +350,32 @@ class Run:
         file = self.path / SUMMARY_FILE
         if not file.is_file():
             return None
-        return json.loads(file.read_text(encoding="utf-8"))
+        try:
+            summary = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise SubstrateError(f"{file} cannot be read ({e}); the run's summary is corrupt") from None
+        if not isinstance(summary, dict):
+            raise SubstrateError(f"{file} is not a run summary (not a JSON object)")
+        return summary
 
     # --- what callers load ----------------------------------------------------------------
     def tokenizer(self, path: str | Path | None = None) -> "Tokenizer":
         """The run's tokenizer (or ``path``), verified to be the one it was trained with."""
         from unicode_substrate.tokenizer import Tokenizer
 
-        tok_dir = path if path is not None else self.tokenizer_path
-        if not tok_dir:
-            raise SubstrateError(f"run {self.path} does not record its tokenizer; give its directory")
+        tok_dir = path if path is not None else self._recorded(self.tokenizer_path, "tokenizer")
         tok = Tokenizer.load(tok_dir)
-        if tok.manifest_sha256 != self.identity["tokenizer_manifest_sha256"]:
+        if tok.manifest_sha256 != self.tokenizer_sha256:
             raise SubstrateError(f"tokenizer {tok_dir} is not the one run {self.path} was trained with (manifest hashes differ)")
         return tok
 
     def table(self, path: str | Path | None = None) -> "torch.Tensor | None":
         """The frozen table (None for a trainable embedding), verified to be the run's own."""
-        table = path if path is not None else self.table_path
-        weight, sha = load_frozen_table(table, self.model_config, tokenizer_sha256=self.identity["tokenizer_manifest_sha256"])
-        if sha != self.identity["table_manifest_sha256"]:
+        table = path
+        if path is None and self.model_config.embedding == "frozen":
+            table = self._recorded(self.table_path, "table")
+        weight, sha = load_frozen_table(table, self.model_config, tokenizer_sha256=self.tokenizer_sha256)
+        if sha != self.table_sha256:
             raise SubstrateError(f"table {table} is not the one run {self.path} was trained with (manifest hashes differ)")
         return weight
 
@@ -229,8 +383,16 @@ class Run:
         """The checkpoint's weights (verified, and verified to belong to this run) and its path."""
         path = self.checkpoint(checkpoint)
         weights, _, manifest = ckpt.load_checkpoint(path)
-        check_identity({"model": self.identity["model"]}, manifest, f"checkpoint {path} does not belong to run {self.path}")
+        check_identity(self.identity, manifest, f"checkpoint {path} does not belong to run {self.path}")
         return weights, path
+
+    def _recorded(self, path: Path | None, what: str) -> Path:
+        """A recorded input that must exist; when it is gone, say which parameter points elsewhere."""
+        if path is None:
+            raise SubstrateError(f"run {self.path} does not record its {what}; give its directory", param=what)
+        if not path.is_dir():
+            raise SubstrateError(f"the {what} recorded by run {self.path} is gone ({path}); give its directory", param=what)
+        return path
 
     def model(self, checkpoint: str | Path | None = None, device: str = "cpu", table: str | Path | None = None,
               backend: str = "auto") -> "torch.nn.Module":

@@ -38,7 +38,7 @@ class LazyGroup(click.Group):
     """A group that imports each command's module on demand and turns SubstrateError into one line."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if self._load(name) is not None]
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         return self._load(name)
@@ -47,13 +47,7 @@ class LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         module_name, attr = COMMANDS[name]
-        try:
-            module = importlib.import_module(f"{__name__}.{module_name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"{__name__}.{module_name}":
-                return None  # that part of the toolkit is not installed in this build
-            raise
-        return getattr(module, attr, None)
+        return getattr(importlib.import_module(f"{__name__}.{module_name}"), attr)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -63,7 +57,7 @@ class LazyGroup(click.Group):
         except click.ClickException:
             raise  # usage errors: one line from main() below
         except SubstrateError as e:
-            _fail(ctx, str(e))
+            _fail(ctx, str(e) + _option_hint(ctx, e.param))
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)
             ctx.exit(130)
@@ -93,6 +87,24 @@ class LazyGroup(click.Group):
             click.echo("error: aborted", err=True)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _option_hint(ctx: click.Context, param: str | tuple[str, ...] | None) -> str:
+    """``" (option --table)"`` for the options of the running command that set ``param``; else nothing."""
+    names = (param,) if isinstance(param, str) else tuple(param or ())
+    sub = _subcommand(ctx) if names else None
+    opts = [max(p.opts, key=len) for name in names for p in getattr(sub, "params", ())
+            if isinstance(p, click.Option) and p.name == name]
+    if not opts:
+        return ""
+    return f" (option{'s' if len(opts) > 1 else ''} {', '.join(opts)})"
+
+
+def _subcommand(ctx: click.Context) -> click.Command | None:
+    """The subcommand being run under the group's context."""
+    if not ctx.invoked_subcommand or not isinstance(ctx.command, click.Group):
+        return None
+    return ctx.command.get_command(ctx, ctx.invoked_subcommand)
 
 
 def _one_line(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVAL_TASKS
+from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVAL_TASKS, EVAL_TEMPERATURE, EVAL_TOP_K
 
 
 @click.command("eval")
@@ -24,8 +24,8 @@ from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVA
               help="paper = generate and match the first character (SQuAD: containment, translation: BLEU); "
                    "loglik = likeliest answer continuation (multiple choice only).")
 @click.option("--runs", default=10, show_default=True, help="Sampled runs per item in the paper protocol.")
-@click.option("--temperature", default=1.0, show_default=True, help="Paper protocol sampling temperature (0 = greedy).")
-@click.option("--top-k", default=50, show_default=True, help="Paper protocol: sample among the k likeliest tokens (0 = all).")
+@click.option("--temperature", default=EVAL_TEMPERATURE, show_default=True, help="Paper protocol sampling temperature (0 = greedy).")
+@click.option("--top-k", default=EVAL_TOP_K, show_default=True, help="Paper protocol: sample among the k likeliest tokens (0 = all).")
 @click.option("--limit", type=int, default=None, help="At most N items per task (per translation direction).")
 @click.option("--seed", default=0, show_default=True, help="Seed of item selection and sampling.")
 @click.option("--fewshot", default=0, show_default=True, metavar="K",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from unicode_substrate.choices import DEFAULT_LAYOUT, LAYOUT_NAMES
+from unicode_substrate.choices import DEFAULT_LAYOUT, LAYOUT_NAMES, LAYOUT_TOP_CNT
 
 
 @click.command()
@@ -28,7 +28,8 @@ def ngrams(corpus: str | None, lang: str | None, max_n: int, top_k: int, out: st
 @click.option("--ngrams", "ngrams_path", type=click.Path(path_type=str), default=None,
               help="N-gram statistics (the paper's file, a .json, or a `substrate ngrams` directory); default for lossless: mined from the built-in corpus.")
 @click.option("--intersection", type=click.Path(path_type=str), default=None, help="bvv241-max only: the intersection list (one string per line).")
-@click.option("--top-cnt", type=int, default=None, help="Grams kept per (language, n) (default: 338 for bvv241-2-3, 906 for bvv241-max, all for lossless).")
+@click.option("--top-cnt", type=int, default=None, help=f"Grams kept per (language, n) (default: {LAYOUT_TOP_CNT['bvv241-2-3']} for bvv241-2-3, "
+                   f"{LAYOUT_TOP_CNT['bvv241-max']} for bvv241-max, all for lossless).")
 @click.option("--from-tokenizer", type=click.Path(path_type=str), default=None, help="Take the vocabulary of an existing Hugging Face tokenizer.json instead.")
 @click.option("--out", required=True, type=click.Path(path_type=str), help="Output tokenizer directory.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS
+from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, GENERATE_MAX_NEW_TOKENS, GENERATE_TEMPERATURE, GENERATE_TOP_K
 from unicode_substrate.choices import KERNEL_BACKENDS, PARALLEL_MODES, PRECISIONS, SPECIAL_TOKEN_MODES
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import PRESETS
@@ -96,14 +96,6 @@ def _config(preset, config_path, model_set, **kw):
     return load_config(config_path, preset=preset, model=_model_overrides(model_set), **given)
 
 
-def _check_table_option(embedding: str, table: str | None) -> None:
-    """Say which flag is wrong before the library refuses the value."""
-    if embedding == "frozen" and table is None:
-        raise SubstrateError("a frozen-embedding preset needs --table (a directory from substrate render)")
-    if embedding != "frozen" and table is not None:
-        raise SubstrateError("this preset trains its own embedding; it takes no --table")
-
-
 @click.command()
 @click.option("--corpus", type=click.Path(exists=True), default=None, help="A .txt/.jsonl/.parquet file or a folder (default: the built-in standard-library docstrings).")
 @click.option("--lang", default=None, help="Language code for documents that carry none.")
@@ -118,29 +110,14 @@ def _check_table_option(embedding: str, table: str | None) -> None:
 def prepare(corpus, lang, tokenizer, out, val_every, force, special_tokens, progress):
     """Tokenize a corpus with every core into memory-mapped train/validation token arrays."""
     from unicode_substrate.train.data import prepare as run
+    from unicode_substrate.train.data import unknown_warning
 
     path = run(out, tokenizer, corpus=corpus, lang=lang, val_every=val_every, force=force, progress=_progress(progress),
                special_tokens=special_tokens)
-    warning = unknown_warning(path, tokenizer)
+    warning = unknown_warning(path)
     if warning:
         click.echo(warning, err=True)
     click.echo(f"wrote token data to {path}")
-
-
-def unknown_warning(data_dir, tokenizer_dir) -> str | None:
-    """A warning when the text lost characters to <unk> (a paper layout on emoji or astral scripts), else None."""
-    from unicode_substrate.artifacts import read_manifest
-
-    m = read_manifest(data_dir)
-    n = (m.get("unknown") or {}).get("tokens", 0)
-    if not n:
-        return None
-    total = sum(s["tokens"] for s in m["splits"].values())
-    layout = read_manifest(tokenizer_dir).get("layout")
-    hint = ("; the lossless layout encodes every character (substrate build-tokenizer --layout lossless)"
-            if layout != "lossless" else "")
-    return (f"warning: {n:,} of {total:,} tokens ({n / total:.1%}) are <unk>: layout {layout} has no id for some characters "
-            f"of this text (emoji, scripts above U+FFFF, private use){hint}")
 
 
 @click.command()
@@ -162,14 +139,7 @@ def train(preset, data, table, out, resume, resume_from, force, init, config_pat
     if resume and resume_from:
         raise SubstrateError("give --resume or --resume-from, not both")
     cfg = _config(preset, config_path, model_set, **kw)
-    hooks = None
-    if init is not None:
-        from unicode_substrate.train.init import hooks_for_init
-
-        cfg, hooks = hooks_for_init(init, cfg, data=data)
-    _check_table_option(cfg.model_config().embedding, table)
-    path = run(cfg, data, out, table=table, resume=resume_from or resume, force=force, progress=progress,
-               hooks=hooks)
+    path = run(cfg, data, out, table=table, resume=resume_from or resume, force=force, progress=progress, init=init)
     click.echo(final_line(path))
     click.echo(f"run written to {path}")
 
@@ -188,9 +158,9 @@ def final_line(path) -> str:
 @click.command()
 @click.option("--run", "run_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Run directory from substrate train.")
 @click.option("--prompt", default="", help="Text to continue (default: start a new document).")
-@click.option("--max-new-tokens", default=100, show_default=True, help="Tokens to sample after the prompt.")
-@click.option("--temperature", default=0.8, show_default=True, help="Softmax temperature; 0 = greedy (always the likeliest token).")
-@click.option("--top-k", default=50, show_default=True, help="Sample among the k likeliest tokens (0 = all).")
+@click.option("--max-new-tokens", default=GENERATE_MAX_NEW_TOKENS, show_default=True, help="Tokens to sample after the prompt.")
+@click.option("--temperature", default=GENERATE_TEMPERATURE, show_default=True, help="Softmax temperature; 0 = greedy (always the likeliest token).")
+@click.option("--top-k", default=GENERATE_TOP_K, show_default=True, help="Sample among the k likeliest tokens (0 = all).")
 @click.option("--samples", default=1, show_default=True, help="Independent continuations of the same prompt.")
 @click.option("--seed", default=0, show_default=True, help="Sampling seed: the same seed gives the same text.")
 @click.option("--checkpoint", type=click.Path(exists=True, file_okay=False), default=None, help="A checkpoint (default: the newest).")

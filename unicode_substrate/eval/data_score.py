@@ -100,7 +100,7 @@ def evaluate_data(out: str | Path, data: str | Path, run: str | Path, checkpoint
                          fewshot=benchmark.get("fewshot", 0))
     read_val_split(data)  # a bad data directory fails before the model loads
     lm = RunModel(run, checkpoint=checkpoint, tokenizer=tokenizer, table=table, device=device)
-    context = Run.load(run).record.get("context") or lm.context  # the context it was trained (or fused) at
+    context = Run.load(run).record.context or lm.context  # the context it was trained (or fused) at
     score = score_data(lm, data, context=min(int(context), lm.context), batch_size=batch_size, max_tokens=max_tokens,
                        progress=progress)
     if tasks:

@@ -93,7 +93,7 @@ class RunModel(LanguageModel):
 
     def __init__(self, run: str | Path, checkpoint: str | Path | None = None, tokenizer: str | Path | None = None,
                  table: str | Path | None = None, device: str = "cpu"):
-        from unicode_substrate.run import Run
+        from unicode_substrate.run import TABLE_KEY, TOKENIZER_KEY, Run
 
         r = Run.load(run)
         if checkpoint is None and not r.checkpoints():
@@ -108,8 +108,8 @@ class RunModel(LanguageModel):
             "run": str(run),
             "checkpoint": str(ckpt_path),
             "checkpoint_manifest_sha256": manifest_sha256(ckpt_path),
-            "table_manifest_sha256": r.identity.get("table_manifest_sha256"),
-            "tokenizer_manifest_sha256": self.tok.manifest_sha256,
+            TABLE_KEY: r.table_sha256,
+            TOKENIZER_KEY: self.tok.manifest_sha256,
             "model": dict(r.identity["model"]),
             "context": self.context,
         }

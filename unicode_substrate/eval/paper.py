@@ -22,10 +22,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from unicode_substrate.choices import BOS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.eval.prompts import new_tokens, prompt
 from unicode_substrate.eval.tasks import Item
 
-BOS_TEXT = "<s>"
+BOS_TEXT = BOS
 EOS_CUT = "</S>"
 
 
@@ -34,8 +35,8 @@ class Sampling:
     """How the paper protocol samples (the paper does not say; recorded in results.json)."""
 
     runs: int = 10
-    temperature: float = 1.0
-    top_k: int | None = 50
+    temperature: float = EVAL_TEMPERATURE
+    top_k: int | None = EVAL_TOP_K
     seed: int = 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from unicode_substrate.artifacts import sha256_file
-from unicode_substrate.choices import EVAL_PROTOCOLS
+from unicode_substrate.choices import EVAL_PROTOCOLS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval import loglik, paper
 from unicode_substrate.eval.prompts import CHOICE_TOKENS, MAX_GENERATED
@@ -39,7 +39,7 @@ def _protocols(protocol: str) -> list[str]:
 def evaluate(out: str | Path, tasks, data_dir: str | Path, run: str | Path | None = None,
              hf_model: str | Path | None = None, checkpoint=None, tokenizer=None, table=None,
              protocol: str = "both", runs: int = 10, limit: int | None = None, seed: int = 0,
-             temperature: float = 1.0, top_k: int | None = 50, batch_size: int = 16, device: str = "cpu",
+             temperature: float = EVAL_TEMPERATURE, top_k: int | None = EVAL_TOP_K, batch_size: int = 16, device: str = "cpu",
              force: bool = False, progress: bool = False, lm=None, fewshot: int = 0, extra: dict | None = None) -> Path:
     """Evaluate a run (or ``hf_model``, or an already open ``lm``) on ``tasks`` read from ``data_dir``;
     write results.json, samples.jsonl, results.md and results.png to ``out``. ``fewshot`` K > 0 puts the

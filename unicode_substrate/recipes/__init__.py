@@ -2,7 +2,7 @@
 
 ``compare`` trains variants on identical data and reports them side by side, ``grow`` stacks
 blocks stage by stage on a frozen substrate, ``fuse`` combines trained experts into one run,
-``lora`` holds the low-rank adapters of growth stages, and ``report`` writes the reports and
+and ``report`` writes the reports and
 pictures of compare and grow. A recipe stands above the training loop (``train/``) and the
 evaluation (``eval/``); neither of those imports a recipe.
 """

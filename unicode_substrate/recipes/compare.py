@@ -38,28 +38,14 @@ OUTPUTS = ("runs", REPORT_MD, LOSS_CURVES_PNG, COMPARE_JSON)
 
 
 def check_variants(variants: list[Variant], data: str | Path, cfg: TrainConfig) -> None:
-    """Refuse any variant that training would refuse (preset, table, width, tokenizer, context), before the first trains.
-
-    The same checks as ``trainer.build_job`` makes of its inputs, so a bad third variant is
-    found in a second, not after the first two have trained.
-    """
+    """Refuse any variant that training would refuse (preset, table, width, tokenizer, context), before the first trains."""
     from unicode_substrate.train.data import TokenData
-    from unicode_substrate.run import load_frozen_table
+    from unicode_substrate.train.inputs import check_inputs
 
     d = TokenData.load(data)
     for v in variants:
         try:
-            vcfg = cfg.replace(preset=v.preset)
-            mcfg = vcfg.model_config()
-            context = vcfg.context or mcfg.context
-            if context > mcfg.context:
-                raise SubstrateError(f"context {context} exceeds the model's {mcfg.context}")
-            if d.vocab_size != mcfg.vocab_size:
-                raise SubstrateError(f"the data's tokenizer has {d.vocab_size} ids but preset {v.preset} has a vocabulary of {mcfg.vocab_size}")
-            d.check_context(context)
-            if v.table is not None and not Path(v.table).is_dir():
-                raise SubstrateError(f"table {v.table} is not a directory")
-            load_frozen_table(v.table, mcfg, tokenizer_sha256=d.tokenizer_sha256)
+            check_inputs(cfg.replace(preset=v.preset), d, v.table)
         except SubstrateError as e:
             raise SubstrateError(f"variant {v.name} ({v.preset}): {e}; nothing was trained") from None
 
@@ -101,8 +87,8 @@ def compare(variants: list[Variant], data: str | Path, out: str | Path, cfg: Tra
         if progress:
             print(f"variant {k + 1}/{len(variants)}: {v.name} ({v.preset}{', table ' + str(v.table) if v.table else ''})",
                   file=sys.stderr, flush=True)
-        run = Run.load(train(cfg.replace(preset=v.preset), data, out / "runs" / v.name, table=v.table, force=True,
-                             progress=progress, label=f"{v.name} ({k + 1}/{len(variants)})"))
+        run = train(cfg.replace(preset=v.preset), data, out / "runs" / v.name, table=v.table, force=True,
+                    progress=progress, label=f"{v.name} ({k + 1}/{len(variants)})")
         results.append({"variant": v.name, "preset": v.preset, "table": str(v.table) if v.table else None,
                         **(run.summary() or {}), "metrics": run.metrics()})
         if eval_tasks:

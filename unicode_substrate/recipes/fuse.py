@@ -11,26 +11,26 @@ vocabulary and table width), an empty ``metrics.jsonl``, ``summary.json`` and on
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from unicode_substrate.artifacts import atomic_output_dir, atomic_write_bytes, canonical_json, manifest_sha256
+from unicode_substrate.artifacts import atomic_output_dir, check_output, manifest_sha256, recorded_path
 from unicode_substrate.choices import ARCH_FUSED as FUSED
+from unicode_substrate.choices import ARCH_GPT
 from unicode_substrate.choices import FUSED_TRAINABLE
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate import checkpoint as ckpt
-from unicode_substrate.run import METRICS_FILE, RUN_FILE, SUMMARY_FILE, Run
+from unicode_substrate.run import DATA_KEY, RUN_KIND, TABLE_KEY, TOKENIZER_KEY, Run, RunRecord, run_identity
 
 def check_experts(runs: list[Run]) -> None:
     """Refuse experts that do not share tokenizer and frozen table (by manifest hash), naming what differs."""
     if len(runs) < 2:
         raise SubstrateError("a fusion needs at least two experts")
     for r in runs:
-        if r.identity.get("architecture", "gpt") != "gpt":
-            raise SubstrateError(f"expert {r.path} is a {r.identity['architecture']} model; fuse plain runs")
+        if r.architecture != ARCH_GPT:
+            raise SubstrateError(f"expert {r.path} is a {r.architecture} model; fuse plain runs")
     first = runs[0]
     for r in runs[1:]:
-        for key, what in (("tokenizer_manifest_sha256", "tokenizer"), ("table_manifest_sha256", "frozen table")):
+        for key, what in ((TOKENIZER_KEY, "tokenizer"), (TABLE_KEY, "frozen table")):
             a, b = first.identity.get(key), r.identity.get(key)
             if a != b:
                 raise SubstrateError(f"experts {first.path} and {r.path} differ in their {what} "
@@ -56,18 +56,15 @@ def fuse(experts: list[str | Path], out: str | Path, adapter: bool = False, trai
         raise SubstrateError("only an adapter can train alone; a parameter-free fusion trains all")
     runs = [Run.load(e) for e in experts]
     check_experts(runs)
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise SubstrateError(f"{out} already exists (use force to replace it)")
-        if not (out / RUN_FILE).is_file():
-            raise SubstrateError(f"{out} is not empty and not a run; refusing to delete it")
+    inputs = [*experts, table, *(r.table_path for r in runs), *(r.tokenizer_path for r in runs)]
+    check_output(out, force=force, kind=RUN_KIND, inputs=inputs)  # before the experts' weights are read
     weights_table = runs[0].table(table)  # verified against the first expert; the others share its hash
     weights, sources = {}, []
     for i, r in enumerate(runs):
         w, path = r.weights()
         weights.update({f"experts.{i}.{k}": v for k, v in w.items()})
-        sources.append({"run": str(r.path.resolve()), "checkpoint_sha256": manifest_sha256(path),
-                        "data_manifest_sha256": r.identity.get("data_manifest_sha256")})
+        sources.append({"run": recorded_path(r.path, out), "checkpoint_sha256": manifest_sha256(path),
+                        DATA_KEY: r.data_sha256})
     configs = [r.model_config for r in runs]
     model = FusedModel(configs, weights_table, adapter=adapter)
     if model.adapter is not None:
@@ -75,20 +72,16 @@ def fuse(experts: list[str | Path], out: str | Path, adapter: bool = False, trai
     with torch.no_grad():
         model.load_state_dict(weights, strict=True)  # every expert weight lands somewhere, nothing is left over
     shared = configs[0].replace(context=model.cfg.context)
-    identity = {"architecture": FUSED, "model": shared.to_dict(), "experts": [c.to_dict() for c in configs],
-                "adapter": adapter, "data_manifest_sha256": None,
-                "table_manifest_sha256": runs[0].identity.get("table_manifest_sha256"),
-                "tokenizer_manifest_sha256": runs[0].identity.get("tokenizer_manifest_sha256")}
-    record = {"identity": identity, "fuse": {"experts": sources, "trainable": trainable}, "train": None, "data": None,
-              "context": shared.context, "table": str(runs[0].table_path.resolve()) if runs[0].table_path else None,
-              "tokenizer": runs[0].record.get("tokenizer")}
+    identity = run_identity(shared, None, runs[0].table_sha256, runs[0].tokenizer_sha256, architecture=FUSED,
+                            experts=[c.to_dict() for c in configs], adapter=adapter)
+    record = RunRecord(identity=identity, context=shared.context,
+                       table=recorded_path(table if table is not None else runs[0].table_path, out),
+                       tokenizer=recorded_path(runs[0].tokenizer_path, out),
+                       sections={"fuse": {"experts": sources, "trainable": trainable}})
     summary = {"parameters": model.num_parameters(), "trainable_parameters": model.num_parameters(trainable_only=True),
                "experts": len(runs), "adapter": adapter, "steps": 0}
-    if out.exists():
-        shutil.rmtree(out)
-    with atomic_output_dir(out) as tmp:
-        atomic_write_bytes(tmp / RUN_FILE, canonical_json(record))
-        (tmp / METRICS_FILE).write_text("", encoding="utf-8")
-        atomic_write_bytes(tmp / SUMMARY_FILE, canonical_json(summary))
+    # An existing fused run at out is replaced only after the new one is complete.
+    with atomic_output_dir(out, force=force, kind=RUN_KIND, inputs=inputs) as tmp:
+        Run.write(tmp, record, summary)
         ckpt.save_checkpoint(tmp, 0, model.state_dict(), {"step": 0}, identity, keep_last=1)
     return out

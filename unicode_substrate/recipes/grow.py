@@ -24,22 +24,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from unicode_substrate.artifacts import atomic_output_dir, atomic_write_bytes, canonical_json, manifest_sha256
-from unicode_substrate.choices import GROW_INIT, GROW_TRAINABLE, LORA_ON
+from unicode_substrate.artifacts import (PACKAGE, atomic_output_dir, atomic_write_bytes, canonical_json, manifest_sha256,
+                                         output_lock, recorded_path, resolve_recorded)
+from unicode_substrate.choices import ARCH_GPT, ARCH_GPT_LORA, GROW_INIT, GROW_TRAINABLE, LORA_ON
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig
 from unicode_substrate import checkpoint as ckpt
 from unicode_substrate.train.config import TrainConfig, load_config, read_toml
-from unicode_substrate.run import RUN_FILE, Run, build_gpt
+from unicode_substrate.run import RUN_FILE, RUN_KIND, Run, build_gpt
 
 GROW_FILE = "grow.json"
-GROW_SCHEMA = 1
+GROW_SCHEMA = 2  # 2: grow.json names its kind and package; 1 (without them) is still read
+GROW_KIND = "growth"
 STAGES_DIR = "stages"
 FINAL_DIR = "final"
 MONOLITHIC_DIR = "monolithic"
@@ -171,7 +172,7 @@ def build_stage_model(mcfg: ModelConfig, table, backend: str, previous: dict | N
     for name, p in model.named_parameters():
         p.requires_grad_(name in keep)
     if lora is not None and previous_layers > 0:
-        from unicode_substrate.recipes.lora import add_lora, lora_targets
+        from unicode_substrate.model.lora import add_lora, lora_targets
 
         add_lora(model, lora_targets(range(previous_layers)), lora.rank, lora.alpha)
     return model
@@ -182,7 +183,7 @@ def stage_weights(stage: str | Path, lora: LoraSpec | None) -> tuple[dict, Path]
     path = ckpt.latest_checkpoint(stage)
     weights, _, _ = ckpt.load_checkpoint(path)
     if lora is not None and any(".base_layer." in k for k in weights):
-        from unicode_substrate.recipes.lora import merge_lora_state
+        from unicode_substrate.model.lora import merge_lora_state
 
         weights = merge_lora_state(weights, lora.rank, lora.alpha)
     return weights, path
@@ -198,26 +199,22 @@ class _Base:
 
 def _check_inputs(gcfg: GrowConfig, data: Path, table: str | Path | None, from_run: str | Path | None) -> _Base:
     """Everything that can be refused before a file is written: schedule, data, table, starting run."""
-    from unicode_substrate.train.data import TokenData
-    from unicode_substrate.run import load_frozen_table
+    from unicode_substrate.train.inputs import check_inputs
 
-    final = gcfg.train.model_config()
-    d = TokenData.load(data)
-    if d.vocab_size != final.vocab_size:
-        raise SubstrateError(f"the data's tokenizer has {d.vocab_size} ids but the model's vocabulary is {final.vocab_size}")
-    _, table_sha = load_frozen_table(table, final, tokenizer_sha256=d.tokenizer_sha256)
+    inputs = check_inputs(gcfg.train, data, table)
+    final, d, table_sha = inputs.model, inputs.data, inputs.table_sha256
     base = _Base(0, None, None)
     if from_run is not None:
         run = Run.load(from_run)
-        if run.identity.get("architecture", "gpt") != "gpt":
-            raise SubstrateError(f"run {from_run} is a {run.identity['architecture']} model; growth starts from a plain run")
+        if run.architecture != ARCH_GPT:
+            raise SubstrateError(f"run {from_run} is a {run.architecture} model; growth starts from a plain run")
         have, want = run.model_config.to_dict(), final.to_dict()
         diff = [k for k in want if k != "n_layer" and have.get(k) != want[k]]
         if diff:
             raise SubstrateError(f"run {from_run} differs from the growth model in {diff[0]} ({have.get(diff[0])!r} vs {want[diff[0]]!r})")
-        for key, found in (("table_manifest_sha256", table_sha), ("tokenizer_manifest_sha256", d.tokenizer_sha256)):
-            if run.identity.get(key) != found:
-                raise SubstrateError(f"run {from_run} was trained with another {key.split('_')[0]} than the one given")
+        for what, have, found in (("table", run.table_sha256, table_sha), ("tokenizer", run.tokenizer_sha256, d.tokenizer_sha256)):
+            if have != found:
+                raise SubstrateError(f"run {from_run} was trained with another {what} than the one given")
         weights, path = run.weights()
         base = _Base(run.model_config.n_layer, weights, manifest_sha256(path))
     added = sum(gcfg.stages)
@@ -235,30 +232,38 @@ def _without_device(value):
     return value
 
 
-def _prepare_dir(out: Path, record: dict, resume: bool, force: bool) -> None:
+def _prepare_dir(out: Path, record: dict, resume: bool, force: bool, inputs: tuple) -> None:
     file = out / GROW_FILE
     exists = out.exists() and any(out.iterdir())
     if exists and resume:
         if not file.is_file():
             raise SubstrateError(f"{out} is not a growth directory (no {GROW_FILE}); nothing to resume")
-        old = json.loads(file.read_text(encoding="utf-8"))
+        old = _read_record(file)
         for key in ("config", "from", "data", "table"):
             if _without_device(old.get(key)) != _without_device(record[key]):
                 raise SubstrateError(f"cannot resume {out}: it was grown with another {key} (use force to start over)")
         return
     if exists and not force:
         raise SubstrateError(f"growth directory {out} already exists (use resume to continue it or force to start over)")
-    if exists and not file.is_file():
-        raise SubstrateError(f"{out} is not empty and not a growth directory; refusing to delete it")
-    if exists:
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(file, canonical_json(record))
+    # A growth is replaced only by a growth, never an input inside it, and only once the new record is written.
+    with atomic_output_dir(out, force=force, kind=GROW_KIND, inputs=inputs) as tmp:
+        atomic_write_bytes(tmp / GROW_FILE, canonical_json(record))
 
 
-def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, hooks=None, label: str = "train") -> Path:
+def _read_record(file: Path) -> dict:
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise SubstrateError(f"{file} cannot be read ({e}); the growth record is corrupt") from None
+    if not isinstance(record, dict):
+        raise SubstrateError(f"{file} is not a growth record (not a JSON object)")
+    return record
+
+
+def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, hooks=None, label: str = "train") -> Run:
     """Train one run to its last step: skip it when finished, resume it when it has a checkpoint."""
-    from unicode_substrate.train.trainer import Hooks, train
+    from unicode_substrate.train.hooks import Hooks
+    from unicode_substrate.train.trainer import train
 
     hooks = hooks or Hooks()
     if (out / RUN_FILE).is_file():
@@ -267,7 +272,7 @@ def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, h
             if run.identity.get(key) != value:
                 raise SubstrateError(f"{out} was trained as another stage ({key} differs); start the growth over with force")
         if run.summary() is not None and run.checkpoints() and run.checkpoints()[-1][0] == cfg.steps:
-            return out
+            return run
         if run.checkpoints():
             return train(cfg, data, out, table=table, resume=True, progress=progress, hooks=hooks, label=label)
     return train(cfg, data, out, table=table, force=True, progress=progress, hooks=hooks, label=label)
@@ -277,14 +282,20 @@ def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path 
          from_run: str | Path | None = None, resume: bool = False, force: bool = False, monolithic: bool = True,
          progress: bool = True) -> Path:
     """Grow a model stage by stage into ``out`` (finished stages are skipped on resume); returns report.md."""
-    from unicode_substrate.train.trainer import Hooks
-
     data, out = Path(data), Path(out)
     base = _check_inputs(gcfg, data, table, from_run)
-    record: dict[str, Any] = {"schema": GROW_SCHEMA, "config": gcfg.to_dict(),
-                              "from": str(Path(from_run).resolve()) if from_run else None,
-                              "data": str(data.resolve()), "table": str(Path(table).resolve()) if table else None}
-    _prepare_dir(out, record, resume, force)
+    record: dict[str, Any] = {"schema": GROW_SCHEMA, "kind": GROW_KIND, "package": PACKAGE, "config": gcfg.to_dict(),
+                              "from": recorded_path(from_run, out), "data": recorded_path(data, out),
+                              "table": recorded_path(table, out)}
+    with output_lock(out, whole_job=True):  # one writer of a growth for its whole length
+        _prepare_dir(out, record, resume, force, (data, table, from_run))
+        return _grow_stages(gcfg, data, out, table, base, record, monolithic, progress)
+
+
+def _grow_stages(gcfg: GrowConfig, data: Path, out: Path, table, base: _Base, record: dict, monolithic: bool,
+                 progress: bool) -> Path:
+    """Train every stage (skipping finished ones), the final run, the control and the report."""
+    from unicode_substrate.train.hooks import Hooks
 
     previous, previous_sha, layers = base.weights, base.checkpoint_sha256, base.layers
     stages = []
@@ -296,14 +307,13 @@ def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path 
                   "trainable": "all" if layers == 0 else gcfg.trainable, "init": gcfg.init,
                   "lora": dataclasses.asdict(lora) if lora else None, "previous_checkpoint_sha256": previous_sha}
         # A stage with adapters stores wrapped weights, which the plain builder cannot load: say so by name.
-        identity = {"growth": growth, **({"architecture": "gpt-lora"} if lora else {})}
+        identity = {"growth": growth, **({"architecture": ARCH_GPT_LORA} if lora else {})}
         hooks = Hooks(build_model=partial(build_stage_model, previous=previous, previous_layers=layers,
                                           trainable=gcfg.trainable, init=gcfg.init, lora=lora), identity=identity)
-        stage_dir = _run_stage(cfg, data, out / STAGES_DIR / str(k), table, progress, hooks,
-                               label=f"stage {k}/{len(gcfg.stages)}")
-        previous, path = stage_weights(stage_dir, lora)
+        stage = _run_stage(cfg, data, out / STAGES_DIR / str(k), table, progress, hooks, label=f"stage {k}/{len(gcfg.stages)}")
+        previous, path = stage_weights(stage.path, lora)
         previous_sha, layers = manifest_sha256(path), new_blocks.stop
-        summary = Run.load(stage_dir).summary() or {}
+        summary = stage.summary() or {}
         stages.append({"stage": k, "run": f"{STAGES_DIR}/{k}", "layers": layers, "new_blocks": growth["new_blocks"],
                        "trainable": growth["trainable"], "lora": growth["lora"],
                        **{key: summary.get(key) for key in ("parameters", "trainable_parameters", "optimizer_state_bytes",
@@ -311,12 +321,12 @@ def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path 
         record["stages"] = stages
         atomic_write_bytes(out / GROW_FILE, canonical_json(record))
 
-    _write_final(out / FINAL_DIR, Run.load(stage_dir), previous, sum(gcfg.steps_per_stage))
+    _write_final(out / FINAL_DIR, stage, previous, sum(gcfg.steps_per_stage))
     record["final"] = FINAL_DIR
     if monolithic:
         mono = _run_stage(gcfg.train.replace(steps=sum(gcfg.steps_per_stage)), data, out / MONOLITHIC_DIR, table, progress,
                           label="monolithic")
-        record["monolithic"] = {"run": MONOLITHIC_DIR, **(Run.load(mono).summary() or {})}
+        record["monolithic"] = {"run": MONOLITHIC_DIR, **(mono.summary() or {})}
     atomic_write_bytes(out / GROW_FILE, canonical_json(record))
     from unicode_substrate.recipes.report import write_growth_report
 
@@ -326,12 +336,15 @@ def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path 
 def _write_final(out: Path, last: Run, weights: dict, steps: int) -> None:
     """The grown model as a plain run: the last stage's record, adapters merged, one checkpoint."""
     identity = {k: v for k, v in last.identity.items() if k != "architecture"}
-    run_record = {**last.record, "identity": identity}
-    if out.exists():  # ours: rewritten from the stages whenever the growth finishes
-        shutil.rmtree(out)
-    with atomic_output_dir(out) as tmp:
-        atomic_write_bytes(tmp / RUN_FILE, canonical_json(run_record))
-        (tmp / Run.METRICS_FILE).write_text("", encoding="utf-8")
-        if last.summary() is not None:
-            atomic_write_bytes(tmp / Run.SUMMARY_FILE, canonical_json(last.summary()))
+    base = last.path
+    record = last.record.replace(identity=identity, data=_rebase(last.record.data, base, out),
+                                 table=_rebase(last.record.table, base, out), tokenizer=_rebase(last.record.tokenizer, base, out))
+    # Ours, rewritten from the stages whenever the growth finishes; replaced only once complete.
+    with atomic_output_dir(out, force=True, kind=RUN_KIND) as tmp:
+        Run.write(tmp, record, last.summary())
         ckpt.save_checkpoint(tmp, steps, weights, {"step": steps}, identity, keep_last=1)
+
+
+def _rebase(recorded: str | None, old_base: Path, new_base: Path) -> str | None:
+    """A path recorded relative to one run, recorded again relative to another."""
+    return recorded_path(resolve_recorded(recorded, old_base), new_base)

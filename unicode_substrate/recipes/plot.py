@@ -18,10 +18,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def tokens_per_step(run: Run) -> int | None:
     """Training tokens per optimizer step, from the run record (sequences x context x processes)."""
-    train, context = run.record.get("train"), run.record.get("context")
+    train, context = run.record.train, run.record.context
     if not train or not context:
         return None
-    return int(train["batch_size"]) * int(train["grad_accum"]) * int(run.record.get("world_size", 1)) * int(context)
+    return int(train["batch_size"]) * int(train["grad_accum"]) * int(run.record.world_size or 1) * int(context)
 
 
 def _label(path: Path, taken: set[str]) -> str:

@@ -14,7 +14,8 @@ from unicode_substrate.artifacts import (
     sha256_file,
     write_manifest,
 )
-from unicode_substrate.choices import DEFAULT_LAYOUT, MERGES_TXT, TOKENIZER_CONFIG, TOKENIZER_JSON, VOCAB_JSON, VOCAB_TXT
+from unicode_substrate.choices import (DEFAULT_LAYOUT, MERGES_TXT, SPECIAL_ROLES, SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, TOKENIZER_JSON,
+                                       VOCAB_JSON, VOCAB_TXT)
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.tokenizer import ngrams as ngram_stats
 from unicode_substrate.tokenizer.layout import SPECIAL_BASE, SPECIALS, UNK, Vocabulary, assemble, get_layout
@@ -133,9 +134,9 @@ def _write_files(d: Path, vocab: Vocabulary) -> None:
     (d / VOCAB_JSON).write_bytes(_dumps({t: i for i, t in enumerate(vocab.tokens)}))
     (d / MERGES_TXT).write_bytes(("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in vocab.merges)).encode("utf-8"))
     _write_vocab_txt(d, vocab.tokens)
-    named = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": UNK, "pad_token": "<pad>"}
+    named = {f"{role}_token": token for role, token in SPECIAL_ROLES.items()}
     extra = [s for s in SPECIALS if s not in named.values()]
-    (d / "special_tokens_map.json").write_bytes(canonical_json({**named, "additional_special_tokens": extra}))
+    (d / SPECIAL_TOKENS_MAP).write_bytes(canonical_json({**named, "additional_special_tokens": extra}))
     config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         **named,
@@ -187,12 +188,12 @@ def _copy_tokenizer(src: Path, out: Path, force: bool) -> Path:
         (tmp / MERGES_TXT).write_bytes(("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges)).encode("utf-8"))
         _write_vocab_txt(tmp, tokens)
         specials = [a["content"] for a in obj.get("added_tokens", []) if a.get("special")]
-        for name in (TOKENIZER_CONFIG, "special_tokens_map.json"):
+        for name in (TOKENIZER_CONFIG, SPECIAL_TOKENS_MAP):
             beside = src.parent / name
             if beside.is_file():
                 (tmp / name).write_bytes(beside.read_bytes())
-        if not (tmp / "special_tokens_map.json").exists():
-            (tmp / "special_tokens_map.json").write_bytes(canonical_json({"additional_special_tokens": specials}))
+        if not (tmp / SPECIAL_TOKENS_MAP).exists():
+            (tmp / SPECIAL_TOKENS_MAP).write_bytes(canonical_json({"additional_special_tokens": specials}))
         if not (tmp / TOKENIZER_CONFIG).exists():
             config = {"tokenizer_class": "PreTrainedTokenizerFast", "additional_special_tokens": specials, "vocab_size": size, "clean_up_tokenization_spaces": False}
             (tmp / TOKENIZER_CONFIG).write_bytes(canonical_json(config))

@@ -433,6 +433,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class _LoneSurrogate(SubstrateError):
     """Raised inside the encoder; encode() and encode_batch() turn it into a message naming the place."""
 
+    def __init__(self) -> None:  # SubstrateError needs a message; the callers replace it with one naming the place
+        super().__init__("text holds a lone surrogate")
+
 
 def _surrogate_at(text: str) -> str:
     return f"holds a lone surrogate at index {_SURROGATE.search(text).start()}: not a Unicode scalar value"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from unicode_substrate.choices import LAYOUT_NAMES
+from unicode_substrate.choices import LAYOUT_NAMES, LAYOUT_TOP_CNT, UNK
 from unicode_substrate.errors import SubstrateError
 
 # The 23 named specials, in id order from 0xE000; all are registered as added special tokens.
@@ -28,7 +28,6 @@ SPECIALS: tuple[str, ...] = (
 )  # fmt: skip
 SPECIAL_BASE = 0xE000
 RESERVE_RANGE = range(SPECIAL_BASE + len(SPECIALS), 0xE100)  # `<special_token_{id}>` strings
-UNK = "<unk>"
 BYTE_BASE = 0xF800  # lossless layout: `<0xXX>` byte-fallback tokens at 0xF800 + byte
 
 
@@ -57,16 +56,16 @@ class LayoutSpec:
 
 LAYOUTS: dict[str, LayoutSpec] = {
     "lossless": LayoutSpec(
-        "lossless", 65536, (range(0xD800, 0xE000), range(0xE100, BYTE_BASE)), None, byte_fallback=True
+        "lossless", 65536, (range(0xD800, 0xE000), range(0xE100, BYTE_BASE)), LAYOUT_TOP_CNT["lossless"], byte_fallback=True
     ),
     "bvv241-2-3": LayoutSpec(
-        "bvv241-2-3", 65536, (range(0xD800, 0xE000), range(0xE100, 0xF900)), 338, default_ngrams="n-gramms-2-3.txt"
+        "bvv241-2-3", 65536, (range(0xD800, 0xE000), range(0xE100, 0xF900)), LAYOUT_TOP_CNT["bvv241-2-3"], default_ngrams="n-gramms-2-3.txt"
     ),
     "bvv241-max": LayoutSpec(
         "bvv241-max",
         131072,
         (range(0xD800, 0xE000), range(0xE100, 0xF900), range(0x10000, 0x1FFFF)),
-        906,
+        LAYOUT_TOP_CNT["bvv241-max"],
         drop_overflow=True,
         uses_intersection=True,
         default_ngrams="n-gramms-2-3-4-5.txt",

@@ -19,8 +19,9 @@ from typing import Iterable
 
 import numpy as np
 
-from unicode_substrate.choices import SEPARATOR, SPECIAL_TOKEN_MODES
-from unicode_substrate.artifacts import atomic_output_dir, check_output, manifest_sha256, verify_manifest, write_manifest
+from unicode_substrate.choices import SEPARATOR, SPECIAL_TOKEN_MODES, UNK
+from unicode_substrate.artifacts import (atomic_output_dir, read_manifest, check_output, manifest_sha256, recorded_path, resolve_recorded,
+                                         verify_manifest, write_manifest)
 from unicode_substrate.errors import SubstrateError
 
 DATA_SCHEMA = 1
@@ -140,7 +141,7 @@ def prepare(
     separator = tok.token_to_id(SEPARATOR)
     # Characters lost to <unk>, counted while encoding (text spelling "<unk>" is not one); the manifest
     # records this dict after the last document.
-    unknown = {"id": tok.token_to_id("<unk>"), "tokens": 0}
+    unknown = {"id": tok.token_to_id(UNK), "tokens": 0}
     # the corpus size is not known before reading it: in a log, a line at least every 30 s
     bar = Progress(None, "tokenizing", enabled=progress, unit="bytes", unit_scale=True)
 
@@ -176,7 +177,8 @@ def prepare(
             force=force,
             inputs=inputs,
             corpus=str(corpus) if corpus is not None else "builtin",
-            tokenizer_path=str(Path(tokenizer).resolve()),
+            tokenizer_path=recorded_path(tokenizer, out),
+            tokenizer_layout=tok.layout,
             unknown=unknown,
             special_tokens=special_tokens,
         )
@@ -217,6 +219,11 @@ class TokenData:
         return int(self.manifest["vocab_size"])
 
     @property
+    def tokenizer_dir(self) -> Path | None:
+        """The tokenizer directory the data was made with, where it is now (recorded relative to the data)."""
+        return resolve_recorded(self.manifest.get("tokenizer_path"), self.path)
+
+    @property
     def tokenizer_sha256(self) -> str:
         return str(self.manifest["tokenizer_manifest_sha256"])
 
@@ -246,3 +253,17 @@ class TokenData:
         k = int(np.searchsorted(ends[:, 0], max_tokens, side="right")) - 1
         k = max(k, 0)  # at least the first document, even if it is longer than the cap
         return int(ends[k, 0]), int(ends[k, 1])
+
+
+def unknown_warning(data_dir: str | Path) -> str | None:
+    """A warning when the text lost characters to <unk> (a paper layout on emoji or astral scripts), else None."""
+    m = read_manifest(data_dir)
+    n = (m.get("unknown") or {}).get("tokens", 0)
+    if not n:
+        return None
+    total = sum(s["tokens"] for s in m["splits"].values())
+    layout = m.get("tokenizer_layout") or "unknown"
+    hint = ("; the lossless layout encodes every character (substrate build-tokenizer --layout lossless)"
+            if layout != "lossless" else "")
+    return (f"warning: {n:,} of {total:,} tokens ({n / total:.1%}) are <unk>: layout {layout} has no id for some characters "
+            f"of this text (emoji, scripts above U+FFFF, private use){hint}")

@@ -39,12 +39,13 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from unicode_substrate.choices import ARCH_FUSED as FUSED
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig
+from unicode_substrate.run import TABLE_KEY, TOKENIZER_KEY
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from unicode_substrate.train.config import TrainConfig
-    from unicode_substrate.train.trainer import Hooks
+    from unicode_substrate.train.hooks import Hooks
 
 # ModelConfig fields a run started from a source may still choose (they change no weight).
 FREE_FIELDS = frozenset({"dropout", "init_std"})
@@ -98,8 +99,7 @@ class HFExportInitializer:
             return model
 
         identity = {"init": {"source": self.name, "weights_sha256": sha256_file(Path(path) / FILES.weights),
-                             "tokenizer_manifest_sha256": ours.get("tokenizer_manifest_sha256"),
-                             "table_manifest_sha256": ours.get("table_manifest_sha256")}}
+                             TOKENIZER_KEY: ours.get(TOKENIZER_KEY), TABLE_KEY: ours.get(TABLE_KEY)}}
         return InitSource(model_config=mcfg, build=build, identity=identity)
 
 
@@ -124,7 +124,7 @@ class FusedRunInitializer:
         from unicode_substrate.run import Run
 
         run = Run.load(path)
-        trainable = (run.record.get("fuse") or {}).get("trainable", "all")
+        trainable = (run.record.sections.get("fuse") or {}).get("trainable", "all")
         weights, ckpt_path = run.weights()
         own_table = run.table()
 
@@ -139,8 +139,7 @@ class FusedRunInitializer:
 
         identity = {key: run.identity[key] for key in ("architecture", "experts", "adapter")}
         identity["init"] = {"source": self.name, "checkpoint_sha256": manifest_sha256(ckpt_path), "trainable": trainable,
-                            "tokenizer_manifest_sha256": run.identity.get("tokenizer_manifest_sha256"),
-                            "table_manifest_sha256": run.identity.get("table_manifest_sha256")}
+                            TOKENIZER_KEY: run.tokenizer_sha256, TABLE_KEY: run.table_sha256}
         return InitSource(model_config=run.model_config, build=build, identity=identity)
 
 
@@ -166,7 +165,7 @@ def hooks_for_init(path: str | Path, cfg: "TrainConfig", data: str | Path | None
     no weight (dropout, init_std) or repeat the source's values. With ``data`` (a token data
     directory), a source trained on another tokenizer than the data's is refused.
     """
-    from unicode_substrate.train.trainer import Hooks
+    from unicode_substrate.train.hooks import Hooks
 
     src = load_init(path)
     fixed = src.model_config.to_dict()
@@ -174,7 +173,7 @@ def hooks_for_init(path: str | Path, cfg: "TrainConfig", data: str | Path | None
     if clash:
         k = sorted(clash)[0]
         raise SubstrateError(f"the initial model {path} fixes {k}={fixed[k]!r}; it cannot be {clash[k]!r}")
-    want = src.identity.get("init", {}).get("tokenizer_manifest_sha256")
+    want = src.identity.get("init", {}).get(TOKENIZER_KEY)
     tokenizer_sha256 = None
     if data is not None:
         from unicode_substrate.train.data import TokenData
@@ -184,4 +183,4 @@ def hooks_for_init(path: str | Path, cfg: "TrainConfig", data: str | Path | None
         raise SubstrateError(f"the initial model {path} was trained with tokenizer {want[:12]}..., "
                              f"but the data was tokenized with {tokenizer_sha256[:12]}...")
     model = {**fixed, **{k: v for k, v in cfg.model.items() if k in FREE_FIELDS}}
-    return cfg.replace(model=model), Hooks(build_model=src.build, identity=src.identity)
+    return cfg.replace(model=model), Hooks(build_model=src.build, identity=src.identity, inputs=(path,))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unicode_substrate.artifacts import atomic_write_bytes, canonical_json, check_not_input, read_manifest
+from unicode_substrate.artifacts import (artifact_kind, atomic_write_bytes, canonical_json, check_not_input, check_output,
+                                         output_lock, recorded_path)
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.kernels import check_backend
 from unicode_substrate.model import ModelConfig
@@ -32,18 +32,22 @@ from unicode_substrate.progress import Progress
 from unicode_substrate import checkpoint as ckpt
 from unicode_substrate.train.config import TrainConfig, device_available, resume_changes
 from unicode_substrate.train.data import TokenData
+from unicode_substrate.train.hooks import Hooks
 from unicode_substrate.train.loggers import check_loggers, open_loggers
 from unicode_substrate.train.distributed import DistInfo, dist_info_from_env, init_distributed, shutdown_distributed
 from unicode_substrate.run import (
     METRICS_FILE,
     RUN_FILE,
+    RUN_KIND,
     SUMMARY_FILE,
     Run,
+    RunRecord,
     build_gpt,
     check_identity,
-    load_frozen_table,
     parse_metrics_line,
+    run_identity,
 )
+from unicode_substrate.train.inputs import check_inputs
 
 
 
@@ -167,36 +171,35 @@ def _barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def _prepare_run_dir(out: Path, run_record: dict, resume: bool | str | None, force: bool, info: DistInfo,
-                     start_step: int = 0) -> None:
+def _prepare_run_dir(out: Path, record: RunRecord, resume: bool | str | None, force: bool, info: DistInfo,
+                     inputs: tuple, start_step: int = 0) -> Run:
     # Every rank checks before any rank writes, so all of them accept or refuse the directory alike.
     if resume:
         if not (out / RUN_FILE).is_file():
             raise SubstrateError(f"{out} is not a training run (no {RUN_FILE}); nothing to resume")
-        old = Run.load(out).record
-        check_identity(run_record["identity"], old["identity"], f"cannot resume {out}")
+        run = Run.load(out)
+        check_identity(record.identity, run.identity, f"cannot resume {out}")
         # Options that may change are recorded with the step they take effect at; the rest are refused.
-        changed = resume_changes(old.get("train", {}), TrainConfig(**run_record["train"]),
-                                 int(old.get("world_size", 1)), int(run_record["world_size"]))
+        changed = resume_changes(run.record.train or {}, TrainConfig(**record.train), run.record.world_size, record.world_size)
         if changed and info.is_main:
-            record = {**old, "train": run_record["train"], "world_size": run_record["world_size"],
-                      "changes": [*old.get("changes", []), {"step": start_step, "changed": changed}]}
-            atomic_write_bytes(out / RUN_FILE, canonical_json(record))
+            sections = {**run.record.sections,
+                        "changes": [*run.record.sections.get("changes", []), {"step": start_step, "changed": changed}]}
+            run = run.update(run.record.replace(train=record.train, world_size=record.world_size, sections=sections))
         _barrier(info)
-        return
-    check_not_input(out, [run_record["data"], run_record["table"]])  # --force must never delete an input
-    exists = out.exists() and any(out.iterdir())
+        return run
+    # --force replaces only a run (never an input, never another folder), and only once the new run is written.
+    check_not_input(out, inputs)
+    exists = out.is_dir() and any(out.iterdir())
     if exists and not force:
-        raise SubstrateError(f"run directory {out} already exists (use --resume to continue it or --force to start over)")
-    if exists and not (out / RUN_FILE).is_file():
-        raise SubstrateError(f"{out} is not empty and not a training run; refusing to delete it")
+        raise SubstrateError(f"run directory {out} already exists (resume it to continue, or force a new run over it)",
+                             param=("resume", "force"))
+    if exists and artifact_kind(out) != RUN_KIND:
+        raise SubstrateError(f"{out} is not empty and not a training run; refusing to replace it")
+    check_output(out, force=force, kind=RUN_KIND, inputs=inputs)
     _barrier(info)
-    if info.is_main:
-        if exists:
-            shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / RUN_FILE, canonical_json(run_record))
+    run = Run.create(out, record, force=force, inputs=inputs) if info.is_main else Run(out, record)
     _barrier(info)
+    return run
 
 
 def _state_dicts(model, opt) -> tuple[dict, dict]:
@@ -221,21 +224,6 @@ def _load_state_dicts(model, opt, weights: dict, opt_state: dict) -> None:
     set_optimizer_state_dict(model, opt, opt_state, options=opts)
 
 
-@dataclass(frozen=True)
-class Hooks:
-    """What a caller may change about a training job without touching the loop.
-
-    ``build_model(mcfg, table, backend)`` makes the network (growth and fusion build their own;
-    it runs right after ``torch.manual_seed(cfg.seed)``, so initial weights are reproducible).
-    ``identity`` adds keys to the run identity (checked on resume like the built-in ones).
-    ``evaluate(model, step)`` replaces the validation pass; it returns the record logged as ``val``.
-    """
-
-    build_model: Callable[[ModelConfig, torch.Tensor | None, str], torch.nn.Module] = build_gpt
-    identity: dict = field(default_factory=dict)
-    evaluate: Callable[[torch.nn.Module, int], dict] | None = None
-
-
 @dataclass
 class Job:
     """Everything built before the first step: configuration, data, model, optimizer, start point."""
@@ -250,22 +238,37 @@ class Job:
     model: torch.nn.Module
     wrapped: torch.nn.Module
     opt: torch.optim.Optimizer
+    run: Run
     start: int = 0
     start_ckpt: Path | None = None
 
 
 def train(cfg: TrainConfig, data: str | Path, out: str | Path, table: str | Path | None = None,
           resume: bool | str | None = None, force: bool = False, progress: bool = True,
-          hooks: Hooks | None = None, label: str = "train") -> Path:
-    """Train (or with ``resume``: continue, from the newest checkpoint or a given one) and return the run directory."""
+          hooks: Hooks | None = None, init: str | Path | None = None, label: str = "train") -> Run:
+    """Train (or with ``resume``: continue, from the newest checkpoint or a given one) and return the run.
+
+    ``init`` starts from another model's weights and architecture (an export, a fused run; see
+    ``train/init.py``): its model replaces ``cfg``'s, and it counts as an input of the run. ``label``
+    names the run in progress output (growth: the stage, compare: the variant).
+    """
+    if init is not None:
+        if hooks is not None:
+            raise SubstrateError("a run starts from an initial model or from its own hooks, not both")
+        from unicode_substrate.train.init import hooks_for_init
+
+        cfg, hooks = hooks_for_init(init, cfg, data=data)
     info = dist_info_from_env()
     device = _device(cfg, info)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # before NCCL starts, so each process talks from its own GPU
     init_distributed(info, device.type)
+    # One writer per run for the whole job: a second train, resume or --force of the same folder is refused.
+    lock = output_lock(Path(out), whole_job=True) if info.is_main else contextlib.nullcontext()
     try:
-        job = build_job(cfg, Path(data), Path(out), table, resume, force, info, device, hooks or Hooks())
-        return run_loop(job, progress, hooks or Hooks(), label)
+        with lock:
+            job = build_job(cfg, Path(data), Path(out), table, resume, force, info, device, hooks or Hooks())
+            return run_loop(job, progress, hooks or Hooks(), label)
     finally:
         shutdown_distributed()
 
@@ -273,33 +276,24 @@ def train(cfg: TrainConfig, data: str | Path, out: str | Path, table: str | Path
 def build_job(cfg: TrainConfig, data_dir: Path, out: Path, table: str | Path | None, resume: bool | str | None,
               force: bool, info: DistInfo, device: torch.device, hooks: Hooks) -> Job:
     """Check the inputs, prepare the run directory, build model and optimizer, load the start checkpoint."""
-    data = TokenData.load(data_dir)
-    mcfg = cfg.model_config()
-    context = cfg.context or mcfg.context
-    if context > mcfg.context:
-        raise SubstrateError(f"context {context} exceeds the model's {mcfg.context}")
-    if data.vocab_size != mcfg.vocab_size:
-        raise SubstrateError(
-            f"the data's tokenizer has {data.vocab_size} ids but the model's vocabulary is {mcfg.vocab_size}; "
-            "pick a matching preset or set model vocab_size"
-        )
-    data.check_context(context)
+    inputs = check_inputs(cfg, data_dir, table)
+    data, mcfg, context, weight = inputs.data, inputs.model, inputs.context, inputs.table
     check_backend(cfg.kernels, device.type)
     check_loggers(cfg.log)  # a missing logger package is refused before the run directory is touched
-    weight, table_sha = load_frozen_table(table, mcfg, tokenizer_sha256=data.tokenizer_sha256)
-    identity = {"model": mcfg.to_dict(), "data_manifest_sha256": data.manifest_sha256,
-                "table_manifest_sha256": table_sha, "tokenizer_manifest_sha256": data.tokenizer_sha256, **hooks.identity}
-    run_record = {"train": cfg.to_dict(), "identity": identity, "context": context, "world_size": info.world_size,
-                  "data": str(data_dir.resolve()), "table": str(Path(table).resolve()) if table else None,
-                  "tokenizer": data.manifest.get("tokenizer_path"),
-                  "table_method": read_manifest(table).get("method") if table else None}  # what the table says it is
+    identity = run_identity(mcfg, data.manifest_sha256, inputs.table_sha256, data.tokenizer_sha256, **hooks.identity)
+    tokenizer = data.tokenizer_dir
+    record = RunRecord(identity=identity, context=context, train=cfg.to_dict(), world_size=info.world_size,
+                       data=recorded_path(data_dir, out), table=recorded_path(table, out),
+                       tokenizer=recorded_path(tokenizer, out) if tokenizer else None,
+                       table_method=inputs.table_method)  # what the table says it is
     start_ckpt = None
     if resume:
         start_ckpt = ckpt.latest_checkpoint(out) if resume is True or resume == "latest" else Path(resume)
         newer = [p.name for s, p in ckpt.list_checkpoints(out) if s > ckpt.checkpoint_step(start_ckpt)]
         if newer:  # never silently overwrite or interleave with checkpoints from a later point
             raise SubstrateError(f"{out} has checkpoints newer than {start_ckpt.name} ({', '.join(newer)}); move them away to resume from it")
-    _prepare_run_dir(out, run_record, resume, force, info, ckpt.checkpoint_step(start_ckpt) if start_ckpt else 0)
+    run = _prepare_run_dir(out, record, resume, force, info, (data_dir, table, *hooks.inputs),
+                           ckpt.checkpoint_step(start_ckpt) if start_ckpt else 0)
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and every run
     model = hooks.build_model(mcfg, weight, cfg.kernels).to(device)
@@ -317,7 +311,7 @@ def build_job(cfg: TrainConfig, data_dir: Path, out: Path, table: str | Path | N
         torch.set_rng_state(state["rng"]["torch"])
         if device.type == "cuda" and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(state["rng"]["cuda"], device)
-    return Job(cfg, out, data, context, identity, info, device, model, wrapped, opt, start, start_ckpt)
+    return Job(cfg, out, data, context, identity, info, device, model, wrapped, opt, run, start, start_ckpt)
 
 
 def _wrap(model: torch.nn.Module, cfg: TrainConfig, info: DistInfo, device: torch.device) -> torch.nn.Module:
@@ -403,7 +397,7 @@ class _NonFinite(Exception):
     """A non-finite loss or gradient; the loop adds where the last good checkpoint is."""
 
 
-def run_loop(job: Job, progress: bool = True, hooks: Hooks | None = None, label: str = "train") -> Path:
+def run_loop(job: Job, progress: bool = True, hooks: Hooks | None = None, label: str = "train") -> Run:
     """Train from ``job.start`` to ``cfg.steps``: log, validate, checkpoint; write the summary at the end.
 
     ``label`` names the run in progress output (growth: the stage)."""
@@ -452,7 +446,7 @@ def run_loop(job: Job, progress: bool = True, hooks: Hooks | None = None, label:
         loggers.close()
     if info.is_main and job.start < cfg.steps:
         write_summary(job, tokens_per_step, tokens_done / max(train_time, 1e-9), last_val)
-    return out
+    return job.run
 
 
 def _validate(job: Job, hooks: Hooks, step: int) -> dict:
