@@ -262,3 +262,17 @@ def test_lm_evaluation_harness_agrees_with_our_log_likelihoods(runs, base, tmp_p
         np.testing.assert_allclose([r[0][0] for r in sample["resps"]], lls, atol=1e-4, rtol=1e-5)
         picks.append(int(np.argmax(lls)) == doc["answer"])
     assert res["results"]["substrate_mc"]["acc,none"] == pytest.approx(float(np.mean(picks)), abs=1e-12)
+
+
+def test_exported_tokenizer_knows_the_model_context(runs, tmp_path):
+    from unicode_substrate.export import _copy_tokenizer
+
+    _, hf = _family(runs, "bit")
+    _, tok, _, _ = _load_hf(hf)
+    assert tok.model_max_length == MODEL["context"]
+    # A tokenizer directory's own config says 1e9 (build-tokenizer: a tokenizer knows no context); the export says the context.
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir(), dst.mkdir()
+    (src / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 1_000_000_000, "unk_token": "<unk>"}))
+    _copy_tokenizer(src, dst, {}, 1024)
+    assert json.loads((dst / "tokenizer_config.json").read_text()) == {"model_max_length": 1024, "unk_token": "<unk>"}

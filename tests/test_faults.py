@@ -158,7 +158,7 @@ def _writing_commands(world, out: Path, tmp_path: Path) -> list[tuple]:
     return [
         ("ngrams", "--corpus", world["corpus"], "--out", out),
         ("build-tokenizer", "--ngrams", world["ngrams"], "--out", out),
-        ("render", "--tokenizer", world["tok"], "--out", out, "--method", "bit", "--dim", "16"),
+        ("render", "--tokenizer", world["tok"], "--out", out, "--method", "bit", "--dim", "16", "--no-progress"),
         ("prepare", "--tokenizer", world["tok"], "--corpus", world["corpus"], "--out", out, "--val-every", "3", "--no-progress"),
         ("import-table", table_pt, "--tokenizer", world["tok"], "--out", out),
     ]

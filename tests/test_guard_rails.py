@@ -68,14 +68,19 @@ def test_help_lists_choices_and_defaults_and_explains_every_option():
 
 
 def test_progress_lines_every_5_percent_when_stderr_is_not_a_terminal(capsys):
-    from unicode_substrate.train.trainer import _ProgressLines
+    from unicode_substrate.progress import Progress
 
-    lines = _ProgressLines(40, enabled=True, every_s=1e9)
-    for s in range(1, 41):
-        lines.step(s, 5.0, 1234.0)
+    lines = Progress(40, "train", every_s=1e9)
+    for _ in range(40):
+        lines.set_postfix("loss 5.0000, 1,234 tokens/s")
+        lines.update(1)
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 20 and err[0] == "step 2/40: loss 5.0000, 1,234 tokens/s" and err[-1].startswith("step 40/40")
-    _ProgressLines(40, enabled=False).step(40, 5.0, 1.0)
+    assert len(err) == 20, err
+    assert err[0].startswith("train: step 2/40 (5 %), ") and err[0].endswith(" s, loss 5.0000, 1,234 tokens/s")
+    assert err[-1].startswith("train: step 40/40 (100 %)")
+    off = Progress(40, "train", enabled=False)
+    off.update(40)
+    off.write("hidden")
     assert capsys.readouterr().err == ""
 
 
@@ -86,7 +91,23 @@ def test_train_ends_with_its_final_validation_figures(tmp_path):
             "--device", "cpu", *[f"--set={k}={v}" for k, v in TINY_MODEL.items()])
     assert r.exit_code == 0, r.output
     s = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert "step 1/2: loss" in r.output  # CliRunner's stderr is no terminal: progress lines, not a bar
+    assert "train: step 1/2 (50 %)" in r.output  # CliRunner's stderr is no terminal: progress lines, not a bar
     assert (f"final validation at step 2: loss {s['val_loss']:.4f} nats/token, {s['val_bpb']:.4f} bits per byte "
             f"over {s['val_tokens']:,} tokens ({s['val_bytes']:,} bytes)") in r.output
     assert r.output.strip().splitlines()[-1] == f"run written to {tmp_path / 'run'}"
+
+
+def test_every_training_option_is_reachable_from_train_help():
+    """Nothing is TOML-only: every TrainConfig field has a train option (preset: --preset, model: --set)."""
+    import dataclasses
+
+    from unicode_substrate.cli.train import train
+    from unicode_substrate.train.config import TrainConfig
+
+    options = {o for p in train.params for o in p.opts}
+    special = {"preset": "--preset", "model": "--set"}
+    for f in dataclasses.fields(TrainConfig):
+        flag = special.get(f.name, "--" + f.name.replace("_", "-"))
+        assert flag in options, f"TrainConfig.{f.name} has no {flag} option in train --help"
+    text = run("train", "--help").output
+    assert "--beta1" in text and "--eval-batch-size" in text and "--log-every" in text and "--log L1,L2" in text

@@ -205,7 +205,9 @@ def test_on_collision_error_and_report(tmp_path, fonts):
     # w, x and y have no glyph: each becomes a hex box, but font A has only the digit 0, so the
     # three boxes ("00 77", "00 78", "00 79") come out as the same picture
     tok = make_tokenizer(tmp_path / "tok", ["A", "w", "x", "y", "A☃"])
-    r = run("render", "--tokenizer", tok, "--font", a, "--dim", 2, "--on-collision", "error", "--out", tmp_path / "t")
+    # found after drawing and PCA: in a log their progress lines come first, so they are silenced here
+    r = run("render", "--tokenizer", tok, "--font", a, "--dim", 2, "--on-collision", "error", "--out", tmp_path / "t",
+            "--no-progress")
     assert_one_line_error(r, "duplicate another row", tmp_path / "t")
     r = run("render", "--tokenizer", tok, "--font", a, "--dim", 2, "--on-collision", "report", "--out", tmp_path / "t")
     assert r.exit_code == 0, r.output

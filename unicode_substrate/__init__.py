@@ -1,20 +1,54 @@
-"""unicode-substrate: frozen visual-Unicode embedding substrates for language models."""
+"""unicode-substrate: frozen visual-Unicode embedding substrates for language models.
+
+The public objects load on first use (``from unicode_substrate import Run``), so ``import
+unicode_substrate`` and ``substrate --help`` stay instant and import no torch. Each lives in
+the module named in ``_PUBLIC``; everything the CLI does is one of these calls.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 from unicode_substrate._version import __version__
 
-__all__ = ["__version__", "Tokenizer", "load_table", "as_embedding"]
+# public name -> module that defines it (a module named like its only public object is the object)
+_PUBLIC: dict[str, str] = {
+    "SubstrateError": "unicode_substrate.errors",
+    "Tokenizer": "unicode_substrate.tokenizer",
+    "build_tokenizer": "unicode_substrate.tokenizer",
+    "render_table": "unicode_substrate.render",
+    "load_table": "unicode_substrate.table",
+    "as_embedding": "unicode_substrate.table",
+    "ModelConfig": "unicode_substrate.model",
+    "get_preset": "unicode_substrate.model",
+    "GPT": "unicode_substrate.model",
+    "prepare": "unicode_substrate.train.data",
+    "TrainConfig": "unicode_substrate.train",
+    "load_config": "unicode_substrate.train",
+    "Run": "unicode_substrate.run",
+    "evaluate": "unicode_substrate.eval",
+    "evaluate_data": "unicode_substrate.eval.data_score",
+    "compare": "unicode_substrate.recipes.compare",
+    "Variant": "unicode_substrate.recipes.compare",
+    "grow": "unicode_substrate.recipes.grow",
+    "GrowConfig": "unicode_substrate.recipes.grow",
+    "load_grow_config": "unicode_substrate.recipes.grow",
+    "fuse": "unicode_substrate.recipes.fuse",
+    "plot_runs": "unicode_substrate.recipes.plot",
+}
+
+# ``train`` is the training package itself, callable as the training loop (train/__init__.py):
+# a package attribute of that name would be replaced by the subpackage as soon as it is imported.
+__all__ = ["__version__", "train", *_PUBLIC]
 
 
 def __getattr__(name: str):
-    # Heavy modules load on first use so `import unicode_substrate` and `substrate --help` stay instant.
-    if name == "Tokenizer":
-        from unicode_substrate.tokenizer import Tokenizer
-
-        return Tokenizer
-    if name in ("load_table", "as_embedding"):
-        from unicode_substrate import table
-
-        return getattr(table, name)
+    if name == "train":
+        return importlib.import_module("unicode_substrate.train")
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'unicode_substrate' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

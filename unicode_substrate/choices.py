@@ -25,6 +25,9 @@ BOS, EOS, UNK, PAD = "<s>", "</s>", "<unk>", "<pad>"
 SPECIAL_ROLES: dict[str, str] = {"bos": BOS, "eos": EOS, "unk": UNK, "pad": PAD}
 # Documents are joined with this special token in token data, and a prompt-less sample starts after it.
 SEPARATOR = EOS
+# How prepare reads corpus text that spells a special token (``</s>``, ``<unk>``): as plain
+# characters (Hugging Face's split_special_tokens), or as the special token itself.
+SPECIAL_TOKEN_MODES: tuple[str, ...] = ("text", "special")
 
 # --- embedding tables -------------------------------------------------------------------------
 TABLE_METHODS: tuple[str, ...] = ("glyph", "glyph-paper", "bit", "float", "random")
@@ -43,6 +46,8 @@ EMBEDDINGS: tuple[str, ...] = ("frozen", "trainable")
 KERNEL_BACKENDS: tuple[str, ...] = ("auto", "triton", "torch")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 PARALLEL_MODES: tuple[str, ...] = ("ddp", "fsdp")
+# Experiment loggers beside metrics.jsonl (train/loggers.py); a run picks any of them, comma-separated.
+LOGGERS: tuple[str, ...] = ("tensorboard", "csv", "wandb")
 
 # --- run architectures ------------------------------------------------------------------------
 # What a run's identity names as its network; run.MODEL_BUILDERS holds one builder for each.

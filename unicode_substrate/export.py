@@ -110,11 +110,19 @@ def export(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None =
 
 
 def _copy_tokenizer(src: Path, dst: Path, ids: dict, context: int) -> None:
-    """The run's tokenizer files, verbatim; a tokenizer_config.json is written when the run has none."""
+    """The run's tokenizer files, verbatim but for ``model_max_length``: the model's context (a tokenizer
+    alone knows no context, so its own config says 1e9; Hugging Face reads this key to cut and warn);
+    a tokenizer_config.json is written when the run has none."""
+    import json
+
     for name in (FILES.tokenizer, FILES.tokenizer_config, FILES.special_tokens):
         if (src / name).is_file():
             (dst / name).write_bytes((src / name).read_bytes())
-    if not (dst / FILES.tokenizer_config).is_file():
+    if (dst / FILES.tokenizer_config).is_file():
+        config = json.loads((dst / FILES.tokenizer_config).read_text(encoding="utf-8"))
+        config["model_max_length"] = context
+        (dst / FILES.tokenizer_config).write_bytes(canonical_json(config))
+    else:
         named = {f"{role}_token": tok for role, tok in _ROLES.items() if ids[role] is not None}
         config = {"tokenizer_class": "PreTrainedTokenizerFast", **named, "model_max_length": context,
                   "clean_up_tokenization_spaces": False, "add_bos_token": False, "add_eos_token": False}

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train"),
     "generate": ("train", "generate"),
     "compare": ("train", "compare"),
+    "plot": ("plot", "plot"),
     "eval": ("eval", "eval_"),
     "results-table": ("results", "results_table"),
     "grow": ("grow", "grow"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVAL_TASKS, EVAL_TEMPERATURE, EVAL_TOP_K
@@ -30,6 +28,11 @@ LM_EVAL_ALIASES = "arc_easy, arc_challenge, commonsense_qa, boolq, squadv2, mmlu
 @click.option("--split", type=click.Choice(["validation", "test"]), default=None,
               help="Split to evaluate (default: each task's own, MMLU test and the others validation).")
 @click.option("--list-files", is_flag=True, help="Print which files each task reads, and exit without loading a model.")
+@click.option("--data", "data", type=click.Path(), default=None,
+              help="A data directory from substrate prepare: score loss and bits per byte on its validation split "
+                   "(whole documents), with or without --tasks; needs --run.")
+@click.option("--data-tokens", type=int, default=0, show_default=True,
+              help="With --data: at most N validation tokens, rounded down to whole documents (0 = all).")
 @click.option("--protocol", type=click.Choice(EVAL_PROTOCOLS), default=DEFAULT_EVAL_PROTOCOL, show_default=True,
               help="paper = generate and match the first character (SQuAD: containment, translation: BLEU); "
                    "loglik = likeliest answer continuation (multiple choice only).")
@@ -46,15 +49,18 @@ LM_EVAL_ALIASES = "arc_easy, arc_challenge, commonsense_qa, boolq, squadv2, mmlu
 @click.option("--loglik-choices", type=click.Choice(("text", "letters")), default="text", show_default=True,
               help="Log-likelihood protocol: score each choice's text, or (letters) the answer letters for MMLU and "
                    "CommonsenseQA, as lm-evaluation-harness's stock tasks do.")
-@click.option("--batch-size", default=16, show_default=True, help="Log-likelihood protocol: items per forward batch.")
+@click.option("--batch-size", default=16, show_default=True, help="Log-likelihood protocol: items per forward batch; --data: windows per batch.")
 @click.option("--device", default="cpu", show_default=True, help="Device to evaluate on (cpu, cuda).")
 @click.option("--out", type=click.Path(), default=None, help="Eval directory to write.")
 @click.option("--force", is_flag=True, help="Replace an existing eval directory.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
-def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, task_path, task_file, split, list_files,
+@click.option("--progress/--no-progress", default=True,
+              help="Progress: a bar on a terminal, else a line every 5 % and at least every 30 s.")
+def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, data, data_tokens, task_path, task_file,
+          split, list_files,
           protocol, runs, temperature, top_k, bos, limit, seed, fewshot, loglik_choices, batch_size, device, out, force,
           progress):
-    """Score a run (or a Hugging Face model) on local benchmark files with the paper's and the log-likelihood protocol."""
+    """Score a run (or a Hugging Face model) on local benchmark files with the paper's and the log-likelihood
+    protocol, and (--data) a run's loss and bits per byte on a data directory's validation split."""
     if list_files:
         from unicode_substrate.eval.runner import list_files as listing
 
@@ -63,13 +69,24 @@ def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, task
         return
     if out is None:
         raise SubstrateError("--out is required (the eval directory to write), unless --list-files")
+    if data is not None:
+        from unicode_substrate.eval.data_score import evaluate_data
+
+        if run_dir is None:
+            raise SubstrateError("--data scores a run of this toolkit; give --run")
+        path = evaluate_data(out, data, run_dir, checkpoint=checkpoint, tokenizer=tokenizer, table=table,
+                             batch_size=batch_size, max_tokens=data_tokens, device=device, force=force, progress=progress,
+                             tasks=tasks, data_dir=data_dir, protocol=protocol, runs=runs, limit=limit, seed=seed,
+                             temperature=temperature, top_k=top_k or None, fewshot=fewshot)
+        click.echo(f"results written to {path}")
+        return
     from unicode_substrate.eval.runner import evaluate
 
     path = evaluate(out, tasks, data_dir, run=run_dir, hf_model=hf_model, checkpoint=checkpoint, tokenizer=tokenizer,
                     table=table, protocol=protocol, runs=runs, limit=limit, seed=seed, temperature=temperature,
                     top_k=top_k or None, batch_size=batch_size, device=device, force=force, fewshot=fewshot,
                     split=split, task_paths=task_path, task_files=task_file, bos=bos, loglik_choices=loglik_choices,
-                    progress=sys.stderr.isatty() if progress is None else progress)
+                    progress=progress)
     from unicode_substrate.eval.report import read_terminal_table
 
     click.echo(read_terminal_table(path))

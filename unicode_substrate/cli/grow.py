@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from unicode_substrate.choices import FUSED_TRAINABLE
@@ -22,7 +20,8 @@ from unicode_substrate.choices import FUSED_TRAINABLE
 @click.option("--monolithic/--no-monolithic", default=True, show_default=True,
               help="Also train the same final model whole for the same total steps, for the report.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: the config's, else auto).")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.option("--progress/--no-progress", default=True,
+              help="Progress: a bar labelled with the stage on a terminal, else a line every 5 % and at least every 30 s.")
 def grow(config_path, data, table, out, from_run, resume, force, monolithic, device, progress):
     """Grow a model layer by layer: train, freeze, stack new blocks, repeat; report against a monolithic run."""
     from unicode_substrate.recipes.grow import grow as run
@@ -30,7 +29,7 @@ def grow(config_path, data, table, out, from_run, resume, force, monolithic, dev
 
     gcfg = load_grow_config(config_path, device=device)
     report = run(gcfg, data, out, table=table, from_run=from_run, resume=resume, force=force, monolithic=monolithic,
-                 progress=sys.stderr.isatty() if progress is None else progress)
+                 progress=progress)
     click.echo(f"grown model in {out}/final; report written to {report}")
 
 

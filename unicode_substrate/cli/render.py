@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from unicode_substrate.choices import (
@@ -38,13 +36,16 @@ from unicode_substrate.choices import (
               help="scikit-learn PCA solver for glyph methods; full is sklearn's default for 1024 components (slower).")
 @click.option("--preview", type=click.Path(), default=None, help="Also write a glyph atlas PNG here.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-def render(tokenizer_dir, out, method, dim, fonts, preset, on_collision, threshold, surface, seed, pca_solver, preview, force):
+@click.option("--progress/--no-progress", default=True,
+              help="Progress: a bar on a terminal, else a line per stage and every 5 % / 30 s of drawing.")
+def render(tokenizer_dir, out, method, dim, fonts, preset, on_collision, threshold, surface, seed, pca_solver, preview, force,
+           progress):
     """Render the frozen embedding table of a tokenizer's vocabulary."""
     from unicode_substrate.render import describe_table, render_table
 
     path = render_table(tokenizer_dir, out, method=method, dim=dim, fonts=list(fonts) or None, on_collision=on_collision,
                         surface=surface, force=force, preview=preview, preset=preset, seed=seed, threshold=threshold,
-                        progress=sys.stderr.isatty(), pca_solver=pca_solver)
+                        progress=progress, pca_solver=pca_solver)
     click.echo(describe_table(path))
     click.echo(f"wrote {path}")
     if preview:

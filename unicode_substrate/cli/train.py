@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, GENERATE_MAX_NEW_TOKENS, GENERATE_TEMPERATURE, GENERATE_TOP_K
-from unicode_substrate.choices import KERNEL_BACKENDS, PARALLEL_MODES, PRECISIONS
+from unicode_substrate.choices import KERNEL_BACKENDS, PARALLEL_MODES, PRECISIONS, SPECIAL_TOKEN_MODES
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import PRESETS
 from unicode_substrate.train.config import TrainConfig
@@ -43,11 +43,15 @@ def _progress(flag: bool | None) -> bool:
 def _d(name: str) -> str:
     """' [default: X]' from TrainConfig, for options whose click default stays None so a TOML file can set them."""
     value = getattr(TrainConfig, name)
-    return f"  [default: {'the model context' if value is None else value}]"
+    shown = {None: "the model context", "": "none"}.get(value, value) if not isinstance(value, (int, float)) else value
+    return f"  [default: {shown}]"
 
 
 def training_options(f):
-    """Options shared by train and compare; each overrides the TOML config when given."""
+    """Options shared by train and compare; each overrides the TOML config when given.
+
+    Every TrainConfig field has one (preset: --preset, model fields: --set), so nothing is TOML-only.
+    """
     opts = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file of training options (unknown keys are an error)."),
         click.option("--set", "model_set", multiple=True, metavar="KEY=VALUE", help="Override a model field, e.g. --set n_layer=2 (repeatable)."),
@@ -59,12 +63,19 @@ def training_options(f):
         click.option("--min-lr", type=float, help="Final learning rate of the cosine schedule." + _d("min_lr")),
         click.option("--warmup", type=int, help="Linear warmup steps." + _d("warmup")),
         click.option("--weight-decay", type=float, help="AdamW decoupled weight decay (matrices only)." + _d("weight_decay")),
+        click.option("--beta1", type=float, help="AdamW first-moment decay." + _d("beta1")),
+        click.option("--beta2", type=float, help="AdamW second-moment decay." + _d("beta2")),
         click.option("--grad-clip", type=float, help="Global gradient-norm clip (0 = off)." + _d("grad_clip")),
         click.option("--seed", type=int, help="Seed for initialisation and batch order." + _d("seed")),
         click.option("--eval-every", type=int, help="Validate every N steps (0 = only at the end)." + _d("eval_every")),
         click.option("--eval-tokens", type=int, help="Validation tokens per evaluation, whole documents (0 = all)." + _d("eval_tokens")),
+        click.option("--eval-batch-size", type=int, help="Sequences per validation forward pass." + _d("eval_batch_size")),
         click.option("--ckpt-every", type=int, help="Checkpoint every N steps (0 = only at the end)." + _d("ckpt_every")),
         click.option("--keep-last", type=int, help="Checkpoints to keep." + _d("keep_last")),
+        click.option("--log-every", type=int, help="Write a training record to metrics.jsonl every N steps." + _d("log_every")),
+        click.option("--log", type=str, metavar="L1,L2",
+                     help="Experiment loggers beside metrics.jsonl: tensorboard, csv, wandb (offline), comma-separated "
+                          "(see docs/logging.md)." + _d("log")),
         click.option("--precision", type=click.Choice(PRECISIONS), help="auto = bf16 autocast on CUDA, fp32 on CPU." + _d("precision")),
         click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model." + _d("compile")),
         click.option("--parallel", type=click.Choice(PARALLEL_MODES), help="How torchrun processes share the model." + _d("parallel")),
@@ -100,8 +111,11 @@ def _config(preset, config_path, model_set, **kw):
 @click.option("--decontaminate-report-only", "report_only", is_flag=True, help="Write the contamination report but drop nothing.")
 @click.option("--dry-run", is_flag=True, help="Print the recipe's plan per source (documents, tokens, epochs, share) and write nothing.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
-def prepare(corpus, recipe, lang, tokenizer, out, val_every, bench_dir, tasks, report_only, dry_run, force, progress):
+@click.option("--special-tokens", type=click.Choice(SPECIAL_TOKEN_MODES), default="text", show_default=True,
+              help="Corpus text that spells a special token (</s>, <unk>): text = plain characters (as Hugging Face's "
+                   "split_special_tokens); special = the special token, for corpora that use them on purpose.")
+@click.option("--progress/--no-progress", default=True, help=PROGRESS_HELP)
+def prepare(corpus, recipe, lang, tokenizer, out, val_every, bench_dir, tasks, report_only, dry_run, force, special_tokens, progress):
     """Tokenize a corpus, or a recipe's mix, with every core into memory-mapped train/validation token arrays."""
     if recipe is not None:
         if corpus is not None or lang is not None or val_every is not None:
@@ -121,7 +135,7 @@ def prepare(corpus, recipe, lang, tokenizer, out, val_every, bench_dir, tasks, r
         from unicode_substrate.train.data import prepare as run
 
         path = run(out, tokenizer, corpus=corpus, lang=lang, val_every=50 if val_every is None else val_every,
-                   force=force, progress=_progress(progress))
+                   force=force, progress=_progress(progress), special_tokens=special_tokens)
     from unicode_substrate.train.data import unknown_warning
 
     warning = unknown_warning(path)

@@ -58,16 +58,21 @@ class HFModel(LanguageModel):
         return self.model(input_ids=ids).logits
 
     def _generate(self, ids, n_new, temperature, top_k, generator):
+        import inspect
+
         import torch
 
         from unicode_substrate.model.gpt import sample_next_token
 
+        # The key/value cache is the forward's ``cache`` argument in current transformers (passing
+        # ``past_key_values`` there raises a FutureWarning); older releases name it ``past_key_values``.
+        name = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         past, step = None, ids
         for _ in range(n_new):
             if ids.size(1) > self.context:  # outgrown: recompute the window, as GPT.generate does
                 past, step = None, ids[:, -self.context:]
-            out = self.model(input_ids=step, past_key_values=past, use_cache=True)
-            past = out.past_key_values
+            out = self.model(input_ids=step, use_cache=True, **{name: past})
+            past = getattr(out, name)
             nxt = sample_next_token(out.logits[:, -1, :], temperature, top_k, generator)
             ids = torch.cat((ids, nxt), dim=1)
             step = nxt

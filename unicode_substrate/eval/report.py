@@ -84,6 +84,10 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def markdown(results: dict) -> str:
     """One table, task x protocol with chance; then MMLU subjects and translation directions."""
+    if not results["results"]:  # a data score alone (substrate eval --data without --tasks)
+        from unicode_substrate.eval.data_report import markdown as data_markdown
+
+        return data_markdown(results)
     s = results["settings"]
     paper = s["paper"]
     protocols = list(s["protocols"])
@@ -111,6 +115,10 @@ def markdown(results: dict) -> str:
         if r.get("groups"):
             lines += ["", f"## {task} by {'subject' if task == 'mmlu' else 'direction'}", ""]
             lines += _md_table(["group", *header[1:]], [_row(g, task, gr, protocols, r) for g, gr in r["groups"].items()])
+    if results.get("data_score"):
+        from unicode_substrate.eval.data_report import markdown_lines
+
+        lines += markdown_lines(results["data_score"])
     lines += ["", f"![results]({RESULTS_PNG})", ""]
     return "\n".join(lines)
 
@@ -171,6 +179,10 @@ def bars(results: dict) -> list[tuple[str, list[tuple[float, float, float, float
 def plot(results: dict) -> bytes:
     """Bars per task and protocol with 95 % intervals and each task's chance level; a zero score is
     marked with a 0 (an empty slot means the protocol was not run); PNG bytes."""
+    if not results["results"]:  # a data score alone
+        from unicode_substrate.eval.data_report import plot as data_plot
+
+        return data_plot(results)
     import matplotlib
 
     matplotlib.use("Agg")

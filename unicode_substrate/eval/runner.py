@@ -87,13 +87,15 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
              temperature: float = EVAL_TEMPERATURE, top_k: int | None = EVAL_TOP_K, batch_size: int = 16,
              device: str = "cpu",
              force: bool = False, progress: bool = False, lm=None, fewshot: int = 0, split: str | None = None,
-             task_paths=None, task_files=(), bos: bool | None = None, loglik_choices: str = "text") -> Path:
+             task_paths=None, task_files=(), bos: bool | None = None, loglik_choices: str = "text",
+             extra: dict | None = None) -> Path:
     """Evaluate a run (or ``hf_model``, or an already open ``lm``) on ``tasks`` read from ``data_dir``
     (or ``task_paths``, task -> file or folder; ``task_files`` define more tasks); write results.json,
     samples.jsonl, results.md, results.png and results.txt to ``out``. ``split`` (validation or test)
     replaces each task's default split; ``fewshot`` K > 0 puts the first K dev rows of each MMLU subject
     before every prompt; ``bos`` forces a BOS on the paper protocol's prompts (True) or none (False);
-    ``loglik_choices`` "letters" scores MMLU and CommonsenseQA by answer letter (see ``loglik``). Returns ``out``."""
+    ``loglik_choices`` "letters" scores MMLU and CommonsenseQA by answer letter (see ``loglik``); ``extra`` adds top-level keys to results.json (``data_score``:
+    eval/data_score.py). Returns ``out``."""
     out = Path(out)
     protocols = _protocols(protocol)
     if loglik_choices not in loglik.CHOICE_STYLES:
@@ -123,9 +125,9 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
 
     work = sum(len(items) * sum(p == "paper" or by_name[t].has_loglik for p in protocols if p in by_name[t].protocols)
                for t, items in loaded.items())
-    from tqdm import tqdm
+    from unicode_substrate.progress import Progress
 
-    bar = tqdm(total=work, desc="eval", unit="item", disable=not progress, leave=False)
+    bar = Progress(work, "eval", enabled=progress, unit="item")  # a bar on a terminal, plain lines in a log
     samples: list[dict] = []
     results: dict[str, dict] = {}
     try:
@@ -134,7 +136,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
             res: dict = {"n": len(items), "split": splits[t], "chance": task.chance, "metric": _metrics(task, protocols)}
             by: dict[str, dict[str, list[dict]]] = {}
             if "paper" in protocols and "paper" in task.protocols:
-                bar.set_postfix_str(f"{t} paper")
+                bar.set_postfix(f"{t} paper")
                 recs = []
                 for it in items:
                     recs.append(paper.run_item(lm, it, sampling))
@@ -143,7 +145,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
                 res["paper"] = paper.summarize(recs, runs, percent=task.percent)
                 samples += recs
             if "loglik" in protocols and task.has_loglik:
-                bar.set_postfix_str(f"{t} loglik")
+                bar.set_postfix(f"{t} loglik")
                 recs = loglik.run_items(lm, items, batch_size=batch_size, progress=bar, choices=loglik_choices)
                 by["loglik"] = _groups(recs)
                 res["loglik"] = loglik.summarize(recs)
@@ -167,6 +169,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
                              loglik_choices=loglik_choices),
         "benchmark_files_sha256": dict(sorted(files.items())),
         "results": results,
+        **(extra or {}),
     }
     if task_files:
         record["task_files_sha256"] = {str(f): sha256_file(f) for f in task_files}

@@ -88,7 +88,7 @@ def compare(variants: list[Variant], data: str | Path, out: str | Path, cfg: Tra
             print(f"variant {k + 1}/{len(variants)}: {v.name} ({v.preset}{', table ' + str(v.table) if v.table else ''})",
                   file=sys.stderr, flush=True)
         run = train(cfg.replace(preset=v.preset), data, out / "runs" / v.name, table=v.table, force=True,
-                    progress=progress)
+                    progress=progress, label=f"{v.name} ({k + 1}/{len(variants)})")
         results.append({"variant": v.name, "preset": v.preset, "table": str(v.table) if v.table else None,
                         **(run.summary() or {}), "metrics": run.metrics()})
         if eval_tasks:

@@ -260,7 +260,7 @@ def _read_record(file: Path) -> dict:
     return record
 
 
-def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, hooks=None) -> Run:
+def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, hooks=None, label: str = "train") -> Run:
     """Train one run to its last step: skip it when finished, resume it when it has a checkpoint."""
     from unicode_substrate.train.hooks import Hooks
     from unicode_substrate.train.trainer import train
@@ -274,8 +274,8 @@ def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, h
         if run.summary() is not None and run.checkpoints() and run.checkpoints()[-1][0] == cfg.steps:
             return run
         if run.checkpoints():
-            return train(cfg, data, out, table=table, resume=True, progress=progress, hooks=hooks)
-    return train(cfg, data, out, table=table, force=True, progress=progress, hooks=hooks)
+            return train(cfg, data, out, table=table, resume=True, progress=progress, hooks=hooks, label=label)
+    return train(cfg, data, out, table=table, force=True, progress=progress, hooks=hooks, label=label)
 
 
 def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path | None = None,
@@ -310,7 +310,7 @@ def _grow_stages(gcfg: GrowConfig, data: Path, out: Path, table, base: _Base, re
         identity = {"growth": growth, **({"architecture": ARCH_GPT_LORA} if lora else {})}
         hooks = Hooks(build_model=partial(build_stage_model, previous=previous, previous_layers=layers,
                                           trainable=gcfg.trainable, init=gcfg.init, lora=lora), identity=identity)
-        stage = _run_stage(cfg, data, out / STAGES_DIR / str(k), table, progress, hooks)
+        stage = _run_stage(cfg, data, out / STAGES_DIR / str(k), table, progress, hooks, label=f"stage {k}/{len(gcfg.stages)}")
         previous, path = stage_weights(stage.path, lora)
         previous_sha, layers = manifest_sha256(path), new_blocks.stop
         summary = stage.summary() or {}
@@ -324,7 +324,8 @@ def _grow_stages(gcfg: GrowConfig, data: Path, out: Path, table, base: _Base, re
     _write_final(out / FINAL_DIR, stage, previous, sum(gcfg.steps_per_stage))
     record["final"] = FINAL_DIR
     if monolithic:
-        mono = _run_stage(gcfg.train.replace(steps=sum(gcfg.steps_per_stage)), data, out / MONOLITHIC_DIR, table, progress)
+        mono = _run_stage(gcfg.train.replace(steps=sum(gcfg.steps_per_stage)), data, out / MONOLITHIC_DIR, table, progress,
+                          label="monolithic")
         record["monolithic"] = {"run": MONOLITHIC_DIR, **(mono.summary() or {})}
     atomic_write_bytes(out / GROW_FILE, canonical_json(record))
     from unicode_substrate.recipes.report import write_growth_report

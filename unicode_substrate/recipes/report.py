@@ -210,7 +210,10 @@ def _loss_range(results: list[dict]) -> tuple[float, float, int]:
     return lo - pad, hi + pad, skip
 
 
-def _plot_compare(path: Path, results: list[dict]) -> None:
+def _plot_compare(path: Path, results: list[dict], tokens_per_step: int | None = None, x_label: str = "step") -> None:
+    """Loss curves of ``results`` (each a ``variant`` name and its ``metrics``) by step; with
+    ``tokens_per_step`` (shared by every run) the tokens seen are a second x-axis on top.
+    ``x_label`` names what the records' ``step`` holds (plot passes tokens there)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -236,9 +239,9 @@ def _plot_compare(path: Path, results: list[dict]) -> None:
     lo, hi, skip = _loss_range(results)
     ax1.set_ylim(lo, hi)
     first = f"; steps 1-{skip} (loss up to ln V) above the top" if skip else ""
-    ax1.set(xlabel="step", ylabel="loss (nats/token)", title=f"training loss (faint: per step, line: running mean){first}")
+    ax1.set(xlabel=x_label, ylabel="loss (nats/token)", title=f"training loss (faint: per step, line: running mean){first}")
     ax1.title.set_fontsize(9)
-    ax2.set(xlabel="step", ylabel="bits per byte", title="validation bits per byte (lower is better)")
+    ax2.set(xlabel=x_label, ylabel="bits per byte", title="validation bits per byte (lower is better)")
     vb_all = [m["val_bpb"] for r in results for m in r["metrics"] if m["type"] == "val" and "val_bpb" in m]
     if vb_all:
         span = max(max(vb_all) - min(vb_all), 0.02)
@@ -248,5 +251,12 @@ def _plot_compare(path: Path, results: list[dict]) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+        if tokens_per_step:
+            top = ax.secondary_xaxis("top", functions=(lambda s: s * tokens_per_step, lambda t: t / tokens_per_step))
+            top.set_xlabel("tokens", fontsize=8)
+            top.tick_params(labelsize=7)
     fig.tight_layout()
     save_png(fig, path)
+
+
+plot_loss_curves = _plot_compare  # the public name (substrate plot); compare and grow reports call it too

@@ -54,14 +54,22 @@ def tokenizer_tokens(tokenizer_dir: str | Path, surface: Surface = "raw") -> tup
 
 
 class _Stages:
-    """A stage bar on stderr (PCA, collision check, write are single long calls without inner steps)."""
+    """A stage bar on stderr (PCA, collision check, write are single long calls without inner steps);
+    in a log (stderr not a terminal), one line as each stage begins."""
 
     def __init__(self, enabled: bool):
+        import sys
+
         from tqdm import tqdm
 
-        self.bar = tqdm(desc="table", bar_format="{desc}: {postfix} [{elapsed}]", disable=not enabled)
+        self.lines = enabled and not sys.stderr.isatty()
+        self.bar = tqdm(desc="table", bar_format="{desc}: {postfix} [{elapsed}]", disable=not enabled or self.lines)
 
     def next(self, name: str) -> None:
+        if self.lines:
+            import sys
+
+            print(f"table: {name}", file=sys.stderr, flush=True)
         self.bar.set_postfix_str(name, refresh=True)
 
     def close(self) -> None:

@@ -114,7 +114,7 @@ def render_glyphs(
     tokens: Sequence[str], fonts: list[FontInfo], params: GlyphParams = GlyphParams(), workers: int | None = None, progress: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Token pictures as float32 [V, cell*cell] ink in [0, 1], and a coverage code per token."""
-    from tqdm import tqdm
+    from unicode_substrate.progress import Progress
 
     cell = params.cell
     chars = sorted({c for t in tokens for c in t})
@@ -127,7 +127,7 @@ def render_glyphs(
         if pool is None:
             _init(*args)
         it = pool.imap(_chars, jobs) if pool else map(_chars, jobs)
-        with tqdm(total=len(chars), desc="render glyphs", disable=not progress, mininterval=1) as bar:
+        with Progress(len(chars), "render glyphs", enabled=progress, unit="character") as bar:
             for job, res in zip(jobs, it):
                 ink.update(zip(job, res))
                 bar.update(len(job))

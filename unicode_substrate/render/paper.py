@@ -314,7 +314,7 @@ def render_bits_fast(
     tokens: Sequence[str], font_path: str | Path, params: PaperParams, workers: int | None = None, progress: bool = False
 ) -> np.ndarray:
     """Bits [V, cell*cell] identical to :func:`render_bits_naive`, computed in batches on all cores."""
-    from tqdm import tqdm
+    from unicode_substrate.progress import Progress
 
     tokens = list(tokens)
     workers = workers or min(2, mp.cpu_count())
@@ -328,7 +328,7 @@ def render_bits_fast(
             _init_worker(str(font_path), params.cell)
         it = pool.imap(_render_chunk, jobs) if pool else map(_render_chunk, jobs)
         parts = []
-        with tqdm(total=len(tokens), desc="render glyphs", disable=not progress, mininterval=1) as bar:
+        with Progress(len(tokens), "render glyphs", enabled=progress, unit="token") as bar:
             for chunk, res in zip(chunks, it):
                 parts.append(res)
                 bar.update(len(chunk))

@@ -71,6 +71,8 @@ class Tokenizer:
         self.fast = reason is None
         self.delegate_reason = reason
         self._native = None
+        self._native_plain = None  # the compiled loop without special matching, made on first use
+        self._char_known = None  # for count_unknown, made on first use
         if self.fast:
             self._init_fast(model, added)
             if native:
@@ -114,8 +116,9 @@ class Tokenizer:
         self._join_pairs = {x + y for a, b in merges for s in (a + b,) for x, y in zip(s, s[1:])}
         self._cache: dict[str, list[int]] = {}
 
-    def _native_encoder(self):
-        """The compiled BPE loop over this tokenizer's tables, or None where it cannot be used."""
+    def _native_encoder(self, specials: bool = True):
+        """The compiled BPE loop over this tokenizer's tables, or None where it cannot be used;
+        ``specials=False``: one that reads special-token strings as plain text."""
         if _bpe is None or self.vocab_size > 1 << 21:  # pair keys pack two ids of 21 bits
             return None
         vocab = self._vocab
@@ -131,7 +134,8 @@ class Tokenizer:
         if singles:
             cp, tid = zip(*singles)
             char_ids[list(cp)] = tid
-        return _bpe.Encoder(char_ids, keys, ranks, results, joins, byte_ids, unk, self.vocab_size, self._specials)
+        return _bpe.Encoder(char_ids, keys, ranks, results, joins, byte_ids, unk, self.vocab_size,
+                            self._specials if specials else [])
 
     # ---- public API ------------------------------------------------------------------------
     def tokens(self) -> list[str]:
@@ -146,37 +150,43 @@ class Tokenizer:
         """The token string of an id."""
         return self._tokens[i]
 
-    def encode(self, text: str, as_array: bool = False) -> list[int] | np.ndarray:
+    def encode(self, text: str, as_array: bool = False, split_special_tokens: bool = False) -> list[int] | np.ndarray:
         """Token ids of ``text`` (no BOS/EOS added), identical to the Hugging Face library's.
 
         ``as_array=True`` returns them as a numpy int32 array instead of a list, which the
-        compiled loop fills without making a Python int per id.
+        compiled loop fills without making a Python int per id. ``split_special_tokens=True``
+        encodes text that spells a special token (``</s>`` in a corpus) as plain characters, as
+        the library's ``encode_special_tokens`` (transformers' ``split_special_tokens``) does.
         """
         if not isinstance(text, str):
             raise SubstrateError(f"encode expects a str, got {type(text).__name__}")
         try:
-            if self._native is not None:
+            native = self._native_for(split_special_tokens)
+            if native is not None:
                 if as_array:
-                    return np.frombuffer(self._native_call(self._native.encode_buffer, text), dtype=IDS_DTYPE)
-                return self._native_call(self._native.encode, text)
-            ids = self._encode(text)
+                    return np.frombuffer(self._native_call(native.encode_buffer, text), dtype=IDS_DTYPE)
+                return self._native_call(native.encode, text)
+            ids = self._encode(text, split_special_tokens)
         except _LoneSurrogate:
             raise SubstrateError(f"text {_surrogate_at(text)}") from None
         return np.asarray(ids, dtype=IDS_DTYPE) if as_array else ids
 
-    def encode_batch(self, texts: list[str], workers: int | None = None, as_array: bool = False) -> list[list[int]] | list[np.ndarray]:
+    def encode_batch(self, texts: list[str], workers: int | None = None, as_array: bool = False,
+                     split_special_tokens: bool = False) -> list[list[int]] | list[np.ndarray]:
         """Encode many texts; the compiled loop spreads a large batch over threads (it releases the GIL).
 
-        ``as_array=True`` gives one numpy int32 array per text (views into one buffer per share).
+        ``as_array=True`` gives one numpy int32 array per text (views into one buffer per share);
+        ``split_special_tokens`` as in :meth:`encode`.
         """
         texts = list(texts)
         bad = next((type(t).__name__ for t in texts if not isinstance(t, str)), None)
         if bad:
             raise SubstrateError(f"encode_batch expects str texts, got {bad}")
         try:
-            if self._native is not None:
-                return self._encode_batch_native(texts, workers or os.cpu_count() or 1, as_array)
-            out = self._encode_batch(texts)
+            native = self._native_for(split_special_tokens)
+            if native is not None:
+                return self._encode_batch_native(native, texts, workers or os.cpu_count() or 1, as_array)
+            out = self._encode_batch(texts, split_special_tokens)
         except _LoneSurrogate:
             k = next(k for k, t in enumerate(texts) if _SURROGATE.search(t))
             raise SubstrateError(f"text {k} of the batch {_surrogate_at(texts[k])}") from None
@@ -218,11 +228,31 @@ class Tokenizer:
     def __repr__(self) -> str:
         return f"Tokenizer({str(self.path)!r}, layout={self.layout!r}, vocab_size={self.vocab_size}, fast={self.fast})"
 
+    def count_unknown(self, text: str) -> int:
+        """Characters of ``text`` that encode as ``<unk>`` (no id of their own, no byte fallback), not
+        counting text that spells ``<unk>``."""
+        if not self.fast:  # the library's own answer: <unk> ids of the text read without special matching
+            hf = self._hf_tokenizer(split_special_tokens=True)
+            unk = self._vocab.get(getattr(hf.model, "unk_token", None) or "")
+            if unk is None or not text:
+                return 0
+            return hf.encode(text, add_special_tokens=False).ids.count(unk)
+        if self._unk is None or self._byte_ok or not text:
+            return 0
+        if self._char_known is None:  # code point -> has a one-character token (the compiled loop's table)
+            known = np.zeros(0x110000, dtype=bool)
+            known[[ord(t) for t in self._vocab if len(t) == 1 and t not in self._special_ids]] = True
+            self._char_known = known
+        cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        return int(len(cps) - np.count_nonzero(self._char_known[cps]))
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_threads"] = None
         state["_hf"] = None
         state["_native"] = self._native is not None  # compiled objects do not pickle; rebuilt on load
+        state["_native_plain"] = None
+        state["_char_known"] = None
         return state
 
     def __setstate__(self, state):
@@ -236,8 +266,18 @@ class Tokenizer:
             self._threads = None
 
     # ---- the compiled loop -----------------------------------------------------------------
-    def _encode_batch_native(self, texts: list[str], workers: int, as_array: bool) -> list:
-        encode = self._native_arrays if as_array else self._native_lists
+    def _native_for(self, split_special_tokens: bool):
+        """The compiled loop that matches specials, or (split) the one that reads them as text; None: Python."""
+        if self._native is None or not split_special_tokens or not self._specials:
+            return self._native
+        if self._native_plain is None:
+            self._native_plain = self._native_encoder(specials=False)
+        return self._native_plain
+
+    def _encode_batch_native(self, native, texts: list[str], workers: int, as_array: bool) -> list:
+        from functools import partial
+
+        encode = partial(self._native_arrays if as_array else self._native_lists, native)
         if workers <= 1 or len(texts) < 2 or sum(map(len, texts)) < _THREAD_MIN_CHARS:
             return encode(texts)
         if self._threads is None:
@@ -250,11 +290,11 @@ class Tokenizer:
         parts = self._threads.map(encode, [texts[a:b] for a, b in zip(bounds, bounds[1:])])
         return [ids for part in parts for ids in part]
 
-    def _native_lists(self, texts: list[str]) -> list[list[int]]:
-        return self._native_call(self._native.encode_many, texts)
+    def _native_lists(self, native, texts: list[str]) -> list[list[int]]:
+        return self._native_call(native.encode_many, texts)
 
-    def _native_arrays(self, texts: list[str]) -> list[np.ndarray]:
-        ids, ends = self._native_call(self._native.encode_many_buffer, texts)
+    def _native_arrays(self, native, texts: list[str]) -> list[np.ndarray]:
+        ids, ends = self._native_call(native.encode_many_buffer, texts)
         ids = np.frombuffer(ids, dtype=IDS_DTYPE)
         return np.split(ids, np.frombuffer(ends, dtype=np.int64)[:-1]) if texts else []
 
@@ -268,19 +308,19 @@ class Tokenizer:
             raise SubstrateError(f"{self.path}: {e}") from None
 
     # ---- the pure-Python engine (and the library, for tokenizers it cannot mirror) -----------
-    def _encode_batch(self, texts: list[str]) -> list[list[int]]:
+    def _encode_batch(self, texts: list[str], split_special_tokens: bool = False) -> list[list[int]]:
         if not self.fast:
             if any(map(_SURROGATE.search, texts)):
                 raise _LoneSurrogate()
-            return [e.ids for e in self._hf_tokenizer().encode_batch(texts, add_special_tokens=False)]
-        return [self._encode(t) for t in texts]
+            return [e.ids for e in self._hf_tokenizer(split_special_tokens).encode_batch(texts, add_special_tokens=False)]
+        return [self._encode(t, split_special_tokens) for t in texts]
 
-    def _encode(self, text: str) -> list[int]:
+    def _encode(self, text: str, split_special_tokens: bool = False) -> list[int]:
         if _SURROGATE.search(text):  # the library would answer with a bare TypeError
             raise _LoneSurrogate()
         if not self.fast:
-            return self._hf_tokenizer().encode(text, add_special_tokens=False).ids
-        if self._special_re is None:
+            return self._hf_tokenizer(split_special_tokens).encode(text, add_special_tokens=False).ids
+        if self._special_re is None or split_special_tokens:
             return self._encode_plain(text)
         out: list[int] = []
         pos = 0
@@ -353,11 +393,12 @@ class Tokenizer:
             raise SubstrateError(f"{self.path}: a character has no id and the vocabulary has no unknown token")
         return [self._vocab[s] for s in syms]
 
-    def _hf_tokenizer(self):
+    def _hf_tokenizer(self, split_special_tokens: bool = False):
         if self._hf is None:
             from tokenizers import Tokenizer as HFTokenizer
 
             self._hf = HFTokenizer.from_file(str(self.path / TOKENIZER_JSON))
+        self._hf.encode_special_tokens = split_special_tokens  # the library's name for split_special_tokens
         return self._hf
 
 
@@ -391,6 +432,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 class _LoneSurrogate(SubstrateError):
     """Raised inside the encoder; encode() and encode_batch() turn it into a message naming the place."""
+
+    def __init__(self) -> None:  # SubstrateError needs a message; the callers replace it with one naming the place
+        super().__init__("text holds a lone surrogate")
 
 
 def _surrogate_at(text: str) -> str:

@@ -46,6 +46,8 @@ class TrainConfig:
     ckpt_every: int = 100  # 0 = only at the end
     keep_last: int = 2
     log_every: int = 1
+    # Experiment loggers beside metrics.jsonl, comma-separated: tensorboard, csv, wandb ("" = none).
+    log: str = ""
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
     compile: bool = False
     parallel: str = "ddp"  # how torchrun processes share the model: ddp or fsdp
@@ -74,6 +76,9 @@ class TrainConfig:
         if self.parallel not in PARALLEL:
             raise SubstrateError(f"parallel must be one of {', '.join(PARALLEL)}, got {self.parallel!r}")
         check_device(self.device)
+        from unicode_substrate.train.loggers import parse_loggers
+
+        parse_loggers(self.log)
 
     def model_config(self) -> ModelConfig:
         """The preset with this configuration's model overrides applied."""
@@ -180,7 +185,7 @@ def device_available(device: str) -> None:
 # batch_size or grad_accum may change when the global batch (x world size) stays the same,
 # since batches are drawn by (seed, step) from the global batch. Everything else is refused.
 RESUME_MAY_CHANGE: tuple[str, ...] = (
-    "steps", "eval_every", "eval_tokens", "eval_batch_size", "ckpt_every", "keep_last", "log_every",
+    "steps", "eval_every", "eval_tokens", "eval_batch_size", "ckpt_every", "keep_last", "log_every", "log",
     "precision", "compile", "parallel", "kernels", "device",
 )
 

@@ -19,7 +19,7 @@ from typing import Iterable
 
 import numpy as np
 
-from unicode_substrate.choices import SEPARATOR, UNK
+from unicode_substrate.choices import SEPARATOR, SPECIAL_TOKEN_MODES, UNK
 from unicode_substrate.artifacts import (atomic_output_dir, read_manifest, check_output, manifest_sha256, recorded_path, resolve_recorded,
                                          verify_manifest, write_manifest)
 from unicode_substrate.errors import SubstrateError
@@ -118,22 +118,32 @@ def prepare(
     val_every: int = 50,
     force: bool = False,
     progress: bool = True,
+    special_tokens: str = "text",
 ) -> Path:
-    """Tokenize a corpus (None = the built-in one) with every core into a data directory."""
-    from tqdm import tqdm
+    """Tokenize a corpus (None = the built-in one) with every core into a data directory.
 
+    ``special_tokens="text"`` (the default) encodes corpus text that spells a special token
+    (``</s>``, ``<unk>``) as plain characters, as Hugging Face's ``split_special_tokens`` does, so
+    such text can neither end a document nor pass for an unknown character; ``"special"`` matches
+    them as the special tokens, for corpora that use them on purpose."""
     from unicode_substrate.corpus import iter_documents
+    from unicode_substrate.progress import Progress
     from unicode_substrate.tokenizer import Tokenizer
 
     if val_every < 2:
         raise SubstrateError(f"val_every must be at least 2, got {val_every}")
+    if special_tokens not in SPECIAL_TOKEN_MODES:
+        raise SubstrateError(f"special_tokens must be {' or '.join(SPECIAL_TOKEN_MODES)}, got {special_tokens!r}")
+    split = special_tokens == "text"
     inputs = (tokenizer, corpus)
     check_output(out, force=force, kind="tokens", inputs=inputs)  # refused before minutes of tokenizing
     tok = Tokenizer.load(tokenizer)
     separator = tok.token_to_id(SEPARATOR)
-    # <unk> tokens counted while encoding; the manifest records this dict after the last document
+    # Characters lost to <unk>, counted while encoding (text spelling "<unk>" is not one); the manifest
+    # records this dict after the last document.
     unknown = {"id": tok.token_to_id(UNK), "tokens": 0}
-    bar = tqdm(desc="tokenizing", unit="B", unit_scale=True, disable=not progress, dynamic_ncols=True)
+    # the corpus size is not known before reading it: in a log, a line at least every 30 s
+    bar = Progress(None, "tokenizing", enabled=progress, unit="bytes", unit_scale=True)
 
     def encoded() -> Iterable[tuple[np.ndarray, int]]:
         batch: list[str] = []
@@ -148,11 +158,12 @@ def prepare(
 
     def flush(batch: list[str]) -> Iterable[tuple[np.ndarray, int]]:
         # Arrays, not lists: no Python int per id (about 3x faster over encoding and checking the built-in corpus).
-        for text, ids in zip(batch, tok.encode_batch(batch, workers=os.cpu_count(), as_array=True)):
+        encoded = tok.encode_batch(batch, workers=os.cpu_count(), as_array=True, split_special_tokens=split)
+        for text, ids in zip(batch, encoded):
             n_bytes = len(text.encode("utf-8"))
             bar.update(n_bytes)
             if unknown["id"] is not None:
-                unknown["tokens"] += ids.count(unknown["id"]) if isinstance(ids, list) else int(np.count_nonzero(np.asarray(ids) == unknown["id"]))
+                unknown["tokens"] += tok.count_unknown(text)
             yield ids, n_bytes
 
     try:
@@ -169,6 +180,7 @@ def prepare(
             tokenizer_path=recorded_path(tokenizer, out),
             tokenizer_layout=tok.layout,
             unknown=unknown,
+            special_tokens=special_tokens,
         )
     finally:
         bar.close()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +28,12 @@ from unicode_substrate.artifacts import (artifact_kind, atomic_write_bytes, cano
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.kernels import check_backend
 from unicode_substrate.model import ModelConfig
+from unicode_substrate.progress import Progress
 from unicode_substrate import checkpoint as ckpt
 from unicode_substrate.train.config import TrainConfig, device_available, resume_changes
 from unicode_substrate.train.data import TokenData
 from unicode_substrate.train.hooks import Hooks
+from unicode_substrate.train.loggers import check_loggers, open_loggers
 from unicode_substrate.train.distributed import DistInfo, dist_info_from_env, init_distributed, shutdown_distributed
 from unicode_substrate.run import (
     METRICS_FILE,
@@ -244,11 +245,12 @@ class Job:
 
 def train(cfg: TrainConfig, data: str | Path, out: str | Path, table: str | Path | None = None,
           resume: bool | str | None = None, force: bool = False, progress: bool = True,
-          hooks: Hooks | None = None, init: str | Path | None = None) -> Run:
+          hooks: Hooks | None = None, init: str | Path | None = None, label: str = "train") -> Run:
     """Train (or with ``resume``: continue, from the newest checkpoint or a given one) and return the run.
 
     ``init`` starts from another model's weights and architecture (an export, a fused run; see
-    ``train/init.py``): its model replaces ``cfg``'s, and it counts as an input of the run.
+    ``train/init.py``): its model replaces ``cfg``'s, and it counts as an input of the run. ``label``
+    names the run in progress output (growth: the stage, compare: the variant).
     """
     if init is not None:
         if hooks is not None:
@@ -266,7 +268,7 @@ def train(cfg: TrainConfig, data: str | Path, out: str | Path, table: str | Path
     try:
         with lock:
             job = build_job(cfg, Path(data), Path(out), table, resume, force, info, device, hooks or Hooks())
-            return run_loop(job, progress, hooks or Hooks())
+            return run_loop(job, progress, hooks or Hooks(), label)
     finally:
         shutdown_distributed()
 
@@ -277,6 +279,7 @@ def build_job(cfg: TrainConfig, data_dir: Path, out: Path, table: str | Path | N
     inputs = check_inputs(cfg, data_dir, table)
     data, mcfg, context, weight = inputs.data, inputs.model, inputs.context, inputs.table
     check_backend(cfg.kernels, device.type)
+    check_loggers(cfg.log)  # a missing logger package is refused before the run directory is touched
     identity = run_identity(mcfg, data.manifest_sha256, inputs.table_sha256, data.tokenizer_sha256, **hooks.identity)
     tokenizer = data.tokenizer_dir
     record = RunRecord(identity=identity, context=context, train=cfg.to_dict(), world_size=info.world_size,
@@ -394,10 +397,10 @@ class _NonFinite(Exception):
     """A non-finite loss or gradient; the loop adds where the last good checkpoint is."""
 
 
-def run_loop(job: Job, progress: bool = True, hooks: Hooks | None = None) -> Run:
-    """Train from ``job.start`` to ``cfg.steps``: log, validate, checkpoint; write the summary at the end."""
-    from tqdm import tqdm
+def run_loop(job: Job, progress: bool = True, hooks: Hooks | None = None, label: str = "train") -> Run:
+    """Train from ``job.start`` to ``cfg.steps``: log, validate, checkpoint; write the summary at the end.
 
+    ``label`` names the run in progress output (growth: the stage)."""
     hooks = hooks or Hooks()
     cfg, info, out = job.cfg, job.info, job.out
     step_fn = torch.compile(job.wrapped) if cfg.compile else job.wrapped
@@ -406,54 +409,44 @@ def run_loop(job: Job, progress: bool = True, hooks: Hooks | None = None) -> Run
     tokens_per_step = cfg.batch_size * cfg.grad_accum * info.world_size * job.context
     last_good = str(job.start_ckpt) if job.start_ckpt is not None else None
     show = progress and info.is_main
-    bar = tqdm(total=cfg.steps, initial=job.start, desc="training", unit="step", dynamic_ncols=True,
-               disable=not (show and sys.stderr.isatty()))
-    lines = _ProgressLines(cfg.steps, show and not sys.stderr.isatty())  # a CI log or nohup run is not silent
+    # A bar on a terminal; in a CI log or a nohup run, a line every 5 % and at least every 30 s.
+    bar = Progress(cfg.steps, label, enabled=show, unit="step", initial=job.start)
+    loggers = open_loggers(cfg.log, out, info.is_main, job.start if job.start_ckpt is not None else None, cfg.to_dict())
     train_time, tokens_done, last_val = 0.0, 0, None
     job.wrapped.train()
-    for step in range(job.start, cfg.steps):
-        t0 = time.perf_counter()
-        try:
-            loss_val, lr, gnorm = _train_step(job, step, step_fn, autocast)
-        except _NonFinite as e:
-            raise SubstrateError(f"{e}; stopped, {_kept(last_good)}") from None
-        step_time = time.perf_counter() - t0
-        train_time += step_time
-        tokens_done += tokens_per_step
-        done = step + 1
-        tps = tokens_done / max(train_time, 1e-9)
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            metrics.write({"type": "train", "step": done, "loss": loss_val, "lr": lr, "grad_norm": gnorm,
-                           "tokens": done * tokens_per_step, "tokens_per_s": tps, "step_s": step_time})
-        bar.set_postfix(loss=f"{loss_val:.4f}", tok_s=f"{tps:,.0f}", refresh=False)
-        bar.update(1)
-        lines.step(done, loss_val, tps)
-        if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps:
-            last_val = _validate(job, hooks, done)
-            metrics.write({"type": "val", "step": done, **last_val})
-            if progress and info.is_main and "val_loss" in last_val:
-                bar.write(f"step {done}: val loss {last_val['val_loss']:.4f}, {last_val['val_bpb']:.4f} bits/byte")
-        if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps:
-            last_good = save_checkpoint(job, done, last_good)
-    bar.close()
+    try:
+        for step in range(job.start, cfg.steps):
+            t0 = time.perf_counter()
+            try:
+                loss_val, lr, gnorm = _train_step(job, step, step_fn, autocast)
+            except _NonFinite as e:
+                raise SubstrateError(f"{e}; stopped, {_kept(last_good)}") from None
+            step_time = time.perf_counter() - t0
+            train_time += step_time
+            tokens_done += tokens_per_step
+            done = step + 1
+            tps = tokens_done / max(train_time, 1e-9)
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                record = {"type": "train", "step": done, "loss": loss_val, "lr": lr, "grad_norm": gnorm,
+                          "tokens": done * tokens_per_step, "tokens_per_s": tps, "step_s": step_time}
+                metrics.write(record)
+                loggers.write(record)
+            bar.set_postfix(f"loss {loss_val:.4f}, {tps:,.0f} tokens/s")
+            bar.update(1)
+            if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps:
+                last_val = _validate(job, hooks, done)
+                metrics.write({"type": "val", "step": done, **last_val})
+                loggers.write({"type": "val", "step": done, "tokens": done * tokens_per_step, **last_val})
+                if progress and info.is_main and "val_loss" in last_val:
+                    bar.write(f"{label} step {done}: val loss {last_val['val_loss']:.4f}, {last_val['val_bpb']:.4f} bits/byte")
+            if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps:
+                last_good = save_checkpoint(job, done, last_good)
+    finally:  # a stopped run still leaves its logger files complete up to where it stopped
+        bar.close()
+        loggers.close()
     if info.is_main and job.start < cfg.steps:
         write_summary(job, tokens_per_step, tokens_done / max(train_time, 1e-9), last_val)
     return job.run
-
-
-class _ProgressLines:
-    """Plain progress lines on stderr where a bar cannot redraw: every 5 % of the run and at least every 30 s."""
-
-    def __init__(self, steps: int, enabled: bool, every_s: float = 30.0):
-        self.steps, self.enabled, self.every_s = steps, enabled, every_s
-        self.every = max(1, steps // 20)
-        self.last = time.monotonic()
-
-    def step(self, done: int, loss: float, tokens_per_s: float) -> None:
-        now = time.monotonic()
-        if self.enabled and (done % self.every == 0 or done == self.steps or now - self.last >= self.every_s):
-            self.last = now
-            print(f"step {done}/{self.steps}: loss {loss:.4f}, {tokens_per_s:,.0f} tokens/s", file=sys.stderr, flush=True)
 
 
 def _validate(job: Job, hooks: Hooks, step: int) -> dict:

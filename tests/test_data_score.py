@@ -1,0 +1,90 @@
+"""substrate eval --data: loss and bits per byte of any run (fused ones included) on a data directory's validation split."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from _cli_helpers import one_line_error, run_cli
+from _eval_helpers import make_run, write_original
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("datascore")
+    run, tok = make_run(root)
+    return {"root": root, "run": run, "data": root / "data", "bench": write_original(root / "bench")}
+
+
+def _results(out):
+    return json.loads((out / "results.json").read_text(encoding="utf-8"))
+
+
+def test_a_plain_run_scores_what_its_training_validation_said(setup, tmp_path):
+    from unicode_substrate.run import Run
+
+    out = tmp_path / "ev"
+    r = run_cli("eval", "--run", setup["run"], "--data", setup["data"], "--out", out)
+    assert r.exit_code == 0, r.output
+    assert r.output.strip().splitlines()[-1] == f"results written to {out}"
+    assert "score data: window" in r.output  # progress lines in a log
+    score = _results(out)["data_score"]
+    summary = Run.load(setup["run"]).summary()
+    assert score["val_tokens"] == summary["val_tokens"] and score["val_bytes"] == summary["val_bytes"]
+    assert score["val_loss"] == pytest.approx(summary["val_loss"], rel=1e-6)
+    assert score["val_bpb"] == pytest.approx(summary["val_bpb"], rel=1e-6)
+    assert f"{score['val_bpb']:.4f}" in (out / "results.md").read_text(encoding="utf-8")
+    assert (out / "results.png").read_bytes()[:4] == b"\x89PNG"
+    again = tmp_path / "again"
+    assert run_cli("eval", "--run", setup["run"], "--data", setup["data"], "--out", again).exit_code == 0
+    for name in ("results.json", "results.md", "results.png"):
+        assert (out / name).read_bytes() == (again / name).read_bytes(), name
+
+
+def test_a_fused_run_gets_its_bits_per_byte_beside_benchmarks(setup, tmp_path):
+    from unicode_substrate.run import Run
+
+    fused = tmp_path / "fused"
+    assert run_cli("fuse", "--expert", setup["run"], "--expert", setup["run"], "--out", fused).exit_code == 0
+    assert "val_bpb" not in (Run.load(fused).summary() or {})  # what eval --data is for
+    out = tmp_path / "ev"
+    r = run_cli("eval", "--run", fused, "--data", setup["data"], "--tasks", "arc-easy", "--data-dir", setup["bench"],
+                "--runs", "1", "--limit", "2", "--out", out)
+    assert r.exit_code == 0, r.output
+    res = _results(out)
+    assert set(res["results"]) == {"arc-easy"} and res["results"]["arc-easy"]["n"] == 2
+    # two identical experts: the mean of their logits is either one's logits, so the score is the expert's
+    expert = Run.load(setup["run"]).summary()
+    assert res["data_score"]["val_bpb"] == pytest.approx(expert["val_bpb"], rel=1e-5)
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert "arc-easy" in md and "bits per byte" in md
+
+
+def test_bad_input_is_one_line(setup, tmp_path):
+    out = tmp_path / "ev"
+    one_line_error(run_cli("eval", "--run", setup["run"], "--out", out), "--tasks", "--data")
+    one_line_error(run_cli("eval", "--run", setup["run"], "--data", setup["root"] / "bench", "--out", out))
+    one_line_error(run_cli("eval", "--hf-model", setup["root"], "--data", setup["data"], "--out", out), "give --run")
+    one_line_error(run_cli("eval", "--run", setup["run"], "--data", setup["data"], "--tasks", "mmlu", "--out", out),
+                   "--data-dir")
+    assert not out.exists()
+
+
+def test_a_grown_model_scores_what_its_last_stage_said(setup, tmp_path):
+    from unicode_substrate.run import Run
+
+    m = Run.load(setup["run"]).model_config.to_dict()
+    fields = {k: m[k] for k in ("vocab_size", "d_model", "n_head", "context", "n_embed")}
+    cfg = tmp_path / "grow.toml"
+    cfg.write_text('preset = "tiny-glyph"\ndevice = "cpu"\nbatch_size = 2\nstages = [1, 1]\nsteps_per_stage = [2, 2]\n'
+                   f"model = {{ n_layer = 2, {', '.join(f'{k} = {v}' for k, v in fields.items())} }}\n")
+    r = run_cli("grow", "--config", cfg, "--data", setup["data"], "--table", setup["root"] / "table",
+                "--out", tmp_path / "g", "--no-monolithic", "--no-progress")
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "ev"
+    assert run_cli("eval", "--run", tmp_path / "g" / "final", "--data", setup["data"], "--out", out).exit_code == 0
+    final = Run.load(tmp_path / "g" / "final").summary()
+    assert _results(out)["data_score"]["val_bpb"] == pytest.approx(final["val_bpb"], rel=1e-6)

@@ -1,0 +1,77 @@
+"""``plot_runs``: the loss curves of one or more runs in one PNG, drawn as compare draws its own.
+
+Reads only each run's ``run.json`` and ``metrics.jsonl`` (the source of truth), so a run still
+training can be plotted. Training loss and validation loss by step on the left, validation bits
+per byte on the right; the tokens seen are a second x-axis on top when every run sees the same
+tokens per step, and the x-axis itself when they differ (so runs of other batch sizes line up).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.run import Run
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def tokens_per_step(run: Run) -> int | None:
+    """Training tokens per optimizer step, from the run record (sequences x context x processes)."""
+    train, context = run.record.train, run.record.context
+    if not train or not context:
+        return None
+    return int(train["batch_size"]) * int(train["grad_accum"]) * int(run.record.world_size or 1) * int(context)
+
+
+def _label(path: Path, taken: set[str]) -> str:
+    """A run's legend name: its folder name, with its parent's added when two runs share a name."""
+    name = path.name
+    if name in taken:
+        name = f"{path.parent.name}/{path.name}"
+    taken.add(name)
+    return name
+
+
+def _by_tokens(metrics: list[dict], per_step: int) -> list[dict]:
+    return [{**m, "step": m["step"] * per_step} for m in metrics]
+
+
+def plot_runs(runs: list[str | Path], out: str | Path, force: bool = False) -> Path:
+    """Write the loss curves of ``runs`` to the PNG file ``out``; returns ``out``."""
+    from unicode_substrate.recipes.report import plot_loss_curves
+
+    out = Path(out)
+    if not runs:
+        raise SubstrateError("plot needs at least one run")
+    if out.suffix.lower() != ".png":
+        raise SubstrateError(f"--out {out} must name a .png file")
+    if out.is_dir():
+        raise SubstrateError(f"--out {out} is a directory; name a .png file")
+    if out.exists():
+        if not force:
+            raise SubstrateError(f"{out} already exists (use --force to replace it)")
+        with open(out, "rb") as f:
+            if f.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+                raise SubstrateError(f"{out} is not a PNG picture; --force replaces only a picture")
+    loaded = [Run.load(r) for r in runs]
+    for r in loaded:
+        for name in (Run.RUN_FILE, Run.METRICS_FILE):
+            if out.resolve() == (r.path / name).resolve():
+                raise SubstrateError(f"--out {out} is an input of the plot ({name} of {r.path})")
+    taken: set[str] = set()
+    results = []
+    for r in loaded:
+        metrics = [m for m in r.metrics() if m.get("type") in ("train", "val")]
+        if not metrics:
+            raise SubstrateError(f"run {r.path} has no training metrics to plot (a fused run, or a run not yet started)")
+        results.append({"variant": _label(r.path, taken), "metrics": metrics, "tokens_per_step": tokens_per_step(r)})
+    sizes = {res["tokens_per_step"] for res in results}
+    if len(sizes) == 1 and None not in sizes:
+        plot_loss_curves(out, results, tokens_per_step=sizes.pop())
+    elif None not in sizes:  # different batches: line the runs up by tokens seen
+        plot_loss_curves(out, [{**res, "metrics": _by_tokens(res["metrics"], res["tokens_per_step"])} for res in results],
+                         x_label="tokens")
+    else:
+        plot_loss_curves(out, results)
+    return out
