@@ -34,47 +34,71 @@ class _ChunkedHeadCrossEntropy(torch.autograd.Function):
     """Mean cross-entropy of ``hidden @ weight.T`` against ``targets``, chunk by chunk; see the module docstring."""
 
     @staticmethod
-    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int,
+                with_grad: bool) -> torch.Tensor:
         # hidden size: (N, d_model); weight size: (V, d_model); targets size: (N,)
         n = hidden.shape[0]
-        lse = torch.empty(n, dtype=torch.float32, device=hidden.device)
+        keep_all = targets != IGNORE_INDEX
+        count = keep_all.sum()
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        want_h, want_w = with_grad and ctx.needs_input_grad[0], with_grad and ctx.needs_input_grad[1]
+        grad_h = torch.empty_like(hidden) if want_h else None
+        # In fp32 the first chunk's matmul writes grad_w whole, so it need not be zero-filled first.
+        first_writes = hidden.dtype == torch.float32 and n > 0
+        grad_w = None
+        if want_w:
+            grad_w = (torch.empty if first_writes else torch.zeros)(weight.shape, dtype=torch.float32, device=weight.device)
+        # d loss / d z_n = (p_n - y_n) / N, zero for an ignored token (0 * inf is avoided by where).
+        row_scale = torch.where(keep_all, 1.0 / count.float(), 0.0)
+        # Two [chunk, V] fp32 buffers reused by every chunk: a fresh 64 MiB tensor per chunk costs
+        # its page faults again on CPU (glibc maps large blocks anew), as much as the softmax itself.
+        rows = min(chunk, n)
+        logits_buf = torch.empty(rows, weight.shape[0], dtype=torch.float32, device=hidden.device)
+        logp_buf = torch.empty_like(logits_buf) if want_h or want_w else None
         for s in range(0, n, chunk):
-            logits = (hidden[s : s + chunk] @ weight.T).float()
+            h = hidden[s : s + chunk]
             t = targets[s : s + chunk]
-            keep = t != IGNORE_INDEX
-            lse[s : s + chunk] = torch.logsumexp(logits, dim=-1)
-            picked = logits.gather(1, torch.where(keep, t, 0)[:, None]).squeeze(1)
-            total += torch.where(keep, lse[s : s + chunk] - picked, 0.0).sum()
-        count = (targets != IGNORE_INDEX).sum()
-        ctx.save_for_backward(hidden, weight, targets, lse, count)
-        ctx.chunk = chunk
+            keep = keep_all[s : s + chunk]
+            safe = torch.where(keep, t, 0)[:, None]
+            logits = logits_buf[: h.shape[0]]
+            if h.dtype == torch.float32 and weight.dtype == torch.float32:
+                torch.mm(h, weight.T, out=logits)
+            else:
+                logits.copy_(h @ weight.T)  # the matmul in the autocast dtype, the softmax in fp32
+            if logp_buf is None:  # evaluation: the loss alone
+                picked = logits.gather(1, safe).squeeze(1)
+                total += torch.where(keep, torch.logsumexp(logits, dim=-1) - picked, 0.0).sum()
+                continue
+            logp = torch.log_softmax(logits, dim=-1, out=logp_buf[: h.shape[0]])
+            total -= torch.where(keep, logp.gather(1, safe).squeeze(1), 0.0).sum()
+            # dz = (softmax - onehot) * row scale, formed in place in the log-probabilities.
+            dz = logp.exp_()
+            dz.scatter_add_(1, safe, -keep[:, None].float())
+            dz.mul_(row_scale[s : s + chunk, None])
+            dz = dz.to(hidden.dtype)
+            if grad_h is not None:
+                torch.mm(dz, weight, out=grad_h[s : s + chunk])
+            if grad_w is not None:
+                if first_writes and s == 0:
+                    torch.mm(dz.T, h, out=grad_w)  # the first chunk writes, so no zeros are filled
+                elif dz.dtype == torch.float32:
+                    grad_w.addmm_(dz.T, h)
+                else:
+                    grad_w += dz.T @ h  # the matmul in the autocast dtype, the sum over chunks in fp32
+        ctx.save_for_backward(grad_h, grad_w)
+        ctx.weight_dtype = weight.dtype
         return total / count  # 0/0 = nan when every target is ignored, as F.cross_entropy gives
 
     @staticmethod
     def backward(ctx, grad_loss: torch.Tensor):
-        hidden, weight, targets, lse, count = ctx.saved_tensors
-        chunk = ctx.chunk
-        scale = grad_loss.float() / count
-        grad_h = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
-        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if ctx.needs_input_grad[1] else None
-        for s in range(0, hidden.shape[0], chunk):
-            h = hidden[s : s + chunk]
-            t = targets[s : s + chunk]
-            keep = t != IGNORE_INDEX
-            # dz = (softmax - onehot) * scale, zero rows for ignored tokens; formed in place in the logits.
-            dz = (h @ weight.T).float().sub_(lse[s : s + chunk, None]).exp_()
-            dz.scatter_add_(1, torch.where(keep, t, 0)[:, None], -keep[:, None].float())
-            dz.mul_(torch.where(keep, scale, 0.0)[:, None])
-            dz = dz.to(hidden.dtype)
-            if grad_h is not None:
-                grad_h[s : s + chunk] = dz @ weight
-            if grad_w is not None:
-                if dz.dtype == torch.float32:
-                    grad_w.addmm_(dz.T, h)
-                else:
-                    grad_w += dz.T @ h  # the matmul in the autocast dtype, the sum over chunks in fp32
-        return grad_h, None if grad_w is None else grad_w.to(weight.dtype), None, None
+        grad_h, grad_w = ctx.saved_tensors
+        if grad_h is None and grad_w is None and any(ctx.needs_input_grad[:2]):
+            raise RuntimeError("the chunked loss was computed without gradients (under no_grad) and cannot be differentiated")
+        # The loss is linear in the upstream gradient: scale what the forward computed.
+        g = grad_loss.float()
+        gh = None if grad_h is None else grad_h * g.to(grad_h.dtype)
+        gw = None if grad_w is None else (grad_w * g).to(ctx.weight_dtype)
+        return gh, gw, None, None, None
 
 
 def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
@@ -99,4 +123,5 @@ def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: t
         raise ValueError(f"hidden {hidden.dtype} and head weight {weight.dtype} differ (and autocast is off)")
     flat = hidden.reshape(-1, hidden.shape[-1])
     with torch.autocast(device, enabled=False):
-        return _ChunkedHeadCrossEntropy.apply(flat, weight, targets.reshape(-1), chunk or chunk_tokens(weight.shape[0]))
+        return _ChunkedHeadCrossEntropy.apply(flat, weight, targets.reshape(-1), chunk or chunk_tokens(weight.shape[0]),
+                                              torch.is_grad_enabled())
