@@ -101,15 +101,17 @@ def paper_memory() -> None:
     print()
 
 
-def gpu_paper(steps: int, B: int, compile_: bool) -> None:
+def gpu_paper(steps: int, B: int, compile_: bool, backend: str = "auto",
+              presets: tuple[str, ...] = ("uni-glyph-335m", "unfrozen-335m")) -> None:
     name = torch.cuda.get_device_name()
     peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
-    print(f"## {name}: uni-glyph-335m, bf16 autocast, B={B}, T=1024, compile={compile_}\n")
+    print(f"## {name}: bf16 autocast, B={B}, T=1024, kernels={backend}, compile={compile_}\n")
     print("| preset | s/step p20 / p50 / p80 | tokens/s (p50) | TFLOP/s | MFU |")
     print("|---|---|---:|---:|---:|")
-    for preset in ("uni-glyph-335m", "unfrozen-335m"):
+    for preset in presets:
         torch.manual_seed(0)
         model = build(preset, "cuda")
+        model.set_backend(backend)
         T = model.cfg.context
         times, _ = time_steps(model, B, T, steps, 3, "cuda", bf16=True, compile_=compile_)
         q = statistics.quantiles(times, n=10)
@@ -333,6 +335,8 @@ def main() -> None:
     ap.add_argument("--loss-layers", type=int, default=4, help="blocks of the CPU loss-memory model (paper: 16)")
     ap.add_argument("--loss-batch", type=int, default=2)
     ap.add_argument("--loss-context", type=int, default=1024)
+    ap.add_argument("--gpu", action="store_true", help="only the CUDA figures: uni-glyph-335m with and without "
+                    "the kernels and torch.compile, and the peak memory of either loss (benchmarks/gpu.sh)")
     ap.add_argument("--peer", action="store_true", help="only the rows against transformers' GPT-NeoX")
     ap.add_argument("--peer-pairs", type=int, default=12, help="interleaved rounds per peer row")
     ap.add_argument("--peer-only", help="only the peer rows whose label contains this")
@@ -343,6 +347,14 @@ def main() -> None:
         loss_step_child(args.loss_child, args.loss_layers, args.loss_batch, args.loss_context)
         return
     print(f"torch {torch.__version__}\n")
+    if args.gpu:
+        if not torch.cuda.is_available():
+            sys.exit("error: --gpu needs a CUDA device and torch built with CUDA")
+        gpu_loss_memory(args.gpu_batch)
+        for backend in ("torch", "triton"):
+            for compile_ in (False, True):
+                gpu_paper(args.steps, args.gpu_batch, compile_, backend, presets=("uni-glyph-335m",))
+        return
     if args.peer:
         torch.set_num_threads(args.threads or 1)
         cpu_peer(args.peer_pairs, args.peer_only)
