@@ -153,13 +153,7 @@ class GPT(nn.Module):
     def forward(self, ids: torch.Tensor, targets: torch.Tensor | None = None):
         """(logits [B, T, V], None); with ``targets``, (None, the mean cross-entropy, ignore_index -100),
         or (logits, loss) when ``full_logit_loss`` is set."""
-        B, T = ids.shape
-        if T > self.cfg.context:
-            raise ValueError(f"sequence length {T} exceeds the model context {self.cfg.context}")
-        x = self.drop(self.embed(ids))
-        for block in self.blocks:
-            x = block(x, self.rope_cos, self.rope_sin)
-        x = self.ln_f(x)
+        x = self.hidden(ids)
         if targets is None:
             return self.head(x), None
         if self.full_logit_loss or type(self.head) is not nn.Linear or self.head.bias is not None:
@@ -168,6 +162,17 @@ class GPT(nn.Module):
         # Training: the head and the loss together in chunks of tokens, so the fp32 [tokens, vocab]
         # logits and their gradient never exist (model/loss.py); no logits are returned.
         return None, chunked_cross_entropy(x, self.head.weight, targets)
+
+    def hidden(self, ids: torch.Tensor) -> torch.Tensor:
+        """The final-LayerNorm states [B, T, d_model] the head reads: scoring applies the head only
+        where a log-probability is wanted (the head is the largest matmul at a 65,536-id vocabulary)."""
+        T = ids.shape[1]
+        if T > self.cfg.context:
+            raise ValueError(f"sequence length {T} exceeds the model context {self.cfg.context}")
+        x = self.drop(self.embed(ids))
+        for block in self.blocks:
+            x = block(x, self.rope_cos, self.rope_sin)
+        return self.ln_f(x)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Parameter count; the frozen table is counted in the total (as the paper does) but is not trainable."""
