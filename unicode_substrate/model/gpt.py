@@ -67,9 +67,10 @@ class CausalSelfAttention(nn.Module):
             past = cache["k"].size(2) if "k" in cache else 0
             if past:
                 k, v = torch.cat((cache["k"], k), dim=2), torch.cat((cache["v"], v), dim=2)
-                # query i sits at position past + i and sees keys 0 .. past + i
-                mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
                 causal = False
+                if T > 1:  # one new token sees every key: no mask to build at each generated token
+                    # query i sits at position past + i and sees keys 0 .. past + i
+                    mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
             cache["k"], cache["v"] = k, v
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
                                            dropout_p=self.dropout if self.training else 0.0)
