@@ -2,17 +2,22 @@
 
 The full-logit path (``F.cross_entropy(head(h).float(), y)``) holds the fp32 logits of the whole
 batch, their log-softmax for the backward and then their gradient: at the paper's 16 x 1024
-tokens and 65,536 ids that is 4.3 GB for each. Here the forward walks over chunks of tokens,
-computing a chunk's logits, their logsumexp and the loss, and keeps only the inputs and one
-logsumexp per token; the backward recomputes each chunk's logits. With z = h W^T (one row per
-token), p = softmax(z), the one-hot target y and the mean over the N counted tokens,
+tokens and 65,536 ids that is 4.3 GB for each. Here the forward walks over chunks of tokens and,
+when gradients are wanted, computes them on the way (the loss is a scalar at the end of the
+graph, so its gradient needs nothing from later): per chunk the logits, their log-softmax, the
+loss, and then in place the logit gradient and the two gradient matmuls. With z = h W^T (one row
+per token), p = softmax(z), the one-hot target y and the mean over the N counted tokens,
     loss = (1/N) sum_n [lse(z_n) - z_n[y_n]]
     dz_n = (p_n - y_n) / N           (zero for an ignored token)
     dh_n = dz_n W                    dW = sum_n dz_n^T h_n
-so the peak is one chunk's logits (``chunk`` x V fp32, 64 MiB by default), not N x V.
+The backward only multiplies dh and dW by the upstream gradient (the loss is linear in it). So
+the head costs three matmuls, as in the full path, not four (no logits recomputed), and the
+peak is two reused chunk buffers (``chunk`` x V fp32, 64 MiB each by default), not N x V; what
+is saved for the backward is dh [N, d_model] and dW [V, d_model], the sizes of the gradients.
+Under ``no_grad`` (validation) the walk computes the loss alone.
 
 Precision follows the full path under autocast: the matmuls run in the autocast dtype (bf16 on
-the trainer's GPU path), the logsumexp and loss in fp32, and the head-weight gradient is summed
+the trainer's GPU path), the softmax and loss in fp32, and the head-weight gradient is summed
 over chunks in fp32. Chunks are visited in a fixed order, so the result is deterministic.
 """
 
@@ -92,8 +97,6 @@ class _ChunkedHeadCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss: torch.Tensor):
         grad_h, grad_w = ctx.saved_tensors
-        if grad_h is None and grad_w is None and any(ctx.needs_input_grad[:2]):
-            raise RuntimeError("the chunked loss was computed without gradients (under no_grad) and cannot be differentiated")
         # The loss is linear in the upstream gradient: scale what the forward computed.
         g = grad_loss.float()
         gh = None if grad_h is None else grad_h * g.to(grad_h.dtype)
