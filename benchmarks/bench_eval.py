@@ -8,11 +8,18 @@ thread), median of ``--repeats``, so other work on a shared machine disturbs the
 
     python benchmarks/bench_eval.py
     python benchmarks/bench_eval.py --device cuda     # wall time on a GPU
+    python benchmarks/bench_eval.py --peer            # against lm-evaluation-harness and transformers generate
+
+The peer rows (``--peer``) put the same model, as the ``GPTNeoXForCausalLM`` its export loads as,
+behind lm-evaluation-harness's Hugging Face backend (``HFLM.loglikelihood``, the call its
+multiple-choice tasks make, on the same context/continuation pairs) and behind ``generate``
+(greedy, same prompts), with one character-level tokenizer shared by both sides.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import platform
 import statistics
 import time
@@ -71,14 +78,89 @@ def items(n):
     return mmlu, arc
 
 
+def char_tokenizer():
+    """A Hugging Face fast tokenizer that maps printable ASCII and newline to their code points."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import BPE
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0, "\n": 10, **{chr(i): i for i in range(32, 127)}}
+    tok = Tokenizer(BPE(vocab, [], unk_token="<unk>"))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<unk>", pad_token="<unk>")
+
+
+def peer(args) -> None:
+    """items/s of the log-likelihood protocol against lm-eval's HFLM, tokens/s of greedy generation against generate."""
+    import sys
+    import tempfile
+
+    import lm_eval
+    import transformers
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from bench_train import neox_twin
+    from unicode_substrate.eval.prompts import continuations, prompt
+
+    torch.manual_seed(0)
+    model = GPT(get_preset("tiny-unfrozen"), backend="auto").eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        twin = neox_twin(model, tmp).eval()
+    hf_tok = char_tokenizer()
+    lm = CharModel(model, "cpu")
+    lm.encode = lambda text: hf_tok(text, add_special_tokens=False)["input_ids"]
+    logging.getLogger("lm_eval").setLevel(logging.ERROR)  # one truncation line per long request otherwise
+    harness = HFLM(pretrained=twin, tokenizer=hf_tok, batch_size=args.peer_batch, device="cpu", dtype=torch.float32)
+    clock = time.process_time
+    print(f"\n== peers: lm-evaluation-harness {lm_eval.__version__} (HF backend), transformers "
+          f"{transformers.__version__} generate; the export's GPTNeoXForCausalLM of the same weights; 1 thread, CPU time")
+    print(f"{'log-likelihood, 4 choices':<32} {'ours items/s':>12} {'lm-eval':>8} {'x':>6} {'max |ll diff|':>14}")
+    for name, its in zip(("MMLU-shaped", "ARC-shaped"), items(args.items)):
+        reqs = [Instance("loglikelihood", {}, (prompt(it), c), i) for i, it in enumerate(its) for c in continuations(it)]
+        ours_ll = [ll for r in loglik.run_items(lm, its, batch_size=args.peer_batch) for ll in r["loglik"]]
+        theirs_ll = [ll for ll, _ in harness.loglikelihood(reqs, disable_tqdm=True)]
+        diff = max(abs(a - b) for a, b in zip(ours_ll, theirs_ll))
+        t_ours = timed(lambda: loglik.run_items(lm, its, batch_size=args.peer_batch), args.repeats, clock)
+        t_theirs = timed(lambda: harness.loglikelihood(reqs, disable_tqdm=True), args.repeats, clock)
+        print(f"{name + f', batch {args.peer_batch}':<32} {len(its) / t_ours:>12.1f} {len(its) / t_theirs:>8.1f} "
+              f"{t_theirs / t_ours:>6.2f} {diff:>14.1e}")
+    print(f"{'greedy generation, prompt 32':<32} {'ours tok/s':>12} {'generate':>8} {'x':>6} {'same tokens':>14}")
+    prompt_ids = torch.randint(32, 127, (1, 32), generator=torch.Generator().manual_seed(0))
+    for batch, new in ((1, 16), (1, 96), (10, 96)):
+        x = prompt_ids.expand(batch, -1).contiguous()
+        mask = torch.ones_like(x)
+
+        def theirs():
+            return twin.generate(input_ids=x, attention_mask=mask, max_new_tokens=new, min_new_tokens=new,
+                                 do_sample=False, pad_token_id=0)
+
+        def ours():
+            return model.generate(x, new, temperature=0)
+
+        with torch.no_grad():
+            same = torch.equal(ours(), theirs())
+            t_ours = timed(ours, args.repeats, clock)
+            t_theirs = timed(theirs, args.repeats, clock)
+        print(f"{f'batch {batch}, {new} new':<32} {batch * new / t_ours:>12,.0f} {batch * new / t_theirs:>8,.0f} "
+              f"{t_theirs / t_ours:>6.2f} {str(same):>14}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--items", type=int, default=16)
+    ap.add_argument("--peer", action="store_true", help="only the rows against lm-evaluation-harness and generate")
+    ap.add_argument("--peer-batch", type=int, default=16, help="batch size of both sides in the peer rows")
     args = ap.parse_args()
     if args.device == "cpu":
         torch.set_num_threads(1)
+    if args.peer:
+        if args.device != "cpu":
+            raise SystemExit("error: the peer rows run on CPU only")
+        peer(args)
+        return
     torch.manual_seed(0)
     model = GPT(get_preset("tiny-unfrozen"), backend="auto").to(args.device).eval()
     lm = CharModel(model, args.device)

@@ -9,11 +9,13 @@ autocast, and the peak memory of both losses.
     python benchmarks/bench_train.py                 # everything this machine can run
     python benchmarks/bench_train.py --skip-paper    # tiny presets only (no 5 GiB allocations)
     python benchmarks/bench_train.py --only-loss --loss-layers 4   # the loss memory comparison only
+    python benchmarks/bench_train.py --peer          # against transformers' GPTNeoXForCausalLM, 1 thread
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import resource
@@ -99,15 +101,17 @@ def paper_memory() -> None:
     print()
 
 
-def gpu_paper(steps: int, B: int, compile_: bool) -> None:
+def gpu_paper(steps: int, B: int, compile_: bool, backend: str = "auto",
+              presets: tuple[str, ...] = ("uni-glyph-335m", "unfrozen-335m")) -> None:
     name = torch.cuda.get_device_name()
     peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
-    print(f"## {name}: uni-glyph-335m, bf16 autocast, B={B}, T=1024, compile={compile_}\n")
+    print(f"## {name}: bf16 autocast, B={B}, T=1024, kernels={backend}, compile={compile_}\n")
     print("| preset | s/step p20 / p50 / p80 | tokens/s (p50) | TFLOP/s | MFU |")
     print("|---|---|---:|---:|---:|")
-    for preset in ("uni-glyph-335m", "unfrozen-335m"):
+    for preset in presets:
         torch.manual_seed(0)
         model = build(preset, "cuda")
+        model.set_backend(backend)
         T = model.cfg.context
         times, _ = time_steps(model, B, T, steps, 3, "cuda", bf16=True, compile_=compile_)
         q = statistics.quantiles(times, n=10)
@@ -199,6 +203,127 @@ def gpu_loss_memory(B: int) -> None:
     print(f"\nchunked / full peak: {peaks['chunked'] / peaks['full']:.2f}x\n")
 
 
+def neox_twin(model: GPT, workdir: str):
+    """The ``GPTNeoXForCausalLM`` of the model's ``substrate export``: the same tensors (the export's
+    own mapping), written as an export directory writes them and loaded with ``from_pretrained``;
+    the lifted table stays frozen there too."""
+    from safetensors.torch import save_file
+    from transformers import GPTNeoXForCausalLM
+
+    from unicode_substrate.model.neox import neox_config, to_neox
+
+    c = model.cfg
+    table = model.embed.weight if c.embedding == "frozen" else None
+    save_file(to_neox(model.state_dict(), c, table), f"{workdir}/model.safetensors", metadata={"format": "pt"})
+    with open(f"{workdir}/config.json", "w") as f:
+        json.dump(neox_config(c, {}, "float32", {}), f)
+    twin = GPTNeoXForCausalLM.from_pretrained(workdir).train()
+    twin.gpt_neox.embed_in.weight.requires_grad_(c.embedding != "frozen")
+    return twin
+
+
+def gemm_flops(n: int = 1024, repeats: int = 7) -> float:
+    """This machine's own fp32 GEMM rate (FLOP/s, median of ``repeats`` n x n x n products, CPU time)."""
+    a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+    torch.mm(a, b, out=out)
+    times = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        torch.mm(a, b, out=out)
+        times.append(time.process_time() - t0)
+    return 2 * n**3 / statistics.median(times)
+
+
+def _step_fn(model, opt, inp, tgt, peer: bool):
+    """One forward + backward + AdamW step; the peer's loss is the full-logit cross-entropy of its logits."""
+    def step():
+        if peer:
+            logits = model(input_ids=inp).logits
+            loss = torch.nn.functional.cross_entropy(logits.float().view(-1, logits.size(-1)), tgt.view(-1))
+        else:
+            _, loss = model(inp, tgt)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.item()
+    return step
+
+
+def peer_row(label: str, preset: str, B: int, T: int, pairs: int, warmup: int, gemm: float, **overrides) -> dict:
+    """Our step (chunked loss), our full-logit step and the NeoX twin's step, interleaved round by round."""
+    import tempfile
+
+    torch.manual_seed(0)
+    ours = build(preset, "cpu", **overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        twin = neox_twin(ours, tmp)
+    x = torch.randint(0, ours.cfg.vocab_size, (B, T + 1), generator=torch.Generator().manual_seed(1))
+    inp, tgt = x[:, :-1].contiguous(), x[:, 1:].contiguous()
+    full = copy.deepcopy(ours)  # the same weights and table, with the full-logit loss
+    full.full_logit_loss = True
+    steps = {}
+    for name, model, peer in (("ours", ours, False), ("full", full, False), ("peer", twin, True)):
+        opt = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-4, fused=True)  # as the trainer does
+        steps[name] = _step_fn(model, opt, inp, tgt, peer)
+    wall = {k: [] for k in steps}
+    cpu = {k: [] for k in steps}
+    losses = {}
+    for i in range(warmup + pairs):
+        for name, step in steps.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            loss = step()
+            w1, c1 = time.perf_counter(), time.process_time()
+            if i == 0:
+                losses[name] = loss
+            if i >= warmup:
+                wall[name].append(w1 - w0)
+                cpu[name].append(c1 - c0)
+    flops = flops_per_token(ours, T) * B * T
+    med = statistics.median
+    ratio = [p / o for p, o in zip(wall["peer"], wall["ours"])]
+    ratio_cpu = [p / o for p, o in zip(cpu["peer"], cpu["ours"])]
+    loss_cost = [o / f for o, f in zip(wall["ours"], wall["full"])]
+    q = statistics.quantiles(ratio, n=10) if len(ratio) > 1 else [ratio[0]] * 9
+    return {"label": label, "tokens": B * T, "ours_s": med(wall["ours"]), "peer_s": med(wall["peer"]),
+            "full_s": med(wall["full"]), "ratio": med(ratio), "ratio_p20": q[1], "ratio_p80": q[7],
+            "ratio_cpu": med(ratio_cpu), "chunked_over_full": med(loss_cost),
+            "ours_flops": flops / med(cpu["ours"]), "peer_flops": flops / med(cpu["peer"]), "gemm": gemm,
+            "loss_diff": max(abs(losses["ours"] - losses["peer"]), abs(losses["ours"] - losses["full"]))}
+
+
+PEER_MODELS = (  # (label, preset, B, T, overrides): the tiny presets at the issue's 4 x 128, the paper width shallow
+    ("tiny-bit-64", "tiny-bit-64", 4, 128, {}),
+    ("tiny-glyph", "tiny-glyph", 4, 128, {}),
+    ("tiny-unfrozen", "tiny-unfrozen", 4, 128, {}),
+    ("uni-glyph-335m, 2 layers", "uni-glyph-335m", 2, 128, {"n_layer": 2}),
+    ("uni-glyph-335m, 4 layers", "uni-glyph-335m", 2, 128, {"n_layer": 4}),
+)
+
+
+def cpu_peer(pairs: int, only: str | None) -> None:
+    """The peer rows: our step against transformers' GPTNeoXForCausalLM of its export, one thread."""
+    import transformers
+
+    threads = torch.get_num_threads()
+    gemm = gemm_flops()
+    print(f"## Training step against transformers {transformers.__version__} GPTNeoXForCausalLM of the export "
+          f"(CPU fp32, {threads} thread{'s' * (threads > 1)}, {pairs} interleaved rounds after 2 warm-up, AdamW fused)\n")
+    print(f"fp32 GEMM rate of this machine, measured in this run (1024^3, CPU time): {gemm / 1e9:,.1f} GFLOP/s\n")
+    print("| model | tokens/step | ours s/step | peer s/step | ours tokens/s | peer tokens/s | ratio p50 (p20-p80) | "
+          "ratio, CPU time | chunked / full-logit | ours GFLOP/s (of GEMM) | peer GFLOP/s (of GEMM) | max loss diff |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    for label, preset, B, T, over in PEER_MODELS:
+        if only and only not in label:
+            continue
+        r = peer_row(label, preset, B, T, pairs, 2, gemm, **over)
+        print(f"| {label} | {r['tokens']} | {r['ours_s']:.3f} | {r['peer_s']:.3f} | {r['tokens'] / r['ours_s']:,.0f} | "
+              f"{r['tokens'] / r['peer_s']:,.0f} | {r['ratio']:.2f}x ({r['ratio_p20']:.2f}-{r['ratio_p80']:.2f}) | "
+              f"{r['ratio_cpu']:.2f}x | {r['chunked_over_full']:.2f} | {r['ours_flops'] / 1e9:,.1f} "
+              f"({r['ours_flops'] / gemm:.0%}) | {r['peer_flops'] / 1e9:,.1f} ({r['peer_flops'] / gemm:.0%}) | "
+              f"{r['loss_diff']:.1e} |", flush=True)
+    print("\nratio = the peer's step time / ours, per round (above 1: ours is faster); FLOP/s from CPU time.\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=8)
@@ -210,12 +335,32 @@ def main() -> None:
     ap.add_argument("--loss-layers", type=int, default=4, help="blocks of the CPU loss-memory model (paper: 16)")
     ap.add_argument("--loss-batch", type=int, default=2)
     ap.add_argument("--loss-context", type=int, default=1024)
+    ap.add_argument("--gpu", action="store_true", help="only the CUDA figures: uni-glyph-335m with and without "
+                    "the kernels and torch.compile, and the peak memory of either loss (benchmarks/gpu.sh)")
+    ap.add_argument("--peer", action="store_true", help="only the rows against transformers' GPT-NeoX")
+    ap.add_argument("--peer-pairs", type=int, default=12, help="interleaved rounds per peer row")
+    ap.add_argument("--peer-only", help="only the peer rows whose label contains this")
+    ap.add_argument("--threads", type=int, help="intra-op threads (the peer rows default to 1)")
     ap.add_argument("--loss-child", choices=("full", "chunked"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.loss_child:
         loss_step_child(args.loss_child, args.loss_layers, args.loss_batch, args.loss_context)
         return
     print(f"torch {torch.__version__}\n")
+    if args.gpu:
+        if not torch.cuda.is_available():
+            sys.exit("error: --gpu needs a CUDA device and torch built with CUDA")
+        gpu_loss_memory(args.gpu_batch)
+        for backend in ("torch", "triton"):
+            for compile_ in (False, True):
+                gpu_paper(args.steps, args.gpu_batch, compile_, backend, presets=("uni-glyph-335m",))
+        return
+    if args.peer:
+        torch.set_num_threads(args.threads or 1)
+        cpu_peer(args.peer_pairs, args.peer_only)
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if not args.only_loss:
         cpu_tiny(args.steps, args.batch)
     if not args.skip_paper:

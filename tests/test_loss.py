@@ -64,7 +64,7 @@ def test_loss_and_gradients_equal_the_full_path(shape, V, d, chunk, ignore):
 
 
 def test_nothing_of_size_tokens_times_vocabulary_is_saved():
-    # The backward keeps the inputs and one logsumexp per token; the full path saves N x V.
+    # The chunked loss keeps the gradients it computed ([N, d] and [V, d]); the full path saves N x V.
     N, V, d = 64, 1000, 16
     hidden, weight, targets = _case((N,), V, d, "some")
     for fn, fits in ((lambda h, w: chunked_cross_entropy(h, w, targets, 16), True), (lambda h, w: _full(h, w, targets), False)):
@@ -77,6 +77,29 @@ def test_nothing_of_size_tokens_times_vocabulary_is_saved():
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             fn(hidden.requires_grad_(), weight.requires_grad_())
         assert (max(sizes) < N * V) == fits, sizes
+
+
+def test_the_upstream_gradient_scales_what_the_forward_computed():
+    # The gradients are formed in the forward; a scaled loss (grad accumulation divides it) and a
+    # second backward through a retained graph must still match the full path.
+    hidden, weight, targets = _case((3, 7), 53, 8, "some")
+    grads = []
+    for fn in (lambda h, w: chunked_cross_entropy(h, w, targets, 5), lambda h, w: _full(h, w, targets)):
+        h, w = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
+        loss = fn(h, w) * 0.25
+        loss.backward(retain_graph=True)
+        (loss * 3.0).backward()
+        grads.append((h.grad, w.grad))
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want, **tolerance(torch.float32))
+
+
+def test_no_grad_computes_the_loss_alone():
+    hidden, weight, targets = _case((2, 9), 41, 6, "some")
+    with torch.no_grad():
+        loss = chunked_cross_entropy(hidden.requires_grad_(), weight.requires_grad_(), targets, 4)
+    assert loss.grad_fn is None
+    torch.testing.assert_close(loss, _full(hidden, weight, targets).detach(), **tolerance(torch.float32))
 
 
 def test_chunk_size_follows_the_vocabulary():

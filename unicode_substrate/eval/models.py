@@ -109,13 +109,20 @@ class LanguageModel:
             for row, i in enumerate(chunk):
                 inp = prepared[i][0]
                 x[row, :len(inp)] = torch.tensor(inp)
+            # Only the continuation positions are scored, so only they need logits.
+            rows = torch.cat([torch.full((prepared[i][2],), row) for row, i in enumerate(chunk)])
+            cols = torch.cat([torch.arange(len(prepared[i][0]) - prepared[i][2], len(prepared[i][0])) for i in chunk])
+            tgts = torch.cat([torch.tensor(prepared[i][1][-prepared[i][2]:]) for i in chunk])
             with torch.no_grad():
-                logp = torch.log_softmax(self._logits(x.to(self.device)).float(), dim=-1).cpu()
+                logits = self._logits_at(x.to(self.device), rows.to(self.device), cols.to(self.device))
+                picked = torch.log_softmax(logits.float(), dim=-1).gather(1, tgts.to(self.device)[:, None]).cpu()
+            sums = torch.zeros(len(chunk), dtype=torch.float64).index_add_(0, rows, picked[:, 0].double())
             for row, i in enumerate(chunk):
-                inp, tgt, n = prepared[i]
-                pos = torch.arange(len(inp) - n, len(inp))
-                out[i] = float(logp[row, pos, torch.tensor(tgt[-n:])].sum())
+                out[i] = float(sums[row])
         return out
+
+    def _logits_at(self, ids, rows, cols):  # logits [len(rows), V] at positions (rows[j], cols[j]) of ids [B, T]
+        return self._logits(ids)[rows, cols]
 
 
 class RunModel(LanguageModel):
@@ -156,6 +163,9 @@ class RunModel(LanguageModel):
     def _logits(self, ids):
         logits, _ = self.model(ids)
         return logits
+
+    def _logits_at(self, ids, rows, cols):
+        return self.model.head(self.model.hidden(ids)[rows, cols])
 
     def _generate(self, ids, n_new, temperature, top_k, generator):
         return self.model.generate(ids, n_new, temperature=temperature, top_k=top_k, generator=generator)

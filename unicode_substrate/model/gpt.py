@@ -67,9 +67,10 @@ class CausalSelfAttention(nn.Module):
             past = cache["k"].size(2) if "k" in cache else 0
             if past:
                 k, v = torch.cat((cache["k"], k), dim=2), torch.cat((cache["v"], v), dim=2)
-                # query i sits at position past + i and sees keys 0 .. past + i
-                mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
                 causal = False
+                if T > 1:  # one new token sees every key: no mask to build at each generated token
+                    # query i sits at position past + i and sees keys 0 .. past + i
+                    mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
             cache["k"], cache["v"] = k, v
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
                                            dropout_p=self.dropout if self.training else 0.0)
@@ -153,13 +154,7 @@ class GPT(nn.Module):
     def forward(self, ids: torch.Tensor, targets: torch.Tensor | None = None):
         """(logits [B, T, V], None); with ``targets``, (None, the mean cross-entropy, ignore_index -100),
         or (logits, loss) when ``full_logit_loss`` is set."""
-        B, T = ids.shape
-        if T > self.cfg.context:
-            raise ValueError(f"sequence length {T} exceeds the model context {self.cfg.context}")
-        x = self.drop(self.embed(ids))
-        for block in self.blocks:
-            x = block(x, self.rope_cos, self.rope_sin)
-        x = self.ln_f(x)
+        x = self.hidden(ids)
         if targets is None:
             return self.head(x), None
         if self.full_logit_loss or type(self.head) is not nn.Linear or self.head.bias is not None:
@@ -168,6 +163,17 @@ class GPT(nn.Module):
         # Training: the head and the loss together in chunks of tokens, so the fp32 [tokens, vocab]
         # logits and their gradient never exist (model/loss.py); no logits are returned.
         return None, chunked_cross_entropy(x, self.head.weight, targets)
+
+    def hidden(self, ids: torch.Tensor) -> torch.Tensor:
+        """The final-LayerNorm states [B, T, d_model] the head reads: scoring applies the head only
+        where a log-probability is wanted (the head is the largest matmul at a 65,536-id vocabulary)."""
+        T = ids.shape[1]
+        if T > self.cfg.context:
+            raise ValueError(f"sequence length {T} exceeds the model context {self.cfg.context}")
+        x = self.drop(self.embed(ids))
+        for block in self.blocks:
+            x = block(x, self.rope_cos, self.rope_sin)
+        return self.ln_f(x)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Parameter count; the frozen table is counted in the total (as the paper does) but is not trainable."""

@@ -2,17 +2,22 @@
 
 The full-logit path (``F.cross_entropy(head(h).float(), y)``) holds the fp32 logits of the whole
 batch, their log-softmax for the backward and then their gradient: at the paper's 16 x 1024
-tokens and 65,536 ids that is 4.3 GB for each. Here the forward walks over chunks of tokens,
-computing a chunk's logits, their logsumexp and the loss, and keeps only the inputs and one
-logsumexp per token; the backward recomputes each chunk's logits. With z = h W^T (one row per
-token), p = softmax(z), the one-hot target y and the mean over the N counted tokens,
+tokens and 65,536 ids that is 4.3 GB for each. Here the forward walks over chunks of tokens and,
+when gradients are wanted, computes them on the way (the loss is a scalar at the end of the
+graph, so its gradient needs nothing from later): per chunk the logits, their log-softmax, the
+loss, and then in place the logit gradient and the two gradient matmuls. With z = h W^T (one row
+per token), p = softmax(z), the one-hot target y and the mean over the N counted tokens,
     loss = (1/N) sum_n [lse(z_n) - z_n[y_n]]
     dz_n = (p_n - y_n) / N           (zero for an ignored token)
     dh_n = dz_n W                    dW = sum_n dz_n^T h_n
-so the peak is one chunk's logits (``chunk`` x V fp32, 64 MiB by default), not N x V.
+The backward only multiplies dh and dW by the upstream gradient (the loss is linear in it). So
+the head costs three matmuls, as in the full path, not four (no logits recomputed), and the
+peak is two reused chunk buffers (``chunk`` x V fp32, 64 MiB each by default), not N x V; what
+is saved for the backward is dh [N, d_model] and dW [V, d_model], the sizes of the gradients.
+Under ``no_grad`` (validation) the walk computes the loss alone.
 
 Precision follows the full path under autocast: the matmuls run in the autocast dtype (bf16 on
-the trainer's GPU path), the logsumexp and loss in fp32, and the head-weight gradient is summed
+the trainer's GPU path), the softmax and loss in fp32, and the head-weight gradient is summed
 over chunks in fp32. Chunks are visited in a fixed order, so the result is deterministic.
 """
 
@@ -34,47 +39,72 @@ class _ChunkedHeadCrossEntropy(torch.autograd.Function):
     """Mean cross-entropy of ``hidden @ weight.T`` against ``targets``, chunk by chunk; see the module docstring."""
 
     @staticmethod
-    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int,
+                with_grad: bool) -> torch.Tensor:
         # hidden size: (N, d_model); weight size: (V, d_model); targets size: (N,)
         n = hidden.shape[0]
-        lse = torch.empty(n, dtype=torch.float32, device=hidden.device)
+        keep_all = targets != IGNORE_INDEX
+        count = keep_all.sum()
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        want_h, want_w = with_grad and ctx.needs_input_grad[0], with_grad and ctx.needs_input_grad[1]
+        grad_h = torch.empty_like(hidden) if want_h else None
+        # In fp32 the first chunk's matmul writes grad_w whole, so it need not be zero-filled first.
+        first_writes = hidden.dtype == torch.float32 and n > 0
+        grad_w = None
+        if want_w:
+            grad_w = (torch.empty if first_writes else torch.zeros)(weight.shape, dtype=torch.float32, device=weight.device)
+        # d loss / d z_n = (p_n - y_n) / N, zero for an ignored token (0 * inf is avoided by where).
+        row_scale = torch.where(keep_all, 1.0 / count.float(), 0.0)
+        # Two [chunk, V] fp32 buffers reused by every chunk: a fresh 64 MiB tensor per chunk costs
+        # its page faults again on CPU (glibc maps large blocks anew), as much as the softmax itself.
+        rows = min(chunk, n)
+        logits_buf = torch.empty(rows, weight.shape[0], dtype=torch.float32, device=hidden.device)
+        logp_buf = torch.empty_like(logits_buf) if want_h or want_w else None
         for s in range(0, n, chunk):
-            logits = (hidden[s : s + chunk] @ weight.T).float()
+            h = hidden[s : s + chunk]
             t = targets[s : s + chunk]
-            keep = t != IGNORE_INDEX
-            lse[s : s + chunk] = torch.logsumexp(logits, dim=-1)
-            picked = logits.gather(1, torch.where(keep, t, 0)[:, None]).squeeze(1)
-            total += torch.where(keep, lse[s : s + chunk] - picked, 0.0).sum()
-        count = (targets != IGNORE_INDEX).sum()
-        ctx.save_for_backward(hidden, weight, targets, lse, count)
-        ctx.chunk = chunk
+            keep = keep_all[s : s + chunk]
+            safe = torch.where(keep, t, 0)[:, None]
+            logits = logits_buf[: h.shape[0]]
+            if h.dtype == torch.float32 and weight.dtype == torch.float32:
+                torch.mm(h, weight.T, out=logits)
+            else:
+                logits.copy_(h @ weight.T)  # the matmul in the autocast dtype, the softmax in fp32
+            if logp_buf is None:  # evaluation: the loss alone
+                picked = logits.gather(1, safe).squeeze(1)
+                total += torch.where(keep, torch.logsumexp(logits, dim=-1) - picked, 0.0).sum()
+                continue
+            logp = torch.log_softmax(logits, dim=-1, out=logp_buf[: h.shape[0]])
+            total -= torch.where(keep, logp.gather(1, safe).squeeze(1), 0.0).sum()
+            # dz = (softmax - onehot) * row scale, formed in place in the log-probabilities.
+            dz = logp.exp_()
+            dz.scatter_add_(1, safe, -keep[:, None].float())
+            dz.mul_(row_scale[s : s + chunk, None])
+            dz = dz.to(hidden.dtype)
+            if grad_h is not None:
+                torch.mm(dz, weight, out=grad_h[s : s + chunk])
+            if grad_w is not None:
+                if first_writes and s == 0:
+                    torch.mm(dz.T, h, out=grad_w)  # the first chunk writes, so no zeros are filled
+                elif dz.dtype == torch.float32:
+                    grad_w.addmm_(dz.T, h)
+                else:
+                    grad_w += dz.T @ h  # the matmul in the autocast dtype, the sum over chunks in fp32
+        ctx.save_for_backward(grad_h, grad_w)
+        ctx.weight_dtype = weight.dtype
         return total / count  # 0/0 = nan when every target is ignored, as F.cross_entropy gives
 
     @staticmethod
     def backward(ctx, grad_loss: torch.Tensor):
-        hidden, weight, targets, lse, count = ctx.saved_tensors
-        chunk = ctx.chunk
-        scale = grad_loss.float() / count
-        grad_h = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
-        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if ctx.needs_input_grad[1] else None
-        for s in range(0, hidden.shape[0], chunk):
-            h = hidden[s : s + chunk]
-            t = targets[s : s + chunk]
-            keep = t != IGNORE_INDEX
-            # dz = (softmax - onehot) * scale, zero rows for ignored tokens; formed in place in the logits.
-            dz = (h @ weight.T).float().sub_(lse[s : s + chunk, None]).exp_()
-            dz.scatter_add_(1, torch.where(keep, t, 0)[:, None], -keep[:, None].float())
-            dz.mul_(torch.where(keep, scale, 0.0)[:, None])
-            dz = dz.to(hidden.dtype)
-            if grad_h is not None:
-                grad_h[s : s + chunk] = dz @ weight
-            if grad_w is not None:
-                if dz.dtype == torch.float32:
-                    grad_w.addmm_(dz.T, h)
-                else:
-                    grad_w += dz.T @ h  # the matmul in the autocast dtype, the sum over chunks in fp32
-        return grad_h, None if grad_w is None else grad_w.to(weight.dtype), None, None
+        grad_h, grad_w = ctx.saved_tensors
+        # The loss is linear in the upstream gradient: scale what the forward computed.
+        g = grad_loss.float()
+        if bool(g == 1.0):  # the usual case: hand the gradients over without another pass over V x d
+            gh, gw = grad_h, grad_w
+        else:  # a new tensor, not in place: a retained graph may run this backward again
+            gh = None if grad_h is None else grad_h * g.to(grad_h.dtype)
+            gw = None if grad_w is None else grad_w * g
+        return gh, None if gw is None else gw.to(ctx.weight_dtype), None, None, None
 
 
 def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
@@ -99,4 +129,5 @@ def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: t
         raise ValueError(f"hidden {hidden.dtype} and head weight {weight.dtype} differ (and autocast is off)")
     flat = hidden.reshape(-1, hidden.shape[-1])
     with torch.autocast(device, enabled=False):
-        return _ChunkedHeadCrossEntropy.apply(flat, weight, targets.reshape(-1), chunk or chunk_tokens(weight.shape[0]))
+        return _ChunkedHeadCrossEntropy.apply(flat, weight, targets.reshape(-1), chunk or chunk_tokens(weight.shape[0]),
+                                              torch.is_grad_enabled())
