@@ -165,6 +165,8 @@ class RunModel(LanguageModel):
         return logits
 
     def _logits_at(self, ids, rows, cols):
+        if not hasattr(self.model, "hidden"):  # a fusion mixes whole logits: no single head to apply
+            return super()._logits_at(ids, rows, cols)
         return self.model.head(self.model.hidden(ids)[rows, cols])
 
     def _generate(self, ids, n_new, temperature, top_k, generator):
