@@ -100,5 +100,5 @@ def test_a_missing_benchmark_task_is_one_line_with_nothing_written(tmp_path):
     before = {p.name for p in tmp_path.iterdir()}
     res = run_cli("prepare", "--recipe", recipe, "--tokenizer", tok, "--out", tmp_path / "d", "--no-progress",
                   "--decontaminate", bench, "--tasks", "csqa")
-    one_line_error(res, "no csqa benchmark")
+    one_line_error(res, "no csqa validation file")
     assert {p.name for p in tmp_path.iterdir()} == before

@@ -69,6 +69,8 @@ def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, data
         return
     if out is None:
         raise SubstrateError("--out is required (the eval directory to write), unless --list-files")
+    if tasks is None and not task_file and not task_path and data is None:
+        raise SubstrateError("give --tasks (with --data-dir or --task-path), --task-file, or --data, or several")
     if data is not None:
         from unicode_substrate.eval.data_score import evaluate_data
 

@@ -99,12 +99,9 @@ class _ChunkedHeadCrossEntropy(torch.autograd.Function):
         grad_h, grad_w = ctx.saved_tensors
         # The loss is linear in the upstream gradient: scale what the forward computed.
         g = grad_loss.float()
-        if bool(g == 1.0):  # the usual case: hand the gradients over without another pass over V x d
-            gh, gw = grad_h, grad_w
-        else:  # a new tensor, not in place: a retained graph may run this backward again
-            gh = None if grad_h is None else grad_h * g.to(grad_h.dtype)
-            gw = None if grad_w is None else grad_w * g
-        return gh, None if gw is None else gw.to(ctx.weight_dtype), None, None, None
+        gh = None if grad_h is None else grad_h * g.to(grad_h.dtype)
+        gw = None if grad_w is None else (grad_w * g).to(ctx.weight_dtype)
+        return gh, gw, None, None, None
 
 
 def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
