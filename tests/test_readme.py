@@ -274,6 +274,37 @@ def test_documents_run_as_written(tmp_path, unifont_dir):
     print("document blocks (file:line: seconds):", ", ".join(f"{n}: {s:.1f}" for n, s in timings))
 
 
+OUT_OPTION = re.compile(r"--out[ =](\S+)")
+
+
+def _commands(code: str) -> list[str]:
+    """A shell block's commands, one per entry, with backslash continuations joined."""
+    return [c for c in re.sub(r"\\\n\s*", " ", code).splitlines() if c.strip() and not c.lstrip().startswith("#")]
+
+
+def reused_outputs(blocks: dict[Path, list[Block]]) -> list[str]:
+    """Outputs that a later runnable block writes again without --force (the command would refuse)."""
+    seen, clashes = {}, []
+    for doc, doc_blocks in blocks.items():
+        for b in (b for b in doc_blocks if b.runs and b.lang in SHELL):
+            for k, cmd in enumerate(_commands(without_make(b.code))):
+                for out in OUT_OPTION.findall(cmd.split("#")[0]):
+                    where = f"{_rel(doc)}:{b.line}"
+                    if out in seen and "--force" not in cmd:
+                        clashes.append(f"{where} writes {out} again without --force (first written at {seen[out]})")
+                    seen.setdefault(out, where)
+    return clashes
+
+
+def test_no_block_writes_an_earlier_blocks_output_without_force():
+    assert reused_outputs(BLOCKS) == []
+    a = Block("bash", (), "substrate fuse --expert x \\\n    --out artifacts/fused\n", 3)
+    b = Block("bash", (), "substrate fuse --expert y --out artifacts/fused\n", 9)
+    forced = Block("bash", (), "substrate fuse --expert y --out artifacts/fused --force\n", 12)
+    assert reused_outputs({README: [a, forced]}) == []
+    assert reused_outputs({README: [a, b]}) == ["README.md:9 writes artifacts/fused again without --force (first written at README.md:3)"]
+
+
 def test_the_copy_check_sees_writes_outside_artifacts_only(tmp_path):
     (tmp_path / WRITABLE).mkdir()
     (tmp_path / "README.md").write_text("x")
