@@ -36,19 +36,27 @@ def chunk_tokens(vocab_size: int) -> int:
     return max(16, CHUNK_ELEMENTS // max(vocab_size, 1) // 16 * 16)
 
 
+def _defers(hidden: torch.Tensor, weight: torch.Tensor, chunk: int, want: bool) -> bool:
+    """Whether the gradient matmuls wait for the backward: fp32 and all tokens in one chunk, where
+    the [N, V] logit gradient is the one buffer anyway and 1/4 of the [V, d] weight gradient at
+    N = 256, d = 1,024, so the upstream gradient scales it instead of the weight gradient."""
+    return want and hidden.shape[0] <= chunk and hidden.dtype == weight.dtype == torch.float32
+
+
 def _walk(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int, want_h: bool,
-          want_w: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """(mean loss, d loss / d hidden or None, d loss / d weight in fp32 or None), chunk by chunk."""
+          want_w: bool, defer: bool = False):
+    """(mean loss, d loss / d hidden or None, d loss / d weight in fp32 or None), chunk by chunk;
+    with ``defer`` (one chunk), (mean loss, d loss / d logits [N, V]) and no gradient matmul."""
     # hidden size: (N, d_model); weight size: (V, d_model); targets size: (N,)
     n = hidden.shape[0]
     keep_all = targets != IGNORE_INDEX
     count = keep_all.sum()
     total = torch.zeros((), dtype=torch.float32, device=hidden.device)
-    grad_h = torch.empty_like(hidden) if want_h else None
+    grad_h = torch.empty_like(hidden) if want_h and not defer else None
     # In fp32 the first chunk's matmul writes grad_w whole, so it need not be zero-filled first.
     first_writes = hidden.dtype == torch.float32 and n > 0
     grad_w = None
-    if want_w:
+    if want_w and not defer:
         grad_w = (torch.empty if first_writes else torch.zeros)(weight.shape, dtype=torch.float32, device=weight.device)
     # d loss / d z_n = (p_n - y_n) / N, zero for an ignored token (0 * inf is avoided by where).
     row_scale = torch.where(keep_all, 1.0 / count.float(), 0.0)
@@ -77,6 +85,8 @@ def _walk(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chu
         dz = logp.exp_()
         dz.scatter_add_(1, safe, -keep[:, None].float())
         dz.mul_(row_scale[s : s + chunk, None])
+        if defer:
+            return total / count, dz
         dz = dz.to(hidden.dtype)
         if grad_h is not None:
             torch.mm(dz, weight, out=grad_h[s : s + chunk])
@@ -97,29 +107,36 @@ class _ChunkedHeadCrossEntropy(torch.autograd.Function):
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int,
                 with_grad: bool) -> torch.Tensor:
         want_h, want_w = with_grad and ctx.needs_input_grad[0], with_grad and ctx.needs_input_grad[1]
-        loss, grad_h, grad_w = _walk(hidden, weight, targets, chunk, want_h, want_w)
+        ctx.defer = _defers(hidden, weight, chunk, want_h or want_w)
+        loss, *state = _walk(hidden, weight, targets, chunk, want_h, want_w, ctx.defer)
         # The gradients are held on ctx, not saved: the backward scales them in place and hands
         # them over (a [V, d_model] product would be one more pass over fresh, page-faulting
         # memory per step). A second backward through a retained graph recomputes them from the
         # inputs, which are saved at no cost (the final states and the head weight live anyway).
         ctx.save_for_backward(hidden, weight, targets)
-        ctx.grads, ctx.chunk, ctx.want = (grad_h, grad_w), chunk, (want_h, want_w)
+        ctx.state, ctx.chunk, ctx.want = state, chunk, (want_h, want_w)
         ctx.weight_dtype = weight.dtype
         return loss
 
     @staticmethod
     def backward(ctx, grad_loss: torch.Tensor):
-        grads, ctx.grads = ctx.grads, None
-        if grads is None:  # a second backward through a retained graph
+        state, ctx.state = ctx.state, None
+        if state is None:  # a second backward through a retained graph
             hidden, weight, targets = ctx.saved_tensors
             with torch.no_grad():
-                grads = _walk(hidden, weight, targets, ctx.chunk, *ctx.want)[1:]
-        grad_h, grad_w = grads
+                state = _walk(hidden, weight, targets, ctx.chunk, *ctx.want, ctx.defer)[1:]
         # The loss is linear in the upstream gradient: scale what the forward computed.
         g = grad_loss.float()
+        if ctx.defer:
+            (dz,), (want_h, want_w) = state, ctx.want
+            hidden, weight, _ = ctx.saved_tensors
+            dz = dz.mul_(g)
+            del state
+            return (dz @ weight if want_h else None), (dz.T @ hidden if want_w else None), None, None, None
+        grad_h, grad_w = state
         gh = None if grad_h is None else grad_h.mul_(g.to(grad_h.dtype))
         gw = None if grad_w is None else grad_w.mul_(g).to(ctx.weight_dtype)
-        del grads, grad_h, grad_w
+        del state, grad_h, grad_w
         return gh, gw, None, None, None
 
 
