@@ -14,7 +14,9 @@ The backward only multiplies dh and dW by the upstream gradient (the loss is lin
 place, and hands them over. So the head costs three matmuls, as in the full path, not four (no
 logits recomputed), and the peak is two reused chunk buffers (``chunk`` x V fp32, 64 MiB each by
 default), not N x V; what is kept for the backward is dh [N, d_model] and dW [V, d_model], the
-sizes of the gradients (a second backward through a retained graph recomputes them).
+sizes of the gradients (a second backward through a retained graph recomputes them). When all
+tokens fit one fp32 chunk, the forward stops at dz and the backward scales dz [N, V] (smaller
+than [V, d_model] when N < d_model) and runs the two gradient matmuls.
 Under ``no_grad`` (validation) the walk computes the loss alone.
 
 Precision follows the full path under autocast: the matmuls run in the autocast dtype (bf16 on
