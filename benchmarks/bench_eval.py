@@ -4,7 +4,8 @@ The model is the ``tiny-unfrozen`` preset (d 128, 4 layers, V 65,536, context 12
 weights; the items are synthetic MMLU- and ARC-shaped questions encoded one character per token,
 so prompt lengths are those of short real items. Greedy outputs with and without the cache are
 checked equal before timing. CPU figures are CPU time (``time.process_time``, one intra-op
-thread), median of ``--repeats``, so other work on a shared machine disturbs them little.
+thread), median of ``--repeats``, so other work on a shared machine disturbs them little; the peer
+rows alternate ours and theirs in every repeat.
 
     python benchmarks/bench_eval.py
     python benchmarks/bench_eval.py --device cuda     # wall time on a GPU
@@ -27,15 +28,15 @@ import time
 import torch
 
 from unicode_substrate.eval import loglik, paper
-from unicode_substrate.eval.models import LanguageModel
+from unicode_substrate.eval.models import RunModel
 from unicode_substrate.eval.tasks import Item
 from unicode_substrate.model import GPT, get_preset
 
 
-class CharModel(LanguageModel):
-    """The GPT behind the evaluation interface, one character per token."""
+class CharModel(RunModel):
+    """The GPT behind the evaluation interface of a run (``substrate eval``'s), one character per token."""
 
-    def __init__(self, model, device):
+    def __init__(self, model, device):  # noqa: super().__init__ would load a run from disk
         self.model, self.context, self.device, self.description = model, model.cfg.context, device, {}
         self.cache = True
 
@@ -68,6 +69,17 @@ def timed(fn, repeats, clock):
         fn()
         times.append(clock() - t0)
     return statistics.median(times)
+
+
+def paired(ours, theirs, repeats, clock):
+    """Median times of ``ours`` and ``theirs`` run in alternation, so that load hits both alike."""
+    a, b = [], []
+    for _ in range(repeats):
+        for fn, times in ((ours, a), (theirs, b)):
+            t0 = clock()
+            fn()
+            times.append(clock() - t0)
+    return statistics.median(a), statistics.median(b)
 
 
 def items(n):
@@ -121,8 +133,8 @@ def peer(args) -> None:
         ours_ll = [ll for r in loglik.run_items(lm, its, batch_size=args.peer_batch) for ll in r["loglik"]]
         theirs_ll = [ll for ll, _ in harness.loglikelihood(reqs, disable_tqdm=True)]
         diff = max(abs(a - b) for a, b in zip(ours_ll, theirs_ll))
-        t_ours = timed(lambda: loglik.run_items(lm, its, batch_size=args.peer_batch), args.repeats, clock)
-        t_theirs = timed(lambda: harness.loglikelihood(reqs, disable_tqdm=True), args.repeats, clock)
+        t_ours, t_theirs = paired(lambda: loglik.run_items(lm, its, batch_size=args.peer_batch),
+                                  lambda: harness.loglikelihood(reqs, disable_tqdm=True), args.repeats, clock)
         print(f"{name + f', batch {args.peer_batch}':<32} {len(its) / t_ours:>12.1f} {len(its) / t_theirs:>8.1f} "
               f"{t_theirs / t_ours:>6.2f} {diff:>14.1e}")
     print(f"{'greedy generation, prompt 32':<32} {'ours tok/s':>12} {'generate':>8} {'x':>6} {'same tokens':>14}")
@@ -140,8 +152,7 @@ def peer(args) -> None:
 
         with torch.no_grad():
             same = torch.equal(ours(), theirs())
-            t_ours = timed(ours, args.repeats, clock)
-            t_theirs = timed(theirs, args.repeats, clock)
+            t_ours, t_theirs = paired(ours, theirs, args.repeats, clock)
         print(f"{f'batch {batch}, {new} new':<32} {batch * new / t_ours:>12,.0f} {batch * new / t_theirs:>8,.0f} "
               f"{t_theirs / t_ours:>6.2f} {str(same):>14}")
 

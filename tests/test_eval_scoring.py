@@ -217,6 +217,28 @@ def test_loglik_equals_per_token_sum_of_one_full_forward():
     assert cut == pytest.approx(window, abs=1e-5)
 
 
+def test_loglik_requests_that_extend_one_input_share_its_row():
+    lm = TinyGPT()
+    ctx = lm.encode("Which one?\nA:")
+    # " a", " b" and " c" feed the same input (ctx + " "); " ab" feeds ctx + " a", which extends it
+    reqs = [(ctx, lm.encode(c)) for c in (" a", " b", " c", " ab")] + [(lm.encode("Q:"), lm.encode(" no"))]
+    seen = []
+    inner = lm._logits_at
+
+    def spy(ids, rows, cols):
+        seen.append((ids.shape[0], rows.numel()))
+        return inner(ids, rows, cols)
+
+    lm._logits_at = spy
+    got = lm.logliks(reqs, batch_size=8)
+    assert seen == [(2, 6)]  # two rows; the first scored after ctx, " " and " a", the other at its 3 tokens
+    for (c, cont), value in zip(reqs, got):
+        with torch.no_grad():
+            logp = torch.log_softmax(lm.model(torch.tensor([c + cont]))[0][0].float(), dim=-1)
+        expected = sum(float(logp[len(c) - 1 + j, tok]) for j, tok in enumerate(cont))
+        torch.testing.assert_close(torch.tensor(value), torch.tensor(expected), **tolerance(torch.float32))
+
+
 def test_generation_is_seeded_and_fits_the_context():
     lm = TinyGPT()
     lm._generate = lambda ids, n, t, k, g: lm.model.generate(ids, n, temperature=t, top_k=k, generator=g)

@@ -79,12 +79,13 @@ def test_nothing_of_size_tokens_times_vocabulary_is_saved():
         assert (max(sizes) < N * V) == fits, sizes
 
 
-def test_the_upstream_gradient_scales_what_the_forward_computed():
+@pytest.mark.parametrize("chunk", [5, 64])  # several chunks; one chunk (the matmuls wait for the backward)
+def test_the_upstream_gradient_scales_what_the_forward_computed(chunk):
     # The gradients are formed in the forward; a scaled loss (grad accumulation divides it) and a
     # second backward through a retained graph must still match the full path.
     hidden, weight, targets = _case((3, 7), 53, 8, "some")
     grads = []
-    for fn in (lambda h, w: chunked_cross_entropy(h, w, targets, 5), lambda h, w: _full(h, w, targets)):
+    for fn in (lambda h, w: chunked_cross_entropy(h, w, targets, chunk), lambda h, w: _full(h, w, targets)):
         h, w = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
         loss = fn(h, w) * 0.25
         loss.backward(retain_graph=True)

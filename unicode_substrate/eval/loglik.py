@@ -41,13 +41,19 @@ def choice_strings(item: Item, style: str = "text") -> list[str]:
     return [text for _, text in item.choices]
 
 
-def encode_pair(lm, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """(context ids, continuation ids) cut from one encoding of the whole string, as lm-eval does."""
+def encode_pair(lm, context: str, continuation: str, _encoded: dict | None = None) -> tuple[list[int], list[int]]:
+    """(context ids, continuation ids) cut from one encoding of the whole string, as lm-eval does.
+    ``_encoded`` keeps the context's encoding for the next choice of the same prompt."""
     n_spaces = len(context) - len(context.rstrip())
     if n_spaces:
         context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
     whole = lm.encode(context + continuation)
-    ctx = lm.encode(context)
+    if _encoded is None:
+        ctx = lm.encode(context)
+    elif context in _encoded:
+        ctx = _encoded[context]
+    else:
+        ctx = _encoded[context] = lm.encode(context)
     return ctx, whole[len(ctx):]
 
 
@@ -66,7 +72,8 @@ def run_items(lm, items: list[Item], batch_size: int = 16, progress=None, choice
             text = prompt(item)
             strings = choice_strings(item, choices)
             spans.append((len(reqs), len(strings)))
-            reqs += [encode_pair(lm, text, DELIMITER + s) for s in strings]
+            encoded: dict = {}
+            reqs += [encode_pair(lm, text, DELIMITER + s, encoded) for s in strings]
         lls = lm.logliks(reqs, batch_size=batch_size)
         for item, (a, n) in zip(chunk, spans):
             records.append(record(item, lls[a:a + n], choices))

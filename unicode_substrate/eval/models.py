@@ -86,11 +86,17 @@ class LanguageModel:
         return [row[ids.size(1):].tolist() for row in out], dropped
 
     def logliks(self, requests: list[tuple[list[int], list[int]]], batch_size: int = 16) -> list[float]:
-        """Summed log-probability of each continuation given its context, computed in batches of
-        right-padded sequences (longest first); contexts are cut from the left to fit."""
+        """Summed log-probability of each continuation given its context; contexts are cut from the left to fit.
+
+        A position's logits depend only on the tokens up to it (causal attention), so a request whose
+        input is a prefix of another's is read from that one's row: the choices of an item whose
+        continuations differ only in their last token (one-letter answers) share one row, and each
+        shared position gets the head once. Rows run in batches of ``batch_size``, right-padded,
+        longest first; the head is applied only at the scored positions.
+        """
         import torch
 
-        prepared = []
+        inputs, targets = [], []
         for ctx, cont in requests:
             if not cont:
                 raise SubstrateError("an answer continuation encodes to no tokens")
@@ -99,26 +105,50 @@ class LanguageModel:
             if len(cont) > self.context:
                 raise SubstrateError(f"an answer of {len(cont)} tokens does not fit the model context {self.context}")
             seq = (ctx + cont)[-(self.context + 1):]
-            prepared.append((seq[:-1], seq[1:], len(cont)))
-        order = sorted(range(len(prepared)), key=lambda i: (-len(prepared[i][0]), i))
-        out = [0.0] * len(prepared)
-        for start in range(0, len(order), max(1, batch_size)):
-            chunk = order[start:start + max(1, batch_size)]
-            width = len(prepared[chunk[0]][0])
-            x = torch.zeros(len(chunk), width, dtype=torch.long)
-            for row, i in enumerate(chunk):
-                inp = prepared[i][0]
-                x[row, :len(inp)] = torch.tensor(inp)
-            # Only the continuation positions are scored, so only they need logits.
-            rows = torch.cat([torch.full((prepared[i][2],), row) for row, i in enumerate(chunk)])
-            cols = torch.cat([torch.arange(len(prepared[i][0]) - prepared[i][2], len(prepared[i][0])) for i in chunk])
-            tgts = torch.cat([torch.tensor(prepared[i][1][-prepared[i][2]:]) for i in chunk])
-            with torch.no_grad():
-                logits = self._logits_at(x.to(self.device), rows.to(self.device), cols.to(self.device))
-                picked = torch.log_softmax(logits.float(), dim=-1).gather(1, tgts.to(self.device)[:, None]).cpu()
-            sums = torch.zeros(len(chunk), dtype=torch.float64).index_add_(0, rows, picked[:, 0].double())
-            for row, i in enumerate(chunk):
-                out[i] = float(sums[row])
+            inputs.append(tuple(seq[:-1]))
+            targets.append(seq[-len(cont):])
+        # In lexicographic order a sequence that is a prefix of others sits right before one of them.
+        lex = sorted(range(len(inputs)), key=lambda i: (inputs[i], i))
+        row_of = [0] * len(inputs)
+        rows: list[tuple[int, ...]] = []
+        for k in range(len(lex) - 1, -1, -1):
+            i = lex[k]
+            if k + 1 < len(lex):
+                nxt = lex[k + 1]
+                if inputs[nxt][:len(inputs[i])] == inputs[i]:
+                    row_of[i] = row_of[nxt]
+                    continue
+            row_of[i] = len(rows)
+            rows.append(inputs[i])
+        members: list[list[int]] = [[] for _ in rows]
+        for i in range(len(inputs)):
+            members[row_of[i]].append(i)
+        order = sorted(range(len(rows)), key=lambda r: (-len(rows[r]), members[r][0]))
+        out = [0.0] * len(inputs)
+        step = max(1, batch_size)
+        for start in range(0, len(order), step):
+            chunk = order[start:start + step]
+            x = torch.zeros(len(chunk), len(rows[chunk[0]]), dtype=torch.long)
+            where: dict[tuple[int, int], int] = {}  # (row in batch, position) -> index of its logits
+            pick_pos, pick_tok, pick_req = [], [], []
+            for b, r in enumerate(chunk):
+                x[b, :len(rows[r])] = torch.tensor(rows[r])
+                for i in members[r]:
+                    end = len(inputs[i])
+                    for j, tok in enumerate(targets[i]):
+                        pick_pos.append(where.setdefault((b, end - len(targets[i]) + j), len(where)))
+                        pick_tok.append(tok)
+                        pick_req.append(i)
+            at = torch.tensor(list(where), dtype=torch.long).view(-1, 2)
+            with torch.inference_mode():
+                logits = self._logits_at(x.to(self.device), at[:, 0].to(self.device), at[:, 1].to(self.device))
+                logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+            picked = logp[torch.tensor(pick_pos), torch.tensor(pick_tok)].double()
+            req = torch.tensor(pick_req)
+            ids, slot = torch.unique(req, return_inverse=True)
+            sums = torch.zeros(len(ids), dtype=torch.float64).index_add_(0, slot, picked)
+            for i, value in zip(ids.tolist(), sums.tolist()):
+                out[i] = value
         return out
 
     def _logits_at(self, ids, rows, cols):  # logits [len(rows), V] at positions (rows[j], cols[j]) of ids [B, T]
