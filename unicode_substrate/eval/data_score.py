@@ -92,7 +92,12 @@ def evaluate_data(out: str | Path, data: str | Path, run: str | Path, checkpoint
     from unicode_substrate.eval.runner import check_benchmarks, evaluate
     from unicode_substrate.run import Run
 
+    from unicode_substrate.options import check_range, device_available
+
     out = Path(out)
+    check_range("batch_size", batch_size)
+    check_range("data_tokens", max_tokens)
+    device_available(device)
     if out.exists() and not force:
         raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
     if tasks:  # every benchmark file is read and checked before the model is loaded

@@ -8,6 +8,7 @@ from unicode_substrate.artifacts import check_output, sha256_file
 from unicode_substrate.choices import EVAL_PROTOCOLS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval import loglik, paper
+from unicode_substrate.options import check_range, device_available
 from unicode_substrate.eval.loglik import settings as loglik_settings
 from unicode_substrate.eval.report import write_eval_dir
 from unicode_substrate.eval.tasks import (ALIASES, SQUAD_ITEMS, SQUAD_MAX_ANSWER_CHARS, TASKS, TRANSLATION_PAIRS, Item, Task,
@@ -19,6 +20,7 @@ def open_model(run: str | Path | None = None, hf_model: str | Path | None = None
     """The evaluation model: a run of this toolkit or a Hugging Face directory (exactly one)."""
     if (run is None) == (hf_model is None):
         raise SubstrateError("evaluate either a training run or a Hugging Face model directory (exactly one)")
+    device_available(device)
     if hf_model is not None:
         if checkpoint is not None or tokenizer is not None or table is not None:
             raise SubstrateError("a checkpoint, tokenizer or table belongs to a run, not to a Hugging Face model directory")
@@ -100,12 +102,9 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
     protocols = _protocols(protocol)
     if loglik_choices not in loglik.CHOICE_STYLES:
         raise SubstrateError(f"unknown --loglik-choices {loglik_choices!r}; choose one of {', '.join(loglik.CHOICE_STYLES)}")
-    if runs < 1:
-        raise SubstrateError(f"the paper protocol needs at least one run, got {runs}")
-    if limit is not None and limit < 1:
-        raise SubstrateError(f"limit must be at least 1, got {limit}")
-    if batch_size < 1:
-        raise SubstrateError(f"batch size must be at least 1, got {batch_size}")
+    for name, value in (("runs", runs), ("limit", limit), ("batch_size", batch_size), ("seed", seed),
+                        ("temperature", temperature), ("top_k", top_k), ("fewshot", fewshot)):
+        check_range(name, value)
     if out.exists() and not force:
         raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
     # Every benchmark file is read and checked before the model is loaded: bad input fails fast.
