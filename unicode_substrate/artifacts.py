@@ -70,7 +70,7 @@ def atomic_output_dir(
     Every writer of an artifact directory goes through here, passing its manifest ``kind``
     and the paths it reads (``inputs``). Before anything is written:
 
-    * ``out`` must not be one of ``inputs`` nor a folder that holds one (even with ``force``);
+    * ``out`` must not be one of ``inputs``, a folder that holds one, nor lie inside one (even with ``force``);
     * an existing ``out`` is refused unless ``force``, and ``force`` replaces only an empty
       folder or an artifact of the same ``kind`` (its manifest says so; with ``kind=None`` any
       unicode-substrate artifact), never an arbitrary folder;
@@ -186,7 +186,8 @@ def resolve_recorded(recorded: str | None, artifact: str | os.PathLike) -> Path 
 
 
 def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike | None]) -> None:
-    """Refuse an output path that is one of ``inputs`` or a folder holding one (replacing it would destroy it)."""
+    """Refuse an output path that is one of ``inputs``, a folder holding one (replacing it would destroy it),
+    or a path inside an input folder (writing there would change the input)."""
     target = _real(out)
     for p in inputs:
         if p is None:
@@ -196,6 +197,8 @@ def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike |
             raise SubstrateError(f"the output {out} is also an input of this command; choose another output path")
         if target in src.parents:
             raise SubstrateError(f"the output {out} holds an input of this command ({p}); choose another output path")
+        if src in target.parents and src.is_dir():
+            raise SubstrateError(f"the output {out} lies inside an input of this command ({p}); choose another output path")
 
 
 def _real(p: str | os.PathLike) -> Path:
@@ -482,3 +485,43 @@ def manifest_sha256(directory: str | os.PathLike) -> str:
     if not path.is_file():
         raise SubstrateError(f"{directory} has no {MANIFEST_NAME}")
     return sha256_file(path)
+
+
+def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
+    """Save torch ``tensors`` as a safetensors file with the umask-respecting mode of every other file.
+
+    The safetensors library reports a failed write (a full disk, a read-only folder) as its own
+    ``SafetensorError``, not an ``OSError``; it is turned back into the ``OSError`` it wraps, so the
+    CLI says it in one line as it says every other write error.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        save_file(tensors, os.fspath(path), metadata=metadata)
+    except SafetensorError as e:
+        raise write_error(path, e) from None
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def write_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save`` (optimizer state) with a failed write turned into one line rather than torch's RuntimeError."""
+    import torch
+
+    try:
+        torch.save(obj, path)
+    except RuntimeError as e:
+        raise write_error(path, e) from None
+
+
+def write_error(path: str | os.PathLike, e: BaseException) -> Exception:
+    """An ``OSError`` for a library's write error that names an OS error code (Rust's ``Os { code: 28 }``), else one line."""
+    m = re.search(r"\bcode: (\d+)", str(e))
+    if m:
+        code = int(m.group(1))
+        return OSError(code, os.strerror(code), os.fspath(path))
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(Path(path).parent).free == 0:
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
+    first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+    return SubstrateError(f"cannot write {os.fspath(path)}: {first}")
