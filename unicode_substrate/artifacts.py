@@ -201,6 +201,13 @@ def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike |
             raise SubstrateError(f"the output {out} lies inside an input of this command ({p}); choose another output path")
 
 
+def check_output_file(out: str | os.PathLike, inputs: Iterable[str | os.PathLike | None]) -> None:
+    """Refuse a single output file (a picture) at an input, at a folder holding one, or inside an input folder."""
+    check_not_input(out, inputs)
+    if Path(out).is_dir():
+        raise SubstrateError(f"the output {out} is a directory; name a file to write")
+
+
 def _real(p: str | os.PathLike) -> Path:
     return Path(os.path.realpath(os.path.abspath(p)))
 
@@ -524,4 +531,4 @@ def write_error(path: str | os.PathLike, e: BaseException) -> Exception:
         if shutil.disk_usage(Path(path).parent).free == 0:
             return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
     first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
-    return SubstrateError(f"cannot write {os.fspath(path)}: {first}")
+    return SubstrateError(f"cannot write {os.fspath(path)} (is the disk full?): {first}")

@@ -90,14 +90,14 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
              device: str = "cpu",
              force: bool = False, progress: bool = False, lm=None, fewshot: int = 0, split: str | None = None,
              task_paths=None, task_files=(), bos: bool | None = None, loglik_choices: str = "text",
-             extra: dict | None = None) -> Path:
+             extra: dict | None = None, inputs=()) -> Path:
     """Evaluate a run (or ``hf_model``, or an already open ``lm``) on ``tasks`` read from ``data_dir``
     (or ``task_paths``, task -> file or folder; ``task_files`` define more tasks); write results.json,
     samples.jsonl, results.md, results.png and results.txt to ``out``. ``split`` (validation or test)
     replaces each task's default split; ``fewshot`` K > 0 puts the first K dev rows of each MMLU subject
     before every prompt; ``bos`` forces a BOS on the paper protocol's prompts (True) or none (False);
     ``loglik_choices`` "letters" scores MMLU and CommonsenseQA by answer letter (see ``loglik``); ``extra`` adds top-level keys to results.json (``data_score``:
-    eval/data_score.py). Returns ``out``."""
+    eval/data_score.py); ``inputs`` names more paths it reads (never replaced). Returns ``out``."""
     out = Path(out)
     protocols = _protocols(protocol)
     if loglik_choices not in loglik.CHOICE_STYLES:
@@ -113,7 +113,11 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
         tasks = list(paths)
     specs = resolve_tasks(tasks, task_files)
     inputs = [p for p in (data_dir, *paths.values(), *(task_files or ()), *(f for t in specs for f in t.listed_files),
-                          run, hf_model, checkpoint, tokenizer, table) if p is not None]
+                          run, hf_model, checkpoint, tokenizer, table, *inputs) if p is not None]
+    if run is not None:
+        from unicode_substrate.run import Run
+
+        inputs += Run.load(run).reads()
     check_output(out, force=force, kind="eval", inputs=inputs)  # before any work: never replace an input
     loaded, files, splits = check_benchmarks(specs, data_dir, seed=seed, limit=limit, fewshot=fewshot, split=split,
                                              task_paths=paths)

@@ -1,0 +1,319 @@
+"""Fault tests generated from the CLI's command list, not written case by case.
+
+Every command of ``COMMANDS`` that takes ``--out`` is run against one tiny world of artifacts
+(tokenizer, n-grams, data, table, runs, an export, a fused run, an eval), built once per session:
+
+* ``--out`` equal to each input, inside it, and holding it, with and without ``--force``: one
+  ``error:`` line, exit 2, and every input byte-identical;
+* ``--out`` held by another writer's lock: one line, nothing written;
+* a full disk at the real write calls (safetensors, Parquet, torch.save, JSON and text files):
+  one line, nothing left behind;
+* every numeric option of every command: refused just beyond each bound, accepted at it.
+
+A new command is covered by giving its invocation in ``BASE`` (the test fails until it has one);
+its options and inputs are then found from the command itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+from pathlib import Path
+
+import click
+import pytest
+
+from _cli_helpers import one_line_error
+from _cli_helpers import run_cli as cli
+from _train_helpers import make_char_tokenizer
+from unicode_substrate.artifacts import artifact_kind, output_lock
+from unicode_substrate.cli import COMMANDS, main
+from unicode_substrate.cli.options import RangedType
+
+TEXT = "the quick brown fox jumps over the lazy dog; then the other thing happened again and again.\n"
+MODEL = {"d_model": 16, "n_layer": 2, "n_head": 2, "context": 16, "n_embed": 16}
+SETS = [f"--set={k}={v}" for k, v in MODEL.items()] + ["--set=vocab_size={vocab}"]
+TRAIN = ["--steps", "1", "--batch-size", "2", "--eval-every", "0", "--eval-batch-size", "2", "--device", "cpu",
+         "--no-progress"]
+# A valid invocation of each command that writes --out ({name} = an artifact of the world); a
+# variant key "name:what" runs the same command another way. Adding a command: add its line here.
+BASE: dict[str, list[str]] = {
+    "ngrams": ["--corpus", "{corpus}", "--max-n", "3", "--top-k", "20"],
+    "build-tokenizer": ["--ngrams", "{ngrams}"],
+    "render": ["--tokenizer", "{tok}", "--method", "bit", "--dim", "16", "--no-progress"],
+    "preview": ["--table", "{table}"],
+    "import-table": ["{rows}", "--tokenizer", "{tok}"],
+    "prepare": ["--tokenizer", "{tok}", "--corpus", "{corpus}", "--val-every", "3", "--no-progress"],
+    "demo-qa": [],
+    "train": ["--preset", "tiny-bit-64", "--data", "{data}", "--table", "{table}", *TRAIN, *SETS],
+    "train:init": ["--data", "{data}", "--table", "{table}", "--init", "{export}", *TRAIN],
+    "compare": ["--data", "{data}", "--variant", "a=tiny-bit-64:{table}", "--variant", "b=tiny-unfrozen", *TRAIN,
+                *SETS],
+    "plot": ["{run}"],
+    "eval": ["--run", "{run}", "--data", "{data}", "--no-progress"],
+    "results-table": ["{scores}"],
+    "grow": ["--config", "{growcfg}", "--data", "{data}", "--table", "{table}", "--no-monolithic", "--no-progress"],
+    "grow:from": ["--config", "{growfrom}", "--data", "{data}", "--table", "{table}", "--from", "{run}", "--no-monolithic", "--no-progress"],
+    "fuse": ["--expert", "{run}", "--expert", "{run2}"],
+    "export": ["--run", "{run}"],
+}
+RESUMABLE = {"train", "compare", "grow"}  # long jobs that write into --out as they go, and resume from it
+FILE_OUTPUT = {"plot": "loss.png", "preview": "atlas.png"}  # commands whose --out is one file, not a folder
+
+
+def _command(name: str) -> click.Command:
+    return main.get_command(click.Context(main), name)
+
+
+def _writes_out(name: str) -> bool:
+    return any(isinstance(p, click.Option) and "--out" in p.opts for p in _command(name).params)
+
+
+def _args(key: str, world: dict, out: Path) -> list[str]:
+    name = key.split(":")[0]
+    return [name, *(a.format(**{k: str(v) for k, v in world.items()}) for a in BASE[key]), "--out", str(out)]
+
+
+def _inputs(key: str, world: dict) -> list[Path]:
+    """The world's artifacts an invocation reads (each named by a placeholder in its arguments)."""
+    found = []
+    for a in BASE[key]:
+        for k, v in world.items():
+            if isinstance(v, Path) and "{" + k + "}" in a and v not in found:
+                found.append(v)
+    return found
+
+
+def snapshot(d: Path) -> dict:
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.rglob("*") if ".tmp-" in p.name or ".old-" in p.name or p.name.endswith(".lock"))
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    """Every artifact a command reads, each alone in its own folder (so a folder holding it holds nothing else)."""
+    import torch
+
+    root = tmp_path_factory.mktemp("world")
+    at = {k: root / f"in-{k}" / k for k in ("corpus", "tok", "ngrams", "data", "table", "rows", "run", "run2",
+                                            "export", "evaldir", "growcfg", "growfrom", "scores")}
+    for p in at.values():
+        p.parent.mkdir()
+    at["corpus"].mkdir()
+    for i in range(8):
+        (at["corpus"] / f"doc{i}.txt").write_text(TEXT * (2 + i), encoding="utf-8")
+    make_char_tokenizer(at["tok"], TEXT)
+    at["rows"] = at["rows"].with_suffix(".pt")
+    from unicode_substrate.tokenizer import Tokenizer
+
+    vocab = Tokenizer.load(at["tok"]).vocab_size
+    torch.save(torch.randn(vocab, 8), at["rows"])
+
+    def ok(*args):
+        res = cli(*args)
+        assert res.exit_code == 0, (args, res.output)
+
+    sets = [a.format(vocab=vocab) for a in SETS]
+    ok("ngrams", "--corpus", at["corpus"], "--out", at["ngrams"], "--max-n", "3", "--top-k", "20")
+    ok("prepare", "--tokenizer", at["tok"], "--corpus", at["corpus"], "--out", at["data"], "--val-every", "3",
+       "--no-progress")
+    ok("render", "--tokenizer", at["tok"], "--method", "bit", "--dim", "16", "--out", at["table"], "--no-progress")
+    for name, seed in (("run", "0"), ("run2", "1")):
+        ok("train", "--preset", "tiny-bit-64", "--data", at["data"], "--table", at["table"], "--out", at[name],
+           "--seed", seed, "--ckpt-every", "1", *TRAIN, *sets)
+    ok("export", "--run", at["run"], "--out", at["export"])
+    ok("eval", "--run", at["run"], "--data", at["data"], "--out", at["evaldir"], "--no-progress")
+    at["scores"] = at["scores"].with_name("_models_benchmarking_tiny.txt")  # a result file in the papers' format
+    at["scores"].write_text("tiny MMLU: 25.00% ± 0.10% (σ=0.20%)\n", encoding="utf-8")
+    for name, layers in (("growcfg", 2), ("growfrom", 4)):  # a growth from scratch, and on top of the 2-layer run
+        model = ", ".join(f"{k} = {v}" for k, v in {**MODEL, "n_layer": layers, "vocab_size": vocab}.items())
+        at[name] = at[name].with_suffix(".toml")
+        at[name].write_text(f'preset = "tiny-bit-64"\nmodel = {{ {model} }}\ndevice = "cpu"\nbatch_size = 2\n'
+                            f'eval_every = 0\neval_batch_size = 2\nstages = [1, 1]\nsteps_per_stage = [1, 1]\n')
+    return {**at, "vocab": vocab, "_root": root}
+
+
+def _world(world: dict) -> dict:
+    return {k: v for k, v in world.items() if not k.startswith("_")}  # the artifacts and the vocabulary size
+
+
+def test_every_command_that_writes_has_an_invocation():
+    writing = {n for n in COMMANDS if _writes_out(n)}
+    assert writing == {k.split(":")[0] for k in BASE}, "give each command that writes --out a line in BASE"
+
+
+def test_out_at_inside_or_holding_an_input_is_refused_and_inputs_stay_byte_identical(world, tmp_path):
+    w = _world(world)
+    before = snapshot(world["_root"])
+    tried = 0
+    for key in BASE:
+        for src in _inputs(key, w):
+            inside = FILE_OUTPUT.get(key.split(":")[0], "sub")
+            outs = [src, src.parent] + ([src / inside] if src.is_dir() else [])
+            for out in outs:
+                for force in ((), ("--force",)) if "--force" in _options(key) else ((),):
+                    res = cli(*_args(key, w, out), *force)
+                    line = one_line_error(res)
+                    assert "input" in line or "exists" in line or "directory" in line, (key, out, force, line)
+                    tried += 1
+    assert snapshot(world["_root"]) == before
+    assert tried >= 100  # the count the reliability table reports
+
+
+def _options(key: str) -> set[str]:
+    return {o for p in _command(key.split(":")[0]).params for o in getattr(p, "opts", ())}
+
+
+def test_a_second_writer_of_the_same_output_is_refused(world, tmp_path):
+    w = _world(world)
+    for key in BASE:
+        out = tmp_path / key.replace(":", "-") / FILE_OUTPUT.get(key.split(":")[0], "out")
+        with output_lock(out):  # another writer holds the output for its whole write
+            res = cli(*_args(key, w, out))
+        one_line_error(res, "is writing")
+        assert not out.exists(), key
+
+
+# ---- a full disk at the real write calls ---------------------------------------------------------------
+def _full_disk(monkeypatch, only: str | None = None) -> list[str]:
+    """Make the write calls fail with ENOSPC for paths inside a temporary output; returns the calls hit."""
+    import pyarrow.parquet as pq
+    import safetensors.torch
+    import torch
+    from safetensors import SafetensorError
+
+    hit: list[str] = []
+
+    def in_tmp(path) -> bool:
+        return ".tmp-" in str(path)
+
+    def wrap(name, real, error):
+        def fake(*a, **k):
+            path = a[0] if name == "file" else (a[1] if len(a) > 1 else next(iter(k.values()), None))
+            if (only is None or only == name) and in_tmp(path):
+                hit.append(name)
+                raise error(path)
+            return real(*a, **k)
+        return fake
+
+    def enospc(path):
+        return OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    def safetensors_full(path):  # what the safetensors library raises: not an OSError
+        return SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
+                               '"No space left on device" })')
+
+    def torch_full(path):  # what torch.save raises: a RuntimeError without an error code
+        return RuntimeError("[enforce fail at inline_container.cc:626] . PytorchStreamWriter failed writing file "
+                            "data/0: file write failed")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", wrap("safetensors", safetensors.torch.save_file, safetensors_full))
+    monkeypatch.setattr(pq, "write_table", wrap("parquet", pq.write_table, enospc))
+    monkeypatch.setattr(torch, "save", wrap("torch", torch.save, torch_full))
+    monkeypatch.setattr(Path, "write_bytes", wrap("file", Path.write_bytes, enospc))
+    monkeypatch.setattr(Path, "write_text", wrap("file", Path.write_text, enospc))
+    real_fsync = os.fsync
+
+    def fsync(fd):  # a single file written atomically (run.json, a picture) is committed here; patched in os
+        if only is None or only == "file":  # so that every module's imported name of the writer meets it
+            hit.append("file")
+            raise enospc(os.readlink(f"/proc/self/fd/{fd}") if os.path.exists(f"/proc/self/fd/{fd}") else fd)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return hit
+
+
+def _disk_cases():
+    cases = [(key, None) for key in BASE]
+    # the safetensors writers, each alone: a checkpoint, an export, a fused run, a growth
+    cases += [("train", "safetensors"), ("export", "safetensors"), ("fuse", "safetensors"), ("grow", "safetensors"),
+              ("train", "torch"), ("render", "parquet")]
+    return cases
+
+
+@pytest.mark.parametrize("key, only", _disk_cases(), ids=lambda v: str(v))
+def test_a_full_disk_is_one_line_and_leaves_nothing_behind(world, tmp_path, monkeypatch, key, only):
+    w = _world(world)
+    out = tmp_path / "o" / FILE_OUTPUT.get(key.split(":")[0], "out")
+    out.parent.mkdir()
+    hit = _full_disk(monkeypatch, only)
+    res = cli(*_args(key, w, out))
+    monkeypatch.undo()
+    assert hit, f"{key}: no write call was reached: {res.output}"
+    line = one_line_error(res)
+    assert "no space left" in line or "disk full" in line, line
+    assert leftovers(out.parent) == [], (key, leftovers(out.parent))
+    if key.split(":")[0] in RESUMABLE and out.exists():  # a long job keeps what it finished, to resume
+        assert artifact_kind(out) is not None or (out / "runs").is_dir(), key
+    else:
+        assert not out.exists(), key
+
+
+# ---- every numeric option at its bounds and beyond ------------------------------------------------------
+def _numeric_options():
+    for name in COMMANDS:
+        for p in _command(name).params:
+            if isinstance(p, click.Option) and isinstance(p.type, (click.types.IntParamType, click.types.FloatParamType,
+                                                                  RangedType)):
+                yield name, p
+
+
+def _beyond(r) -> list[str]:
+    out = []
+    if r.integer:
+        if r.low is not None:
+            out.append(str(int(r.low) - 1))
+        out.append(str(int(r.high) + 1))
+        out.append("1.5")
+    else:
+        out += ["nan", "inf", "-inf"]
+        if r.low is not None:
+            out.append(repr(r.low) if r.low_open else repr(r.low - 1))
+        if r.high is not None:
+            out.append(repr(r.high) if r.high_open else repr(r.high + 1))
+    return out
+
+
+def _at(r) -> list[str]:
+    vals = []
+    if r.low is not None:
+        vals.append(str(int(r.low)) if r.integer else repr(math.nextafter(r.low, math.inf) if r.low_open else r.low))
+    if r.high is not None:
+        vals.append(str(int(r.high)) if r.integer else repr(math.nextafter(r.high, -math.inf) if r.high_open else r.high))
+    return vals
+
+
+def test_every_numeric_option_has_one_range():
+    plain = [(n, p.name) for n, p in _numeric_options() if not isinstance(p.type, RangedType)]
+    assert plain == [], "declare these options with cli.options.ranged(...) so their range is defined once"
+
+
+def test_every_numeric_option_refuses_values_beyond_its_bounds_and_takes_them_at_it():
+    tried = 0
+    for name, p in _numeric_options():
+        flag = max(p.opts, key=len)
+        for value in _beyond(p.type.range):
+            line = one_line_error(cli(name, f"{flag}={value}"), flag)
+            assert "out of range" in line or "not a valid" in line, line
+            tried += 1
+        for value in _at(p.type.range):
+            assert p.type.convert(value, p, None) is not None
+            tried += 1
+    assert tried >= 250
+
+
+def test_a_cuda_device_this_build_lacks_is_one_line_in_eval_and_generate(world):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    w = _world(world)
+    one_line_error(cli("generate", "--run", w["run"], "--device", "cuda"), "not available")
+    one_line_error(cli("eval", "--run", w["run"], "--data", w["data"], "--device", "cuda", "--out",
+                       w["run"].parent.parent / "never"), "not available")
+    assert not (w["run"].parent.parent / "never").exists()
