@@ -317,3 +317,21 @@ def test_a_cuda_device_this_build_lacks_is_one_line_in_eval_and_generate(world):
     one_line_error(cli("eval", "--run", w["run"], "--data", w["data"], "--device", "cuda", "--out",
                        w["run"].parent.parent / "never"), "not available")
     assert not (w["run"].parent.parent / "never").exists()
+
+
+def test_grow_force_replaces_the_old_growth_only_once_the_new_one_is_complete(world, tmp_path, monkeypatch):
+    w = _world(world)
+    out = tmp_path / "growth"
+    assert cli(*_args("grow", w, out)).exit_code == 0
+    before = snapshot(out)
+    _full_disk(monkeypatch, "safetensors")  # the new growth's first checkpoint cannot be written
+    one_line_error(cli(*_args("grow", w, out), "--force"), "no space left")
+    monkeypatch.undo()
+    assert snapshot(out) == before and leftovers(tmp_path) == []
+    res = cli(*_args("grow", w, out), "--force")
+    assert res.exit_code == 0, res.output
+    from unicode_substrate.run import Run
+
+    final = Run.load(out / "final")
+    assert final.data_path.resolve() == w["data"].resolve()  # paths recorded beside the rename still hold
+    assert leftovers(tmp_path) == []
