@@ -335,3 +335,42 @@ def test_grow_force_replaces_the_old_growth_only_once_the_new_one_is_complete(wo
     final = Run.load(out / "final")
     assert final.data_path.resolve() == w["data"].resolve()  # paths recorded beside the rename still hold
     assert leftovers(tmp_path) == []
+
+
+# ---- foreign or edited parts ------------------------------------------------------------------------------
+def _edited_export(world, tmp_path, edit_config=None, edit_tensors=None) -> Path:
+    """A copy of the export as transformers would save it (no manifest), its config or tensors edited."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    out = tmp_path / "hf"
+    shutil.copytree(world["export"], out)
+    (out / "manifest.json").unlink()
+    if edit_config:
+        config = json.loads((out / "config.json").read_text())
+        edit_config(config)
+        (out / "config.json").write_text(json.dumps(config))
+    if edit_tensors:
+        tensors = load_file(str(out / "model.safetensors"))
+        edit_tensors(tensors)
+        save_file(tensors, str(out / "model.safetensors"))
+    return out
+
+
+@pytest.mark.parametrize("what, edit_config, edit_tensors, fragment", [
+    ("heads", lambda c: c.update(num_attention_heads=1), None, "num_attention_heads=1"),
+    ("rope", lambda c: c["rope_parameters"].update(rope_theta=500.0), None, "rope_theta=500.0"),
+    ("width", lambda c: c.update(hidden_size=32), None, "hidden_size=32"),
+    ("integers", None, lambda t: t.update({k: v.to(__import__("torch").int32) for k, v in t.items()
+                                           if k.endswith("dense.weight")}), "not floating point"),
+    ("shape", None, lambda t: t.update({k: v[:, :-1].contiguous() for k, v in t.items()
+                                        if k.endswith("attention.dense.weight")}), "has shape"),
+])
+def test_train_init_refuses_an_export_whose_parts_disagree(world, tmp_path, what, edit_config, edit_tensors, fragment):
+    w = _world(world)
+    hf = _edited_export(w, tmp_path, edit_config, edit_tensors)
+    out = tmp_path / "run"
+    one_line_error(cli("train", "--data", w["data"], "--table", w["table"], "--init", hf, "--out", out, *TRAIN), fragment)
+    assert not out.exists()
