@@ -374,3 +374,34 @@ def test_train_init_refuses_an_export_whose_parts_disagree(world, tmp_path, what
     out = tmp_path / "run"
     one_line_error(cli("train", "--data", w["data"], "--table", w["table"], "--init", hf, "--out", out, *TRAIN), fragment)
     assert not out.exists()
+
+
+def test_import_table_refuses_tensors_that_are_no_table_and_bounds_the_collision_search(world, tmp_path):
+    import numpy as np
+    import torch
+
+    from unicode_substrate.errors import SubstrateError
+    from unicode_substrate.render.collisions import find_collisions
+
+    w = _world(world)
+    v = w["vocab"]
+    cases = {
+        "zero-width": (torch.zeros(v, 0), "column"),
+        "one-wide": (torch.randn(v, 1), "column"),
+        "sparse": (torch.randn(v, 8).to_sparse(), "sparse"),
+        "meta": (torch.empty(v, 8, device="meta"), "meta"),
+    }
+    for name, (tensor, fragment) in cases.items():
+        pt = tmp_path / f"{name}.pt"
+        torch.save(tensor, pt)
+        one_line_error(cli("import-table", pt, "--tokenizer", w["tok"], "--out", tmp_path / name), fragment)
+        assert not (tmp_path / name).exists()
+    # a narrow table whose every pair is near: refused once the bound is passed, not collected
+    narrow = np.random.default_rng(0).standard_normal((3000, 2)).astype(np.float32)
+    with pytest.raises(SubstrateError, match="near-duplicate row pairs"):
+        find_collisions(narrow, max_pairs=10_000)
+    # huge finite values: the same near pair as at unit scale, not "none" from a float32 overflow
+    rows = np.random.default_rng(1).standard_normal((500, 16)).astype(np.float32)
+    rows[7] = rows[3] * np.float32(1.00001)
+    for strategy in ("kdtree", "matmul"):
+        assert [p[:2] for p in find_collisions(rows * np.float32(1e30), strategy=strategy).near_pairs] == [(3, 7)]

@@ -88,5 +88,8 @@ def latest_checkpoint(run: str | Path) -> Path:
 
 
 def checkpoint_step(path: str | Path) -> int:
-    """The step a checkpoint directory was written after."""
-    return int(read_manifest(path)["step"])
+    """The step a checkpoint directory was written after (a manifest without a whole step is one line)."""
+    step = read_manifest(path).get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise SubstrateError(f"{path}/manifest.json records no valid step ({step!r}); the checkpoint is corrupt")
+    return step

@@ -30,6 +30,7 @@ from unicode_substrate.artifacts import (
     verify_manifest,
     write_safetensors,
 )
+from unicode_substrate.checkpoint import checkpoint_step
 from unicode_substrate.choices import EXPORT_DTYPES, SPECIAL_ROLES, SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, TOKENIZER_JSON
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.neox import CONFIG_KEY, neox_config, to_neox, unrepresentable
@@ -95,7 +96,7 @@ def export(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None =
     tensors = {k: v.to(cast).contiguous() for k, v in sorted(tensors.items())}
 
     ids = {role: tok.token_to_id(name) for role, name in _ROLES.items()}
-    step = int(read_manifest(ckpt_path)["step"])
+    step = checkpoint_step(ckpt_path)
     card_facts = _card_facts(run, mcfg, weights, table_tensor, tok, step)
     extra = {MODEL_KEY: mcfg.to_dict(), TABLE_KEY: run.table_sha256, TOKENIZER_KEY: run.tokenizer_sha256, "step": step}
     with atomic_output_dir(out, force=force, kind=EXPORT_KIND, inputs=inputs) as tmp:

@@ -176,9 +176,11 @@ def final_line(path) -> str:
     from unicode_substrate.run import Run
 
     s = Run.load(path).summary() or {}
-    if "val_loss" not in s:
+    numbers = all(isinstance(s.get(k), (int, float)) and not isinstance(s.get(k), bool) for k in ("val_loss", "val_bpb"))
+    if not numbers:
         return "finished (the summary holds no validation figures)"
-    size = f" over {s['val_tokens']:,} tokens ({s['val_bytes']:,} bytes)" if "val_tokens" in s and "val_bytes" in s else ""
+    counts = all(isinstance(s.get(k), int) for k in ("val_tokens", "val_bytes"))
+    size = f" over {s['val_tokens']:,} tokens ({s['val_bytes']:,} bytes)" if counts else ""
     return f"final validation at step {s.get('steps')}: loss {s['val_loss']:.4f} nats/token, {s['val_bpb']:.4f} bits per byte{size}"
 
 
