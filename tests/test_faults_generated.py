@@ -405,3 +405,23 @@ def test_import_table_refuses_tensors_that_are_no_table_and_bounds_the_collision
     rows[7] = rows[3] * np.float32(1.00001)
     for strategy in ("kdtree", "matmul"):
         assert [p[:2] for p in find_collisions(rows * np.float32(1e30), strategy=strategy).near_pairs] == [(3, 7)]
+
+
+def test_a_pickle_in_a_hugging_face_folder_is_refused_in_one_line_without_running(world, tmp_path):
+    import datetime
+    import shutil
+
+    import torch
+
+    w = _world(world)
+    hf = tmp_path / "hf"
+    shutil.copytree(w["export"], hf)
+    (hf / "model.safetensors").unlink()
+    (hf / "manifest.json").unlink()
+    torch.save({"when": datetime.datetime(2020, 1, 1)}, hf / "pytorch_model.bin")  # not a plain tensor: refused
+    before = snapshot(hf)
+    items = tmp_path / "boolq.jsonl"
+    items.write_text('{"question": "is the fox quick", "passage": "the quick brown fox", "answer": true}\n')
+    one_line_error(cli("eval", "--hf-model", hf, "--task-path", f"boolq={items}", "--out", tmp_path / "e"),
+                   "cannot load the Hugging Face model")
+    assert snapshot(hf) == before and not (tmp_path / "e").exists()
