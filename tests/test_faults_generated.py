@@ -451,3 +451,24 @@ def test_every_command_that_loads_a_run_refuses_a_checkpoint_or_table_of_another
             assert not any(tmp_path.iterdir()), name
             tried += 1
     assert tried >= 6  # generate, eval and export, each with both
+
+
+def test_train_force_replaces_the_old_run_only_once_the_new_one_is_complete(world, tmp_path, monkeypatch):
+    import shutil
+
+    w = _world(world)
+    run = tmp_path / "run"
+    shutil.copytree(w["run"], run)
+    before = snapshot(run)
+    args = [*_args("train", w, run), "--force", "--ckpt-every", "1"]
+    _full_disk(monkeypatch, "safetensors")  # the new run's first checkpoint cannot be written
+    one_line_error(cli(*args), "no space left")
+    monkeypatch.undo()
+    assert snapshot(run) == before and leftovers(tmp_path) == []
+    res = cli(*args, "--seed", "9")
+    assert res.exit_code == 0, res.output
+    from unicode_substrate.run import Run
+
+    new = Run.load(run)
+    assert new.record.train["seed"] == 9 and new.data_path.resolve() == w["data"].resolve()
+    assert leftovers(tmp_path) == []
