@@ -208,9 +208,8 @@ def _full_disk(monkeypatch, only: str | None = None) -> list[str]:
     def enospc(path):
         return OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    def safetensors_full(path):  # what the safetensors library raises: not an OSError
-        return SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
-                               '"No space left on device" })')
+    def safetensors_full(path):  # what the safetensors library raises on a full tmpfs: not an OSError
+        return SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
 
     def torch_full(path):  # what torch.save raises: a RuntimeError without an error code
         return RuntimeError("[enforce fail at inline_container.cc:626] . PytorchStreamWriter failed writing file "
@@ -472,3 +471,51 @@ def test_train_force_replaces_the_old_run_only_once_the_new_one_is_complete(worl
     new = Run.load(run)
     assert new.record.train["seed"] == 9 and new.data_path.resolve() == w["data"].resolve()
     assert leftovers(tmp_path) == []
+
+
+# ---- a real full disk: a tiny tmpfs, where the test may mount one ------------------------------------------
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A 256 KiB tmpfs and ``fill(free)``: leave ``free`` bytes of it unused; skipped where mounting is refused."""
+    import shutil
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tiny tmpfs here (needs root and a mount namespace)")
+
+    def fill(free: int) -> None:
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        size = (mnt / "filler").stat().st_size
+        os.truncate(mnt / "filler", max(size - free, 0))
+        assert shutil.disk_usage(mnt).free <= free + 4096
+
+    try:
+        yield mnt, fill
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def _real_disk_cases():
+    # every command with no room at all, then the safetensors writers with room for the small files first
+    return [(key, 0) for key in BASE] + [("train", 8192), ("fuse", 16384), ("grow", 8192), ("export", 16384)]
+
+
+@pytest.mark.parametrize("key, free", _real_disk_cases(), ids=lambda v: str(v))
+def test_a_real_full_disk_is_one_line_and_leaves_nothing_behind(world, tiny_fs, key, free):
+    mnt, fill = tiny_fs
+    fill(free)
+    out = mnt / FILE_OUTPUT.get(key.split(":")[0], "out")
+    one_line_error(cli(*_args(key, _world(world), out)), "no space left on the device")  # the real errors carry ENOSPC
+    assert leftovers(mnt) == [], leftovers(mnt)
+    if not (key.split(":")[0] in RESUMABLE and out.exists() and artifact_kind(out) is not None):
+        assert sorted(p.name for p in mnt.iterdir()) == ["filler"], sorted(p.name for p in mnt.iterdir())

@@ -259,8 +259,12 @@ def output_lock(out: str | os.PathLike, whole_job: bool = False) -> Iterator[Pat
             continue
         try:
             os.write(fd, f"{os.getpid()}\n".encode())
-        finally:
+        except BaseException:  # a full disk can refuse even these few bytes: leave no empty lock behind
             os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            raise
+        os.close(fd)
         break
     else:
         raise SubstrateError(f"cannot take the lock {lock} for writing {out}")
@@ -522,8 +526,8 @@ def write_torch(path: str | os.PathLike, obj: Any) -> None:
 
 
 def write_error(path: str | os.PathLike, e: BaseException) -> Exception:
-    """An ``OSError`` for a library's write error that names an OS error code (Rust's ``Os { code: 28 }``), else one line."""
-    m = re.search(r"\bcode: (\d+)", str(e))
+    """An ``OSError`` for a library's write error that names an OS error code (as Rust's errors do), else one line."""
+    m = re.search(r"(?:\bcode: |\bos error )(\d+)", str(e))  # Rust's Os { code: 28, .. } or "(os error 28)"
     if m:
         code = int(m.group(1))
         return OSError(code, os.strerror(code), os.fspath(path))
