@@ -519,3 +519,19 @@ def test_a_real_full_disk_is_one_line_and_leaves_nothing_behind(world, tiny_fs, 
     assert leftovers(mnt) == [], leftovers(mnt)
     if not (key.split(":")[0] in RESUMABLE and out.exists() and artifact_kind(out) is not None):
         assert sorted(p.name for p in mnt.iterdir()) == ["filler"], sorted(p.name for p in mnt.iterdir())
+
+
+def test_model_safetensors_gets_the_umask_mode_everywhere(world, tmp_path):
+    from unicode_substrate.checkpoint import latest_checkpoint
+
+    w = _world(world)
+    old = os.umask(0o027)
+    try:
+        assert cli(*_args("fuse", w, tmp_path / "fused")).exit_code == 0
+        assert cli(*_args("export", w, tmp_path / "export")).exit_code == 0
+    finally:
+        os.umask(old)
+    for f in (latest_checkpoint(tmp_path / "fused") / "model.safetensors", tmp_path / "export" / "model.safetensors"):
+        assert f.stat().st_mode & 0o777 == 0o640, f
+    for f in (latest_checkpoint(w["run"]) / "model.safetensors", w["export"] / "model.safetensors"):
+        assert f.stat().st_mode & 0o777 == 0o666 & ~old, f
