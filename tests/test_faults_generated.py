@@ -431,11 +431,12 @@ def test_a_pickle_in_a_hugging_face_folder_is_refused_in_one_line_without_runnin
     assert snapshot(hf) == before and not (tmp_path / "e").exists()
 
 
-def test_every_command_that_loads_a_run_refuses_a_checkpoint_or_table_of_another(world, tmp_path):
+def test_every_command_that_loads_a_run_refuses_a_checkpoint_table_or_tokenizer_of_another(world, tmp_path):
     from unicode_substrate.checkpoint import latest_checkpoint
 
     w = _world(world)
-    foreign = {"--checkpoint": latest_checkpoint(w["run3"]), "--table": w["table2"]}
+    tok2 = make_char_tokenizer(tmp_path.parent / f"{tmp_path.name}-tok2", "another alphabet: xyzw 0123")
+    foreign = {"--checkpoint": latest_checkpoint(w["run3"]), "--table": w["table2"], "--tokenizer": tok2}
     extra = {"eval": ["--data", w["data"], "--no-progress"]}
     tried = 0
     for name in COMMANDS:
@@ -449,7 +450,7 @@ def test_every_command_that_loads_a_run_refuses_a_checkpoint_or_table_of_another
             one_line_error(cli(name, "--run", w["run"], flag, part, *extra.get(name, []), *out))
             assert not any(tmp_path.iterdir()), name
             tried += 1
-    assert tried >= 6  # generate, eval and export, each with both
+    assert tried >= 9  # generate, eval and export, each with all three
 
 
 def test_train_force_replaces_the_old_run_only_once_the_new_one_is_complete(world, tmp_path, monkeypatch):
