@@ -536,3 +536,33 @@ def test_model_safetensors_gets_the_umask_mode_everywhere(world, tmp_path):
         assert f.stat().st_mode & 0o777 == 0o640, f
     for f in (latest_checkpoint(w["run"]) / "model.safetensors", w["export"] / "model.safetensors"):
         assert f.stat().st_mode & 0o777 == 0o666 & ~old, f
+
+
+def test_corrupt_records_are_one_line(world, tmp_path):
+    import json
+    import shutil
+
+    from unicode_substrate.checkpoint import latest_checkpoint
+
+    w = _world(world)
+    run = tmp_path / "run"
+    shutil.copytree(w["run"], run)
+    manifest = latest_checkpoint(run) / "manifest.json"
+    record = json.loads(manifest.read_text())
+    for step in ("seven", None, -1, 2.5):
+        manifest.write_text(json.dumps({**record, "step": step}))
+        one_line_error(cli("export", "--run", run, "--tokenizer", w["tok"], "--table", w["table"], "--out", tmp_path / "hf"),
+                       "no valid step")
+    manifest.write_text(json.dumps(record))
+    for text in ("{not json", '["a list"]', '{"val_loss": "low", "val_bpb": null}'):
+        (run / "summary.json").write_text(text)
+        res = cli(*_args("train", w, run), "--resume", "--seed", "0", "--steps", "2", "--ckpt-every", "1")
+        assert res.exit_code in (0, 2) and "Traceback" not in res.output, res.output
+        if res.exit_code == 2:
+            one_line_error(res, "summary")
+    growth = tmp_path / "growth"
+    assert cli(*_args("grow", w, growth)).exit_code == 0
+    for text in ("{not json", "[]"):
+        (growth / "grow.json").write_text(text)
+        one_line_error(cli(*_args("grow", w, growth), "--resume"), "grow.json")
+    assert not (tmp_path / "hf").exists()
