@@ -85,14 +85,14 @@ def atomic_output_dir(
     out = Path(out)
     check_output(out, force=force, kind=kind, inputs=inputs)
     with output_lock(out):
-        check_output(out, force=force, kind=kind, inputs=inputs)  # again: another writer may have finished meanwhile
+        check_output(out, force=force, kind=kind, inputs=inputs, held=True)  # again: another writer may have finished meanwhile
         _remove_stale(out)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
         try:
             yield tmp
             os.chmod(tmp, 0o777 & ~_umask())
             if out.exists():
-                check_output(out, force=force, kind=kind, inputs=inputs)
+                check_output(out, force=force, kind=kind, inputs=inputs, held=True)
                 old = out.with_name(f".{out.name}.old-{os.getpid()}")
                 os.replace(out, old)
                 os.replace(tmp, out)
@@ -109,8 +109,13 @@ def check_output(
     force: bool = False,
     kind: str | None = None,
     inputs: Iterable[str | os.PathLike | None] = (),
+    held: bool = False,
 ) -> None:
-    """Refuse an output directory that :func:`atomic_output_dir` would refuse; call it early, before long work."""
+    """Refuse an output directory that :func:`atomic_output_dir` would refuse; call it early, before long work.
+
+    Unless ``held`` (the caller holds the output's lock), an output another live process is
+    writing is refused too, so a second writer learns it before its own long work.
+    """
     out = Path(out)
     try:
         str(out).encode("utf-8")
@@ -119,6 +124,8 @@ def check_output(
     if not out.name or out.name in (".", ".."):
         raise SubstrateError(f"output path {str(out)!r} does not name a directory to create")
     check_not_input(out, inputs)
+    if not held:
+        _check_unlocked(out)
     for parent in (out.parent, *out.parent.parents):
         if parent.exists():
             if not parent.is_dir():
@@ -137,6 +144,16 @@ def check_output(
         raise SubstrateError(f"{out} is not a unicode-substrate artifact (no manifest of ours); --force replaces only those, so it was left alone")
     if kind is not None and found != kind:
         raise SubstrateError(f"{out} holds a {found!r} artifact, not a {kind!r}; --force replaces only an artifact of the same kind, so it was left alone")
+
+
+def _check_unlocked(out: Path) -> None:
+    """Refuse ``out`` while a live process holds its lock (this job's own whole-job lock excepted)."""
+    lock = out.with_name(f".{out.name}.lock")
+    if Path(os.path.abspath(lock)) in _JOB_LOCKS or not lock.is_file():
+        return
+    pid = _lock_pid(lock)
+    if pid is not None and _pid_alive(pid):
+        raise SubstrateError(f"another process (pid {pid}) is writing {out}; wait for it to finish, or remove {lock} if it is gone")
 
 
 def artifact_kind(directory: str | os.PathLike) -> str | None:

@@ -15,7 +15,8 @@ import re
 import shutil
 from pathlib import Path
 
-from unicode_substrate.artifacts import atomic_output_dir, read_manifest, verify_manifest, write_manifest, write_safetensors, write_torch
+from unicode_substrate.artifacts import (atomic_output_dir, read_manifest, verify_manifest, write_manifest, write_safetensors,
+                                         write_torch)
 from unicode_substrate.errors import SubstrateError
 
 CHECKPOINT_SCHEMA = 1
