@@ -116,7 +116,7 @@ def test_fewshot_mmlu_both_protocols(setup, tmp_path):
     assert all(s["prompt"] == shot + "Question: What is two plus two?\nOptions: A) 3 B) 4 C) 5 D) 6\nAnswer:"
                for s in mine)
     base = ["--run", setup["run"], "--data-dir", setup["bench"], "--out", tmp_path / "no"]
-    _fails(_eval(*base, "--tasks", "mmlu", "--fewshot", "-1"), "few-shot count must be a whole number", tmp_path / "no")
+    _fails(_eval(*base, "--tasks", "mmlu", "--fewshot", "-1"), "--fewshot': -1 is out of range: it must be an integer at least 0", tmp_path / "no")
     _fails(_eval(*base, "--tasks", "mmlu,boolq", "--fewshot", "2"), "only mmlu has a dev split", tmp_path / "no")
     _fails(_eval("--run", setup["run"], "--data-dir", setup["parquet"], "--out", tmp_path / "no", "--tasks", "mmlu",
                  "--fewshot", "1"), "few-shot needs the mmlu dev split", tmp_path / "no")

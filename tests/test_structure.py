@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "unicode_substrate"
 # From the ground up. A name is a module or folder directly under unicode_substrate/.
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("_version", "errors", "choices", "progress"),
-    ("artifacts", "corpus", "kernels"),
+    ("artifacts", "corpus", "kernels", "options"),
     ("tokenizer", "table", "model"),
     ("render", "checkpoint"),
     ("run",),

@@ -70,7 +70,7 @@ def atomic_output_dir(
     Every writer of an artifact directory goes through here, passing its manifest ``kind``
     and the paths it reads (``inputs``). Before anything is written:
 
-    * ``out`` must not be one of ``inputs`` nor a folder that holds one (even with ``force``);
+    * ``out`` must not be one of ``inputs``, a folder that holds one, nor lie inside one (even with ``force``);
     * an existing ``out`` is refused unless ``force``, and ``force`` replaces only an empty
       folder or an artifact of the same ``kind`` (its manifest says so; with ``kind=None`` any
       unicode-substrate artifact), never an arbitrary folder;
@@ -85,14 +85,14 @@ def atomic_output_dir(
     out = Path(out)
     check_output(out, force=force, kind=kind, inputs=inputs)
     with output_lock(out):
-        check_output(out, force=force, kind=kind, inputs=inputs)  # again: another writer may have finished meanwhile
+        check_output(out, force=force, kind=kind, inputs=inputs, held=True)  # again: another writer may have finished meanwhile
         _remove_stale(out)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
         try:
             yield tmp
             os.chmod(tmp, 0o777 & ~_umask())
             if out.exists():
-                check_output(out, force=force, kind=kind, inputs=inputs)
+                check_output(out, force=force, kind=kind, inputs=inputs, held=True)
                 old = out.with_name(f".{out.name}.old-{os.getpid()}")
                 os.replace(out, old)
                 os.replace(tmp, out)
@@ -109,8 +109,13 @@ def check_output(
     force: bool = False,
     kind: str | None = None,
     inputs: Iterable[str | os.PathLike | None] = (),
+    held: bool = False,
 ) -> None:
-    """Refuse an output directory that :func:`atomic_output_dir` would refuse; call it early, before long work."""
+    """Refuse an output directory that :func:`atomic_output_dir` would refuse; call it early, before long work.
+
+    Unless ``held`` (the caller holds the output's lock), an output another live process is
+    writing is refused too, so a second writer learns it before its own long work.
+    """
     out = Path(out)
     try:
         str(out).encode("utf-8")
@@ -119,6 +124,8 @@ def check_output(
     if not out.name or out.name in (".", ".."):
         raise SubstrateError(f"output path {str(out)!r} does not name a directory to create")
     check_not_input(out, inputs)
+    if not held:
+        _check_unlocked(out)
     for parent in (out.parent, *out.parent.parents):
         if parent.exists():
             if not parent.is_dir():
@@ -137,6 +144,16 @@ def check_output(
         raise SubstrateError(f"{out} is not a unicode-substrate artifact (no manifest of ours); --force replaces only those, so it was left alone")
     if kind is not None and found != kind:
         raise SubstrateError(f"{out} holds a {found!r} artifact, not a {kind!r}; --force replaces only an artifact of the same kind, so it was left alone")
+
+
+def _check_unlocked(out: Path) -> None:
+    """Refuse ``out`` while a live process holds its lock (this job's own whole-job lock excepted)."""
+    lock = out.with_name(f".{out.name}.lock")
+    if Path(os.path.abspath(lock)) in _JOB_LOCKS or not lock.is_file():
+        return
+    pid = _lock_pid(lock)
+    if pid is not None and _pid_alive(pid):
+        raise SubstrateError(f"another process (pid {pid}) is writing {out}; wait for it to finish, or remove {lock} if it is gone")
 
 
 def artifact_kind(directory: str | os.PathLike) -> str | None:
@@ -186,7 +203,8 @@ def resolve_recorded(recorded: str | None, artifact: str | os.PathLike) -> Path 
 
 
 def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike | None]) -> None:
-    """Refuse an output path that is one of ``inputs`` or a folder holding one (replacing it would destroy it)."""
+    """Refuse an output path that is one of ``inputs``, a folder holding one (replacing it would destroy it),
+    or a path inside an input folder (writing there would change the input)."""
     target = _real(out)
     for p in inputs:
         if p is None:
@@ -196,6 +214,15 @@ def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike |
             raise SubstrateError(f"the output {out} is also an input of this command; choose another output path")
         if target in src.parents:
             raise SubstrateError(f"the output {out} holds an input of this command ({p}); choose another output path")
+        if src in target.parents and src.is_dir():
+            raise SubstrateError(f"the output {out} lies inside an input of this command ({p}); choose another output path")
+
+
+def check_output_file(out: str | os.PathLike, inputs: Iterable[str | os.PathLike | None]) -> None:
+    """Refuse a single output file (a picture) at an input, at a folder holding one, or inside an input folder."""
+    check_not_input(out, inputs)
+    if Path(out).is_dir():
+        raise SubstrateError(f"the output {out} is a directory; name a file to write")
 
 
 def _real(p: str | os.PathLike) -> Path:
@@ -249,8 +276,12 @@ def output_lock(out: str | os.PathLike, whole_job: bool = False) -> Iterator[Pat
             continue
         try:
             os.write(fd, f"{os.getpid()}\n".encode())
-        finally:
+        except BaseException:  # a full disk can refuse even these few bytes: leave no empty lock behind
             os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            raise
+        os.close(fd)
         break
     else:
         raise SubstrateError(f"cannot take the lock {lock} for writing {out}")
@@ -482,3 +513,43 @@ def manifest_sha256(directory: str | os.PathLike) -> str:
     if not path.is_file():
         raise SubstrateError(f"{directory} has no {MANIFEST_NAME}")
     return sha256_file(path)
+
+
+def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
+    """Save torch ``tensors`` as a safetensors file with the umask-respecting mode of every other file.
+
+    The safetensors library reports a failed write (a full disk, a read-only folder) as its own
+    ``SafetensorError``, not an ``OSError``; it is turned back into the ``OSError`` it wraps, so the
+    CLI says it in one line as it says every other write error.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        save_file(tensors, os.fspath(path), metadata=metadata)
+    except SafetensorError as e:
+        raise write_error(path, e) from None
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def write_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save`` (optimizer state) with a failed write turned into one line rather than torch's RuntimeError."""
+    import torch
+
+    try:
+        torch.save(obj, path)
+    except RuntimeError as e:
+        raise write_error(path, e) from None
+
+
+def write_error(path: str | os.PathLike, e: BaseException) -> Exception:
+    """An ``OSError`` for a library's write error that names an OS error code (as Rust's errors do), else one line."""
+    m = re.search(r"(?:\bcode: |\bos error )(\d+)", str(e))  # Rust's Os { code: 28, .. } or "(os error 28)"
+    if m:
+        code = int(m.group(1))
+        return OSError(code, os.strerror(code), os.fspath(path))
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(Path(path).parent).free == 0:
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
+    first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+    return SubstrateError(f"cannot write {os.fspath(path)} (is the disk full?): {first}")

@@ -15,7 +15,8 @@ import re
 import shutil
 from pathlib import Path
 
-from unicode_substrate.artifacts import atomic_output_dir, read_manifest, verify_manifest, write_manifest
+from unicode_substrate.artifacts import (atomic_output_dir, read_manifest, verify_manifest, write_manifest, write_safetensors,
+                                         write_torch)
 from unicode_substrate.errors import SubstrateError
 
 CHECKPOINT_SCHEMA = 1
@@ -42,15 +43,12 @@ def list_checkpoints(run: str | Path) -> list[tuple[int, Path]]:
 
 def save_checkpoint(run: str | Path, step: int, weights: dict, state: dict, identity: dict, keep_last: int) -> Path:
     """Write the checkpoint for ``step`` atomically, then delete all but the newest ``keep_last``."""
-    import torch
-    from safetensors.torch import save_file
-
     out = checkpoint_dir(run, step)
     if out.exists():
         raise SubstrateError(f"checkpoint {out} already exists; refusing to overwrite it")
     with atomic_output_dir(out) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp / WEIGHTS_FILE))
-        torch.save(state, tmp / STATE_FILE)
+        write_safetensors(tmp / WEIGHTS_FILE, {k: v.detach().cpu().contiguous() for k, v in weights.items()})
+        write_torch(tmp / STATE_FILE, state)
         write_manifest(tmp, CHECKPOINT_KIND, CHECKPOINT_SCHEMA, step=step, **identity)
     for _, old in list_checkpoints(run)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
@@ -91,5 +89,8 @@ def latest_checkpoint(run: str | Path) -> Path:
 
 
 def checkpoint_step(path: str | Path) -> int:
-    """The step a checkpoint directory was written after."""
-    return int(read_manifest(path)["step"])
+    """The step a checkpoint directory was written after (a manifest without a whole step is one line)."""
+    step = read_manifest(path).get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise SubstrateError(f"{path}/manifest.json records no valid step ({step!r}); the checkpoint is corrupt")
+    return step

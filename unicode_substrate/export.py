@@ -25,9 +25,12 @@ from unicode_substrate.artifacts import (
     MANIFEST_NAME,
     atomic_output_dir,
     canonical_json,
+    check_output,
     read_manifest,
     verify_manifest,
+    write_safetensors,
 )
+from unicode_substrate.checkpoint import checkpoint_step
 from unicode_substrate.choices import EXPORT_DTYPES, SPECIAL_ROLES, SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, TOKENIZER_JSON
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.neox import CONFIG_KEY, neox_config, to_neox, unrepresentable
@@ -70,7 +73,6 @@ def export(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None =
            force: bool = False, tokenizer: str | Path | None = None, table: str | Path | None = None) -> Path:
     """Write the run (its newest or the given checkpoint) as a Hugging Face GPT-NeoX directory."""
     import torch
-    from safetensors.torch import save_file
 
     if dtype not in EXPORT_DTYPES:
         raise SubstrateError(f"export dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype!r}")
@@ -80,6 +82,8 @@ def export(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None =
     if out.exists() and not is_export(out):
         raise SubstrateError(f"{out} exists and is not an earlier export; refusing to replace it")
     run = Run.load(run_dir)
+    inputs = [run_dir, checkpoint, tokenizer, table, run.table_path, run.tokenizer_path]
+    check_output(out, force=force, kind=EXPORT_KIND, inputs=inputs)  # never replace an input, before any work
     reason = unrepresentable(run.identity)
     if reason:
         raise SubstrateError(f"cannot export run {run.path}: {reason}")
@@ -92,11 +96,11 @@ def export(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None =
     tensors = {k: v.to(cast).contiguous() for k, v in sorted(tensors.items())}
 
     ids = {role: tok.token_to_id(name) for role, name in _ROLES.items()}
-    step = int(read_manifest(ckpt_path)["step"])
+    step = checkpoint_step(ckpt_path)
     card_facts = _card_facts(run, mcfg, weights, table_tensor, tok, step)
     extra = {MODEL_KEY: mcfg.to_dict(), TABLE_KEY: run.table_sha256, TOKENIZER_KEY: run.tokenizer_sha256, "step": step}
-    with atomic_output_dir(out, force=force, kind=EXPORT_KIND, inputs=[run_dir, checkpoint]) as tmp:
-        save_file(tensors, str(tmp / FILES.weights), metadata={"format": "pt"})
+    with atomic_output_dir(out, force=force, kind=EXPORT_KIND, inputs=inputs) as tmp:
+        write_safetensors(tmp / FILES.weights, tensors, metadata={"format": "pt"})
         (tmp / FILES.config).write_bytes(canonical_json(neox_config(mcfg, ids, dtype, extra)))
         gen = {"bos_token_id": ids["bos"], "eos_token_id": ids["eos"],
                "pad_token_id": ids["pad"] if ids["pad"] is not None else ids["eos"]}

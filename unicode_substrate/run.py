@@ -333,6 +333,13 @@ class Run:
     def data_path(self) -> Path | None:
         return self._input(self.record.data)
 
+    def reads(self) -> list[Path]:
+        """The folders a command that loads this run reads: the run and the table and tokenizer it records.
+
+        A command names them as its inputs, so its output never replaces or lies inside any of them.
+        """
+        return [p for p in (self.path, self.table_path, self.tokenizer_path) if p is not None]
+
     # --- its files ------------------------------------------------------------------------
     def checkpoints(self) -> list[tuple[int, Path]]:
         """(step, path) of every finished checkpoint, oldest first."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from unicode_substrate.cli.options import ranged
 from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVAL_TASKS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.errors import SubstrateError
 
@@ -31,25 +32,25 @@ LM_EVAL_ALIASES = "arc_easy, arc_challenge, commonsense_qa, boolq, squadv2, mmlu
 @click.option("--data", "data", type=click.Path(), default=None,
               help="A data directory from substrate prepare: score loss and bits per byte on its validation split "
                    "(whole documents), with or without --tasks; needs --run.")
-@click.option("--data-tokens", type=int, default=0, show_default=True,
+@click.option("--data-tokens", type=ranged("data_tokens"), default=0, show_default=True,
               help="With --data: at most N validation tokens, rounded down to whole documents (0 = all).")
 @click.option("--protocol", type=click.Choice(EVAL_PROTOCOLS), default=DEFAULT_EVAL_PROTOCOL, show_default=True,
               help="paper = generate and match the first character (SQuAD: containment, translation: BLEU); "
                    "loglik = likeliest answer continuation (multiple choice only).")
-@click.option("--runs", default=10, show_default=True, help="Sampled runs per item in the paper protocol.")
-@click.option("--temperature", default=EVAL_TEMPERATURE, show_default=True, help="Paper protocol sampling temperature (0 = greedy); our choice, unstated by the papers.")
-@click.option("--top-k", default=EVAL_TOP_K, show_default=True, help="Paper protocol: sample among the k likeliest tokens (0 = all); our choice.")
+@click.option("--runs", type=ranged("runs"), default=10, show_default=True, help="Sampled runs per item in the paper protocol.")
+@click.option("--temperature", type=ranged("temperature"), default=EVAL_TEMPERATURE, show_default=True, help="Paper protocol sampling temperature (0 = greedy); our choice, unstated by the papers.")
+@click.option("--top-k", type=ranged("top_k"), default=EVAL_TOP_K, show_default=True, help="Paper protocol: sample among the k likeliest tokens (0 = all); our choice.")
 @click.option("--bos/--no-bos", default=None,
               help="Paper protocol: start every prompt with the tokenizer's BOS token, or with none "
                    "(default: as the tokenizer encodes by default, as the author's script does).")
-@click.option("--limit", type=int, default=None, help="At most N items per task (per translation direction).")
-@click.option("--seed", default=0, show_default=True, help="Seed of item selection and sampling.")
-@click.option("--fewshot", default=0, show_default=True, metavar="K",
+@click.option("--limit", type=ranged("limit"), default=None, help="At most N items per task (per translation direction).")
+@click.option("--seed", type=ranged("seed"), default=0, show_default=True, help="Seed of item selection and sampling.")
+@click.option("--fewshot", type=ranged("fewshot"), default=0, show_default=True, metavar="K",
               help="MMLU: put the first K rows of each subject's dev split before every prompt (0 = zero-shot, as the papers).")
 @click.option("--loglik-choices", type=click.Choice(("text", "letters")), default="text", show_default=True,
               help="Log-likelihood protocol: score each choice's text, or (letters) the answer letters for MMLU and "
                    "CommonsenseQA, as lm-evaluation-harness's stock tasks do.")
-@click.option("--batch-size", default=16, show_default=True, help="Log-likelihood protocol: items per forward batch; --data: windows per batch.")
+@click.option("--batch-size", type=ranged("batch_size"), default=16, show_default=True, help="Log-likelihood protocol: items per forward batch; --data: windows per batch.")
 @click.option("--device", default="cpu", show_default=True, help="Device to evaluate on (cpu, cuda).")
 @click.option("--out", type=click.Path(), default=None, help="Eval directory to write.")
 @click.option("--force", is_flag=True, help="Replace an existing eval directory.")

@@ -29,7 +29,7 @@ def grow(config_path, data, table, out, from_run, resume, force, monolithic, dev
 
     gcfg = load_grow_config(config_path, device=device)
     report = run(gcfg, data, out, table=table, from_run=from_run, resume=resume, force=force, monolithic=monolithic,
-                 progress=progress)
+                 progress=progress, inputs=(config_path,))
     click.echo(f"grown model in {out}/final; report written to {report}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from unicode_substrate.cli.options import ranged
 from unicode_substrate.choices import (
     COLLISION_THRESHOLD,
     DEFAULT_PCA_SOLVER,
@@ -23,15 +24,15 @@ from unicode_substrate.choices import (
 @click.option("--method", type=click.Choice(TABLE_METHODS), default=DEFAULT_TABLE_METHOD, show_default=True,
               help="glyph: our collision-free glyph table; glyph-paper: the paper's recipe bit for bit; "
                    "bit / float: unique random ID codes; random: Gaussian rows (a control).")
-@click.option("--dim", type=int, default=None, help="Embedding width (PCA components for glyph methods). Default 1024; 4096 for --preset abs.")
+@click.option("--dim", type=ranged("dim"), default=None, help="Embedding width (PCA components for glyph methods). Default 1024; 4096 for --preset abs.")
 @click.option("--font", "fonts", multiple=True, type=click.Path(), help="Font file; repeat for a fallback chain. Default: the fonts.toml shipped in the package (GNU Unifont).")
 @click.option("--preset", type=click.Choice(RENDER_PRESETS), default=DEFAULT_RENDER_PRESET, show_default=True, help="glyph-paper parameter set.")
 @click.option("--on-collision", type=click.Choice(ON_COLLISION), default=None,
               help="Duplicate rows: fail, list them, or make rows unique. Default: report for glyph-paper, resolve otherwise.")
-@click.option("--threshold", type=float, default=COLLISION_THRESHOLD, show_default=True, help="Cosine above which two rows count as near duplicates.")
+@click.option("--threshold", type=ranged("threshold"), default=COLLISION_THRESHOLD, show_default=True, help="Cosine above which two rows count as near duplicates.")
 @click.option("--surface", type=click.Choice(SURFACES), default=None,
               help="Draw the raw vocabulary key (Ġpainted) or its decoded text ( painted). Default: raw for glyph-paper, decoded otherwise.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the code generators and of collision resolution.")
+@click.option("--seed", type=ranged("seed"), default=0, show_default=True, help="Seed of the code generators and of collision resolution.")
 @click.option("--pca-solver", type=click.Choice(PCA_SOLVERS), default=DEFAULT_PCA_SOLVER, show_default=True,
               help="scikit-learn PCA solver for glyph methods; full is sklearn's default for 1024 components (slower).")
 @click.option("--preview", type=click.Path(), default=None, help="Also write a glyph atlas PNG here.")
@@ -56,7 +57,7 @@ def render(tokenizer_dir, out, method, dim, fonts, preset, on_collision, thresho
 @click.option("--table", "table_dir", required=True, type=click.Path(), help="Table directory.")
 @click.option("--out", required=True, type=click.Path(), help="Atlas PNG to write.")
 @click.option("--ids", default=None, help="Comma-separated token ids, decimal or hex (65,0x0410); default: a seeded sample across token kinds and scripts.")
-@click.option("--count", type=int, default=48, show_default=True, help="Sample size when --ids is not given.")
+@click.option("--count", type=ranged("count"), default=48, show_default=True, help="Sample size when --ids is not given.")
 @click.option("--font", "fonts", multiple=True, type=click.Path(), help="Font chain used to re-draw glyphs (default: the fonts.toml shipped in the package).")
 @click.option("--scatter", type=click.Path(), default=None, help="Also write a 2-D PCA scatter PNG here.")
 def preview(table_dir, out, ids, count, fonts, scatter):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from unicode_substrate.cli.options import ranged
 from unicode_substrate.choices import DEFAULT_LAYOUT, LAYOUT_NAMES, LAYOUT_TOP_CNT
 
 
@@ -11,8 +12,8 @@ from unicode_substrate.choices import DEFAULT_LAYOUT, LAYOUT_NAMES, LAYOUT_TOP_C
 @click.option("--corpus", "corpus", type=click.Path(path_type=str), default=None,
               help="A .txt/.jsonl/.parquet file or a directory of them (default: the built-in standard-library docstrings).")
 @click.option("--lang", default=None, help="Language code of the corpus (default: from <lang>/ subfolders, else 'und').")
-@click.option("--max-n", type=click.IntRange(2, 8), default=5, show_default=True, help="Count n-grams for n = 2..MAX_N.")
-@click.option("--top-k", type=click.IntRange(1), default=1000, show_default=True, help="Keep the K most common grams per n per language.")
+@click.option("--max-n", type=ranged("max_n"), default=5, show_default=True, help="Count n-grams for n = 2..MAX_N.")
+@click.option("--top-k", "top_k", type=ranged("top_grams"), default=1000, show_default=True, help="Keep the K most common grams per n per language.")
 @click.option("--out", required=True, type=click.Path(path_type=str), help="Output directory (ngrams.txt in the paper's schema, ngrams.json, manifest.json).")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 def ngrams(corpus: str | None, lang: str | None, max_n: int, top_k: int, out: str, force: bool) -> None:
@@ -28,7 +29,7 @@ def ngrams(corpus: str | None, lang: str | None, max_n: int, top_k: int, out: st
 @click.option("--ngrams", "ngrams_path", type=click.Path(path_type=str), default=None,
               help="N-gram statistics (the paper's file, a .json, or a `substrate ngrams` directory); default for lossless: mined from the built-in corpus.")
 @click.option("--intersection", type=click.Path(path_type=str), default=None, help="bvv241-max only: the intersection list (one string per line).")
-@click.option("--top-cnt", type=int, default=None, help=f"Grams kept per (language, n) (default: {LAYOUT_TOP_CNT['bvv241-2-3']} for bvv241-2-3, "
+@click.option("--top-cnt", type=ranged("top_cnt"), default=None, help=f"Grams kept per (language, n) (default: {LAYOUT_TOP_CNT['bvv241-2-3']} for bvv241-2-3, "
                    f"{LAYOUT_TOP_CNT['bvv241-max']} for bvv241-max, all for lossless).")
 @click.option("--from-tokenizer", type=click.Path(path_type=str), default=None, help="Take the vocabulary of an existing Hugging Face tokenizer.json instead.")
 @click.option("--out", required=True, type=click.Path(path_type=str), help="Output tokenizer directory.")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from unicode_substrate.cli.options import ranged
 from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, GENERATE_MAX_NEW_TOKENS, GENERATE_TEMPERATURE, GENERATE_TOP_K
 from unicode_substrate.choices import KERNEL_BACKENDS, PARALLEL_MODES, PRECISIONS, SPECIAL_TOKEN_MODES
 from unicode_substrate.errors import SubstrateError
@@ -55,24 +56,24 @@ def training_options(f):
     opts = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file of training options (unknown keys are an error)."),
         click.option("--set", "model_set", multiple=True, metavar="KEY=VALUE", help="Override a model field, e.g. --set n_layer=2 (repeatable)."),
-        click.option("--steps", type=int, help="Optimizer steps." + _d("steps")),
-        click.option("--batch-size", type=int, help="Sequences per micro-batch per process." + _d("batch_size")),
-        click.option("--grad-accum", type=int, help="Micro-batches per optimizer step." + _d("grad_accum")),
-        click.option("--context", type=int, help="Tokens per sequence." + _d("context")),
-        click.option("--lr", type=float, help="Peak learning rate." + _d("lr")),
-        click.option("--min-lr", type=float, help="Final learning rate of the cosine schedule." + _d("min_lr")),
-        click.option("--warmup", type=int, help="Linear warmup steps." + _d("warmup")),
-        click.option("--weight-decay", type=float, help="AdamW decoupled weight decay (matrices only)." + _d("weight_decay")),
-        click.option("--beta1", type=float, help="AdamW first-moment decay." + _d("beta1")),
-        click.option("--beta2", type=float, help="AdamW second-moment decay." + _d("beta2")),
-        click.option("--grad-clip", type=float, help="Global gradient-norm clip (0 = off)." + _d("grad_clip")),
-        click.option("--seed", type=int, help="Seed for initialisation and batch order." + _d("seed")),
-        click.option("--eval-every", type=int, help="Validate every N steps (0 = only at the end)." + _d("eval_every")),
-        click.option("--eval-tokens", type=int, help="Validation tokens per evaluation, whole documents (0 = all)." + _d("eval_tokens")),
-        click.option("--eval-batch-size", type=int, help="Sequences per validation forward pass." + _d("eval_batch_size")),
-        click.option("--ckpt-every", type=int, help="Checkpoint every N steps (0 = only at the end)." + _d("ckpt_every")),
-        click.option("--keep-last", type=int, help="Checkpoints to keep." + _d("keep_last")),
-        click.option("--log-every", type=int, help="Write a training record to metrics.jsonl every N steps." + _d("log_every")),
+        click.option("--steps", type=ranged("steps"), help="Optimizer steps." + _d("steps")),
+        click.option("--batch-size", type=ranged("batch_size"), help="Sequences per micro-batch per process." + _d("batch_size")),
+        click.option("--grad-accum", type=ranged("grad_accum"), help="Micro-batches per optimizer step." + _d("grad_accum")),
+        click.option("--context", type=ranged("context"), help="Tokens per sequence." + _d("context")),
+        click.option("--lr", type=ranged("lr"), help="Peak learning rate." + _d("lr")),
+        click.option("--min-lr", type=ranged("min_lr"), help="Final learning rate of the cosine schedule." + _d("min_lr")),
+        click.option("--warmup", type=ranged("warmup"), help="Linear warmup steps." + _d("warmup")),
+        click.option("--weight-decay", type=ranged("weight_decay"), help="AdamW decoupled weight decay (matrices only)." + _d("weight_decay")),
+        click.option("--beta1", type=ranged("beta1"), help="AdamW first-moment decay." + _d("beta1")),
+        click.option("--beta2", type=ranged("beta2"), help="AdamW second-moment decay." + _d("beta2")),
+        click.option("--grad-clip", type=ranged("grad_clip"), help="Global gradient-norm clip (0 = off)." + _d("grad_clip")),
+        click.option("--seed", type=ranged("seed"), help="Seed for initialisation and batch order." + _d("seed")),
+        click.option("--eval-every", type=ranged("eval_every"), help="Validate every N steps (0 = only at the end)." + _d("eval_every")),
+        click.option("--eval-tokens", type=ranged("eval_tokens"), help="Validation tokens per evaluation, whole documents (0 = all)." + _d("eval_tokens")),
+        click.option("--eval-batch-size", type=ranged("eval_batch_size"), help="Sequences per validation forward pass." + _d("eval_batch_size")),
+        click.option("--ckpt-every", type=ranged("ckpt_every"), help="Checkpoint every N steps (0 = only at the end)." + _d("ckpt_every")),
+        click.option("--keep-last", type=ranged("keep_last"), help="Checkpoints to keep." + _d("keep_last")),
+        click.option("--log-every", type=ranged("log_every"), help="Write a training record to metrics.jsonl every N steps." + _d("log_every")),
         click.option("--log", type=str, metavar="L1,L2",
                      help="Experiment loggers beside metrics.jsonl: tensorboard, csv, wandb (offline), comma-separated "
                           "(see docs/logging.md)." + _d("log")),
@@ -104,7 +105,7 @@ def _config(preset, config_path, model_set, **kw):
 @click.option("--lang", default=None, help="Language code for documents that carry none.")
 @click.option("--tokenizer", required=True, type=click.Path(exists=True, file_okay=False), help="Tokenizer directory.")
 @click.option("--out", required=True, type=click.Path(), help="Output data directory.")
-@click.option("--val-every", default=None, type=int, help="Every N-th document goes to the validation split.  [default: 50, or the recipe's]")
+@click.option("--val-every", default=None, type=ranged("val_every"), help="Every N-th document goes to the validation split.  [default: 50, or the recipe's]")
 @click.option("--decontaminate", "bench_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Benchmark folder (as substrate eval reads it): drop training documents sharing a 13-gram with an item (with --recipe).")
 @click.option("--tasks", default=None, metavar="T1,T2,...", help="Benchmarks of --decontaminate to check (default: every task folder found).")
@@ -175,20 +176,22 @@ def final_line(path) -> str:
     from unicode_substrate.run import Run
 
     s = Run.load(path).summary() or {}
-    if "val_loss" not in s:
+    numbers = all(isinstance(s.get(k), (int, float)) and not isinstance(s.get(k), bool) for k in ("val_loss", "val_bpb"))
+    if not numbers:
         return "finished (the summary holds no validation figures)"
-    size = f" over {s['val_tokens']:,} tokens ({s['val_bytes']:,} bytes)" if "val_tokens" in s and "val_bytes" in s else ""
+    counts = all(isinstance(s.get(k), int) for k in ("val_tokens", "val_bytes"))
+    size = f" over {s['val_tokens']:,} tokens ({s['val_bytes']:,} bytes)" if counts else ""
     return f"final validation at step {s.get('steps')}: loss {s['val_loss']:.4f} nats/token, {s['val_bpb']:.4f} bits per byte{size}"
 
 
 @click.command()
 @click.option("--run", "run_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Run directory from substrate train.")
 @click.option("--prompt", default="", help="Text to continue (default: start a new document).")
-@click.option("--max-new-tokens", default=GENERATE_MAX_NEW_TOKENS, show_default=True, help="Tokens to sample after the prompt.")
-@click.option("--temperature", default=GENERATE_TEMPERATURE, show_default=True, help="Softmax temperature; 0 = greedy (always the likeliest token).")
-@click.option("--top-k", default=GENERATE_TOP_K, show_default=True, help="Sample among the k likeliest tokens (0 = all).")
-@click.option("--samples", default=1, show_default=True, help="Independent continuations of the same prompt.")
-@click.option("--seed", default=0, show_default=True, help="Sampling seed: the same seed gives the same text.")
+@click.option("--max-new-tokens", type=ranged("max_new_tokens"), default=GENERATE_MAX_NEW_TOKENS, show_default=True, help="Tokens to sample after the prompt.")
+@click.option("--temperature", type=ranged("temperature"), default=GENERATE_TEMPERATURE, show_default=True, help="Softmax temperature; 0 = greedy (always the likeliest token).")
+@click.option("--top-k", type=ranged("top_k"), default=GENERATE_TOP_K, show_default=True, help="Sample among the k likeliest tokens (0 = all).")
+@click.option("--samples", type=ranged("samples"), default=1, show_default=True, help="Independent continuations of the same prompt.")
+@click.option("--seed", type=ranged("seed"), default=0, show_default=True, help="Sampling seed: the same seed gives the same text.")
 @click.option("--checkpoint", type=click.Path(exists=True, file_okay=False), default=None, help="A checkpoint (default: the newest).")
 @click.option("--tokenizer", type=click.Path(exists=True, file_okay=False), default=None, help="Tokenizer directory (default: the run's).")
 @click.option("--table", type=click.Path(exists=True, file_okay=False), default=None, help="Table directory (default: the run's).")
@@ -215,8 +218,8 @@ def generate(run_dir, prompt, max_new_tokens, temperature, top_k, samples, seed,
 @click.option("--eval-protocol", type=click.Choice(EVAL_PROTOCOLS), default=DEFAULT_EVAL_PROTOCOL, show_default=True,
               help="How --eval-tasks are scored: paper = generate and match as the papers do; loglik = likeliest answer "
                    "continuation (multiple choice only); both.")
-@click.option("--eval-runs", default=10, show_default=True, help="Paper protocol runs per item.")
-@click.option("--eval-limit", type=int, default=None, help="At most N items per benchmark.")
+@click.option("--eval-runs", type=ranged("eval_runs"), default=10, show_default=True, help="Paper protocol runs per item.")
+@click.option("--eval-limit", type=ranged("eval_limit"), default=None, help="At most N items per benchmark.")
 @training_options
 def compare(data, variants, out, force, eval_tasks, eval_data_dir, eval_protocol, eval_runs, eval_limit, config_path,
             model_set, progress, **kw):

@@ -92,9 +92,16 @@ def evaluate_data(out: str | Path, data: str | Path, run: str | Path, checkpoint
     from unicode_substrate.eval.runner import check_benchmarks, evaluate
     from unicode_substrate.run import Run
 
+    from unicode_substrate.options import check_range, device_available
+
     out = Path(out)
-    if out.exists() and not force:
-        raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
+    check_range("batch_size", batch_size)
+    check_range("data_tokens", max_tokens)
+    device_available(device)
+    from unicode_substrate.artifacts import check_output
+
+    inputs = [p for p in (data, run, checkpoint, tokenizer, table, data_dir, *Run.load(run).reads()) if p is not None]
+    check_output(out, force=force, kind="eval", inputs=inputs)  # never replace or write inside an input
     if tasks:  # every benchmark file is read and checked before the model is loaded
         check_benchmarks(tasks, data_dir, seed=benchmark.get("seed", 0), limit=benchmark.get("limit"),
                          fewshot=benchmark.get("fewshot", 0))
@@ -105,7 +112,7 @@ def evaluate_data(out: str | Path, data: str | Path, run: str | Path, checkpoint
                        progress=progress)
     if tasks:
         return evaluate(out, tasks, data_dir, lm=lm, force=force, progress=progress, device=device, batch_size=batch_size,
-                        extra={DATA_SCORE: score}, **benchmark)
+                        extra={DATA_SCORE: score}, inputs=inputs, **benchmark)
     record = {"kind": "eval", "schema_version": 1, "model": lm.description,
               "settings": {"device": device}, "benchmark_files_sha256": {}, "results": {}, DATA_SCORE: score}
-    return write_eval_dir(out, record, [], force=force)
+    return write_eval_dir(out, record, [], force=force, inputs=inputs)

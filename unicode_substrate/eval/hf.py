@@ -18,15 +18,20 @@ class HFModel(LanguageModel):
         if not (path / "config.json").is_file():
             raise SubstrateError(f"{path} is not a Hugging Face model directory (no config.json)")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub, whatever the directory says
+        import pickle
+
         import transformers
+        from safetensors import SafetensorError
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         transformers.logging.set_verbosity_error()
         try:
             self.tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
             self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).to(device).eval()
-        except (OSError, ValueError, KeyError) as e:
-            raise SubstrateError(f"cannot load the Hugging Face model in {path}: {str(e).splitlines()[0]}") from None
+        except (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError, SafetensorError) as e:
+            # a pickle is refused by torch.load(weights_only=True) without running it: one line, not a traceback
+            first = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+            raise SubstrateError(f"cannot load the Hugging Face model in {path}: {first}") from None
         cfg = self.model.config
         self.context = int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 2048)
         self.device = device

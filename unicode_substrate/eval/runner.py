@@ -8,6 +8,7 @@ from unicode_substrate.artifacts import check_output, sha256_file
 from unicode_substrate.choices import EVAL_PROTOCOLS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval import loglik, paper
+from unicode_substrate.options import check_range, device_available
 from unicode_substrate.eval.loglik import settings as loglik_settings
 from unicode_substrate.eval.report import write_eval_dir
 from unicode_substrate.eval.tasks import (ALIASES, SQUAD_ITEMS, SQUAD_MAX_ANSWER_CHARS, TASKS, TRANSLATION_PAIRS, Item, Task,
@@ -19,6 +20,7 @@ def open_model(run: str | Path | None = None, hf_model: str | Path | None = None
     """The evaluation model: a run of this toolkit or a Hugging Face directory (exactly one)."""
     if (run is None) == (hf_model is None):
         raise SubstrateError("evaluate either a training run or a Hugging Face model directory (exactly one)")
+    device_available(device)
     if hf_model is not None:
         if checkpoint is not None or tokenizer is not None or table is not None:
             raise SubstrateError("a checkpoint, tokenizer or table belongs to a run, not to a Hugging Face model directory")
@@ -88,24 +90,21 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
              device: str = "cpu",
              force: bool = False, progress: bool = False, lm=None, fewshot: int = 0, split: str | None = None,
              task_paths=None, task_files=(), bos: bool | None = None, loglik_choices: str = "text",
-             extra: dict | None = None) -> Path:
+             extra: dict | None = None, inputs=()) -> Path:
     """Evaluate a run (or ``hf_model``, or an already open ``lm``) on ``tasks`` read from ``data_dir``
     (or ``task_paths``, task -> file or folder; ``task_files`` define more tasks); write results.json,
     samples.jsonl, results.md, results.png and results.txt to ``out``. ``split`` (validation or test)
     replaces each task's default split; ``fewshot`` K > 0 puts the first K dev rows of each MMLU subject
     before every prompt; ``bos`` forces a BOS on the paper protocol's prompts (True) or none (False);
     ``loglik_choices`` "letters" scores MMLU and CommonsenseQA by answer letter (see ``loglik``); ``extra`` adds top-level keys to results.json (``data_score``:
-    eval/data_score.py). Returns ``out``."""
+    eval/data_score.py); ``inputs`` names more paths it reads (never replaced). Returns ``out``."""
     out = Path(out)
     protocols = _protocols(protocol)
     if loglik_choices not in loglik.CHOICE_STYLES:
         raise SubstrateError(f"unknown --loglik-choices {loglik_choices!r}; choose one of {', '.join(loglik.CHOICE_STYLES)}")
-    if runs < 1:
-        raise SubstrateError(f"the paper protocol needs at least one run, got {runs}")
-    if limit is not None and limit < 1:
-        raise SubstrateError(f"limit must be at least 1, got {limit}")
-    if batch_size < 1:
-        raise SubstrateError(f"batch size must be at least 1, got {batch_size}")
+    for name, value in (("runs", runs), ("limit", limit), ("batch_size", batch_size), ("seed", seed),
+                        ("temperature", temperature), ("top_k", top_k), ("fewshot", fewshot)):
+        check_range(name, value)
     if out.exists() and not force:
         raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
     # Every benchmark file is read and checked before the model is loaded: bad input fails fast.
@@ -114,7 +113,11 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
         tasks = list(paths)
     specs = resolve_tasks(tasks, task_files)
     inputs = [p for p in (data_dir, *paths.values(), *(task_files or ()), *(f for t in specs for f in t.listed_files),
-                          run, hf_model, checkpoint, tokenizer, table) if p is not None]
+                          run, hf_model, checkpoint, tokenizer, table, *inputs) if p is not None]
+    if run is not None:
+        from unicode_substrate.run import Run
+
+        inputs += Run.load(run).reads()
     check_output(out, force=force, kind="eval", inputs=inputs)  # before any work: never replace an input
     loaded, files, splits = check_benchmarks(specs, data_dir, seed=seed, limit=limit, fewshot=fewshot, split=split,
                                              task_paths=paths)

@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from unicode_substrate.artifacts import check_not_input, output_lock
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.recipes.report import COMPARE_JSON, LOSS_CURVES_PNG, REPORT_MD, write_compare_report
 from unicode_substrate.train.config import TrainConfig
@@ -75,6 +76,13 @@ def compare(variants: list[Variant], data: str | Path, out: str | Path, cfg: Tra
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise SubstrateError(f"variant names must be distinct, got {', '.join(names)}")
+    check_not_input(out, [data, eval_data_dir, *(v.table for v in variants)])  # even with force
+    with output_lock(out, whole_job=True):  # one writer of a comparison for its whole length
+        return _compare(variants, data, out, cfg, force, progress, eval_tasks, eval_data_dir, eval_options)
+
+
+def _compare(variants, data, out: Path, cfg: TrainConfig, force: bool, progress: bool, eval_tasks, eval_data_dir,
+             eval_options) -> Path:
     _check_out(out, force)
     check_variants(variants, data, cfg)
     if eval_tasks:

@@ -29,7 +29,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from unicode_substrate.artifacts import (PACKAGE, atomic_output_dir, atomic_write_bytes, canonical_json, manifest_sha256,
+from unicode_substrate.artifacts import (PACKAGE, atomic_output_dir, atomic_write_bytes, canonical_json, check_not_input,
+                                         manifest_sha256,
                                          output_lock, recorded_path, resolve_recorded)
 from unicode_substrate.choices import ARCH_GPT, ARCH_GPT_LORA, GROW_INIT, GROW_TRAINABLE, LORA_ON
 from unicode_substrate.errors import SubstrateError
@@ -280,15 +281,27 @@ def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, h
 
 def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path | None = None,
          from_run: str | Path | None = None, resume: bool = False, force: bool = False, monolithic: bool = True,
-         progress: bool = True) -> Path:
-    """Grow a model stage by stage into ``out`` (finished stages are skipped on resume); returns report.md."""
+         progress: bool = True, inputs=()) -> Path:
+    """Grow a model stage by stage into ``out`` (finished stages are skipped on resume); returns report.md.
+
+    ``inputs`` names more paths the growth reads (its schedule file). With ``force`` an existing
+    growth is replaced only once the new one is complete: the new one grows in a hidden folder
+    beside ``out`` (so the paths it records relative to itself hold after the rename).
+    """
     data, out = Path(data), Path(out)
+    inputs = (data, table, from_run, *inputs, *(Run.load(from_run).reads() if from_run is not None else ()))
+    check_not_input(out, inputs)  # before anything is read or trained, force or not
     base = _check_inputs(gcfg, data, table, from_run)
     record: dict[str, Any] = {"schema": GROW_SCHEMA, "kind": GROW_KIND, "package": PACKAGE, "config": gcfg.to_dict(),
                               "from": recorded_path(from_run, out), "data": recorded_path(data, out),
                               "table": recorded_path(table, out)}
     with output_lock(out, whole_job=True):  # one writer of a growth for its whole length
-        _prepare_dir(out, record, resume, force, (data, table, from_run))
+        if force and not resume and out.exists() and any(out.iterdir()):
+            with atomic_output_dir(out, force=True, kind=GROW_KIND, inputs=inputs) as tmp:
+                atomic_write_bytes(tmp / GROW_FILE, canonical_json(record))
+                report = _grow_stages(gcfg, data, tmp, table, base, record, monolithic, progress)
+            return out / Path(report).relative_to(tmp)
+        _prepare_dir(out, record, resume, force, inputs)
         return _grow_stages(gcfg, data, out, table, base, record, monolithic, progress)
 
 

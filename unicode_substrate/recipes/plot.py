@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from unicode_substrate.artifacts import check_output_file, output_lock
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.run import Run
 
@@ -54,11 +55,8 @@ def plot_runs(runs: list[str | Path], out: str | Path, force: bool = False) -> P
         with open(out, "rb") as f:
             if f.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
                 raise SubstrateError(f"{out} is not a PNG picture; --force replaces only a picture")
+    check_output_file(out, inputs=runs)  # not a run, nor inside one
     loaded = [Run.load(r) for r in runs]
-    for r in loaded:
-        for name in (Run.RUN_FILE, Run.METRICS_FILE):
-            if out.resolve() == (r.path / name).resolve():
-                raise SubstrateError(f"--out {out} is an input of the plot ({name} of {r.path})")
     taken: set[str] = set()
     results = []
     for r in loaded:
@@ -67,11 +65,12 @@ def plot_runs(runs: list[str | Path], out: str | Path, force: bool = False) -> P
             raise SubstrateError(f"run {r.path} has no training metrics to plot (a fused run, or a run not yet started)")
         results.append({"variant": _label(r.path, taken), "metrics": metrics, "tokens_per_step": tokens_per_step(r)})
     sizes = {res["tokens_per_step"] for res in results}
-    if len(sizes) == 1 and None not in sizes:
-        plot_loss_curves(out, results, tokens_per_step=sizes.pop())
-    elif None not in sizes:  # different batches: line the runs up by tokens seen
-        plot_loss_curves(out, [{**res, "metrics": _by_tokens(res["metrics"], res["tokens_per_step"])} for res in results],
-                         x_label="tokens")
-    else:
-        plot_loss_curves(out, results)
+    with output_lock(out):  # one writer of the picture at a time
+        if len(sizes) == 1 and None not in sizes:
+            plot_loss_curves(out, results, tokens_per_step=sizes.pop())
+        elif None not in sizes:  # different batches: line the runs up by tokens seen
+            plot_loss_curves(out, [{**res, "metrics": _by_tokens(res["metrics"], res["tokens_per_step"])}
+                                   for res in results], x_label="tokens")
+        else:
+            plot_loss_curves(out, results)
     return out

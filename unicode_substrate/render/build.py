@@ -198,6 +198,12 @@ def import_table(pt_path: str | Path, tokenizer_dir: str | Path, out: str | Path
         obj = next(iter(tensors.values()))
     if not isinstance(obj, torch.Tensor) or obj.ndim != 2 or not obj.is_floating_point():
         raise SubstrateError(f"{pt} does not hold a 2-D floating-point tensor")
+    if obj.layout != torch.strided:
+        raise SubstrateError(f"{pt} holds a {str(obj.layout).replace('torch.', '')} tensor; a table is a dense one")
+    if obj.device.type == "meta":
+        raise SubstrateError(f"{pt} holds a meta tensor (a shape without values)")
+    if obj.shape[1] < 2:  # one column: every row points one of two ways, so cosine cannot tell tokens apart
+        raise SubstrateError(f"{pt} is {obj.shape[1]} column(s) wide; a table needs at least 2 to tell tokens apart")
     raw, _, tok_manifest = tokenizer_tokens(tokenizer_dir)
     if obj.shape[0] != len(raw):
         raise SubstrateError(f"{pt} has {obj.shape[0]} rows but the tokenizer has {len(raw)} tokens")

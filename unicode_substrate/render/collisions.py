@@ -16,6 +16,7 @@ are then checked with the exact cosine.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,31 +112,41 @@ def _radius(threshold: float) -> float:
     return float(np.sqrt(max(2.0 - 2.0 * threshold, 0.0)) + 1e-5)
 
 
-def _near_pairs_matmul(w: np.ndarray, norms: np.ndarray, reps: np.ndarray, threshold: float, block: int = 2048) -> np.ndarray:
-    """Candidate pairs (indices into reps) from blocked float32 cosines, upper triangle only."""
+def _near_pairs_matmul(w: np.ndarray, norms: np.ndarray, reps: np.ndarray, threshold: float, block: int = 2048):
+    """Candidate pairs (indices into reps) from blocked float32 cosines, upper triangle only, one tile at a time."""
     u = w[reps] / norms[reps, None].astype(np.float32)
-    out = [np.zeros((0, 2), dtype=np.int64)]
     loose = threshold - 1e-4  # float32 rounding margin; candidates are re-checked in float64
     for r in range(0, len(u), block):
         for c in range(r, len(u), 4 * block):  # tiles of 2048 x 8192 cosines (64 MiB)
             i, j = np.nonzero(u[r : r + block] @ u[c : c + 4 * block].T > loose)
             i, j = i + r, j + c
             keep = j > i
-            out.append(np.stack([i[keep], j[keep]], axis=1))
-    return np.concatenate(out)
+            yield np.stack([i[keep], j[keep]], axis=1)
 
 
-def find_collisions(weight: np.ndarray, threshold: float = COLLISION_THRESHOLD, k: int = 8, strategy: str = "auto") -> CollisionReport:
+# The most near pairs a search keeps (a table with more cannot tell its tokens apart; about 100 MB of
+# pairs), and the most KD-tree candidates it collects at once (16 bytes each) before it sweeps tiles.
+MAX_NEAR_PAIRS = 1_000_000
+MAX_CANDIDATES = 20_000_000
+
+
+def find_collisions(weight: np.ndarray, threshold: float = COLLISION_THRESHOLD, k: int = 8, strategy: str = "auto",
+                    max_pairs: int = MAX_NEAR_PAIRS) -> CollisionReport:
     """All exact-duplicate groups and all near-duplicate pairs (cosine > threshold) of ``weight``.
 
     ``strategy``: ``kdtree`` (radius search on k leading directions; fast when those directions
     carry the spread, as in glyph tables), ``matmul`` (blocked V x V cosines; for tables whose
     spread is isotropic, such as random codes), or ``auto`` (estimates the KD-tree candidates
     from a sample of rows and picks the cheaper). Both are exact. ``exact-only`` skips the near
-    search, for tables where distinct rows provably stay below the threshold.
+    search, for tables where distinct rows provably stay below the threshold. More than
+    ``max_pairs`` near pairs is a one-line error (memory stays bounded whatever the table); rows
+    so large that float32 products overflow are scaled by one power of two first.
     """
     w = np.ascontiguousarray(weight, dtype=np.float32)
     groups, reps = exact_groups(w)
+    peak = float(np.abs(w).max()) if w.size else 0.0
+    if peak > 2.0**60:  # float32 products of such rows overflow: scale all rows by one power of two (cosines keep)
+        w = w * np.float32(2.0 ** -math.ceil(math.log2(peak)))
     norms = np.sqrt(np.einsum("ij,ij->i", w, w, dtype=np.float64))
     norms[norms == 0] = 1.0
     if strategy not in ("auto", "kdtree", "matmul", "exact-only"):
@@ -156,18 +167,28 @@ def find_collisions(weight: np.ndarray, threshold: float = COLLISION_THRESHOLD, 
         # verifying a candidate costs far less than a V x V tile sweep: the KD-tree wins up to
         # tens of millions of candidates (6.6M on a 128-dim glyph table: 4 s vs 16 s blocked)
         strategy = "kdtree" if expected < 2e7 else "matmul"
-    if strategy == "kdtree":  # candidate pairs (indices into reps) within the projected radius
-        cand = tree.query_pairs(_radius(threshold), output_type="ndarray")
+        sure = expected < MAX_CANDIDATES / 100  # far below the bound: no count needed
     else:
-        cand = _near_pairs_matmul(w, norms, reps, threshold)
+        sure = False
+    if strategy == "kdtree" and not sure:  # counted first: the pairs are only collected when there are not too many
+        n_cand = (int(tree.count_neighbors(tree, _radius(threshold))) - len(reps)) // 2
+        strategy = "kdtree" if n_cand <= MAX_CANDIDATES else "matmul"
+    if strategy == "kdtree":  # candidate pairs (indices into reps) within the projected radius
+        tiles = iter([tree.query_pairs(_radius(threshold), output_type="ndarray")])
+    else:
+        tiles = _near_pairs_matmul(w, norms, reps, threshold)
     near = []
-    for s in range(0, len(cand), 1 << 16):
-        a, b = reps[cand[s : s + (1 << 16), 0]], reps[cand[s : s + (1 << 16), 1]]
-        cos = np.einsum("ij,ij->i", w[a].astype(np.float64), w[b].astype(np.float64)) / (norms[a] * norms[b])
-        hit = cos > threshold
-        for i, j, v in zip(a[hit], b[hit], cos[hit]):
-            i, j = sorted((int(i), int(j)))
-            near.append((i, j, float(v)))
+    for cand in tiles:
+        for s in range(0, len(cand), 1 << 16):
+            a, b = reps[cand[s : s + (1 << 16), 0]], reps[cand[s : s + (1 << 16), 1]]
+            cos = np.einsum("ij,ij->i", w[a].astype(np.float64), w[b].astype(np.float64)) / (norms[a] * norms[b])
+            hit = cos > threshold
+            for i, j, v in zip(a[hit], b[hit], cos[hit]):
+                i, j = sorted((int(i), int(j)))
+                near.append((i, j, float(v)))
+            if len(near) > max_pairs:  # memory stays bounded whatever the table
+                raise SubstrateError(f"the table has more than {max_pairs:,} near-duplicate row pairs (cosine above "
+                                     f"{threshold}): its rows cannot tell the tokens apart")
     near.sort()
     return CollisionReport(threshold, groups, near)
 

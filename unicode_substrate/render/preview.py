@@ -126,12 +126,13 @@ def write_atlas(
 
     import pyarrow.parquet as pq
 
-    from unicode_substrate.artifacts import atomic_write_bytes, read_manifest
+    from unicode_substrate.artifacts import atomic_write_bytes, check_output_file, output_lock, read_manifest
     from unicode_substrate.render import fonts as fontlib
     from unicode_substrate.render.methods import METHODS
     from unicode_substrate.table import PARQUET, load_table
 
     table_dir = Path(table_dir)
+    check_output_file(out, inputs=[table_dir, *(fonts or ())])  # a picture never replaces an input
     manifest = read_manifest(table_dir)
     cols = pq.read_table(table_dir / PARQUET)
     raw = cols.column("token").to_pylist()
@@ -194,7 +195,8 @@ def write_atlas(
     atlas.save(buf, format="PNG")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, buf.getvalue())
+    with output_lock(out):  # one writer of the picture at a time
+        atomic_write_bytes(out, buf.getvalue())
     return out
 
 
@@ -206,9 +208,11 @@ def write_scatter(table_dir: str | Path, out: str | Path, max_points: int = 2000
     import matplotlib.pyplot as plt
     import pyarrow.parquet as pq
 
+    from unicode_substrate.artifacts import atomic_write_bytes, check_output_file, output_lock
     from unicode_substrate.table import PARQUET, load_table
 
     table_dir = Path(table_dir)
+    check_output_file(out, inputs=[table_dir])
     t = load_table(table_dir)
     w = np.asarray(t.weight, dtype=np.float64)
     scripts = np.array(pq.read_table(table_dir / PARQUET, columns=["script"]).column("script").to_pylist())
@@ -222,8 +226,12 @@ def write_scatter(table_dir: str | Path, out: str | Path, max_points: int = 2000
         ax.scatter(xy[m, 0], xy[m, 1], s=2, alpha=0.5, color=plt.cm.tab20(k % 20), label=f"{name} ({m.sum()})")
     ax.set_title(f"{table_dir.name}: {t.manifest['method']}, first two principal axes of {len(pick)} rows")
     ax.legend(markerscale=5, fontsize=8, loc="best")
+    import io
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, bbox_inches="tight")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
+    with output_lock(out):  # one writer of the picture at a time
+        atomic_write_bytes(out, buf.getvalue())
     return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig, get_preset
+from unicode_substrate.options import RANGES, check_device, check_range, device_available  # noqa: F401 (re-exported)
 
 from unicode_substrate.choices import KERNEL_BACKENDS as KERNELS
 from unicode_substrate.choices import PARALLEL_MODES as PARALLEL
@@ -58,17 +58,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
-        positive = ("steps", "batch_size", "grad_accum", "eval_batch_size", "keep_last", "log_every")
-        for name in positive:
-            if int(getattr(self, name)) < 1:
-                raise SubstrateError(f"training option {name} must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup", "eval_every", "eval_tokens", "ckpt_every"):
-            if int(getattr(self, name)) < 0:
-                raise SubstrateError(f"training option {name} must not be negative, got {getattr(self, name)}")
-        if self.context is not None and self.context < 1:
-            raise SubstrateError(f"training option context must be at least 1, got {self.context}")
-        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
-            raise SubstrateError(f"need lr > 0 and 0 <= min_lr <= lr, got lr {self.lr}, min_lr {self.min_lr}")
+        for f in dataclasses.fields(self):  # every numeric option's range, defined once in options.RANGES
+            if f.name in RANGES:
+                check_range(f.name, getattr(self, f.name), "training option")
+        if self.min_lr > self.lr:
+            raise SubstrateError(f"need min_lr <= lr, got lr {self.lr}, min_lr {self.min_lr}")
         if self.precision not in PRECISIONS:
             raise SubstrateError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.kernels not in KERNELS:
@@ -151,32 +145,6 @@ def _check_model_types(overrides: dict) -> None:
             ok = _fits(value, kind)
         if not ok:
             raise SubstrateError(f"model field {key} must be {kind}, got {value!r}")
-
-
-_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
-
-
-def check_device(device: Any) -> str:
-    """A device string this toolkit understands: auto, cpu, mps, cuda or cuda:N (torch-free check)."""
-    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
-        raise SubstrateError(f"device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
-    return device
-
-
-def device_available(device: str) -> None:
-    """Refuse a CUDA or MPS device this torch build or machine does not have (one line, no traceback)."""
-    import torch
-
-    check_device(device)
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            build = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
-            raise SubstrateError(f"device {device!r} is not available: {build}; use --device cpu")
-        index = int(device.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise SubstrateError(f"device {device!r} is not available: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise SubstrateError("device 'mps' is not available on this machine; use --device cpu")
 
 
 # Options that may change when a run is resumed: they change when it validates, saves and logs,

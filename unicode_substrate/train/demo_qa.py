@@ -15,7 +15,7 @@ import random
 import re
 from pathlib import Path
 
-from unicode_substrate.artifacts import atomic_output_dir, write_manifest
+from unicode_substrate.artifacts import atomic_output_dir, check_output, write_manifest
 
 DEMO_QA_SCHEMA = 1
 _WORD = re.compile(r"[A-Za-z]{4,}")
@@ -34,6 +34,7 @@ def make_demo_qa(out: str | Path, seed: int = 0, force: bool = False) -> Path:
     """Write ``train-v2.0.json`` (SQuAD v2) and ``train.jsonl`` (BoolQ) from the built-in corpus into ``out``."""
     from unicode_substrate.corpus import builtin_documents
 
+    check_output(out, force=force, kind="demo-qa")  # refused before the corpus is read
     rng = random.Random(f"demo-qa/{seed}")
     paras = _paragraphs(builtin_documents())
     squad, boolq = [], []

@@ -92,15 +92,64 @@ class HFExportInitializer:
             mcfg = ModelConfig(**ours["model"])
         except (KeyError, TypeError, ValueError) as e:
             raise SubstrateError(f"{path} holds a model configuration this version cannot build: {e}") from None
+        check_standard_config(path, config, mcfg)
+        check_export_tensors(path, tensors, mcfg)
 
         def build(run_mcfg: ModelConfig, table, backend: str):
             model = build_gpt(run_mcfg, table, backend)
-            model.load_state_dict(from_neox(tensors, run_mcfg, table), strict=True)
+            try:
+                model.load_state_dict(from_neox(tensors, run_mcfg, table), strict=True)
+            except (RuntimeError, ValueError) as e:  # a shape the checks above did not foresee
+                raise SubstrateError(f"the weights of {path} do not fit its configuration: {str(e).splitlines()[0]}") from None
             return model
 
         identity = {"init": {"source": self.name, "weights_sha256": sha256_file(Path(path) / FILES.weights),
                              TOKENIZER_KEY: ours.get(TOKENIZER_KEY), TABLE_KEY: ours.get(TABLE_KEY)}}
         return InitSource(model_config=mcfg, build=build, identity=identity)
+
+
+# The standard GPT-NeoX config.json fields, as transformers reads them, that must say what our section says:
+# a changed head count (or width, rotary base, ...) would make transformers compute another model.
+STANDARD_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                   "hidden_act", "max_position_embeddings", "layer_norm_eps", "use_parallel_residual", "rotary_pct",
+                   "rotary_emb_base", "attention_bias", "tie_word_embeddings")
+
+
+def check_standard_config(path: Path, config: dict, mcfg: ModelConfig) -> None:
+    """Refuse an export whose standard config fields disagree with our section's model (fields absent pass)."""
+    from unicode_substrate.model.neox import neox_config
+
+    want = neox_config(mcfg, {}, "float32", {})
+    for key in STANDARD_FIELDS:
+        if key in config and config[key] != want[key]:
+            raise SubstrateError(f"{path}/config.json says {key}={config[key]!r} but its unicode_substrate section "
+                                 f"describes {want[key]!r}; the two would be different models")
+    rope = config.get("rope_parameters")
+    if isinstance(rope, dict):
+        for key, value in want["rope_parameters"].items():
+            if key in rope and rope[key] != value:
+                raise SubstrateError(f"{path}/config.json says rope_parameters.{key}={rope[key]!r} but its "
+                                     f"unicode_substrate section describes {value!r}; the two would be different models")
+
+
+def check_export_tensors(path: Path, tensors: dict, mcfg: ModelConfig) -> None:
+    """Every tensor a floating-point one of the shape ``mcfg`` gives it (computed on the meta device, no memory)."""
+    import torch
+
+    from unicode_substrate.model.neox import to_neox
+    from unicode_substrate.run import build_gpt
+
+    for name, t in tensors.items():
+        if not t.is_floating_point():
+            raise SubstrateError(f"{path}: tensor {name} is {str(t.dtype).replace('torch.', '')}, not floating point; "
+                                 "weights stored as integers would be cast silently")
+    with torch.device("meta"):
+        table = torch.empty(mcfg.vocab_size, mcfg.n_embed) if mcfg.embedding == "frozen" else None
+        want = {k: tuple(v.shape) for k, v in to_neox(build_gpt(mcfg, table, "torch").state_dict(), mcfg, table).items()}
+    for name, shape in want.items():
+        if name in tensors and tuple(tensors[name].shape) != shape:
+            raise SubstrateError(f"{path}: tensor {name} has shape {list(tensors[name].shape)}, but its configuration "
+                                 f"gives {list(shape)}")
 
 
 class FusedRunInitializer:

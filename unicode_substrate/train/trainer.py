@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unicode_substrate.artifacts import (artifact_kind, atomic_write_bytes, canonical_json, check_not_input, check_output,
-                                         output_lock, recorded_path)
+from unicode_substrate.artifacts import (artifact_kind, atomic_output_dir, atomic_write_bytes, canonical_json, check_not_input,
+                                         check_output, output_lock, recorded_path)
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.kernels import check_backend
 from unicode_substrate.model import ModelConfig
@@ -259,6 +259,9 @@ def train(cfg: TrainConfig, data: str | Path, out: str | Path, table: str | Path
 
         cfg, hooks = hooks_for_init(init, cfg, data=data)
     info = dist_info_from_env()
+    out = Path(out)
+    if force and not resume and info.world_size == 1 and out.is_dir() and any(out.iterdir()):
+        return _train_beside(cfg, Path(data), out, table, progress, hooks or Hooks(), label)
     device = _device(cfg, info)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # before NCCL starts, so each process talks from its own GPU
@@ -271,6 +274,24 @@ def train(cfg: TrainConfig, data: str | Path, out: str | Path, table: str | Path
             return run_loop(job, progress, hooks or Hooks(), label)
     finally:
         shutdown_distributed()
+
+
+def _train_beside(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, hooks: Hooks, label: str) -> Run:
+    """``--force`` over an existing run: train the new run in a hidden folder beside ``out`` and replace
+    the old run only once the new one is complete (a failed or interrupted run leaves the old one).
+
+    The folder is a sibling of ``out``, so the paths the run records relative to itself hold after
+    the rename. A launch of several processes replaces the old run at the start instead (its ranks
+    would each need the hidden folder's name).
+    """
+    inputs = (data, table, *hooks.inputs)
+    check_not_input(out, inputs)
+    with output_lock(out, whole_job=True):
+        if artifact_kind(out) != RUN_KIND:
+            raise SubstrateError(f"{out} is not empty and not a training run; refusing to replace it")
+        with atomic_output_dir(out, force=True, kind=RUN_KIND, inputs=inputs) as tmp:
+            train(cfg, data, tmp, table=table, force=True, progress=progress, hooks=hooks, label=label)
+    return Run.load(out)
 
 
 def build_job(cfg: TrainConfig, data_dir: Path, out: Path, table: str | Path | None, resume: bool | str | None,
