@@ -195,7 +195,7 @@ def _prepare_run_dir(out: Path, record: RunRecord, resume: bool | str | None, fo
                              param=("resume", "force"))
     if exists and artifact_kind(out) != RUN_KIND:
         raise SubstrateError(f"{out} is not empty and not a training run; refusing to replace it")
-    check_output(out, force=force, kind=RUN_KIND, inputs=inputs)
+    check_output(out, force=force, kind=RUN_KIND, inputs=inputs, held=not info.is_main)  # rank 0 holds the job's lock
     _barrier(info)
     run = Run.create(out, record, force=force, inputs=inputs) if info.is_main else Run(out, record)
     _barrier(info)
