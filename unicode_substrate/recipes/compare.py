@@ -26,6 +26,13 @@ class Variant:
     name: str
     preset: str
     table: Path | None = None
+    model: dict | None = None  # model fields changed for this variant only (a study's codes of another width)
+
+    def config(self, cfg: TrainConfig) -> TrainConfig:
+        """``cfg`` with this variant's preset (and model changes)."""
+        if self.model:
+            return cfg.replace(preset=self.preset, model={**(cfg.model or {}), **self.model})
+        return cfg.replace(preset=self.preset)
 
 
 def parse_variant(spec: str) -> Variant:
@@ -78,7 +85,7 @@ def check_variants(variants: list[Variant], data: str | Path, cfg: TrainConfig) 
     identities = {}
     for v in variants:
         try:
-            inputs = check_inputs(cfg.replace(preset=v.preset), d, v.table)
+            inputs = check_inputs(v.config(cfg), d, v.table)
         except SubstrateError as e:
             raise SubstrateError(f"variant {v.name} ({v.preset}): {e}; nothing was trained") from None
         identities[v.name] = run_identity(inputs.model, d.manifest_sha256, inputs.table_sha256, d.tokenizer_sha256)
@@ -145,7 +152,7 @@ def compare(variants: list[Variant], data: str | Path, out: str | Path, cfg: Tra
     results = []
     jobs = [(seed, k, v) for seed in seeds for k, v in enumerate(variants)]
     for j, (seed, k, v) in enumerate(jobs):
-        scfg = cfg.replace(preset=v.preset, seed=seed)
+        scfg = v.config(cfg).replace(seed=seed)
         label = f"{v.name}, seed {seed} ({j + 1}/{len(jobs)})" if len(seeds) > 1 else f"{v.name} ({k + 1}/{len(variants)})"
         path = run_dir(out, v.name, seed, seeds)
         run = finished_run(path, scfg, identities[v.name]) if resume else None
