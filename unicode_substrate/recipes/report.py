@@ -328,6 +328,10 @@ def difference_lines(diffs: list[dict], n: int) -> list[str]:
         sig = "–" if d["p"] is None else ("yes" if d["p"] < 0.05 else "no")
         lines.append(f"| {d['a']} − {d['b']} | {d['metric']} | {d['diff_mean']:+{fmt}} | {span} | {p_text(d['p'])} | {d['n']} | {sig} |")
     lines.append("")
+    pairs = len({(d["a"], d["b"]) for d in diffs})
+    if pairs > 1:
+        lines += [f"{pairs} pairs are tested, with no correction for multiple comparisons: at the 5 % level about "
+                  f"{0.05 * pairs:.2g} of them would come out significant by chance alone even if no variant differed.", ""]
     for d in diffs:
         if d["metric"] == "val bits/byte":
             lines.append(significance_sentence(d))
@@ -464,15 +468,13 @@ def aggregate_seeds(results: list[dict]) -> list[dict]:
                 rec[k] = iv.mean
                 bands[k].append((step, iv.low if iv.half is not None else iv.mean, iv.high if iv.half is not None else iv.mean))
             metrics.append(rec)
-        # the training band around the smoothed line: the interval of each seed's running mean
+        # the training band around the smoothed line: lowest to highest of the seeds' running means
         smooth = [_running_mean([m["loss"] for m in r["metrics"] if m.get("type") == "train"],
                                 max(1, len([m for m in r["metrics"] if m.get("type") == "train"]) // 20)) for r in runs]
         steps = [m["step"] for m in runs[0]["metrics"] if m.get("type") == "train"]
-        if all(len(x) == len(steps) for x in smooth):
-            ivs = [mean_interval(col) for col in zip(*smooth)]
-            bands["smooth"] = [(s, iv.low if iv.half is not None else iv.mean, iv.high if iv.half is not None else iv.mean)
-                               for s, iv in zip(steps, ivs)]
-        out.append({"variant": f"{name} (mean of {len(runs)} seeds)", "metrics": metrics, "bands": bands})
+        if all(len(x) == len(steps) for x in smooth):  # the spread of the seeds (a t-band of 2 seeds is 12.7 sd wide)
+            bands["smooth"] = [(st, min(col), max(col)) for st, col in zip(steps, zip(*smooth))]
+        out.append({"variant": name, "metrics": metrics, "bands": bands, "seeds": len(runs)})
     return out
 
 
@@ -558,7 +560,10 @@ def _plot_compare(path: Path, results: list[dict], tokens_per_step: int | None =
         if bands.get("val_bpb"):
             banded = True
             bx, blo, bhi = zip(*bands["val_bpb"])
-            ax2.fill_between(bx, blo, bhi, color=c, alpha=0.2, lw=0)
+            if len(bx) > 1:
+                ax2.fill_between(bx, blo, bhi, color=c, alpha=0.2, lw=0)
+            ax2.errorbar(bx, vb, yerr=[[m - lo_ for m, lo_ in zip(vb, blo)], [hi_ - m for m, hi_ in zip(vb, bhi)]],
+                         fmt="none", ecolor=c, capsize=3, lw=1, zorder=2)
         if vx:  # the final figure, readable even with a single validation point
             ends.append((vx[-1], vb[-1], f"{vb[-1]:.3f}", c))
     lo, hi, skip = _loss_range(results)
@@ -573,14 +578,15 @@ def _plot_compare(path: Path, results: list[dict], tokens_per_step: int | None =
         span = max(max(vb_all) - min(vb_all), 0.02)
         ax2.set_ylim(min(vb_all) - 0.15 * span, max(vb_all) + 0.15 * span)
     if banded:
-        ax2.set_title("validation bits per byte, mean over seeds (band: 95 % t-interval)", fontsize=9)
-        ax1.set_title(ax1.get_title() + "; band: 95 % t-interval over seeds", fontsize=9)
+        n = max(r.get("seeds", 0) for r in results)
+        ax2.set_title(f"validation bits per byte, mean of {n} seeds\n(bars and band: 95 % t-interval)", fontsize=9)
+        ax1.set_title(f"training loss, mean of {n} seeds (band: lowest to highest seed){first}", fontsize=9)
     _end_labels(ax2, ends, last * 1.015 + 0.5)
     for ax in (ax1, ax2):
         ax.set_xlim(0, last * 1.12 + 1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7 if len(results) > 3 else 8, ncol=2 if len(results) > 3 else 1)
         if tokens_per_step:
             top = ax.secondary_xaxis("top", functions=(lambda s: s * tokens_per_step, lambda t: t / tokens_per_step))
             top.set_xlabel("tokens", fontsize=8)

@@ -176,7 +176,7 @@ def run_study(path: str | Path, out: str | Path, scale: str = "cpu", force: bool
     study = load_study(path, scale)
     cfg = _train_config(study, str(path))
     record_file = out / STUDY_FILE
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name != "inputs" for p in out.iterdir()):  # inputs/ alone: placed there to be used
         if not record_file.is_file():
             raise SubstrateError(f"{out} is not empty and holds no study ({STUDY_FILE}); give another --out")
         old = json.loads(record_file.read_text(encoding="utf-8"))
@@ -235,8 +235,9 @@ def write_results(out: Path, study: dict, summary: dict, diffs: list[dict], chan
     """``results.md`` (metrics x variants, mean ± 95 % interval, chance) and ``results.png``."""
     from unicode_substrate.recipes.report import _iv, difference_lines
 
-    names = list(summary)
-    metrics = list(dict.fromkeys(m for n in names for m in summary[n]))
+    order = [v["name"] for v in study.get("variants", [])] or ["grown", "monolithic"]
+    names = [n for n in order if n in summary] + [n for n in summary if n not in order]
+    metrics = sorted(dict.fromkeys(m for n in names for m in summary[n]), key=lambda m: (not m.startswith("val "), m != "val bits/byte", m))
     n = len(study["seeds"])
     sub = "compare" if study["kind"] == "compare" else "grow"
     lines = [f"# Study results ({study['scale']} scale)", "",
@@ -254,7 +255,7 @@ def write_results(out: Path, study: dict, summary: dict, diffs: list[dict], chan
     if diffs:
         lines += difference_lines(diffs, n)
     lines += [f"![results]({RESULTS_PNG})", ""]
-    _plot_results(out / RESULTS_PNG, summary, metrics)
+    _plot_results(out / RESULTS_PNG, {n: summary[n] for n in names}, metrics)
     atomic_write_bytes(out / RESULTS_MD, "\n".join(lines).encode("utf-8"))
     atomic_write_bytes(out / "results.json", canonical_json({"scale": study["scale"], "seeds": study["seeds"],
                                                              "summary": summary, "differences": diffs, "chance": chance}))
