@@ -231,8 +231,9 @@ def step_time_text(times: list[float]) -> str:
     if st is None:
         return "-"
     m, q1, q3 = st
-    unit, k = ("ms", 1000.0) if m < 1 else ("s", 1.0)
-    return f"{m * k:.3g} {unit} ({q1 * k:.3g}–{q3 * k:.3g})"
+    if m < 1:
+        return f"{m * 1000:.0f} ms ({q1 * 1000:.0f}–{q3 * 1000:.0f})"
+    return f"{m:.2f} s ({q1:.2f}–{q3:.2f})"
 
 
 def median_tokens_per_s(r: dict) -> float:
