@@ -4,7 +4,8 @@
 # embedding on the tiny preset, trained on identical data, seed, schedule and steps -> a sample ->
 # a 3-layer model grown block by block beside its monolithic control -> the two fused (mean of logits).
 # Measured 2026-11-24 from a fresh clone of commit d96d4ca on the idle 2-core machine: 318 s for this script,
-# 6 min 43 s with the set-up; details in benchmarks/RESULTS.md, "End to end". STEPS=... sets the steps per variant.
+# 6 min 43 s with the set-up; details in benchmarks/RESULTS.md, "End to end". STEPS=... sets the steps per variant,
+# SEED_STEPS=... those of the multi-seed comparison (3 seeds x 2 variants).
 #
 # To add a stage: one `stage "what" "why"` line, then its commands through `run`; the stage
 # count is taken from this file, so nothing else needs to change.
@@ -14,6 +15,7 @@ S=.venv/bin/substrate
 OUT=artifacts/demo
 STEPS=${STEPS:-200}
 GROW_STEPS=${GROW_STEPS:-$((STEPS / 4))}
+SEED_STEPS=${SEED_STEPS:-30}
 STAGES=$(grep -c '^stage ' "$0")
 mkdir -p "$OUT"
 SECONDS=0
@@ -55,6 +57,15 @@ run $S compare --data "$OUT/data" --out "$OUT" --force \
 echo
 grep '^|' "$OUT/report.md"
 
+stage "seeds: the same two variants, once per seed ($SEED_STEPS steps, seeds 1,2,3), paired by seed" \
+      "One run per variant cannot tell a difference from seed noise: means with 95 % intervals and a paired t-test."
+run $S compare --data "$OUT/data" --out "$OUT/seeds" --force \
+    --variant "frozen-glyph=tiny-glyph:$OUT/table" --variant "trainable=tiny-unfrozen" --seeds 1,2,3 \
+    --steps "$SEED_STEPS" --batch-size 4 --lr 3e-3 --min-lr 3e-4 --warmup 3 --eval-tokens 8192 --ckpt-every 0
+echo
+grep '^|' "$OUT/seeds/report.md" | head -4
+grep 'at the 5 % level' "$OUT/seeds/report.md"
+
 stage "sample: 40 tokens from the frozen-glyph model" \
       "A 17M-parameter model after $STEPS steps on 1.8 MB: expect docstring-shaped text, not sense."
 run $S generate --run "$OUT/runs/frozen-glyph" --prompt "Return the" --max-new-tokens 40 --temperature 0.8 --seed 0
@@ -89,3 +100,4 @@ echo "report:      $OUT/report.md"
 echo "loss curves: $OUT/loss_curves.png"
 echo "atlas:       $OUT/atlas.png"
 echo "growth:      $OUT/grown/report.md"
+echo "seeds:       $OUT/seeds/report.md"

@@ -110,8 +110,13 @@ def test_report_states_validation_size_median_throughput_and_a_zoomed_plot(tmp_p
     write_report(tmp_path, results, TrainConfig(steps=100), "data")
     report = (tmp_path / "report.md").read_text()
     assert "Validation: 900 predicted tokens over 2,000 UTF-8 bytes" in report
-    assert "| 128 |" in report  # 64 tokens / 0.5 s: the median step, not the mean dragged down by slow steps
-    assert "noisy" in report
+    # the median step time with its quartiles, not a mean dragged up by the slow steps (5 s every 7th)
+    assert report.count("| 500 ms (500–500) |") == 2
+    assert "noisy" in report and "tokens/s" not in report
+    write_report(tmp_path, results, TrainConfig(steps=100), "data", load=([3.5, 2.0, 1.0], [1.25, 1.5, 1.0]))
+    assert "Load average (1 / 5 / 15 min) at the start 3.50 / 2.00 / 1.00, at the end 1.25 / 1.50 / 1.00" in (
+        tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "compare.json").read_text())["load_average"]["start"] == [3.5, 2.0, 1.0]
     lo, hi, skip = _loss_range(results)
     assert skip == 10 and hi < 6.0 and lo < 4.8 + 2.0 / 100  # loss 11.1 of step 1 left above the plot
     first = (tmp_path / "loss_curves.png").read_bytes()

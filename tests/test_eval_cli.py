@@ -221,3 +221,30 @@ def test_compare_carries_benchmark_columns(setup, tmp_path):
         assert results["results"]["arc-easy"]["n"] == 2 and results["model"]["run"].endswith(f"runs/{name}")
     res = CliRunner().invoke(main, [*map(str, args), "--eval-tasks", "arc-easy,nope", "--out", str(tmp_path / "c2")])
     assert res.exit_code == 2 and "unknown task 'nope'" in res.output and not (tmp_path / "c2" / "runs").exists()
+
+
+def test_compare_over_seeds_gives_benchmark_intervals_and_paired_tests(setup, tmp_path):
+    from unicode_substrate.recipes.stats import paired
+    from unicode_substrate.tokenizer import Tokenizer
+
+    vocab = Tokenizer.load(setup["tok"]).vocab_size
+    model = ["--set", f"vocab_size={vocab}", "--set", "d_model=16", "--set", "n_layer=1", "--set", "n_head=2",
+             "--set", "context=32", "--set", "n_embed=8"]
+    out = tmp_path / "cmp"
+    args = ["compare", "--data", setup["root"] / "data", "--variant", f"glyph=tiny-glyph:{setup['root'] / 'table'}",
+            "--variant", "trainable=tiny-unfrozen", *model, "--steps", "2", "--batch-size", "2", "--device", "cpu",
+            "--no-progress", "--out", out, "--eval-data-dir", setup["bench"], "--eval-tasks", "arc-easy",
+            "--eval-protocol", "loglik", "--eval-limit", "3", "--seeds", "1,2"]
+    res = CliRunner().invoke(main, [*map(str, args)])
+    assert res.exit_code == 0, res.output
+    record = json.loads((out / "compare.json").read_text())
+    acc = {(v["variant"], v["seed"]): v["eval"]["arc-easy"]["loglik"] for v in record["variants"]}
+    diff = next(d for d in record["differences"] if d["metric"] == "arc-easy loglik acc")
+    ref = paired([acc[("glyph", s)] for s in (1, 2)], [acc[("trainable", s)] for s in (1, 2)])
+    assert diff["diff_mean"] == pytest.approx(ref.diff.mean) and diff["n"] == 2
+    report = (out / "report.md").read_text()
+    assert "| variant | final val bits/byte | arc-easy loglik acc | arc-easy loglik acc_norm |" in report
+    assert "Chance: arc-easy 25 %." in report and "| glyph − trainable | arc-easy loglik acc |" in report
+    for name in ("glyph", "trainable"):
+        for s in (1, 2):
+            assert json.loads((out / "evals" / name / f"seed-{s}" / "results.json").read_text())["results"]["arc-easy"]["n"] == 3

@@ -57,8 +57,9 @@ BASE: dict[str, list[str]] = {
     "grow:from": ["--config", "{growfrom}", "--data", "{data}", "--table", "{table}", "--from", "{run}", "--no-monolithic", "--no-progress"],
     "fuse": ["--expert", "{run}", "--expert", "{run2}"],
     "export": ["--run", "{run}"],
+    "study": ["{study}", "--no-progress"],
 }
-RESUMABLE = {"train", "compare", "grow"}  # long jobs that write into --out as they go, and resume from it
+RESUMABLE = {"train", "compare", "grow", "study"}  # long jobs that write into --out as they go, and resume from it
 FILE_OUTPUT = {"plot": "loss.png", "preview": "atlas.png"}  # commands whose --out is one file, not a folder
 
 
@@ -100,7 +101,7 @@ def world(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("world")
     at = {k: root / f"in-{k}" / k for k in ("corpus", "tok", "ngrams", "data", "table", "rows", "run", "run2",
-                                            "export", "evaldir", "growcfg", "growfrom", "scores")}
+                                            "export", "evaldir", "growcfg", "growfrom", "scores", "study")}
     for p in at.values():
         p.parent.mkdir()
     at["corpus"].mkdir()
@@ -139,6 +140,13 @@ def world(tmp_path_factory):
         at[name] = at[name].with_suffix(".toml")
         at[name].write_text(f'preset = "tiny-bit-64"\nmodel = {{ {model} }}\ndevice = "cpu"\nbatch_size = 2\n'
                             f'eval_every = 0\neval_batch_size = 2\nstages = [1, 1]\nsteps_per_stage = [1, 1]\n')
+    model = ", ".join(f"{k} = {v}" for k, v in {**MODEL, "vocab_size": vocab}.items())
+    at["study"] = at["study"].with_suffix(".toml")  # a study of two variants on the world's data and table
+    at["study"].write_text(f'kind = "compare"\n[tokenizer]\npath = "{at["tok"]}"\n[data]\npath = "{at["data"]}"\n'
+                           f'[tables.t]\npath = "{at["table"]}"\n[train]\nsteps = 1\nbatch_size = 2\neval_every = 0\n'
+                           f'eval_batch_size = 2\ndevice = "cpu"\nmodel = {{ {model} }}\n'
+                           f'[[variants]]\nname = "a"\npreset = "tiny-bit-64"\ntable = "t"\n'
+                           f'[[variants]]\nname = "b"\npreset = "tiny-unfrozen"\n[scales.cpu]\nseeds = [1]\n', encoding="utf-8")
     return {**at, "vocab": vocab, "_root": root}
 
 

@@ -29,7 +29,7 @@ MANIFEST_NAME = "manifest.json"
 PACKAGE = "unicode-substrate"
 # The files by which a directory says which artifact it is: a manifest (tokenizer, table, data,
 # checkpoint, export, eval), a run's own record, a growth's record. Each names its kind and this package.
-RECORD_FILES: tuple[str, ...] = (MANIFEST_NAME, "run.json", "grow.json")
+RECORD_FILES: tuple[str, ...] = (MANIFEST_NAME, "run.json", "grow.json", "study.json")
 # Records written before they named kind and package, recognised by their shape.
 _LEGACY_KINDS = {"run.json": ("run", "identity"), "grow.json": ("growth", "config")}
 

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "results-table": ("results", "results_table"),
     "grow": ("grow", "grow"),
     "fuse": ("grow", "fuse"),
+    "study": ("study", "study"),
     "export": ("export", "export"),
 }
 

@@ -22,14 +22,17 @@ from unicode_substrate.choices import FUSED_TRAINABLE
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: the config's, else auto).")
 @click.option("--progress/--no-progress", default=True,
               help="Progress: a bar labelled with the stage on a terminal, else a line every 5 % and at least every 30 s.")
-def grow(config_path, data, table, out, from_run, resume, force, monolithic, device, progress):
+@click.option("--seeds", default=None, metavar="S1,S2,...",
+              help="Grow once per seed (out/seed-S) and report grown against monolithic paired by seed, with 95 % "
+                   "intervals and a paired t-test; one seed replaces the config's seed.")
+def grow(config_path, data, table, out, from_run, resume, force, monolithic, device, progress, seeds):
     """Grow a model layer by layer: train, freeze, stack new blocks, repeat; report against a monolithic run."""
     from unicode_substrate.recipes.grow import grow as run
     from unicode_substrate.recipes.grow import load_grow_config
 
     gcfg = load_grow_config(config_path, device=device)
     report = run(gcfg, data, out, table=table, from_run=from_run, resume=resume, force=force, monolithic=monolithic,
-                 progress=progress, inputs=(config_path,))
+                 progress=progress, inputs=(config_path,), seeds=seeds)
     click.echo(f"grown model in {out}/final; report written to {report}")
 
 

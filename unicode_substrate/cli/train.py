@@ -220,8 +220,12 @@ def generate(run_dir, prompt, max_new_tokens, temperature, top_k, samples, seed,
                    "continuation (multiple choice only); both.")
 @click.option("--eval-runs", type=ranged("eval_runs"), default=10, show_default=True, help="Paper protocol runs per item.")
 @click.option("--eval-limit", type=ranged("eval_limit"), default=None, help="At most N items per benchmark.")
+@click.option("--seeds", default=None, metavar="S1,S2,...",
+              help="Train every variant once per seed (a seed sets initialisation and batch order; the same seed gives every "
+                   "variant the same batches) and report means with 95 % intervals and paired t-tests (see docs/statistics.md). "
+                   "[default: --seed alone]")
 @training_options
-def compare(data, variants, out, force, eval_tasks, eval_data_dir, eval_protocol, eval_runs, eval_limit, config_path,
+def compare(data, variants, out, force, eval_tasks, eval_data_dir, eval_protocol, eval_runs, eval_limit, seeds, config_path,
             model_set, progress, **kw):
     """Train variants on identical data, seed, schedule and steps; write a report with loss curves."""
     from unicode_substrate.recipes.compare import compare as run
@@ -229,8 +233,13 @@ def compare(data, variants, out, force, eval_tasks, eval_data_dir, eval_protocol
 
     if (eval_tasks is None) != (eval_data_dir is None):
         raise SubstrateError("--eval-tasks and --eval-data-dir go together")
+    from unicode_substrate.recipes.compare import parse_seeds
+
+    seeds = parse_seeds(seeds)
+    if seeds is not None and kw.get("seed") is not None:
+        raise SubstrateError("give --seed or --seeds, not both")
     cfg = _config(None, config_path, model_set, **kw)
-    report = run([parse_variant(v) for v in variants], data, out, cfg, force=force, progress=progress,
+    report = run([parse_variant(v) for v in variants], data, out, cfg, force=force, progress=progress, seeds=seeds,
                  eval_tasks=eval_tasks, eval_data_dir=eval_data_dir,
                  eval_options={"protocol": eval_protocol, "runs": eval_runs, "limit": eval_limit, "seed": cfg.seed})
     click.echo(f"report written to {report}")

@@ -281,13 +281,26 @@ def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, h
 
 def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path | None = None,
          from_run: str | Path | None = None, resume: bool = False, force: bool = False, monolithic: bool = True,
-         progress: bool = True, inputs=()) -> Path:
+         progress: bool = True, inputs=(), seeds: list[int] | None = None) -> Path:
     """Grow a model stage by stage into ``out`` (finished stages are skipped on resume); returns report.md.
 
     ``inputs`` names more paths the growth reads (its schedule file). With ``force`` an existing
     growth is replaced only once the new one is complete: the new one grows in a hidden folder
     beside ``out`` (so the paths it records relative to itself hold after the rename).
+    With several ``seeds`` each seed's growth goes to ``out/seed-S`` (and its own report), and
+    ``out/report.md`` sets grown against monolithic, paired by seed (mean difference, interval, t-test).
     """
+    from unicode_substrate.recipes.compare import parse_seeds
+
+    seeds = parse_seeds(seeds)
+    if seeds is not None and len(seeds) == 1:
+        gcfg = dataclasses.replace(gcfg, train=gcfg.train.replace(seed=seeds[0]))
+    if seeds is not None and len(seeds) > 1:
+        check_not_input(Path(out), (Path(data), table, from_run, *inputs,
+                                    *(Run.load(from_run).reads() if from_run is not None else ())))
+        with output_lock(Path(out), whole_job=True):  # one writer of the growth over seeds
+            return _grow_seeds(gcfg, Path(data), Path(out), table, from_run, resume, force, monolithic, progress,
+                               seeds, inputs)
     data, out = Path(data), Path(out)
     inputs = (data, table, from_run, *inputs, *(Run.load(from_run).reads() if from_run is not None else ()))
     check_not_input(out, inputs)  # before anything is read or trained, force or not
@@ -310,6 +323,9 @@ def _grow_stages(gcfg: GrowConfig, data: Path, out: Path, table, base: _Base, re
     """Train every stage (skipping finished ones), the final run, the control and the report."""
     from unicode_substrate.train.hooks import Hooks
 
+    from unicode_substrate.recipes.report import load_average
+
+    load_start = load_average()
     previous, previous_sha, layers = base.weights, base.checkpoint_sha256, base.layers
     stages = []
     for k, added in enumerate(gcfg.stages, 1):
@@ -340,10 +356,36 @@ def _grow_stages(gcfg: GrowConfig, data: Path, out: Path, table, base: _Base, re
         mono = _run_stage(gcfg.train.replace(steps=sum(gcfg.steps_per_stage)), data, out / MONOLITHIC_DIR, table, progress,
                           label="monolithic")
         record["monolithic"] = {"run": MONOLITHIC_DIR, **(mono.summary() or {})}
+    record["load_average"] = [load_start, load_average()]
     atomic_write_bytes(out / GROW_FILE, canonical_json(record))
     from unicode_substrate.recipes.report import write_growth_report
 
     return write_growth_report(out, record)
+
+
+def _grow_seeds(gcfg: GrowConfig, data: Path, out: Path, table, from_run, resume: bool, force: bool, monolithic: bool,
+                progress: bool, seeds: list[int], inputs=()) -> Path:
+    """One growth per seed under ``out/seed-S``, then the report over seeds."""
+    import sys
+
+    from unicode_substrate.recipes.report import load_average, write_seed_growth_report
+
+    if out.exists() and any(out.iterdir()) and not (resume or force):
+        raise SubstrateError(f"growth directory {out} already exists (use resume to continue it or force to start over)")
+    if out.exists() and any(p.name not in ("report.md", "seeds.json") and not p.name.startswith("seed-") for p in out.iterdir()):
+        raise SubstrateError(f"{out} holds other files than a growth over seeds; give another --out")
+    load_start = load_average()
+    records = {}
+    for j, seed in enumerate(seeds, 1):
+        if progress:
+            print(f"seed {seed} ({j}/{len(seeds)})", file=sys.stderr, flush=True)
+        sub = out / f"seed-{seed}"
+        started = sub.exists() and any(sub.iterdir())
+        grow(dataclasses.replace(gcfg, train=gcfg.train.replace(seed=seed)), data, sub, table=table, from_run=from_run,
+             resume=resume and started, force=force or not started, monolithic=monolithic, progress=progress,
+             inputs=inputs)
+        records[seed] = _read_record(sub / GROW_FILE)
+    return write_seed_growth_report(out, seeds, records, (load_start, load_average()))
 
 
 def _write_final(out: Path, last: Run, weights: dict, steps: int) -> None:

@@ -6,6 +6,7 @@ the monolithic control. Both save their pictures through :func:`save_png` (byte-
 
 from __future__ import annotations
 
+import os
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +51,38 @@ def _overall_tokens_per_s(rows: list[dict]) -> float | None:
     return sum(tokens) / sum(t / r["tokens_per_s"] for t, r in zip(tokens, rows))
 
 
+def write_seed_growth_report(out: Path, seeds: list[int], records: dict[int, dict], load=None) -> Path:
+    """``report.md`` and ``seeds.json`` over growths of several seeds: grown against monolithic, paired by seed."""
+    from unicode_substrate.recipes.stats import mean_interval, paired
+
+    lines = ["# Growth over seeds", "",
+             f"The same growth schedule run once per seed ({', '.join(map(str, seeds))}), each in `seed-S/` with its own "
+             "report; a seed sets initialisation and batch order of the grown model and of its monolithic control "
+             "together, so the two pair by seed. Figures: mean ± half-width of the 95 % t-interval over seeds.", "",
+             "| run | val loss | val bits/byte | seeds |", "|---|---:|---:|---:|"]
+    summary: dict = {}
+    cols = {"grown": [records[s]["stages"][-1] for s in seeds]}
+    if all(records[s].get("monolithic") for s in seeds):
+        cols["monolithic"] = [records[s]["monolithic"] for s in seeds]
+    for name, rows in cols.items():
+        summary[name] = {label: mean_interval([r[key] for r in rows]).to_dict() for key, label in METRICS
+                         if all(r.get(key) is not None for r in rows)}
+        lines.append(f"| {name} | {_iv(summary[name].get('val loss'), '.4f')} | {_iv(summary[name].get('val bits/byte'), '.4f')} | {len(rows)} |")
+    diffs = []
+    if "monolithic" in cols:
+        for key, label in METRICS:
+            a, b = [r.get(key) for r in cols["grown"]], [r.get(key) for r in cols["monolithic"]]
+            if None not in a + b:
+                diffs.append({"a": "grown", "b": "monolithic", "metric": label, **paired(a, b).to_dict()})
+        lines += [""] + difference_lines(diffs, len(seeds))
+    lt = load_text(load)
+    lines += ([lt, ""] if lt else []) + [f"Per seed: {', '.join(f'[seed {s}](seed-{s}/report.md)' for s in seeds)}.", ""]
+    atomic_write_bytes(out / "seeds.json", canonical_json({"seeds": seeds, "summary": summary, "differences": diffs,
+                                                           **({"load_average": {"start": load[0], "end": load[1]}} if load else {})}))
+    atomic_write_bytes(out / REPORT_MD, "\n".join(lines).encode("utf-8"))
+    return out / REPORT_MD
+
+
 def write_growth_report(out: Path, record: dict) -> Path:
     """Write ``report.md`` and ``loss_curves.png`` for a finished growth directory; returns report.md."""
     cfg, stages, mono = record["config"], record["stages"], record.get("monolithic")
@@ -65,17 +98,20 @@ def write_growth_report(out: Path, record: dict) -> Path:
         + f". New blocks start `{cfg['init']}`. Data `{record['data']}`, seed {train['seed']} (stage k: seed + k - 1), "
         f"AdamW lr {train['lr']:g} → {train['min_lr']:g} (warmup {train['warmup']}, cosine, per stage).",
         "",
-        "| run | layers | new blocks | trains | trainable parameters | optimizer state | steps | tokens/s | val loss | val bits/byte |",
+        "| run | layers | new blocks | trains | trainable parameters | optimizer state | steps | step time, median (quartiles) | val loss | val bits/byte |",
         "|---|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    times = {s["run"]: step_times(Run.load(out / s["run"]).metrics()) for s in stages}
+    if mono:
+        times[mono["run"]] = step_times(Run.load(out / mono["run"]).metrics())
     for s in stages:
         a, b = s["new_blocks"]
         lines.append(f"| stage {s['stage']} | {s['layers']} | {a}–{b - 1} | {s['trainable']}{' + LoRA' if s.get('lora') else ''} | "
                      f"{_num(s['trainable_parameters'], ',')} | {_mib(s['optimizer_state_bytes'])} | {s['steps']} | "
-                     f"{_num(s['tokens_per_s'], ',.0f')} | {_num(s.get('val_loss'), '.4f')} | {_num(s.get('val_bpb'), '.4f')} |")
+                     f"{step_time_text(times[s['run']])} | {_num(s.get('val_loss'), '.4f')} | {_num(s.get('val_bpb'), '.4f')} |")
     if mono:
         lines.append(f"| monolithic | {stages[-1]['layers']} | all | all | {_num(mono.get('trainable_parameters'), ',')} | "
-                     f"{_mib(mono.get('optimizer_state_bytes'))} | {mono.get('steps')} | {_num(mono.get('tokens_per_s'), ',.0f')} | "
+                     f"{_mib(mono.get('optimizer_state_bytes'))} | {mono.get('steps')} | {step_time_text(times[mono['run']])} | "
                      f"{_num(mono.get('val_loss'), '.4f')} | {_num(mono.get('val_bpb'), '.4f')} |")
     grown_bpb = stages[-1].get("val_bpb")
     tps = _overall_tokens_per_s(stages)
@@ -91,7 +127,9 @@ def write_growth_report(out: Path, record: dict) -> Path:
         "",
         "Trainable parameters and optimizer state are per stage (frozen blocks have neither); the frozen table "
         "is counted in neither. Bits per byte = validation nats / ln 2 / UTF-8 bytes of the validation text. "
-        "Tokens/s is training throughput on this machine, evaluation excluded.",
+        "Tokens/s (below the table) is training throughput on this machine, evaluation excluded.",
+        _TIMING_NOTE,
+        *([load_text(record["load_average"])] if load_text(record.get("load_average")) else []),
         "",
         "![loss curves](loss_curves.png)",
         "",
@@ -119,37 +157,217 @@ def _plot_growth(out: Path, record: dict) -> None:
         bounds.append(offset)
     ax1.plot(gx, gy, lw=1, color="C0", label="grown")
     ax2.plot(vx, vy, "o-", ms=4, color="C0", label="grown")
+    ys = list(gy)
     if record.get("monolithic"):
         metrics = Run.load(out / record["monolithic"]["run"]).metrics()
-        ax1.plot([m["step"] for m in metrics if m["type"] == "train"], [m["loss"] for m in metrics if m["type"] == "train"],
-                 lw=1, color="C1", alpha=0.85, label="monolithic")
+        mx = [m["step"] for m in metrics if m["type"] == "train"]
+        my = [m["loss"] for m in metrics if m["type"] == "train"]
+        ax1.plot(mx, my, lw=1, color="C3", ls="--", alpha=0.85, label="monolithic")
+        ys += [y for x, y in zip(mx, my) if x > bounds[0] // 10]
         val = [m for m in metrics if m["type"] == "val" and "val_bpb" in m]
-        ax2.plot([m["step"] for m in val], [m["val_bpb"] for m in val], "o-", ms=4, color="C1", label="monolithic")
+        ax2.plot([m["step"] for m in val], [m["val_bpb"] for m in val], "s--", ms=4, color="C3", label="monolithic")
+    lo, hi, skip = growth_range(gx, gy, bounds, [y for y in ys[len(gy):]])
+    ax1.set_ylim(lo, hi)
+    for x, peak, before in boundary_spikes(gx, gy, bounds):
+        ax1.plot([x], [peak], "v", color="black", ms=6, zorder=4)
+        ax1.annotate(f"+{peak - before:.2f}", (x, peak), xytext=(4, 4), textcoords="offset points", fontsize=8)
     for ax in (ax1, ax2):
         for b in bounds[:-1]:
             ax.axvline(b, color="grey", ls=":", lw=1)
         ax.grid(alpha=0.3)
         ax.legend()
-    ax1.set(xlabel="step (all stages)", ylabel="loss (nats/token)", title="training loss (dotted: a stage begins)")
+    first = f"; steps 1-{skip} (loss up to ln V) above the top" if skip else ""
+    ax1.set(xlabel="step (all stages)", ylabel="loss (nats/token)",
+            title=f"training loss (dotted: a stage begins; ▼ the spike after it, rise over the step before){first}")
+    ax1.title.set_fontsize(8)
     ax2.set(xlabel="step (all stages)", ylabel="bits per byte", title="validation bits per byte")
     fig.tight_layout()
     save_png(fig, out / LOSS_CURVES_PNG)
 
 
+def boundary_spikes(xs: list[int], ys: list[float], bounds: list[int], window: int = 5) -> list[tuple[int, float, float]]:
+    """At each stage boundary: (step of the highest loss in the next ``window`` steps, that loss, the loss just before)."""
+    out = []
+    for b in bounds[:-1]:
+        before = [y for x, y in zip(xs, ys) if x <= b]
+        after = [(y, x) for x, y in zip(xs, ys) if b < x <= b + window]
+        if before and after:
+            peak, x = max(after)
+            out.append((x, peak, before[-1]))
+    return out
+
+
+def growth_range(xs: list[int], ys: list[float], bounds: list[int], others: list[float] = ()) -> tuple[float, float, int]:
+    """Y-limits of the growth plot: everything but the first tenth of stage 1 (loss near ln V), so every
+    stage boundary's spike stays inside the picture; ``others`` (the control's losses) count too."""
+    skip = bounds[0] // 10 if bounds and bounds[0] >= 20 else 0
+    shown = [y for x, y in zip(xs, ys) if x > skip] + list(others)
+    shown += [peak for _, peak, _ in boundary_spikes(xs, ys, bounds)]
+    if not shown:
+        return 0.0, 1.0, 0
+    lo, hi = min(shown), max(shown)
+    pad = max(0.08 * (hi - lo), 0.05)
+    return lo - pad, hi + pad, skip
+
+
 # --- comparisons -----------------------------------------------------------------------------
+def step_times(metrics: list[dict]) -> list[float]:
+    """The timed training steps' wall-clock seconds (evaluation excluded)."""
+    return [m["step_s"] for m in metrics if m.get("type") == "train" and m.get("step_s")]
+
+
+def step_time_stats(times: list[float]) -> tuple[float, float, float] | None:
+    """Median step time and its spread (first and third quartiles); None when no step was timed."""
+    if not times:
+        return None
+    if len(times) == 1:
+        return times[0], times[0], times[0]
+    q1, q2, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    return q2, q1, q3
+
+
+def step_time_text(times: list[float]) -> str:
+    st = step_time_stats(times)
+    if st is None:
+        return "-"
+    m, q1, q3 = st
+    if m < 1:
+        return f"{m * 1000:.0f} ms ({q1 * 1000:.0f}–{q3 * 1000:.0f})"
+    return f"{m:.2f} s ({q1:.2f}–{q3:.2f})"
+
+
 def median_tokens_per_s(r: dict) -> float:
     """Training tokens/s of the median step (robust to a neighbour's burst of work); the mean when steps were not timed."""
-    times = [m["step_s"] for m in r["metrics"] if m.get("type") == "train" and m.get("step_s")]
+    times = step_times(r["metrics"])
     return r["tokens_per_step"] / statistics.median(times) if times else r["tokens_per_s"]
 
 
-def write_compare_report(out: Path, results: list[dict], cfg: "TrainConfig", data: str | Path) -> None:
-    """``report.md``, ``loss_curves.png`` and ``compare.json`` from the variants' summaries and metrics."""
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the system has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def load_text(load) -> str:
+    """``load`` = (start, end), each the 1/5/15-minute load averages or None: one sentence, or nothing."""
+    if not load or not all(load):
+        return ""
+    start, end = load
+    return (f"Load average (1 / 5 / 15 min) at the start {' / '.join(f'{x:.2f}' for x in start)}, at the end "
+            f"{' / '.join(f'{x:.2f}' for x in end)}, on {os.cpu_count()} cores: above the core count, other work shared the machine.")
+
+
+_TIMING_NOTE = ("Step time is the median training step's wall-clock time (evaluation excluded) with the first and third "
+                "quartiles in brackets, measured on this machine while it may have run other work: noisy. Compare "
+                "variants within one report, not across runs or machines.")
+
+METRICS = (("val_loss", "val loss"), ("val_bpb", "val bits/byte"))
+_EVAL_NAMES = {"paper": "paper", "loglik": "loglik acc", "loglik_norm": "loglik acc_norm"}
+
+
+def _eval_columns(results: list[dict]) -> list[tuple[str, str]]:
+    tasks = list(dict.fromkeys(t for r in results for t in (r.get("eval") or {})))
+    return [(t, key) for t in tasks for key in ("paper", "loglik", "loglik_norm")
+            if any(key in (r.get("eval") or {}).get(t, {}) for r in results)]
+
+
+def _value(r: dict, column) -> float | None:
+    if isinstance(column, tuple):
+        return ((r.get("eval") or {}).get(column[0]) or {}).get(column[1])
+    return r.get(column)
+
+
+def seed_statistics(results: list[dict], seeds: list[int]) -> tuple[dict, list[dict]]:
+    """Per variant and column the mean with its interval; per pair of variants the paired differences.
+
+    ``results`` holds one entry per (variant, seed); columns are the validation figures and every
+    benchmark column. Returns ``(summary, differences)``, both plain JSON."""
+    from itertools import combinations
+
+    from unicode_substrate.recipes.stats import mean_interval, paired
+
+    names = list(dict.fromkeys(r["variant"] for r in results))
+    by = {(r["variant"], r.get("seed")): r for r in results}
+    columns = [(key, label) for key, label in METRICS] + [((t, k), f"{t} {_EVAL_NAMES[k]}") for t, k in _eval_columns(results)]
+    summary: dict = {}
+    for name in names:
+        summary[name] = {}
+        for col, label in columns:
+            xs = [_value(by[(name, s)], col) for s in seeds]
+            if all(x is not None for x in xs):
+                summary[name][label] = mean_interval(xs).to_dict()
+    diffs = []
+    for a, b in combinations(names, 2):
+        for col, label in columns:
+            xa, xb = [_value(by[(a, s)], col) for s in seeds], [_value(by[(b, s)], col) for s in seeds]
+            if all(x is not None for x in xa + xb):
+                diffs.append({"a": a, "b": b, "metric": label, **paired(xa, xb).to_dict()})
+    return summary, diffs
+
+
+def _iv(d: dict | None, fmt: str) -> str:
+    if d is None:
+        return "–"
+    return format(d["mean"], fmt) if d["half_width"] is None else f"{d['mean']:{fmt}} ± {d['half_width']:{fmt}}"
+
+
+def difference_lines(diffs: list[dict], n: int) -> list[str]:
+    """The paired-differences table and one sentence per validation metric, as report.md prints them."""
+    from unicode_substrate.recipes.stats import p_text
+
+    lines = ["## Differences between variants (paired by seed)", "",
+             f"For each pair, A − B over the {n} seeds: the mean paired difference, its 95 % t-interval and the two-sided "
+             "p-value of a paired t-test (n − 1 degrees of freedom). Lower loss and bits per byte are better; "
+             "higher scores are better.", "",
+             "| A − B | metric | mean difference | 95 % interval | p (paired t) | seeds | significant at 5 % |",
+             "|---|---|---:|---|---:|---:|---|"]
+    for d in diffs:
+        fmt = ".4f" if d["metric"] in dict(METRICS).values() else ".2f"
+        span = "–" if d["diff_low"] is None else f"[{d['diff_low']:+{fmt}}, {d['diff_high']:+{fmt}}]"
+        sig = "–" if d["p"] is None else ("yes" if d["p"] < 0.05 else "no")
+        lines.append(f"| {d['a']} − {d['b']} | {d['metric']} | {d['diff_mean']:+{fmt}} | {span} | {p_text(d['p'])} | {d['n']} | {sig} |")
+    lines.append("")
+    pairs = len({(d["a"], d["b"]) for d in diffs})
+    if pairs > 1:
+        lines += [f"{pairs} pairs are tested, with no correction for multiple comparisons: at the 5 % level about "
+                  f"{0.05 * pairs:.2g} of them would come out significant by chance alone even if no variant differed.", ""]
+    for d in diffs:
+        if d["metric"] == "val bits/byte":
+            lines.append(significance_sentence(d))
+    return lines + [""]
+
+
+def significance_sentence(d: dict) -> str:
+    """``a − b: +0.0123 bits/byte (95 % interval [...], p = ..., 3 seeds): significant at the 5 % level.``"""
+    from unicode_substrate.recipes.stats import p_text
+
+    if d["p"] is None:
+        return f"{d['a']} − {d['b']}: {d['diff_mean']:+.4f} {d['metric']} on one seed: no interval and no test."
+    verdict = "significant" if d["p"] < 0.05 else "not significant"
+    return (f"{d['a']} − {d['b']}: {d['diff_mean']:+.4f} {d['metric']} (95 % interval [{d['diff_low']:+.4f}, "
+            f"{d['diff_high']:+.4f}], p = {p_text(d['p'])}, {d['n']} seeds): {verdict} at the 5 % level.")
+
+
+def write_compare_report(out: Path, results: list[dict], cfg: "TrainConfig", data: str | Path,
+                         seeds: list[int] | None = None, load=None) -> None:
+    """``report.md``, ``loss_curves.png`` and ``compare.json`` from the runs' summaries and metrics.
+
+    ``results`` holds one entry per variant and seed (``seed`` key; one seed when absent); ``load``
+    is the machine's load average at the start and end of the job."""
+    seeds = seeds or [cfg.seed]
+    for r in results:
+        r.setdefault("seed", seeds[0])
+    names = list(dict.fromkeys(r["variant"] for r in results))
+    multi = len(seeds) > 1
     r0 = results[0]
+    seeds_text = (f"seeds {', '.join(map(str, seeds))} (a seed sets initialisation and batch order together; the same seed "
+                  "gives every variant the same batches, so runs pair by seed)" if multi else f"seed {seeds[0]}")
     lines = [
         "# Comparison",
         "",
-        f"Every variant trained on `{data}` with seed {cfg.seed}, {cfg.steps} steps of {r0['tokens_per_step']:,} tokens "
+        f"Every variant trained on `{data}` with {seeds_text}, {cfg.steps} steps of {r0['tokens_per_step']:,} tokens "
         f"(context {r0['context']}), AdamW lr {cfg.lr:g} → {cfg.min_lr:g} (warmup {cfg.warmup}, cosine), "
         f"weight decay {cfg.weight_decay:g}, clipping {cfg.grad_clip:g}; only the preset differs.",
         "",
@@ -157,35 +375,135 @@ def write_compare_report(out: Path, results: list[dict], cfg: "TrainConfig", dat
     if "val_tokens" in r0 and "val_bytes" in r0:
         lines += [f"Validation: {r0['val_tokens']:,} predicted tokens over {r0['val_bytes']:,} UTF-8 bytes of the data's "
                   "validation split, the same text for every variant.", ""]
+    summary, diffs = seed_statistics(results, seeds)
+    if multi:
+        lines += [f"Figures are the mean ± the half-width of its 95 % t-interval over {len(seeds)} seeds.", ""]
     lines += [
-        "| variant | preset | parameters | trainable | optimizer state | final val loss | final val bits/byte | tokens/s (median step) |",
+        "| variant | preset | parameters | trainable | optimizer state | final val loss | final val bits/byte | step time, median (quartiles) |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
-        r["tokens_per_s_median"] = median_tokens_per_s(r)
+    for name in names:
+        runs = [r for r in results if r["variant"] == name]
+        r = runs[0]
+        for x in runs:
+            x["tokens_per_s_median"] = median_tokens_per_s(x)
+            x["step_time"] = dict(zip(("median", "q1", "q3"), step_time_stats(step_times(x["metrics"])) or ()))
+        times = [t for x in runs for t in step_times(x["metrics"])]
         lines.append(
-            f"| {r['variant']} | {r['preset']} | {r['parameters']:,} | {r['trainable_parameters']:,} | "
-            f"{_mib(r['optimizer_state_bytes'])} | {r.get('val_loss', float('nan')):.4f} | "
-            f"{r.get('val_bpb', float('nan')):.4f} | {r['tokens_per_s_median']:,.0f} |"
+            f"| {name} | {r['preset']} | {r['parameters']:,} | {r['trainable_parameters']:,} | "
+            f"{_mib(r['optimizer_state_bytes'])} | {_iv(summary[name].get('val loss'), '.4f')} | "
+            f"{_iv(summary[name].get('val bits/byte'), '.4f')} | {step_time_text(times)} |"
         )
     lines += [
         "",
         "Parameters count the frozen table (as the paper does); it has no gradient and no optimizer state.",
         "Bits per byte = validation nats / ln 2 / UTF-8 bytes of the validation text, so tokenizers compare.",
-        "Tokens/s is training throughput (evaluation excluded) of the median step, measured on this machine while it may",
-        "have run other work: noisy. Compare variants within one report, not across runs or machines.",
-        "",
-        f"![loss curves]({LOSS_CURVES_PNG})",
-        "",
+        _TIMING_NOTE + (" Over all seeds of a variant." if multi else ""),
     ]
+    lt = load_text(load)
+    if lt:
+        lines.append(lt)
+    if not multi:
+        lines.append("One seed per variant: no interval and no test; pass `--seeds 1,2,3` to get them.")
+    lines += ["", f"![loss curves]({LOSS_CURVES_PNG})", ""]
+    if multi:
+        lines += difference_lines(diffs, len(seeds))
     if any(r.get("eval") for r in results):
-        from unicode_substrate.eval.report import comparison_table
+        if multi:
+            lines += seed_benchmark_table(results, summary)
+        else:
+            from unicode_substrate.eval.report import comparison_table
 
-        lines += comparison_table(results)
-    _plot_compare(out / LOSS_CURVES_PNG, results)
+            lines += comparison_table(results)
+    _plot_compare(out / LOSS_CURVES_PNG, aggregate_seeds(results) if multi else results)
     atomic_write_bytes(out / REPORT_MD, "\n".join(lines).encode("utf-8"))
     slim = [{k: v for k, v in r.items() if k != "metrics"} for r in results]
-    atomic_write_bytes(out / COMPARE_JSON, canonical_json({"config": cfg.to_dict(), "variants": slim}))
+    record = {"config": cfg.to_dict(), "variants": slim, "seeds": seeds, "summary": summary, "differences": diffs}
+    if load:
+        record["load_average"] = {"start": load[0], "end": load[1], "cores": os.cpu_count()}
+    atomic_write_bytes(out / COMPARE_JSON, canonical_json(record))
+
+
+def seed_benchmark_table(results: list[dict], summary: dict) -> list[str]:
+    """Benchmarks over seeds: per variant the mean ± interval of each column, and the chance level."""
+    from unicode_substrate.eval.report import CHANCE
+
+    cols = _eval_columns(results)
+    labels = [f"{t} {_EVAL_NAMES[k]}" for t, k in cols]
+    lines = ["## Benchmarks", "",
+             "Each run evaluated with `substrate eval` (results in `evals/NAME/seed-S/`); accuracy in %, BLEU for "
+             "translation; mean ± 95 % t-interval over seeds.", "",
+             "| variant | final val bits/byte | " + " | ".join(labels) + " |", "|---|---:|" + "---:|" * len(cols)]
+    for name, cells in summary.items():
+        lines.append(f"| {name} | {_iv(cells.get('val bits/byte'), '.4f')} | "
+                     + " | ".join(_iv(cells.get(label), ".2f") for label in labels) + " |")
+    tasks = list(dict.fromkeys(t for t, _ in cols))
+    chance = [f"{t} {CHANCE[t]:g} %" for t in tasks if t in CHANCE]
+    if chance:
+        lines += ["", "Chance: " + ", ".join(chance) + "."]
+    return lines + [""]
+
+
+def aggregate_seeds(results: list[dict]) -> list[dict]:
+    """One plotting entry per variant: the mean over seeds of every recorded step, with a 95 % band."""
+    from unicode_substrate.recipes.stats import mean_interval
+
+    out = []
+    for name in dict.fromkeys(r["variant"] for r in results):
+        runs = [r for r in results if r["variant"] == name]
+        merged: dict[tuple, list[dict]] = {}
+        for r in runs:
+            for m in r["metrics"]:
+                if m.get("type") in ("train", "val"):
+                    merged.setdefault((m["step"], m["type"]), []).append(m)
+        metrics, bands = [], {"loss": [], "val_loss": [], "val_bpb": []}
+        for (step, kind), ms in sorted(merged.items()):
+            if len(ms) != len(runs):
+                continue  # a step not every seed recorded
+            keys = ("loss",) if kind == "train" else ("val_loss", "val_bpb")
+            if any(k not in m for k in keys for m in ms):
+                continue
+            rec = {"type": kind, "step": step}
+            for k in keys:
+                iv = mean_interval([m[k] for m in ms])
+                rec[k] = iv.mean
+                bands[k].append((step, iv.low if iv.half is not None else iv.mean, iv.high if iv.half is not None else iv.mean))
+            metrics.append(rec)
+        # the training band around the smoothed line: lowest to highest of the seeds' running means
+        smooth = [_running_mean([m["loss"] for m in r["metrics"] if m.get("type") == "train"],
+                                max(1, len([m for m in r["metrics"] if m.get("type") == "train"]) // 20)) for r in runs]
+        steps = [m["step"] for m in runs[0]["metrics"] if m.get("type") == "train"]
+        if all(len(x) == len(steps) for x in smooth):  # the spread of the seeds (a t-band of 2 seeds is 12.7 sd wide)
+            bands["smooth"] = [(st, min(col), max(col)) for st, col in zip(steps, zip(*smooth))]
+        out.append({"variant": name, "metrics": metrics, "bands": bands, "seeds": len(runs)})
+    return out
+
+
+def spread_labels(values: list[float], gap: float, lo: float, hi: float) -> list[float]:
+    """Label heights near ``values`` (same order) at least ``gap`` apart and inside [lo, hi] where room allows."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    pos = [values[i] for i in order]
+    for k in range(1, len(pos)):
+        pos[k] = max(pos[k], pos[k - 1] + gap)
+    if pos and pos[-1] > hi:  # pushed past the top: settle downwards from the top
+        pos[-1] = hi
+        for k in range(len(pos) - 2, -1, -1):
+            pos[k] = min(pos[k], pos[k + 1] - gap)
+    out = [0.0] * len(values)
+    for k, i in enumerate(order):
+        out[i] = max(pos[k], lo) if len(pos) * gap <= hi - lo else pos[k]
+    return out
+
+
+def _end_labels(ax, items: list[tuple[float, float, str, str]], x_text: float) -> None:
+    """Final values written right of the curves, moved apart so none overlaps, each tied to its point."""
+    if not items:
+        return
+    lo, hi = ax.get_ylim()
+    ys = spread_labels([y for _, y, _, _ in items], 0.07 * (hi - lo), lo + 0.03 * (hi - lo), hi - 0.03 * (hi - lo))
+    for (x, y, text, c), yt in zip(items, ys):
+        ax.annotate(text, (x, y), xytext=(x_text, yt), textcoords="data", color=c, fontsize=9, fontweight="bold",
+                    va="center", ha="left", arrowprops={"arrowstyle": "-", "color": c, "lw": 0.6})
 
 
 def _running_mean(values: list[float], span: int) -> list[float]:
@@ -222,20 +540,33 @@ def _plot_compare(path: Path, results: list[dict], tokens_per_step: int | None =
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    markers = "os^Dv<>p"
     last = max((m["step"] for r in results for m in r["metrics"]), default=1)
+    ends, banded = [], False
     for k, r in enumerate(results):
-        c = colors[k % len(colors)]
+        c, mk = colors[k % len(colors)], markers[k % len(markers)]
+        bands = r.get("bands") or {}
         train = [m for m in r["metrics"] if m["type"] == "train"]
         val = [m for m in r["metrics"] if m["type"] == "val" and "val_loss" in m]
         steps, loss = [m["step"] for m in train], [m["loss"] for m in train]
         ax1.plot(steps, loss, lw=0.7, alpha=0.3, color=c)
         ax1.plot(steps, _running_mean(loss, max(1, len(loss) // 20)), lw=1.8, color=c, label=f"{r['variant']} train")
+        if bands.get("smooth"):
+            banded = True
+            bx, blo, bhi = zip(*bands["smooth"])
+            ax1.fill_between(bx, blo, bhi, color=c, alpha=0.18, lw=0)
         vx, vl, vb = [m["step"] for m in val], [m["val_loss"] for m in val], [m["val_bpb"] for m in val]
-        ax1.plot(vx, vl, "o--", color=c, mec="black", mew=0.8, ms=7, lw=1.2, zorder=3, label=f"{r['variant']} validation")
-        ax2.plot(vx, vb, "o-", color=c, mec="black", mew=0.8, ms=7, lw=1.5, zorder=3, label=r["variant"])
+        ax1.plot(vx, vl, mk + "--", color=c, mec="black", mew=0.8, ms=7, lw=1.2, zorder=3, label=f"{r['variant']} validation")
+        ax2.plot(vx, vb, mk + "-", color=c, mec="black", mew=0.8, ms=7, lw=1.5, zorder=3, label=r["variant"])
+        if bands.get("val_bpb"):
+            banded = True
+            bx, blo, bhi = zip(*bands["val_bpb"])
+            if len(bx) > 1:
+                ax2.fill_between(bx, blo, bhi, color=c, alpha=0.2, lw=0)
+            ax2.errorbar(bx, vb, yerr=[[m - lo_ for m, lo_ in zip(vb, blo)], [hi_ - m for m, hi_ in zip(vb, bhi)]],
+                         fmt="none", ecolor=c, capsize=3, lw=1, zorder=2)
         if vx:  # the final figure, readable even with a single validation point
-            ax2.annotate(f"{vb[-1]:.3f}", (vx[-1], vb[-1]), textcoords="offset points", xytext=(8, -4 + 9 * (k % 2)),
-                         color=c, fontsize=9, fontweight="bold")
+            ends.append((vx[-1], vb[-1], f"{vb[-1]:.3f}", c))
     lo, hi, skip = _loss_range(results)
     ax1.set_ylim(lo, hi)
     first = f"; steps 1-{skip} (loss up to ln V) above the top" if skip else ""
@@ -243,14 +574,20 @@ def _plot_compare(path: Path, results: list[dict], tokens_per_step: int | None =
     ax1.title.set_fontsize(9)
     ax2.set(xlabel=x_label, ylabel="bits per byte", title="validation bits per byte (lower is better)")
     vb_all = [m["val_bpb"] for r in results for m in r["metrics"] if m["type"] == "val" and "val_bpb" in m]
+    vb_all += [y for r in results for _, lo_, hi_ in (r.get("bands") or {}).get("val_bpb", []) for y in (lo_, hi_)]
     if vb_all:
         span = max(max(vb_all) - min(vb_all), 0.02)
         ax2.set_ylim(min(vb_all) - 0.15 * span, max(vb_all) + 0.15 * span)
+    if banded:
+        n = max(r.get("seeds", 0) for r in results)
+        ax2.set_title(f"validation bits per byte, mean of {n} seeds\n(bars and band: 95 % t-interval)", fontsize=9)
+        ax1.set_title(f"training loss, mean of {n} seeds (band: lowest to highest seed){first}", fontsize=9)
+    _end_labels(ax2, ends, last * 1.015 + 0.5)
     for ax in (ax1, ax2):
         ax.set_xlim(0, last * 1.12 + 1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7 if len(results) > 3 else 8, ncol=2 if len(results) > 3 else 1)
         if tokens_per_step:
             top = ax.secondary_xaxis("top", functions=(lambda s: s * tokens_per_step, lambda t: t / tokens_per_step))
             top.set_xlabel("tokens", fontsize=8)

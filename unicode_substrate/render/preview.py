@@ -221,10 +221,16 @@ def write_scatter(table_dir: str | Path, out: str | Path, max_points: int = 2000
     _, _, vt = np.linalg.svd(x, full_matrices=False)
     xy = x @ vt[:2].T
     fig, ax = plt.subplots(figsize=(8, 8), dpi=100)
-    for k, name in enumerate(sorted(set(scripts[pick]))):
+    # tab10's ten well-separated colours, each with a different marker for every ten scripts (no two alike)
+    markers = "o^sDvP*Xph"
+    names = sorted(set(scripts[pick]), key=lambda n: (-int((scripts[pick] == n).sum()), n))
+    for k, name in enumerate(names):
         m = scripts[pick] == name
-        ax.scatter(xy[m, 0], xy[m, 1], s=2, alpha=0.5, color=plt.cm.tab20(k % 20), label=f"{name} ({m.sum()})")
-    ax.set_title(f"{table_dir.name}: {t.manifest['method']}, first two principal axes of {len(pick)} rows")
+        ax.scatter(xy[m, 0], xy[m, 1], s=6, alpha=0.6, color=plt.cm.tab10(k % 10), marker=markers[(k // 10) % len(markers)],
+                   linewidths=0, label=f"{name} ({m.sum()})")
+    ax.set_xlabel("first principal axis (row coordinate)")
+    ax.set_ylabel("second principal axis (row coordinate)")
+    ax.set_title(f"{table_dir.name}: {t.manifest['method']}, first two principal axes of {len(pick)} rows, by script")
     ax.legend(markerscale=5, fontsize=8, loc="best")
     import io
 

@@ -1,0 +1,314 @@
+"""``substrate study FILE.toml``: a whole study from one file, resumable.
+
+A study file names its inputs (a tokenizer, tables and data, each an existing ``path`` or options
+to ``build`` it), the runs (``kind = "compare"``: variants; ``kind = "grow"``: a growth schedule
+against its monolithic control), the seeds, the training options and the evaluation. One file
+holds every scale: the top level is shared, and ``[scales.NAME]`` holds what a scale changes,
+merged over it (tables merge key by key, everything else is replaced). ``--scale`` picks one
+(default ``cpu``).
+
+The study folder holds ``study.json`` (the resolved study: what the folder is), ``inputs/``
+(what was built), ``compare/`` or ``grow/`` (the runs and their report), ``results.md`` (metrics
+x variants with 95 % intervals and the chance level) and ``results.png``. Run again, it keeps
+whatever finished (inputs present, runs whose identity and configuration match) and trains the
+rest; a folder made from another study, or another scale, is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from unicode_substrate.artifacts import PACKAGE, artifact_kind, atomic_write_bytes, canonical_json, check_not_input, output_lock
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.train.config import load_config, read_toml
+
+STUDY_FILE = "study.json"
+STUDY_SCHEMA, STUDY_KIND = 1, "study"  # the record that names the folder a study of this toolkit
+RESULTS_MD = "results.md"
+RESULTS_PNG = "results.png"
+KINDS = ("compare", "grow")
+TOP_KEYS = {"kind", "description", "seeds", "tokenizer", "tables", "data", "train", "variants", "grow", "eval", "scales"}
+INPUT_KEYS = {"path", "build"}
+VARIANT_KEYS = {"name", "preset", "table", "model"}
+GROW_KEYS = {"stages", "steps_per_stage", "trainable", "init", "lora", "table"}
+EVAL_KEYS = {"tasks", "data_dir", "protocol", "runs", "limit"}
+TOKENIZER_BUILD = {"layout", "ngrams", "intersection", "top_cnt", "from_tokenizer"}
+TABLE_BUILD = {"method", "dim", "seed", "preset", "on_collision", "surface", "pca_solver", "threshold"}
+DATA_BUILD = {"corpus", "lang", "val_every", "recipe"}
+
+
+def _unknown(values: dict, known: set, where: str) -> None:
+    if not isinstance(values, dict):
+        raise SubstrateError(f"{where} must be a table, got {values!r}")
+    extra = sorted(set(values) - known)
+    if extra:
+        raise SubstrateError(f"{where}: unknown key{'s' if len(extra) > 1 else ''}: {', '.join(extra)} "
+                             f"(known: {', '.join(sorted(known))})")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _input(spec: Any, where: str, build_keys: set) -> dict:
+    _unknown(spec, INPUT_KEYS, where)
+    if ("path" in spec) == ("build" in spec):
+        raise SubstrateError(f"{where} needs exactly one of path (an existing folder) or build (options to make it)")
+    if "build" in spec:
+        _unknown(spec["build"], build_keys, f"{where}.build")
+    return spec
+
+
+def load_study(path: str | Path, scale: str = "cpu") -> dict:
+    """The study of ``path`` at ``scale``, checked: unknown keys, missing parts and bad values are one line."""
+    values = read_toml(path)
+    where = str(path)
+    _unknown(values, TOP_KEYS, where)
+    scales = values.pop("scales", {})
+    _unknown(scales, set(scales) if isinstance(scales, dict) else set(), f"{where}: scales")
+    if scale not in scales:
+        raise SubstrateError(f"{where} has no scale {scale!r} (it has: {', '.join(scales) or 'none'})", param="scale")
+    over = scales[scale]
+    _unknown(over, TOP_KEYS - {"scales", "kind"}, f"{where}: scales.{scale}")
+    study = _merge(values, over)
+    kind = study.get("kind")
+    if kind not in KINDS:
+        raise SubstrateError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    from unicode_substrate.recipes.compare import parse_seeds
+
+    study["seeds"] = parse_seeds(study.get("seeds", [1]))
+    _input(study.get("tokenizer", {}), f"{where}: tokenizer", TOKENIZER_BUILD)
+    _input(study.get("data", {}), f"{where}: data", DATA_BUILD)
+    tables = study.get("tables", {})
+    _unknown(tables, set(tables) if isinstance(tables, dict) else set(), f"{where}: tables")
+    for name, spec in tables.items():
+        _input(spec, f"{where}: tables.{name}", TABLE_BUILD)
+    train = study.get("train", {})
+    _unknown(train, set(train) if isinstance(train, dict) else set(), f"{where}: train")
+    if kind == "compare":
+        variants = study.get("variants")
+        if not isinstance(variants, list) or len(variants) < 2:
+            raise SubstrateError(f"{where}: a compare study needs two or more [[variants]]")
+        for k, v in enumerate(variants):
+            _unknown(v, VARIANT_KEYS, f"{where}: variants[{k}]")
+            if "name" not in v or "preset" not in v:
+                raise SubstrateError(f"{where}: variants[{k}] needs name and preset")
+            if v.get("table") is not None and v["table"] not in tables:
+                raise SubstrateError(f"{where}: variant {v['name']} names table {v['table']!r}, which [tables] does not define")
+        if "grow" in study:
+            raise SubstrateError(f"{where}: [grow] belongs to kind = \"grow\"")
+    else:
+        _unknown(study.get("grow"), GROW_KEYS, f"{where}: grow")
+        t = study["grow"].get("table")
+        if t is not None and t not in tables:
+            raise SubstrateError(f"{where}: grow names table {t!r}, which [tables] does not define")
+        if "variants" in study:
+            raise SubstrateError(f"{where}: [[variants]] belong to kind = \"compare\"")
+    if "eval" in study:
+        _unknown(study["eval"], EVAL_KEYS, f"{where}: eval")
+        if "tasks" not in study["eval"] or "data_dir" not in study["eval"]:
+            raise SubstrateError(f"{where}: eval needs tasks and data_dir")
+        if kind == "grow":
+            raise SubstrateError(f"{where}: eval goes with compare studies (evaluate a growth's final run with substrate eval)")
+    study["scale"] = scale
+    return study
+
+
+def _train_config(study: dict, where: str):
+    try:
+        return load_config(None, **study.get("train", {}))
+    except TypeError as e:
+        raise SubstrateError(f"{where}: train: {e}") from None
+
+
+def _built(out: Path, spec: dict, what: str, build, progress: bool) -> Path:
+    """An input: its ``path``, or the folder ``out`` built once from ``build`` options (kept when already there)."""
+    if "path" in spec:
+        p = Path(spec["path"])
+        if not p.is_dir():
+            raise SubstrateError(f"{what} path {p} is not a directory")
+        return p
+    if (out / "manifest.json").is_file():
+        return out
+    if progress:
+        print(f"study: building {what} in {out}", file=sys.stderr, flush=True)
+    build(out, spec["build"])
+    return out
+
+
+def _inputs(study: dict, out: Path, progress: bool) -> tuple[Path, dict[str, Path], Path]:
+    from unicode_substrate.render import render_table
+    from unicode_substrate.tokenizer import build_tokenizer
+    from unicode_substrate.train.data import prepare
+
+    root = out / "inputs"
+    tok = _built(root / "tokenizer", study.get("tokenizer", {}), "tokenizer",
+                 lambda o, b: build_tokenizer(o, force=True, **b), progress)
+    tables = {name: _built(root / "tables" / name, spec, f"table {name}",
+                           lambda o, b: render_table(tok, o, force=True, progress=progress, **b), progress)
+              for name, spec in study.get("tables", {}).items()}
+    data_spec = study.get("data", {})
+
+    def make_data(o, b):
+        if "recipe" in b:
+            from unicode_substrate.recipes.mix import prepare_recipe
+
+            prepare_recipe(b["recipe"], tok, o, force=True, progress=progress)
+        else:
+            prepare(o, tok, force=True, progress=progress, **b)
+
+    data = _built(root / "data", data_spec, "data", make_data, progress)
+    return tok, tables, data
+
+
+def _identity(study: dict) -> dict:
+    return {k: v for k, v in study.items() if k != "description"}
+
+
+def _given(study: dict) -> list[Path]:
+    """The paths a study reads: inputs given by ``path``, a data recipe, the benchmark folder."""
+    specs = [study.get("tokenizer", {}), study.get("data", {}), *study.get("tables", {}).values()]
+    given = [Path(s["path"]) for s in specs if "path" in s]
+    recipe = study.get("data", {}).get("build", {}).get("recipe")
+    data_dir = (study.get("eval") or {}).get("data_dir")
+    return given + [Path(p) for p in (recipe, data_dir) if p]
+
+
+def run_study(path: str | Path, out: str | Path, scale: str = "cpu", force: bool = False, progress: bool = True) -> Path:
+    """Run (or continue) the study of ``path`` at ``scale`` in ``out``; returns ``out/results.md``."""
+    out = Path(out)
+    study = load_study(path, scale)
+    cfg = _train_config(study, str(path))
+    check_not_input(out, [Path(path), *_given(study)])  # even with force
+    with output_lock(out, whole_job=True):  # one writer of a study for its whole length
+        return _run_study(path, out, study, cfg, force, progress)
+
+
+def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -> Path:
+    record_file = out / STUDY_FILE
+    if out.exists() and any(p.name != "inputs" for p in out.iterdir()):  # inputs/ alone: placed there to be used
+        if artifact_kind(out) != STUDY_KIND:
+            raise SubstrateError(f"{out} is not empty and holds no study ({STUDY_FILE}); give another --out")
+        old = json.loads(record_file.read_text(encoding="utf-8"))  # read once by artifact_kind: a dict
+        if old.get("study") != _identity(study) and not force:
+            raise SubstrateError(f"{out} holds another study (or another scale); use --force to run this one over it")
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        atomic_write_bytes(record_file, canonical_json({"schema": STUDY_SCHEMA, "kind": STUDY_KIND, "package": PACKAGE,
+                                                      "study": _identity(study), "file": Path(path).name}))
+    except BaseException:
+        if made:  # nothing of ours was written: leave no empty folder that looks like a started study
+            out.rmdir()
+        raise
+    tok, tables, data = _inputs(study, out, progress)
+    if study["kind"] == "compare":
+        from unicode_substrate.recipes.compare import Variant, compare
+
+        variants = [Variant(v["name"], v["preset"], tables[v["table"]] if v.get("table") else None, v.get("model"))
+                    for v in study["variants"]]
+        ev = study.get("eval") or {}
+        compare(variants, data, out / "compare", cfg, force=force, progress=progress, seeds=study["seeds"], resume=not force,
+                eval_tasks=ev.get("tasks"), eval_data_dir=ev.get("data_dir"),
+                eval_options={k: ev[k] for k in ("protocol", "runs", "limit") if k in ev} | {"seed": study["seeds"][0]})
+        result = json.loads((out / "compare" / "compare.json").read_text(encoding="utf-8"))
+        summary, diffs, chance = result["summary"], result["differences"], _chance(ev.get("tasks"))
+    else:
+        from unicode_substrate.recipes.grow import grow, parse_grow_config
+
+        g = dict(study["grow"])
+        table = tables[g.pop("table")] if g.get("table") else None
+        gcfg = parse_grow_config({**study.get("train", {}), **g}, f"{path}: grow")
+        sub = out / "grow"
+        grow(gcfg, data, sub, table=table, resume=not force and sub.exists() and any(sub.iterdir()), force=force, progress=progress,
+             seeds=study["seeds"] if len(study["seeds"]) > 1 else None)
+        if len(study["seeds"]) > 1:
+            result = json.loads((sub / "seeds.json").read_text(encoding="utf-8"))
+            summary, diffs = result["summary"], result["differences"]
+        else:
+            summary, diffs = _one_growth(sub)
+        chance = {}
+    return write_results(out, study, summary, diffs, chance)
+
+
+def _one_growth(sub: Path) -> tuple[dict, list]:
+    from unicode_substrate.recipes.report import METRICS
+    from unicode_substrate.recipes.stats import mean_interval
+
+    rec = json.loads((sub / "grow.json").read_text(encoding="utf-8"))
+    rows = {"grown": rec["stages"][-1], **({"monolithic": rec["monolithic"]} if rec.get("monolithic") else {})}
+    return {n: {label: mean_interval([r[k]]).to_dict() for k, label in METRICS if r.get(k) is not None}
+            for n, r in rows.items()}, []
+
+
+def _chance(tasks) -> dict:
+    from unicode_substrate.eval.report import CHANCE
+
+    tasks = tasks.split(",") if isinstance(tasks, str) else list(tasks or [])
+    return {t: CHANCE[t] for t in tasks if t in CHANCE}
+
+
+def write_results(out: Path, study: dict, summary: dict, diffs: list[dict], chance: dict) -> Path:
+    """``results.md`` (metrics x variants, mean ± 95 % interval, chance) and ``results.png``."""
+    from unicode_substrate.recipes.report import _iv, difference_lines
+
+    order = [v["name"] for v in study.get("variants", [])] or ["grown", "monolithic"]
+    names = [n for n in order if n in summary] + [n for n in summary if n not in order]
+    metrics = sorted(dict.fromkeys(m for n in names for m in summary[n]), key=lambda m: (not m.startswith("val "), m != "val bits/byte", m))
+    n = len(study["seeds"])
+    sub = "compare" if study["kind"] == "compare" else "grow"
+    lines = [f"# Study results ({study['scale']} scale)", "",
+             *([study["description"], ""] if study.get("description") else []),
+             f"Seeds {', '.join(map(str, study['seeds']))}; every cell the mean"
+             + (f" ± the half-width of its 95 % t-interval over {n} seeds" if n > 1 else " (one seed: no interval)")
+             + f". Runs and their report in [`{sub}/`]({sub}/report.md).", "",
+             "| metric | " + " | ".join(names) + " | chance |", "|---|" + "---:|" * (len(names) + 1)]
+    for m in metrics:
+        fmt = ".4f" if m in ("val loss", "val bits/byte") else ".2f"
+        task = m.split(" ")[0]
+        cells = " | ".join(_iv(summary[name].get(m), fmt) for name in names)
+        lines.append(f"| {m} | {cells} | {f'{chance[task]:g}' if task in chance else '–'} |")
+    lines += ["", "Chance is the score of guessing uniformly (multiple-choice tasks); validation figures have none.", ""]
+    if diffs:
+        lines += difference_lines(diffs, n)
+    lines += [f"![results]({RESULTS_PNG})", ""]
+    _plot_results(out / RESULTS_PNG, {n: summary[n] for n in names}, metrics)
+    atomic_write_bytes(out / RESULTS_MD, "\n".join(lines).encode("utf-8"))
+    atomic_write_bytes(out / "results.json", canonical_json({"scale": study["scale"], "seeds": study["seeds"],
+                                                             "summary": summary, "differences": diffs, "chance": chance}))
+    return out / RESULTS_MD
+
+
+def _plot_results(path: Path, summary: dict, metrics: list[str]) -> None:
+    """One panel per metric: each variant's mean with its 95 % interval as an error bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from unicode_substrate.recipes.report import save_png
+
+    names = list(summary)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(max(4.5, 0.9 * len(names) + 2) * len(metrics), 4), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, m in zip(axes[0], metrics):
+        cells = [summary[n].get(m) for n in names]
+        xs = [i for i, c in enumerate(cells) if c]
+        means = [cells[i]["mean"] for i in xs]
+        errs = [cells[i]["half_width"] or 0 for i in xs]
+        ax.errorbar(xs, means, yerr=errs, fmt="none", ecolor="black", capsize=4, lw=1)
+        for i, y in zip(xs, means):
+            ax.plot([i], [y], "o", color=colors[i % len(colors)], ms=8, mec="black")
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set(xlabel="variant", ylabel=m, title=f"{m} (bar: 95 % interval over seeds)")
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    save_png(fig, path)
+
