@@ -57,6 +57,10 @@ def test_compare_frozen_and_trainable(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     res = CliRunner().invoke(main, [str(a) for a in args])
     assert res.exit_code == 2 and "already holds a finished comparison" in res.output
+    # with progress on, the report's tables reach the terminal too
+    res = CliRunner().invoke(main, [str(a) for a in args if a != "--no-progress"] + ["--force"])
+    assert res.exit_code == 0, res.output
+    assert "| frozen | tiny-glyph |" in res.output and "| trainable | tiny-unfrozen |" in res.output
 
 
 def test_bad_third_variant_is_refused_before_any_training(tmp_path):
@@ -126,3 +130,21 @@ def test_report_states_validation_size_median_throughput_and_a_zoomed_plot(tmp_p
     (tmp_path / "short").mkdir()
     write_report(tmp_path / "short", [_fake_result("a", 5.0, 3, 3), _fake_result("b", 5.2, 3, 3)], TrainConfig(steps=3), "data")
     assert (tmp_path / "short" / "loss_curves.png").stat().st_size > 10_000
+
+
+def test_load_sentence_says_whether_other_work_loaded_the_machine(monkeypatch):
+    from unicode_substrate.recipes import report
+
+    monkeypatch.setattr(report.os, "cpu_count", lambda: 2)
+    quiet = report.load_text(([0.5, 0.4, 0.3], [1.9, 1.0, 0.5]))
+    busy = report.load_text(([7.0, 6.0, 5.0], [7.5, 6.0, 5.0]))
+    assert "within the core count" in quiet and "inflated" not in quiet
+    assert "before the job began" in busy and "inflated" in busy
+    assert report.load_text(None) == "" and report.load_text((None, [1.0, 1.0, 1.0])) == ""
+
+
+def test_report_tables_keep_headings_and_rows_only():
+    from unicode_substrate.recipes.report import report_tables
+
+    md = "# Comparison\n\nSome prose.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nMore.\n\n## Differences\n\n| x |\n|---|\n"
+    assert report_tables(md) == "# Comparison\n| a | b |\n|---|---|\n| 1 | 2 |\n\n## Differences\n| x |\n|---|"

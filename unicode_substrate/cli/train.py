@@ -230,6 +230,7 @@ def compare(data, variants, out, force, eval_tasks, eval_data_dir, eval_protocol
     """Train variants on identical data, seed, schedule and steps; write a report with loss curves."""
     from unicode_substrate.recipes.compare import compare as run
     from unicode_substrate.recipes.compare import parse_variant
+    from unicode_substrate.recipes.report import report_tables
 
     if (eval_tasks is None) != (eval_data_dir is None):
         raise SubstrateError("--eval-tasks and --eval-data-dir go together")
@@ -242,4 +243,6 @@ def compare(data, variants, out, force, eval_tasks, eval_data_dir, eval_protocol
     report = run([parse_variant(v) for v in variants], data, out, cfg, force=force, progress=progress, seeds=seeds,
                  eval_tasks=eval_tasks, eval_data_dir=eval_data_dir,
                  eval_options={"protocol": eval_protocol, "runs": eval_runs, "limit": eval_limit, "seed": cfg.seed})
+    if progress:  # the report's tables on the terminal, as eval prints its scores
+        click.echo(report_tables(report.read_text(encoding="utf-8")), err=True)
     click.echo(f"report written to {report}")

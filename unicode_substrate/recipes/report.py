@@ -242,6 +242,17 @@ def median_tokens_per_s(r: dict) -> float:
     return r["tokens_per_step"] / statistics.median(times) if times else r["tokens_per_s"]
 
 
+def report_tables(markdown: str) -> str:
+    """A report's headings and tables, for the terminal (its prose stays in the file)."""
+    keep = [ln for ln in markdown.splitlines() if ln.startswith(("|", "#"))]
+    out = []
+    for ln in keep:
+        if ln.startswith("#") and out:
+            out.append("")
+        out.append(ln)
+    return "\n".join(out)
+
+
 def load_average() -> list[float] | None:
     """The 1, 5 and 15 minute load averages (None where the system has none)."""
     try:
@@ -255,8 +266,13 @@ def load_text(load) -> str:
     if not load or not all(load):
         return ""
     start, end = load
+    cores = os.cpu_count() or 1
+    if start[0] > cores:
+        verdict = "other work loaded the machine before the job began (1-minute load above the core count), so step times are inflated."
+    else:
+        verdict = "the 1-minute load at the start was within the core count (the end figure counts this job's own threads too)."
     return (f"Load average (1 / 5 / 15 min) at the start {' / '.join(f'{x:.2f}' for x in start)}, at the end "
-            f"{' / '.join(f'{x:.2f}' for x in end)}, on {os.cpu_count()} cores: above the core count, other work shared the machine.")
+            f"{' / '.join(f'{x:.2f}' for x in end)}, on {cores} cores: {verdict}")
 
 
 _TIMING_NOTE = ("Step time is the median training step's wall-clock time (evaluation excluded) with the first and third "
