@@ -50,12 +50,10 @@ run $S prepare --tokenizer "$OUT/tokenizer" --out "$OUT/data" --force
 
 stage "compare: frozen glyph table vs trainable embedding, $STEPS steps each" \
       "Same data, seed and schedule; only the input embedding differs. A progress line every 5 % of each run."
-run $S compare --data "$OUT/data" --out "$OUT" --force \
+run $S compare --data "$OUT/data" --out "$OUT/compare" --force \
     --variant "frozen-glyph=tiny-glyph:$OUT/table" --variant "trainable=tiny-unfrozen" \
     --steps "$STEPS" --batch-size 4 --lr 3e-3 --min-lr 3e-4 --warmup 10 \
     --eval-every 50 --ckpt-every 0 --seed 1337
-echo
-grep '^|' "$OUT/report.md"
 
 stage "seeds: the same two variants, once per seed ($SEED_STEPS steps, seeds 1,2,3), paired by seed" \
       "One run per variant cannot tell a difference from seed noise: means with 95 % intervals and a paired t-test."
@@ -63,12 +61,11 @@ run $S compare --data "$OUT/data" --out "$OUT/seeds" --force \
     --variant "frozen-glyph=tiny-glyph:$OUT/table" --variant "trainable=tiny-unfrozen" --seeds 1,2,3 \
     --steps "$SEED_STEPS" --batch-size 4 --lr 3e-3 --min-lr 3e-4 --warmup 3 --eval-tokens 8192 --ckpt-every 0
 echo
-grep '^|' "$OUT/seeds/report.md" | head -4
 grep 'at the 5 % level' "$OUT/seeds/report.md"
 
 stage "sample: 40 tokens from the frozen-glyph model" \
       "A 17M-parameter model after $STEPS steps on 1.8 MB: expect docstring-shaped text, not sense."
-run $S generate --run "$OUT/runs/frozen-glyph" --prompt "Return the" --max-new-tokens 40 --temperature 0.8 --seed 0
+run $S generate --run "$OUT/compare/runs/frozen-glyph" --prompt "Return the" --max-new-tokens 40 --temperature 0.8 --seed 0
 
 stage "grow: a 3-layer model grown one block at a time, next to the same model trained whole" \
       "Growing Transformers: each stage freezes the blocks below and trains the new block and the head ($GROW_STEPS steps per stage)."
@@ -96,8 +93,8 @@ run $S generate --run "$OUT/fused" --prompt "Return the" --max-new-tokens 40 --t
 echo "   (stage took $((SECONDS - t_stage)) s)"
 echo
 echo "demo finished in ${SECONDS}s"
-echo "report:      $OUT/report.md"
-echo "loss curves: $OUT/loss_curves.png"
+echo "report:      $OUT/compare/report.md"
+echo "loss curves: $OUT/compare/loss_curves.png"
 echo "atlas:       $OUT/atlas.png"
 echo "growth:      $OUT/grown/report.md"
 echo "seeds:       $OUT/seeds/report.md"
