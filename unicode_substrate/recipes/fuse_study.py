@@ -111,11 +111,25 @@ def _score_device(cfg) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+class _Scored:
+    """What ``score_data`` needs of a run: its network's logits, context, device and tokenizer hash (no tokenizer loaded)."""
+
+    def __init__(self, run: Run, device: str):
+        from unicode_substrate.run import TOKENIZER_KEY
+
+        self.model = run.model(device=device)
+        self.context = run.model_config.context
+        self.device = device
+        self.description = {TOKENIZER_KEY: run.tokenizer_sha256}
+
+    def _logits(self, ids):
+        return self.model(ids)[0]
+
+
 def _score(run: Run, data: Path, cfg, device: str) -> dict:
     from unicode_substrate.eval.data_score import score_data
-    from unicode_substrate.eval.models import RunModel
 
-    lm = RunModel(run.path, device=device)
+    lm = _Scored(run, device)
     context = min(int(run.record.context or lm.context), lm.context)
     s = score_data(lm, data, context=context, batch_size=cfg.eval_batch_size, max_tokens=cfg.eval_tokens)
     return {k: s[k] for k in ("val_loss", "val_bpb", "val_tokens", "val_bytes", "data_manifest_sha256")}
