@@ -127,8 +127,8 @@ path = "{table}"
 batch_size = 4
 eval_every = 0
 ckpt_every = 0
-eval_tokens = 300
-eval_batch_size = 4
+eval_tokens = 96
+eval_batch_size = 8
 device = "cpu"
 model = {{ {model} }}
 [fuse]

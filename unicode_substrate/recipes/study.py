@@ -97,8 +97,11 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
     train = study.get("train", {})
     _unknown(train, set(train) if isinstance(train, dict) else set(), f"{where}: train")
     if kind == "fuse":
-        from unicode_substrate.recipes.fuse_study import check_fuse_study
+        from unicode_substrate.recipes.fuse_study import FUSE_KEYS, check_fuse_study
 
+        if "fuse" not in study:
+            raise SubstrateError(f"{where}: a fuse study needs a [fuse] table (preset, table, tune)")
+        _unknown(study["fuse"], FUSE_KEYS, f"{where}: fuse")
         check_fuse_study(study, where, tables)
     elif kind == "compare":
         variants = study.get("variants")
