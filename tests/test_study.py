@@ -73,7 +73,7 @@ def test_study_files_are_checked(tmp_path, inputs):
     res = CliRunner().invoke(main, ["study", str(dup), "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and "given twice" in res.output and len(res.output.strip().splitlines()) == 1
     # every shipped study parses at both scales
-    for name in ("emergent-semantics", "growing"):
+    for name in ("emergent-semantics", "growing", "fusion"):
         for scale in ("cpu", "paper"):
             load_study(f"studies/{name}.toml", scale)
 
@@ -107,3 +107,129 @@ def test_interrupted_study_resumes_without_retraining(tmp_path, inputs, monkeypa
     # another scale is another study: refused, not mixed into this folder
     with pytest.raises(SubstrateError, match="another study"):
         run_study(f, tmp_path / "cut", scale="other", progress=False)
+
+
+def _fuse_study(tmp_path, inputs, extra: str = "") -> str:
+    data, table, b, tune = inputs
+    model = ", ".join(f"{k} = {v}" for k, v in TINY_MODEL.items())
+    text = f'''kind = "fuse"
+[tokenizer]
+path = "{Path(data).parent}"
+[data.a]
+path = "{data}"
+[data.b]
+path = "{b}"
+[data.tune]
+path = "{tune}"
+[tables.t]
+path = "{table}"
+[train]
+batch_size = 4
+eval_every = 0
+ckpt_every = 0
+eval_tokens = 96
+eval_batch_size = 8
+device = "cpu"
+model = {{ {model} }}
+[fuse]
+preset = "tiny-glyph"
+table = "t"
+tune = {{ steps = 2, lr = 1e-2 }}
+[scales.cpu]
+seeds = [1, 2]
+train = {{ steps = 3, warmup = 1 }}
+{extra}'''
+    f = tmp_path / "fuse.toml"
+    f.write_text(text)
+    return str(f)
+
+
+@pytest.fixture(scope="module")
+def fuse_inputs(tmp_path_factory, inputs):
+    d = tmp_path_factory.mktemp("fuse_inputs")  # b and tune: other Markov chains, the same (fake) tokenizer
+    return (*inputs, make_data(d / "b", seed=1), make_data(d / "tune", seed=2))
+
+
+@pytest.fixture(scope="module")
+def fused_study(tmp_path_factory, fuse_inputs):
+    d = tmp_path_factory.mktemp("fused_study")
+    f = _fuse_study(d, fuse_inputs)
+    return f, run_study(f, d / "whole", progress=False)
+
+
+def test_fuse_study_files_are_checked(tmp_path, fuse_inputs):
+    f = _fuse_study(tmp_path, fuse_inputs)
+    s = load_study(f, "cpu")
+    assert s["fuse"]["tune"] == {"steps": 2, "lr": 1e-2} and set(s["data"]) == {"a", "b", "tune"}
+    text = open(f).read()
+    for bad, words in ((text.replace('table = "t"\ntune', 'table = "t"\ncolour = 1\ntune'), "fuse: unknown key: colour"),
+                       (text.replace("[data.tune]", "[data.c]"), "data: unknown key: c"),
+                       (text.replace("tune = { steps = 2", "tune = { steps = 0"), "steps of at least 1"),
+                       (text.replace('table = "t"\ntune', 'table = "u"\ntune'), "which [tables] does not define"),
+                       (text + '[[variants]]\nname = "x"\npreset = "tiny-glyph"\n', 'does not belong to kind = "fuse"'),
+                       (text.replace(f'path = "{fuse_inputs[2]}"', "build = { demo_qa = 2 }"), r"demo_qa must be a share"),
+                       (text.replace(f'path = "{fuse_inputs[2]}"', "build = { demo_qa = 1, recipe = \"r.toml\" }"),
+                        "cannot go with recipe")):
+        g = tmp_path / "bad.toml"
+        g.write_text(bad)
+        with pytest.raises(SubstrateError, match=words.replace("[", r"\[").replace("]", r"\]")):
+            load_study(g, "cpu")
+    g.write_text(open(_study(tmp_path, *fuse_inputs[:2])).read() + '[fuse]\npreset = "tiny-glyph"\n')
+    with pytest.raises(SubstrateError, match='fuse. belongs to kind = "fuse"'):
+        load_study(g, "cpu")
+    res = CliRunner().invoke(main, ["study", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and res.output.startswith("error: ") and len(res.output.strip().splitlines()) == 1
+
+
+def test_fuse_study_scores_every_model_on_both_corpora(fused_study):
+    f, md = fused_study
+    out = md.parent
+    r = json.loads((out / "results.json").read_text())
+    metrics = {"val bits/byte (a)", "val bits/byte (b)", "val bits/byte (mean)"}
+    assert set(r["summary"]) == {"expert-a", "expert-b", "fused-mean", "fused-adapter"}
+    for name, cells in r["summary"].items():
+        assert set(cells) == metrics and all(c["n"] == 2 and c["half_width"] is not None for c in cells.values())
+        m = cells["val bits/byte (mean)"]["mean"]
+        assert m == pytest.approx((cells["val bits/byte (a)"]["mean"] + cells["val bits/byte (b)"]["mean"]) / 2)
+    pairs = {(d["a"], d["b"]) for d in r["differences"]}
+    assert pairs == {("fused-mean", "expert-a"), ("fused-mean", "expert-b"), ("fused-adapter", "expert-a"),
+                     ("fused-adapter", "expert-b"), ("fused-adapter", "fused-mean")} and len(r["differences"]) == 15
+    scores = json.loads((out / "fuse" / "scores.json").read_text())["scores"]
+    # each expert scored on both corpora, a and b really are two data sets, and a fusion is neither expert
+    ea, eb, fm = (scores[m]["1"] for m in ("expert-a", "expert-b", "fused-mean"))
+    assert ea["a"]["data_manifest_sha256"] != ea["b"]["data_manifest_sha256"]
+    assert len({ea["val bits/byte (a)"], eb["val bits/byte (a)"], fm["val bits/byte (a)"]}) == 3
+    # the tuned adapter started from the adapter fusion of the same seed's experts, and trained only the adapter
+    from unicode_substrate.run import Run
+
+    tuned = Run.load(out / "fuse" / "runs" / "fused-adapter" / "seed-1")
+    assert tuned.identity["architecture"] == "fused" and tuned.summary()["steps"] == 2
+    text = md.read_text()
+    for row in ("| val bits/byte (a) |", "| val bits/byte (b) |", "| val bits/byte (mean) |", "| fused-adapter − expert-a |"):
+        assert row in text
+    assert "fused-mean − expert-b: " in text and (out / "results.png").is_file() and (out / "fuse" / "report.md").is_file()
+
+
+def test_interrupted_fuse_study_resumes_without_retraining(tmp_path, fuse_inputs, fused_study, monkeypatch):
+    from unicode_substrate.recipes import compare as cmp
+
+    f, whole = fused_study
+    real, trained = cmp.train, []
+
+    def dies_on_fourth(cfg, data, out, **kw):  # seed 1: expert a, expert b, the adapter; then seed 2's expert a
+        if len(trained) == 3:
+            raise KeyboardInterrupt
+        trained.append(Path(out))
+        return real(cfg, data, out, **kw)
+
+    monkeypatch.setattr(cmp, "train", dies_on_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(f, tmp_path / "cut", progress=False)
+    fused = tmp_path / "cut" / "fuse" / "runs" / "fused-mean" / "seed-1" / "run.json"
+    done = [p.stat().st_mtime_ns for p in [*(d / "summary.json" for d in trained), fused]]
+    monkeypatch.setattr(cmp, "train", lambda *a, **k: trained.append(Path(a[2])) or real(*a, **k))
+    resumed = run_study(f, tmp_path / "cut", progress=False)
+    assert len(trained) == 6 and [p.name for p in trained[3:]] == ["seed-2"] * 3  # only seed 2 trained after it
+    assert [p.stat().st_mtime_ns for p in [*(d / "summary.json" for d in trained[:3]), fused]] == done
+    assert resumed.read_text() == whole.read_text()
+    assert (tmp_path / "cut" / "results.json").read_bytes() == (whole.parent / "results.json").read_bytes()

@@ -280,6 +280,8 @@ _TIMING_NOTE = ("Step time is the median training step's wall-clock time (evalua
                 "variants within one report, not across runs or machines.")
 
 METRICS = (("val_loss", "val loss"), ("val_bpb", "val bits/byte"))
+# The metrics whose every difference also gets a sentence: bits per byte (a fusion study's: the mean over both corpora).
+HEADLINE_METRICS = ("val bits/byte", "val bits/byte (mean)")
 _EVAL_NAMES = {"paper": "paper", "loglik": "loglik acc", "loglik_norm": "loglik acc_norm"}
 
 
@@ -340,7 +342,7 @@ def difference_lines(diffs: list[dict], n: int) -> list[str]:
              "| A − B | metric | mean difference | 95 % interval | p (paired t) | seeds | significant at 5 % |",
              "|---|---|---:|---|---:|---:|---|"]
     for d in diffs:
-        fmt = ".4f" if d["metric"] in dict(METRICS).values() else ".2f"
+        fmt = ".4f" if d["metric"].startswith("val ") else ".2f"
         span = "–" if d["diff_low"] is None else f"[{d['diff_low']:+{fmt}}, {d['diff_high']:+{fmt}}]"
         sig = "–" if d["p"] is None else ("yes" if d["p"] < 0.05 else "no")
         lines.append(f"| {d['a']} − {d['b']} | {d['metric']} | {d['diff_mean']:+{fmt}} | {span} | {p_text(d['p'])} | {d['n']} | {sig} |")
@@ -350,7 +352,7 @@ def difference_lines(diffs: list[dict], n: int) -> list[str]:
         lines += [f"{pairs} pairs are tested, with no correction for multiple comparisons: at the 5 % level about "
                   f"{0.05 * pairs:.2g} of them would come out significant by chance alone even if no variant differed.", ""]
     for d in diffs:
-        if d["metric"] == "val bits/byte":
+        if d["metric"] in HEADLINE_METRICS:
             lines.append(significance_sentence(d))
     return lines + [""]
 

@@ -5,7 +5,9 @@ to ``build`` it), the runs (``kind = "compare"``: variants; ``kind = "grow"``: a
 against its monolithic control), the seeds, the training options and the evaluation. One file
 holds every scale: the top level is shared, and ``[scales.NAME]`` holds what a scale changes,
 merged over it (tables merge key by key, everything else is replaced). ``--scale`` picks one
-(default ``cpu``).
+(default ``cpu``). ``kind = "fuse"`` (recipes/fuse_study.py) trains two experts on two data sets
+``[data.a]`` and ``[data.b]``, fuses them by the mean of their logits and by an adapter tuned on
+``[data.tune]``, and scores every model on both validation splits.
 
 The study folder holds ``study.json`` (the resolved study: what the folder is), ``inputs/``
 (what was built), ``compare/`` or ``grow/`` (the runs and their report), ``results.md`` (metrics
@@ -29,15 +31,16 @@ STUDY_FILE = "study.json"
 STUDY_SCHEMA, STUDY_KIND = 1, "study"  # the record that names the folder a study of this toolkit
 RESULTS_MD = "results.md"
 RESULTS_PNG = "results.png"
-KINDS = ("compare", "grow")
-TOP_KEYS = {"kind", "description", "seeds", "tokenizer", "tables", "data", "train", "variants", "grow", "eval", "scales"}
+KINDS = ("compare", "grow", "fuse")
+TOP_KEYS = {"kind", "description", "seeds", "tokenizer", "tables", "data", "train", "variants", "grow", "fuse", "eval",
+            "scales"}
 INPUT_KEYS = {"path", "build"}
 VARIANT_KEYS = {"name", "preset", "table", "model"}
 GROW_KEYS = {"stages", "steps_per_stage", "trainable", "init", "lora", "table"}
 EVAL_KEYS = {"tasks", "data_dir", "protocol", "runs", "limit"}
 TOKENIZER_BUILD = {"layout", "ngrams", "intersection", "top_cnt", "from_tokenizer"}
 TABLE_BUILD = {"method", "dim", "seed", "preset", "on_collision", "surface", "pca_solver", "threshold"}
-DATA_BUILD = {"corpus", "lang", "val_every", "recipe"}
+DATA_BUILD = {"corpus", "lang", "val_every", "recipe", "demo_qa", "tokens"}
 
 
 def _unknown(values: dict, known: set, where: str) -> None:
@@ -84,14 +87,23 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
 
     study["seeds"] = parse_seeds(study.get("seeds", [1]))
     _input(study.get("tokenizer", {}), f"{where}: tokenizer", TOKENIZER_BUILD)
-    _input(study.get("data", {}), f"{where}: data", DATA_BUILD)
+    for name, spec in _data_specs(study, where).items():
+        _input(spec, f"{where}: data{'.' + name if name else ''}", DATA_BUILD)
+        _check_data_build(spec.get("build"), f"{where}: data{'.' + name if name else ''}.build")
     tables = study.get("tables", {})
     _unknown(tables, set(tables) if isinstance(tables, dict) else set(), f"{where}: tables")
     for name, spec in tables.items():
         _input(spec, f"{where}: tables.{name}", TABLE_BUILD)
     train = study.get("train", {})
     _unknown(train, set(train) if isinstance(train, dict) else set(), f"{where}: train")
-    if kind == "compare":
+    if kind == "fuse":
+        from unicode_substrate.recipes.fuse_study import FUSE_KEYS, check_fuse_study
+
+        if "fuse" not in study:
+            raise SubstrateError(f"{where}: a fuse study needs a [fuse] table (preset, table, tune)")
+        _unknown(study["fuse"], FUSE_KEYS, f"{where}: fuse")
+        check_fuse_study(study, where, tables)
+    elif kind == "compare":
         variants = study.get("variants")
         if not isinstance(variants, list) or len(variants) < 2:
             raise SubstrateError(f"{where}: a compare study needs two or more [[variants]]")
@@ -101,8 +113,9 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
                 raise SubstrateError(f"{where}: variants[{k}] needs name and preset")
             if v.get("table") is not None and v["table"] not in tables:
                 raise SubstrateError(f"{where}: variant {v['name']} names table {v['table']!r}, which [tables] does not define")
-        if "grow" in study:
-            raise SubstrateError(f"{where}: [grow] belongs to kind = \"grow\"")
+        for key, other in (("grow", "grow"), ("fuse", "fuse")):
+            if key in study:
+                raise SubstrateError(f"{where}: [{key}] belongs to kind = \"{other}\"")
     else:
         _unknown(study.get("grow"), GROW_KEYS, f"{where}: grow")
         t = study["grow"].get("table")
@@ -110,6 +123,8 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
             raise SubstrateError(f"{where}: grow names table {t!r}, which [tables] does not define")
         if "variants" in study:
             raise SubstrateError(f"{where}: [[variants]] belong to kind = \"compare\"")
+        if "fuse" in study:
+            raise SubstrateError(f"{where}: [fuse] belongs to kind = \"fuse\"")
     if "eval" in study:
         _unknown(study["eval"], EVAL_KEYS, f"{where}: eval")
         if "tasks" not in study["eval"] or "data_dir" not in study["eval"]:
@@ -118,6 +133,55 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
             raise SubstrateError(f"{where}: eval goes with compare studies (evaluate a growth's final run with substrate eval)")
     study["scale"] = scale
     return study
+
+
+def _data_specs(study: dict, where: str) -> dict[str, dict]:
+    """The data inputs by name: ``{"": [data]}`` for compare and grow, ``a``, ``b`` and ``tune`` for fuse."""
+    data = study.get("data", {})
+    if study.get("kind") != "fuse":
+        return {"": data}
+    from unicode_substrate.recipes.fuse_study import DATA_NAMES
+
+    _unknown(data, set(DATA_NAMES), f"{where}: data")
+    missing = [n for n in DATA_NAMES if n not in data]
+    if missing:
+        raise SubstrateError(f"{where}: a fuse study needs [data.a], [data.b] (the experts' corpora) and [data.tune] "
+                             f"(the adapter's); missing: {', '.join('data.' + n for n in missing)}")
+    return {n: data[n] for n in DATA_NAMES}
+
+
+def _check_data_build(build: dict | None, where: str) -> None:
+    """``demo_qa = SHARE``: the built-in corpus with ``substrate demo-qa``'s items at that share of the tokens."""
+    if not build or ("demo_qa" not in build and "tokens" not in build):
+        return
+    share = build.get("demo_qa")
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        raise SubstrateError(f"{where}: demo_qa must be a share of the tokens in (0, 1] (1: the items alone), got {share!r}"
+                             if "demo_qa" in build else f"{where}: tokens goes with demo_qa")
+    clash = sorted({"corpus", "recipe"} & set(build))
+    if clash:
+        raise SubstrateError(f"{where}: demo_qa makes its own recipe; it cannot go with {', '.join(clash)}")
+    tokens = build.get("tokens", 0)
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
+        raise SubstrateError(f"{where}: tokens must be a non-negative integer, got {tokens!r}")
+
+
+def _demo_qa_recipe(root: Path, out: Path, build: dict) -> Path:
+    """The recipe of a ``demo_qa`` data build, written beside ``out``; the demo-qa files built once in ``root``."""
+    from unicode_substrate.train.demo_qa import make_demo_qa
+
+    qa = root / "demo-qa"
+    if not (qa / "manifest.json").is_file():
+        make_demo_qa(qa, force=True)
+    share = float(build["demo_qa"])
+    text = [f"seed = 0\nval_every = {int(build.get('val_every', 50))}\ntokens = {int(build.get('tokens', 0))}\n"]
+    if share < 1:
+        text.append(f'\n[[source]]\nname = "stdlib-docs"\nbuiltin = true\nlang = "en"\nshare = {1 - share!r}\n')
+    for name, file, fmt in (("demo-squad", "train-v2.0.json", "squad"), ("demo-boolq", "train.jsonl", "boolq")):
+        text.append(f'\n[[source]]\nname = "{name}"\npath = "demo-qa/{file}"\nformat = "{fmt}"\nshare = {share / 2!r}\n')
+    recipe = root / f"{out.name}.recipe.toml"
+    atomic_write_bytes(recipe, "".join(text).encode("utf-8"))
+    return recipe
 
 
 def _train_config(study: dict, where: str):
@@ -142,7 +206,7 @@ def _built(out: Path, spec: dict, what: str, build, progress: bool) -> Path:
     return out
 
 
-def _inputs(study: dict, out: Path, progress: bool) -> tuple[Path, dict[str, Path], Path]:
+def _inputs(study: dict, out: Path, progress: bool) -> tuple[Path, dict[str, Path], Path | dict[str, Path]]:
     from unicode_substrate.render import render_table
     from unicode_substrate.tokenizer import build_tokenizer
     from unicode_substrate.train.data import prepare
@@ -153,18 +217,22 @@ def _inputs(study: dict, out: Path, progress: bool) -> tuple[Path, dict[str, Pat
     tables = {name: _built(root / "tables" / name, spec, f"table {name}",
                            lambda o, b: render_table(tok, o, force=True, progress=progress, **b), progress)
               for name, spec in study.get("tables", {}).items()}
-    data_spec = study.get("data", {})
-
     def make_data(o, b):
-        if "recipe" in b:
+        if "demo_qa" in b:
+            from unicode_substrate.recipes.mix import prepare_recipe
+
+            prepare_recipe(_demo_qa_recipe(root, o, b), tok, o, force=True, progress=progress)
+        elif "recipe" in b:
             from unicode_substrate.recipes.mix import prepare_recipe
 
             prepare_recipe(b["recipe"], tok, o, force=True, progress=progress)
         else:
             prepare(o, tok, force=True, progress=progress, **b)
 
-    data = _built(root / "data", data_spec, "data", make_data, progress)
-    return tok, tables, data
+    specs = _data_specs(study, "study")
+    if list(specs) == [""]:
+        return tok, tables, _built(root / "data", specs[""], "data", make_data, progress)
+    return tok, tables, {n: _built(root / f"data-{n}", s, f"data {n}", make_data, progress) for n, s in specs.items()}
 
 
 def _identity(study: dict) -> dict:
@@ -173,11 +241,12 @@ def _identity(study: dict) -> dict:
 
 def _given(study: dict) -> list[Path]:
     """The paths a study reads: inputs given by ``path``, a data recipe, the benchmark folder."""
-    specs = [study.get("tokenizer", {}), study.get("data", {}), *study.get("tables", {}).values()]
+    data = list(_data_specs(study, "study").values())
+    specs = [study.get("tokenizer", {}), *data, *study.get("tables", {}).values()]
     given = [Path(s["path"]) for s in specs if "path" in s]
-    recipe = study.get("data", {}).get("build", {}).get("recipe")
+    recipes = [d.get("build", {}).get("recipe") for d in data]
     data_dir = (study.get("eval") or {}).get("data_dir")
-    return given + [Path(p) for p in (recipe, data_dir) if p]
+    return given + [Path(p) for p in (*recipes, data_dir) if p]
 
 
 def run_study(path: str | Path, out: str | Path, scale: str = "cpu", force: bool = False, progress: bool = True) -> Path:
@@ -208,7 +277,13 @@ def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -
             out.rmdir()
         raise
     tok, tables, data = _inputs(study, out, progress)
-    if study["kind"] == "compare":
+    order = None
+    if study["kind"] == "fuse":
+        from unicode_substrate.recipes.fuse_study import run_fuse
+
+        summary, diffs, order = run_fuse(study, cfg, data, tables, out / "fuse", force, progress)
+        chance = {}
+    elif study["kind"] == "compare":
         from unicode_substrate.recipes.compare import Variant, compare
 
         variants = [Variant(v["name"], v["preset"], tables[v["table"]] if v.get("table") else None, v.get("model"))
@@ -234,7 +309,7 @@ def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -
         else:
             summary, diffs = _one_growth(sub)
         chance = {}
-    return write_results(out, study, summary, diffs, chance)
+    return write_results(out, study, summary, diffs, chance, order)
 
 
 def _one_growth(sub: Path) -> tuple[dict, list]:
@@ -254,15 +329,15 @@ def _chance(tasks) -> dict:
     return {t: CHANCE[t] for t in tasks if t in CHANCE}
 
 
-def write_results(out: Path, study: dict, summary: dict, diffs: list[dict], chance: dict) -> Path:
+def write_results(out: Path, study: dict, summary: dict, diffs: list[dict], chance: dict, order: list[str] | None = None) -> Path:
     """``results.md`` (metrics x variants, mean ± 95 % interval, chance) and ``results.png``."""
     from unicode_substrate.recipes.report import _iv, difference_lines
 
-    order = [v["name"] for v in study.get("variants", [])] or ["grown", "monolithic"]
+    order = order or [v["name"] for v in study.get("variants", [])] or ["grown", "monolithic"]
     names = [n for n in order if n in summary] + [n for n in summary if n not in order]
     metrics = sorted(dict.fromkeys(m for n in names for m in summary[n]), key=lambda m: (not m.startswith("val "), m != "val bits/byte", m))
     n = len(study["seeds"])
-    sub = "compare" if study["kind"] == "compare" else "grow"
+    sub = study["kind"]
     lines = [f"# Study results ({study['scale']} scale)", "",
              *([study["description"], ""] if study.get("description") else []),
              f"Seeds {', '.join(map(str, study['seeds']))}; every cell the mean"
@@ -270,7 +345,7 @@ def write_results(out: Path, study: dict, summary: dict, diffs: list[dict], chan
              + f". Runs and their report in [`{sub}/`]({sub}/report.md).", "",
              "| metric | " + " | ".join(names) + " | chance |", "|---|" + "---:|" * (len(names) + 1)]
     for m in metrics:
-        fmt = ".4f" if m in ("val loss", "val bits/byte") else ".2f"
+        fmt = ".4f" if m.startswith("val ") else ".2f"
         task = m.split(" ")[0]
         cells = " | ".join(_iv(summary[name].get(m), fmt) for name in names)
         lines.append(f"| {m} | {cells} | {f'{chance[task]:g}' if task in chance else '–'} |")
