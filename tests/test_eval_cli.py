@@ -200,16 +200,21 @@ def test_hf_model(setup, hf_dir, tmp_path):
     assert torch.equal(cached, full)
 
 
-def test_compare_carries_benchmark_columns(setup, tmp_path):
+def _compare_args(setup, out) -> list:
+    """A two-variant compare of 2 steps on the setup's data, table and benchmark folder."""
     from unicode_substrate.tokenizer import Tokenizer
 
     vocab = Tokenizer.load(setup["tok"]).vocab_size
     model = ["--set", f"vocab_size={vocab}", "--set", "d_model=16", "--set", "n_layer=1", "--set", "n_head=2",
              "--set", "context=32", "--set", "n_embed=8"]
-    out = tmp_path / "cmp"
-    args = ["compare", "--data", setup["root"] / "data", "--variant", f"glyph=tiny-glyph:{setup['root'] / 'table'}",
+    return ["compare", "--data", setup["root"] / "data", "--variant", f"glyph=tiny-glyph:{setup['root'] / 'table'}",
             "--variant", "trainable=tiny-unfrozen", *model, "--steps", "2", "--batch-size", "2", "--device", "cpu",
             "--no-progress", "--out", out, "--eval-data-dir", setup["bench"]]
+
+
+def test_compare_carries_benchmark_columns(setup, tmp_path):
+    out = tmp_path / "cmp"
+    args = _compare_args(setup, out)
     res = CliRunner().invoke(main, [*map(str, args), "--eval-tasks", "arc-easy,squad", "--eval-runs", "2",
                                     "--eval-limit", "2"])
     assert res.exit_code == 0, res.output
@@ -225,16 +230,10 @@ def test_compare_carries_benchmark_columns(setup, tmp_path):
 
 def test_compare_over_seeds_gives_benchmark_intervals_and_paired_tests(setup, tmp_path):
     from unicode_substrate.recipes.stats import paired
-    from unicode_substrate.tokenizer import Tokenizer
 
-    vocab = Tokenizer.load(setup["tok"]).vocab_size
-    model = ["--set", f"vocab_size={vocab}", "--set", "d_model=16", "--set", "n_layer=1", "--set", "n_head=2",
-             "--set", "context=32", "--set", "n_embed=8"]
     out = tmp_path / "cmp"
-    args = ["compare", "--data", setup["root"] / "data", "--variant", f"glyph=tiny-glyph:{setup['root'] / 'table'}",
-            "--variant", "trainable=tiny-unfrozen", *model, "--steps", "2", "--batch-size", "2", "--device", "cpu",
-            "--no-progress", "--out", out, "--eval-data-dir", setup["bench"], "--eval-tasks", "arc-easy",
-            "--eval-protocol", "loglik", "--eval-limit", "3", "--seeds", "1,2"]
+    args = [*_compare_args(setup, out), "--eval-tasks", "arc-easy", "--eval-protocol", "loglik", "--eval-limit", "3",
+            "--seeds", "1,2"]
     res = CliRunner().invoke(main, [*map(str, args)])
     assert res.exit_code == 0, res.output
     record = json.loads((out / "compare.json").read_text())
