@@ -46,7 +46,7 @@ BOOLQ = [("is the sun hot", "The sun is a hot star.", True), ("is ice hot", "Ice
 PAIRS = [("the cat", "кошка"), ("a red house", "красный дом"), ("good morning", "доброе утро")]
 
 
-def _jsonl(path: Path, rows: list[dict]) -> None:
+def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
@@ -57,6 +57,66 @@ def _parquet(path: Path, rows: list[dict]) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+def write_csv(path: Path, rows: list[tuple]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes("".join(ln + "\n" for ln in lines).encode("utf-8"))
+
+
+def arc_rows(tag: str, n: int, first: str | None = None) -> list[dict]:
+    """ARC release rows; ``first`` replaces the first question's stem."""
+    return [{"id": f"{tag}{i}", "question": {"stem": first if first and i == 0 else f"{tag} question {i}?", "choices": [
+        {"text": t, "label": lab} for t, lab in zip(("one", "two", "three", "four"), "ABCD")]}, "answerKey": "B"}
+        for i in range(n)]
+
+
+def unpack_releases(root: Path, passages: dict[str, str] | None = None) -> Path:
+    """Every benchmark as its official download unpacks, side by side under ``root``: the MMLU
+    tarball's ``data/``, ``ARC-V1-Feb2018-2/``, ``csqa/``, ``squad/``, ``boolq/`` and
+    ``opus-100-corpus/``. ``passages`` (task -> text) puts a text into the first item of the split
+    eval scores: MMLU's question, ARC's and CommonsenseQA's stem, SQuAD's context, BoolQ's passage,
+    the first English sentence of OPUS en-ru."""
+    p = passages or {}
+    for split, n in (("test", 3), ("dev", 2), ("val", 1), ("auxiliary_train", 4)):
+        write_csv(root / "data" / split / f"toy_{split}.csv",
+                  [(p["mmlu"] if split == "test" and i == 0 and "mmlu" in p else f"{split} question {i}?",
+                    "a", "b", "c", "d", "ABCD"[i % 4]) for i in range(n)])
+    arc = root / "ARC-V1-Feb2018-2"
+    for s, tag in (("Easy", "e"), ("Challenge", "c")):
+        for split, n in (("Train", 5), ("Dev", 3 if s == "Easy" else 2), ("Test", 4)):
+            first = p.get(f"arc-{s.lower()}") if split == "Dev" else None
+            write_jsonl(arc / f"ARC-{s}" / f"ARC-{s}-{split}.jsonl", arc_rows(f"{tag}{split}", n, first))
+    csqa = [{"answerKey": "A", "id": "c1", "question": {"question_concept": "x", "stem": p.get("csqa", "Where?"), "choices": [
+        {"label": lab, "text": t} for lab, t in zip("ABCDE", ("home", "sea", "sky", "car", "bag"))]}}]
+    write_jsonl(root / "csqa" / "dev_rand_split.jsonl", csqa)
+    write_jsonl(root / "csqa" / "train_rand_split.jsonl", csqa * 3)
+    write_jsonl(root / "csqa" / "test_rand_split_no_answers.jsonl", [{k: v for k, v in csqa[0].items() if k != "answerKey"}])
+    for name in ("dev-v2.0.json", "train-v2.0.json"):
+        context = p["squad"] if name.startswith("dev") and "squad" in p else "Ann is nine."
+        squad = {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": context, "qas": [
+            {"id": "q1", "question": "Age?", "answers": [{"text": "nine", "answer_start": 7}], "is_impossible": False}]}]}]}
+        (root / "squad").mkdir(exist_ok=True)
+        (root / "squad" / name).write_text(json.dumps(squad), encoding="utf-8")
+    boolq = [{"question": "is it", "title": "t", "answer": True, "passage": "It is."}]
+    write_jsonl(root / "boolq" / "dev.jsonl", [{**boolq[0], "passage": p.get("boolq", "It is.")}])
+    write_jsonl(root / "boolq" / "train.jsonl", boolq * 2)
+    sup = root / "opus-100-corpus" / "v1.0" / "supervised"
+    for pair, other in (("en-ru", ["кот", "дом"]), ("en-zh", ["猫", "房子"]), ("de-en", ["Katze", "Haus"])):
+        a, b = pair.split("-")
+        for split in ("train", "dev", "test"):
+            en = [f"{split} cat", f"{split} house"]
+            if pair == "en-ru" and split == "dev" and "translation" in p:
+                en[0] = p["translation"]
+            write_lines(sup / pair / f"opus.{pair}-{split}.en", en)
+            write_lines(sup / pair / f"opus.{pair}-{split}.{a if b == 'en' else b}", [f"{split} {w}" for w in other])
+    return root
 
 
 def write_original(root: Path) -> Path:
@@ -73,7 +133,7 @@ def write_original(root: Path) -> Path:
         with open(p, "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows(rows)
     for task, rows in (("arc-easy", ARC), ("arc-challenge", ARC[::-1]), ("csqa", CSQA)):
-        _jsonl(root / task / "Dev.jsonl", [
+        write_jsonl(root / task / "Dev.jsonl", [
             {"id": r["id"], "question": {"stem": r["stem"], "choices": [{"label": l, "text": t}
                                                                          for l, t in zip(r["labels"], r["texts"])]},
              "answerKey": r["answerKey"]} for r in rows])
@@ -83,7 +143,7 @@ def write_original(root: Path) -> Path:
                                   "is_impossible": not ans}]} for i, ctx, q, ans in SQUAD]}]}
     (root / "squad").mkdir(parents=True)
     (root / "squad" / "dev-v2.0.json").write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
-    _jsonl(root / "boolq" / "dev.jsonl", [{"question": q, "passage": p, "answer": a} for q, p, a in BOOLQ])
+    write_jsonl(root / "boolq" / "dev.jsonl", [{"question": q, "passage": p, "answer": a} for q, p, a in BOOLQ])
     (root / "translation").mkdir(parents=True)
     (root / "translation" / "opus.en-ru-dev.en").write_text("".join(e + "\n" for e, _ in PAIRS), encoding="utf-8")
     (root / "translation" / "opus.en-ru-dev.ru").write_text("".join(r + "\n" for _, r in PAIRS), encoding="utf-8")
@@ -92,7 +152,7 @@ def write_original(root: Path) -> Path:
 
 def write_export(root: Path, fmt: str = "parquet", dev: bool = False) -> Path:
     """Every task in the form of the common Parquet (or JSONL) exports (MMLU's dev split too with ``dev``)."""
-    write = _parquet if fmt == "parquet" else _jsonl
+    write = _parquet if fmt == "parquet" else write_jsonl
     ext = "parquet" if fmt == "parquet" else "jsonl"
     write(root / "mmlu" / "all" / f"test-00000-of-00001.{ext}",
           [{"question": r[0], "subject": s, "choices": list(r[1:5]), "answer": "ABCD".index(r[5])}

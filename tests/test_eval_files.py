@@ -1,8 +1,8 @@
 """Benchmark files found where the official downloads unpack, read exactly, or refused in one line.
 
-The fixtures are written here in each release's documented layout and format (invented
-questions): the MMLU tarball's data/{dev,val,test,auxiliary_train}/{subject}_{split}.csv without
-header; ARC-V1-Feb2018-2/ARC-{Easy,Challenge}/ARC-*-{Train,Dev,Test}.jsonl; CommonsenseQA's
+The fixtures (``_eval_helpers.unpack_releases``, and small files written here) follow each
+release's documented layout and format (invented questions): the MMLU tarball's
+data/{dev,val,test,auxiliary_train}/{subject}_{split}.csv without header; ARC-V1-Feb2018-2/ARC-{Easy,Challenge}/ARC-*-{Train,Dev,Test}.jsonl; CommonsenseQA's
 {train,dev}_rand_split.jsonl and test_rand_split_no_answers.jsonl; SQuAD v2's
 {train,dev}-v2.0.json; BoolQ's {train,dev}.jsonl and SuperGLUE's BoolQ/{train,val,test}.jsonl;
 OPUS-100's opus-100-corpus/v1.0/supervised/<pair>/opus.<pair>-{train,dev,test}.<lang>.
@@ -10,7 +10,6 @@ OPUS-100's opus-100-corpus/v1.0/supervised/<pair>/opus.<pair>-{train,dev,test}.<
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -22,58 +21,7 @@ from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval.prompts import prompt
 from unicode_substrate.eval.tasks import load_task, parse_tasks
 
-
-def _jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-
-
-def _csv(path: Path, rows: list[tuple]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(rows)
-
-
-def _arc_rows(tag: str, n: int) -> list[dict]:
-    return [{"id": f"{tag}{i}", "question": {"stem": f"{tag} question {i}?", "choices": [
-        {"text": t, "label": lab} for t, lab in zip(("one", "two", "three", "four"), "ABCD")]}, "answerKey": "B"}
-        for i in range(n)]
-
-
-def _lines(path: Path, lines: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes("".join(ln + "\n" for ln in lines).encode("utf-8"))
-
-
-def unpack_releases(root: Path) -> Path:
-    """Every benchmark as its official download unpacks, side by side under ``root``."""
-    for split, n in (("test", 3), ("dev", 2), ("val", 1), ("auxiliary_train", 4)):
-        _csv(root / "data" / split / f"toy_{split}.csv",
-             [(f"{split} question {i}?", "a", "b", "c", "d", "ABCD"[i % 4]) for i in range(n)])
-    arc = root / "ARC-V1-Feb2018-2"
-    for s, tag in (("Easy", "e"), ("Challenge", "c")):
-        for split, n in (("Train", 5), ("Dev", 3 if s == "Easy" else 2), ("Test", 4)):
-            _jsonl(arc / f"ARC-{s}" / f"ARC-{s}-{split}.jsonl", _arc_rows(f"{tag}{split}", n))
-    csqa = [{"answerKey": "A", "id": "c1", "question": {"question_concept": "x", "stem": "Where?", "choices": [
-        {"label": lab, "text": t} for lab, t in zip("ABCDE", ("home", "sea", "sky", "car", "bag"))]}}]
-    _jsonl(root / "csqa" / "dev_rand_split.jsonl", csqa)
-    _jsonl(root / "csqa" / "train_rand_split.jsonl", csqa * 3)
-    _jsonl(root / "csqa" / "test_rand_split_no_answers.jsonl", [{k: v for k, v in csqa[0].items() if k != "answerKey"}])
-    squad = {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "Ann is nine.", "qas": [
-        {"id": "q1", "question": "Age?", "answers": [{"text": "nine", "answer_start": 7}], "is_impossible": False}]}]}]}
-    for name in ("dev-v2.0.json", "train-v2.0.json"):
-        (root / "squad").mkdir(exist_ok=True)
-        (root / "squad" / name).write_text(json.dumps(squad), encoding="utf-8")
-    boolq = [{"question": "is it", "title": "t", "answer": True, "passage": "It is."}]
-    _jsonl(root / "boolq" / "dev.jsonl", boolq)
-    _jsonl(root / "boolq" / "train.jsonl", boolq * 2)
-    sup = root / "opus-100-corpus" / "v1.0" / "supervised"
-    for pair, other in (("en-ru", ["кот", "дом"]), ("en-zh", ["猫", "房子"]), ("de-en", ["Katze", "Haus"])):
-        a, b = pair.split("-")
-        for split in ("train", "dev", "test"):
-            _lines(sup / pair / f"opus.{pair}-{split}.{'en'}", [f"{split} cat", f"{split} house"])
-            _lines(sup / pair / f"opus.{pair}-{split}.{a if b == 'en' else b}", [f"{split} {w}" for w in other])
-    return root
+from _eval_helpers import arc_rows, unpack_releases, write_csv, write_jsonl, write_lines
 
 
 @pytest.fixture(scope="module")
@@ -122,43 +70,43 @@ def test_split_test_selects_the_test_files(releases):
 
 def test_an_unpacked_arc_release_under_arc_easy_gives_easy_only(tmp_path):
     arc = tmp_path / "arc-easy" / "ARC-V1-Feb2018-2"
-    _jsonl(arc / "ARC-Easy" / "ARC-Easy-Dev.jsonl", _arc_rows("e", 3))
-    _jsonl(arc / "ARC-Challenge" / "ARC-Challenge-Dev.jsonl", _arc_rows("c", 2))
+    write_jsonl(arc / "ARC-Easy" / "ARC-Easy-Dev.jsonl", arc_rows("e", 3))
+    write_jsonl(arc / "ARC-Challenge" / "ARC-Challenge-Dev.jsonl", arc_rows("c", 2))
     items, _ = load_task("arc-easy", tmp_path)
     assert sorted(it.id for it in items) == ["e0", "e1", "e2"]
     # both sets side by side in one arc/ folder: each task takes its own file
     side = tmp_path / "side"
-    _jsonl(side / "arc" / "ARC-Easy-Dev.jsonl", _arc_rows("e", 3))
-    _jsonl(side / "arc" / "ARC-Challenge-Dev.jsonl", _arc_rows("c", 2))
+    write_jsonl(side / "arc" / "ARC-Easy-Dev.jsonl", arc_rows("e", 3))
+    write_jsonl(side / "arc" / "ARC-Challenge-Dev.jsonl", arc_rows("c", 2))
     assert sorted(it.id for it in load_task("arc-challenge", side)[0]) == ["c0", "c1"]
     assert sorted(it.id for it in load_task("arc-easy", side)[0]) == ["e0", "e1", "e2"]
     # the Hugging Face export of ai2_arc: one folder per set, generic shard names
     hf = tmp_path / "hf" / "ai2_arc"
     for s, tag in (("ARC-Easy", "e"), ("ARC-Challenge", "c")):
-        _jsonl(hf / s / "validation-00000-of-00001.jsonl",
+        write_jsonl(hf / s / "validation-00000-of-00001.jsonl",
                [{"id": r["id"], "question": r["question"]["stem"], "answerKey": r["answerKey"],
                  "choices": {"label": [c["label"] for c in r["question"]["choices"]],
-                             "text": [c["text"] for c in r["question"]["choices"]]}} for r in _arc_rows(tag, 2)])
+                             "text": [c["text"] for c in r["question"]["choices"]]}} for r in arc_rows(tag, 2)])
     assert sorted(it.id for it in load_task("arc_challenge", tmp_path / "hf")[0]) == ["c0", "c1"]
 
 
 def test_two_files_for_one_split_are_refused_naming_both(releases, tmp_path):
     copy = tmp_path / "copy"
-    _jsonl(copy / "a" / "ARC-Easy-Dev.jsonl", _arc_rows("e", 1))
-    _jsonl(copy / "b" / "ARC-Easy-Dev.jsonl", _arc_rows("e", 1))
+    write_jsonl(copy / "a" / "ARC-Easy-Dev.jsonl", arc_rows("e", 1))
+    write_jsonl(copy / "b" / "ARC-Easy-Dev.jsonl", arc_rows("e", 1))
     with pytest.raises(SubstrateError) as e:
         load_task("arc-easy", copy)
     msg = str(e.value)
     assert "\n" not in msg and "two files could be the arc-easy validation split" in msg
     assert str(copy / "a" / "ARC-Easy-Dev.jsonl") in msg and str(copy / "b" / "ARC-Easy-Dev.jsonl") in msg
     # BoolQ's own dev.jsonl beside SuperGLUE's BoolQ/val.jsonl
-    _jsonl(tmp_path / "bq" / "boolq" / "dev.jsonl", [{"question": "q", "passage": "p", "answer": True}])
-    _jsonl(tmp_path / "bq" / "boolq" / "BoolQ" / "val.jsonl", [{"question": "q", "passage": "p", "idx": 0, "label": True}])
+    write_jsonl(tmp_path / "bq" / "boolq" / "dev.jsonl", [{"question": "q", "passage": "p", "answer": True}])
+    write_jsonl(tmp_path / "bq" / "boolq" / "BoolQ" / "val.jsonl", [{"question": "q", "passage": "p", "idx": 0, "label": True}])
     with pytest.raises(SubstrateError, match=r"two files could be the boolq validation split: .*BoolQ/val.jsonl and .*dev.jsonl"):
         load_task("boolq", tmp_path / "bq")
     # one MMLU subject twice (a release CSV and the same subject in an export)
-    _csv(tmp_path / "mm" / "data" / "test" / "toy_test.csv", [("q?", "a", "b", "c", "d", "A")])
-    _jsonl(tmp_path / "mm" / "mmlu" / "test.jsonl", [{"question": "q?", "subject": "toy", "choices": list("abcd"), "answer": 0}])
+    write_csv(tmp_path / "mm" / "data" / "test" / "toy_test.csv", [("q?", "a", "b", "c", "d", "A")])
+    write_jsonl(tmp_path / "mm" / "mmlu" / "test.jsonl", [{"question": "q?", "subject": "toy", "choices": list("abcd"), "answer": 0}])
     with pytest.raises(SubstrateError, match=r"two files could be the mmlu test split \(subject toy\)"):
         load_task("mmlu", tmp_path / "mm")
 
@@ -213,7 +161,7 @@ def test_list_files_without_a_model(releases, tmp_path):
 # --- exact reading ----------------------------------------------------------------------------
 def test_quoted_multiline_mmlu_question_keeps_its_line_breaks(tmp_path):
     question = "Read the passage.\n\"We hold these truths\"\r\nto be self-evident.\nWhat is it?"
-    _csv(tmp_path / "data" / "test" / "hist_test.csv", [(question, "a\nb", "c", "d", "e", "B"), ("Next?", "a", "b", "c", "d", "A")])
+    write_csv(tmp_path / "data" / "test" / "hist_test.csv", [(question, "a\nb", "c", "d", "e", "B"), ("Next?", "a", "b", "c", "d", "A")])
     raw = (tmp_path / "data" / "test" / "hist_test.csv").read_bytes()
     assert b'"Read the passage.\n""We hold these truths""\r\nto' in raw  # the csv module's quoting, as released
     items, _ = load_task("mmlu", tmp_path)
@@ -270,9 +218,9 @@ def test_task_folders_keep_reading_names_that_carry_the_split(tmp_path):
     (tmp_path / "squad" / "squad_v2_dev.json").write_text(json.dumps(squad), encoding="utf-8")
     (tmp_path / "squad" / "squad_v2_train.json").write_text("{broken", encoding="utf-8")  # another split: not read
     assert [f.name for f in load_task("squad", tmp_path)[1]] == ["squad_v2_dev.json"]
-    _lines(tmp_path / "translation" / "news-dev.en", ["a cat"])  # the DIR/<task>/ layout, any pair name
-    _lines(tmp_path / "translation" / "news-dev.ru", ["кот"])
-    _lines(tmp_path / "translation" / "opus.de-en-dev.en", ["not ours"])  # another OPUS pair: not the task's
+    write_lines(tmp_path / "translation" / "news-dev.en", ["a cat"])  # the DIR/<task>/ layout, any pair name
+    write_lines(tmp_path / "translation" / "news-dev.ru", ["кот"])
+    write_lines(tmp_path / "translation" / "opus.de-en-dev.en", ["not ours"])  # another OPUS pair: not the task's
     items, files = load_task("translation", tmp_path)
     assert sorted(f.name for f in files) == ["news-dev.en", "news-dev.ru"] and len(items) == 2
     (tmp_path / "squad" / "squad_v2_dev.json").write_text(json.dumps({"data": [{"paragraphs": [

@@ -1,4 +1,4 @@
-"""prepare --recipe --decontaminate: 13-gram overlaps with benchmark items read by eval's own readers."""
+"""prepare --recipe --decontaminate: 13-gram overlaps with benchmark items found and read by eval's own discovery and readers."""
 
 from __future__ import annotations
 
@@ -102,3 +102,75 @@ def test_a_missing_benchmark_task_is_one_line_with_nothing_written(tmp_path):
                   "--decontaminate", bench, "--tasks", "csqa")
     one_line_error(res, "no csqa validation file")
     assert {p.name for p in tmp_path.iterdir()} == before
+
+
+# One passage per benchmark, each long enough to hold 13-grams, put into its official release layout.
+PASSAGES = {
+    "mmlu": "Which amendment to the constitution of the republic was ratified by the smallest number of provinces in total?",
+    "arc-easy": "Which of these instruments would a geologist carry to measure the hardness of a mineral found on a hill?",
+    "arc-challenge": "A student heats two identical beakers of water on one stove; which change shows that energy moved between them?",
+    "csqa": "Where would a tired traveller most likely leave a heavy suitcase while waiting for the very late night train?",
+    "squad": "The old lighthouse on the northern cape was rebuilt in stone after a storm destroyed the wooden tower in winter.",
+    "boolq": "The river festival is held every summer in the valley town and draws boats from every village along the coast.",
+    "translation": "The committee will meet again next week to discuss the new schedule for the regional bus and train services.",
+}
+
+
+def test_every_benchmark_in_its_official_layout_is_checked_and_a_planted_passage_of_each_is_dropped(tmp_path):
+    from _eval_helpers import unpack_releases
+    from unicode_substrate.choices import EVAL_TASKS
+    from unicode_substrate.tokenizer import Tokenizer
+
+    bench = unpack_releases(tmp_path / "bench", PASSAGES)
+    # Each planted copy differs in case and punctuation, as a page quoting the item would.
+    planted = {task: f"Quoted from a study guide: {p.upper().replace(',', '').replace('?', '!')} End."
+               for task, p in PASSAGES.items()}
+    texts = FILLER[:10] + list(planted.values()) + FILLER[10:]
+    corpus = tmp_path / "wiki.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('val_every = 5\n[[source]]\nname = "wiki"\npath = "wiki.jsonl"\n', encoding="utf-8")
+    tok = make_char_tokenizer(tmp_path / "tok", "".join(texts))
+    res = run_cli("prepare", "--recipe", recipe, "--tokenizer", tok, "--out", tmp_path / "d", "--no-progress",
+                  "--decontaminate", bench)
+    assert res.exit_code == 0, res.output
+    rep = json.loads((tmp_path / "d" / "contamination.json").read_text(encoding="utf-8"))
+    assert rep["checked"] == list(EVAL_TASKS) and rep["not_found"] == {}
+    ids = {task: sorted(f["id"] for f in t["found"]) for task, t in rep["tasks"].items()}
+    assert ids == {"mmlu": ["toy:1"], "arc-easy": ["eDev0"], "arc-challenge": ["cDev0"], "csqa": ["c1"], "squad": ["q1"],
+                   "boolq": ["dev.jsonl:1"],  # BoolQ rows have no id: file and line
+                   "translation": ["en-ru:opus.en-ru-dev:1", "ru-en:opus.en-ru-dev:1"]}  # source of one, reference of the other
+    docs = {task: {d["document"] for f in t["found"] for d in f["documents"]} for task, t in rep["tasks"].items()}
+    assert docs == {task: {10 + k} for k, task in enumerate(PASSAGES)}  # each found in its own document, no other
+    # Every split eval can score is read (ARC and OPUS test files too), each file as eval finds it.
+    assert rep["tasks"]["arc-easy"]["splits"] == ["validation", "test"]
+    assert [Path(f).name for f in rep["tasks"]["mmlu"]["files"]] == ["toy_test.csv"]  # never dev/, val/, auxiliary_train/
+    assert rep["tasks"]["csqa"]["items"] == 1 and rep["tasks"]["arc-easy"]["items"] == 3 + 4
+    md = (tmp_path / "d" / "contamination.md").read_text(encoding="utf-8")
+    assert f"Checked: {', '.join(EVAL_TASKS)}." in md and "no file found" not in md
+    data = TokenData.load(tmp_path / "d")
+    assert data.manifest["sources"][0]["dropped"] == len(PASSAGES)
+    assert data.manifest["contamination"]["checked"] == list(EVAL_TASKS)
+    everything = Tokenizer.load(tok).decode(np.concatenate((data.train, data.val)).tolist())
+    assert "Quoted from a study guide" not in everything and FILLER[0] in everything
+
+
+def test_the_report_lists_the_tasks_it_found_no_file_for(tmp_path):
+    recipe, tok, bench, _ = setup(tmp_path)  # ARC-Easy only
+    res = run_cli("prepare", "--recipe", recipe, "--tokenizer", tok, "--out", tmp_path / "d", "--no-progress",
+                  "--decontaminate", bench, "--decontaminate-report-only")
+    assert res.exit_code == 0, res.output
+    rep = json.loads((tmp_path / "d" / "contamination.json").read_text(encoding="utf-8"))
+    assert rep["checked"] == ["arc-easy"]
+    assert sorted(rep["not_found"]) == sorted(["mmlu", "arc-challenge", "csqa", "squad", "translation", "boolq"])
+    assert rep["not_found"]["csqa"].startswith("no csqa validation file below")
+    md = (tmp_path / "d" / "contamination.md").read_text(encoding="utf-8")
+    assert "Checked: arc-easy." in md and "Not checked, no file found:" in md and "- boolq: no boolq validation file" in md
+    assert TokenData.load(tmp_path / "d").manifest["contamination"]["not_found"] == \
+        ["mmlu", "arc-challenge", "csqa", "squad", "translation", "boolq"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = run_cli("prepare", "--recipe", recipe, "--tokenizer", tok, "--out", tmp_path / "e", "--no-progress",
+                  "--decontaminate", empty)
+    one_line_error(res, "no benchmark file below")
+    assert not (tmp_path / "e").exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import bz2
+import contextlib
 import functools
 import glob
 import gzip
@@ -110,20 +111,33 @@ def open_binary(path: Path) -> IO[bytes]:
         raise SubstrateError(f"cannot read {path}: {e.strerror or e}") from None
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
-    """``(line number, byte offset, line)`` of a (possibly compressed) file, read as a stream."""
+@contextlib.contextmanager
+def _read_errors(path: Path) -> Iterator[None]:
+    """A file that cannot be read, or a truncated or corrupt compressed stream, as one line."""
     try:
-        with open_binary(path) as f:
-            offset = 0
-            for lineno, line in enumerate(f, 1):
-                yield lineno, offset, line
-                offset += len(line)
-    except (OSError, EOFError) as e:  # a truncated or corrupt compressed stream
-        raise SubstrateError(f"cannot read {path}: {e}") from None
+        yield
+    except (OSError, EOFError) as e:
+        raise SubstrateError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
     except Exception as e:  # zstandard.ZstdError does not derive from OSError
         if type(e).__module__.startswith("zstandard") or type(e).__name__ == "ZstdError":
             raise SubstrateError(f"cannot read {path}: {e}") from None
         raise
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
+    """``(line number, byte offset, line)`` of a (possibly compressed) file, read as a stream."""
+    with _read_errors(path), open_binary(path) as f:
+        offset = 0
+        for lineno, line in enumerate(f, 1):
+            yield lineno, offset, line
+            offset += len(line)
+
+
+def iter_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    """The (decompressed) bytes of ``path`` in chunks of ``size``, read as a stream."""
+    with _read_errors(path), open_binary(path) as f:
+        while chunk := f.read(size):
+            yield chunk
 
 
 def _decode(data: bytes, name: str | Path, where: str = "") -> str:
@@ -135,17 +149,11 @@ def _decode(data: bytes, name: str | Path, where: str = "") -> str:
 
 def read_all_bytes(path: Path) -> bytes:
     """The whole (decompressed) content of ``path``: for formats that are one document or one JSON value."""
-    try:
+    with _read_errors(path):
         if path.suffix.lower() not in COMPRESSIONS:
             return path.read_bytes()
         with open_binary(path) as f:
             return f.read()
-    except (OSError, EOFError) as e:
-        raise SubstrateError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
-    except Exception as e:
-        if type(e).__name__ == "ZstdError":
-            raise SubstrateError(f"cannot read {path}: {e}") from None
-        raise
 
 
 def _read_file(path: Path, lang: str) -> Iterator[tuple[str, str]]:

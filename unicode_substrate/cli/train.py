@@ -108,7 +108,7 @@ def _config(preset, config_path, model_set, **kw):
 @click.option("--val-every", default=None, type=ranged("val_every"), help="Every N-th document goes to the validation split.  [default: 50, or the recipe's]")
 @click.option("--decontaminate", "bench_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Benchmark folder (as substrate eval reads it): drop training documents sharing a 13-gram with an item (with --recipe).")
-@click.option("--tasks", default=None, metavar="T1,T2,...", help="Benchmarks of --decontaminate to check (default: every task folder found).")
+@click.option("--tasks", default=None, metavar="T1,T2,...", help="Benchmarks of --decontaminate to check (default: every task whose files substrate eval finds there).")
 @click.option("--decontaminate-report-only", "report_only", is_flag=True, help="Write the contamination report but drop nothing.")
 @click.option("--dry-run", is_flag=True, help="Print the recipe's plan per source (documents, tokens, epochs, share) and write nothing.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")

@@ -7,8 +7,9 @@ their characters is one unit, so the 13-grams there are of characters. An item's
 (question, passage, every choice's text, a translation's reference) are n-grammed one by one,
 so no n-gram spans two fields; a field shorter than 13 units has no 13-gram and is never found.
 
-Benchmark items are read with ``substrate eval``'s own readers (every evaluated-split item, not
-only the sample a run scores), from the same folder layouts.
+Benchmark items are found and read by ``substrate eval``'s own discovery and readers
+(:func:`unicode_substrate.eval.tasks.read_split`): every item of every split eval can score, not
+only the sample a run scores, wherever ``eval --data-dir`` would find it.
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ class Index:
 
     n: int = N
     grams: dict[str, list[int]] = field(default_factory=dict)
-    items: list[tuple[str, str, str]] = field(default_factory=list)  # (task, id, question)
-    files: dict[str, list[str]] = field(default_factory=dict)
+    items: list[tuple[str, str, str, str]] = field(default_factory=list)  # (task, split, id, question)
+    files: dict[str, list[str]] = field(default_factory=dict)  # task checked -> the files read
+    splits: dict[str, list[str]] = field(default_factory=dict)  # task checked -> the splits read
+    not_found: dict[str, str] = field(default_factory=dict)  # task with no file -> why (eval's words)
     hits: dict[int, list[dict]] = field(default_factory=dict)  # item -> documents holding it
     documents: list[dict] = field(default_factory=list)  # every document found, once
     dropped: bool = True
@@ -79,28 +82,44 @@ def item_fields(item) -> list[str]:
 
 
 def build_index(bench_dir: str | Path, tasks: list[str] | None = None, n: int = N) -> Index:
-    """Read the benchmark items of ``tasks`` (None = every task folder under ``bench_dir``) with eval's readers."""
-    from unicode_substrate.choices import EVAL_TASKS
-    from unicode_substrate.eval.tasks import LOADERS, parse_tasks
+    """The items of ``tasks`` (None = every task) found below ``bench_dir`` as ``substrate eval`` finds them.
+
+    Every split eval can score is read. A task named in ``tasks`` with no file is an error; with
+    ``tasks`` None it is listed in ``Index.not_found``, and no file of any task is an error."""
+    from unicode_substrate.eval.tasks import TASKS, parse_tasks, read_split
+    from unicode_substrate.eval.tasks.find import NoFiles
 
     bench = Path(bench_dir)
     if not bench.is_dir():
         raise SubstrateError(f"benchmark folder {bench} is not a directory")
-    if tasks is None:
-        tasks = [t for t in EVAL_TASKS if (bench / t).is_dir()]
-        if not tasks:
-            raise SubstrateError(f"no benchmark under {bench} (looked for folders {', '.join(EVAL_TASKS)})")
-    else:
-        tasks = parse_tasks(tasks)
+    names = list(TASKS) if tasks is None else parse_tasks(tasks)
     index = Index(n=n)
-    for task in tasks:
-        items, files = LOADERS[task](bench)
-        index.files[task] = [str(f) for f in files]
-        for it in items:
-            k = len(index.items)
-            index.items.append((task, it.id, it.question))
-            for g in _item_grams(item_fields(it), n):
-                index.grams.setdefault(g, []).append(k)
+    for name in names:
+        task = TASKS[name]
+        read: dict[str, tuple] = {}
+        missing: dict[str, NoFiles] = {}
+        for split in task.splits:
+            try:
+                read[split] = read_split(task, bench, split)
+            except NoFiles as e:
+                missing[split] = e
+        if not read:
+            first = missing[task.split]
+            if tasks is not None:
+                raise first
+            index.not_found[name] = str(first)
+            continue
+        index.splits[name] = list(read)
+        index.files[name] = [str(f) for _, files in read.values() for f in files]
+        for split, (items, _) in read.items():
+            for it in items:
+                k = len(index.items)
+                index.items.append((name, split, it.id, it.question))
+                for g in _item_grams(item_fields(it), n):
+                    index.grams.setdefault(g, []).append(k)
+    if not index.files:
+        raise SubstrateError(f"no benchmark file below {bench}: no file of {', '.join(names)} where substrate eval "
+                             "looks (eval --list-files --data-dir shows what it finds)")
     return index
 
 
@@ -127,14 +146,15 @@ def screen(index: Index, source: str, ordinal: int, text: str) -> bool:
 
 def report(index: Index) -> dict:
     """The contamination report: per task, the items found and the documents holding them."""
-    tasks: dict[str, dict] = {t: {"items": 0, "found": [], "files": f} for t, f in index.files.items()}
-    for k, (task, _, _) in enumerate(index.items):
+    tasks: dict[str, dict] = {t: {"items": 0, "found": [], "splits": index.splits[t], "files": f}
+                              for t, f in index.files.items()}
+    for task, _, _, _ in index.items:
         tasks[task]["items"] += 1
     for k in sorted(index.hits):
-        task, item_id, question = index.items[k]
-        tasks[task]["found"].append({"id": item_id, "question": question, "documents": index.hits[k]})
+        task, split, item_id, question = index.items[k]
+        tasks[task]["found"].append({"id": item_id, "split": split, "question": question, "documents": index.hits[k]})
     return {"n": index.n, "normalisation": "lower-case, punctuation removed, words; characters of scripts without spaces",
-            "dropped": index.dropped, "tasks": tasks,
+            "dropped": index.dropped, "checked": list(tasks), "not_found": dict(index.not_found), "tasks": tasks,
             "documents": sorted(index.documents, key=lambda d: (d["source"], d["document"]))}
 
 
@@ -145,10 +165,15 @@ def write_reports(out: Path, rep: dict) -> None:
              f"{rep['n']}-grams over lower-cased words without punctuation (characters for scripts without spaces). "
              + ("Documents holding an item were dropped from the data." if rep["dropped"]
                 else "Report only: no document was dropped."), "",
-             "| task | items | found in training data |", "|---|---:|---:|"]
+             f"Checked: {', '.join(rep['checked'])}.", "",
+             "| task | splits | items | found in training data |", "|---|---|---:|---:|"]
     for task, t in rep["tasks"].items():
-        lines.append(f"| {task} | {t['items']:,} | {len(t['found']):,} |")
+        lines.append(f"| {task} | {', '.join(t['splits'])} | {t['items']:,} | {len(t['found']):,} |")
     lines.append("")
+    if rep["not_found"]:
+        lines += ["Not checked, no file found:", ""]
+        lines += [f"- {task}: {why}" for task, why in rep["not_found"].items()]
+        lines.append("")
     for task, t in rep["tasks"].items():
         if not t["found"]:
             continue
@@ -157,7 +182,7 @@ def write_reports(out: Path, rep: dict) -> None:
             where = ", ".join(f"{d['source']} #{d['document']}" for d in f["documents"][:10])
             more = f" and {len(f['documents']) - 10} more" if len(f["documents"]) > 10 else ""
             q = f["question"].replace("\n", " ").replace("|", "\\|")
-            lines.append(f"- `{f['id']}` {q[:120]}: {where}{more} (`{f['documents'][0]['ngram']}`)")
+            lines.append(f"- `{f['id']}` ({f['split']}) {q[:120]}: {where}{more} (`{f['documents'][0]['ngram']}`)")
         lines.append("")
     (out / "contamination.md").write_text("\n".join(lines), encoding="utf-8")
 

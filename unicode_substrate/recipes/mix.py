@@ -70,7 +70,8 @@ def prepare_recipe(
             if tmp is not None:
                 c.write_reports(tmp, rep)
             found = {t: len(v["found"]) for t, v in rep["tasks"].items()}
-            return {"contamination": {"benchmarks": str(decontaminate), "n": rep["n"], "items_found": found,
+            return {"contamination": {"benchmarks": str(decontaminate), "n": rep["n"], "checked": rep["checked"],
+                                      "not_found": list(rep["not_found"]), "items_found": found,
                                       "documents": len(rep["documents"]), "dropped": rep["dropped"]}}
     result = build_mix(out, recipe, inputs, tokenizer, screen=screen, after_read=after_read, dry_run=dry_run,
                        force=force, progress=progress, input_paths=(decontaminate,))
