@@ -134,6 +134,10 @@ def test_bad_input_is_one_line_and_writes_nothing(world, tmp_path):
     (tmp_path / "none").mkdir()
     bad_ref = tmp_path / "ref.csv"
     bad_ref.write_text("Language,GPT-2\nEnglish,4.0\n", encoding="utf-8")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "tokenizer.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "lone" / "en").mkdir(parents=True)  # JSON can spell a lone surrogate; no tokenizer takes it
+    (tmp_path / "lone" / "en" / "docs.jsonl").write_text('{"text": "ok"}\n{"text": "a\\ud800b"}\n', encoding="utf-8")
     out = tmp_path / "stats"
     cases = [
         (["--texts", tmp_path / "none", "--tokenizer", f"t={tok}"], "no texts"),
@@ -145,6 +149,8 @@ def test_bad_input_is_one_line_and_writes_nothing(world, tmp_path):
         (["--texts", texts, "--tokenizer", str(tok)], "NAME=PATH"),
         (["--texts", texts, "--tokenizer", f"t={tmp_path / 'none'}"], "neither a tokenizer directory"),
         (["--texts", texts, "--tokenizer", f"t={tok}", "--reference", bad_ref], "LanguageName"),
+        (["--texts", texts, "--tokenizer", f"t={tmp_path / 'broken'}"], "cannot be loaded"),
+        (["--texts", tmp_path / "lone", "--tokenizer", f"t={hf}"], "document 2 of English holds a lone surrogate"),
     ]
     for args, fragment in cases:
         one_line_error(run_cli("tokenizer-stats", *args, "--out", out, "--no-progress"), fragment)
