@@ -200,13 +200,13 @@ def measure(tokenizers, texts: str | Path | None = None, progress: bool = False)
     encoders = _encoders(tokenizers)
     try:
         docs, empty = read_texts(texts)
+        sizes = {lang: _utf8_sizes(lang, lang_docs) for lang, lang_docs in docs.items()}  # every text checked first
         cells = {}
         with Progress(len(docs) * len(encoders), "tokenizer-stats", enabled=progress, unit="pair") as bar:
             for lang, lang_docs in docs.items():
-                nbytes = _utf8_sizes(lang, lang_docs)
                 for enc in encoders:
                     bar.set_postfix(f"{lang} × {enc.name}")
-                    cells[(lang, enc.name)] = measure_one(enc, lang_docs, nbytes)
+                    cells[(lang, enc.name)] = measure_one(enc, lang_docs, sizes[lang])
                     bar.update()
     finally:
         for enc in encoders:
