@@ -41,6 +41,7 @@ TRAIN = ["--steps", "1", "--batch-size", "2", "--eval-every", "0", "--eval-batch
 BASE: dict[str, list[str]] = {
     "ngrams": ["--corpus", "{corpus}", "--max-n", "3", "--top-k", "20"],
     "build-tokenizer": ["--ngrams", "{ngrams}"],
+    "tokenizer-stats": ["--texts", "{corpus}", "--tokenizer", "t={tok}", "--no-progress"],
     "render": ["--tokenizer", "{tok}", "--method", "bit", "--dim", "16", "--no-progress"],
     "preview": ["--table", "{table}"],
     "import-table": ["{rows}", "--tokenizer", "{tok}"],

@@ -16,6 +16,7 @@ _PUBLIC: dict[str, str] = {
     "SubstrateError": "unicode_substrate.errors",
     "Tokenizer": "unicode_substrate.tokenizer",
     "build_tokenizer": "unicode_substrate.tokenizer",
+    "tokenizer_stats": "unicode_substrate.tokenizer.stats",
     "render_table": "unicode_substrate.render",
     "load_table": "unicode_substrate.table",
     "as_embedding": "unicode_substrate.table",

@@ -128,6 +128,39 @@ def check_range(name: str, value: Any, what: str = "option") -> Any:
     return value
 
 
+_NAME = re.compile(r"[\w-][\w.-]*")
+
+
+def check_name(name: Any, what: str = "name", param: str | None = None) -> str:
+    """A name the user gives a variant, tokenizer or model: letters, digits, ``-``, ``_`` and ``.``, not first.
+
+    Such names become folder names, file names and table headers, so one that could escape a
+    folder (``..``, ``a/b``), hide a file (``.x``) or break a table (spaces, commas) is refused.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise SubstrateError(f"{what} {name!r} may hold only letters, digits, -, _ and . (not first)", param=param)
+    return name
+
+
+def parse_named(specs: Any, what: str, param: str | None = None) -> dict[str, str]:
+    """``["NAME=VALUE", ...]`` (or a dict) as an ordered dict; a bad name, a missing ``=`` or a name given twice is
+    refused, naming ``what`` (and the function parameter ``param``, for the CLI's option hint)."""
+    if isinstance(specs, dict):
+        specs = [f"{k}={v}" for k, v in specs.items()]
+    elif isinstance(specs, str):
+        specs = [specs]
+    out: dict[str, str] = {}
+    for spec in specs or ():
+        name, sep, value = str(spec).partition("=")
+        if not sep or not name or not value:
+            raise SubstrateError(f"{what} {spec!r} is not NAME=PATH", param=param)
+        check_name(name, f"{what} name", param)
+        if name in out:
+            raise SubstrateError(f"{what} name {name!r} is given twice; names must be distinct", param=param)
+        out[name] = value
+    return out
+
+
 _DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
 
 

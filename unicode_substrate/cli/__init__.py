@@ -19,6 +19,7 @@ from unicode_substrate.errors import SubstrateError
 COMMANDS: dict[str, tuple[str, str]] = {
     "ngrams": ("tokenize", "ngrams"),
     "build-tokenizer": ("tokenize", "build_tokenizer"),
+    "tokenizer-stats": ("tokenize", "tokenizer_stats"),
     "render": ("render", "render"),
     "preview": ("render", "preview"),
     "import-table": ("render", "import_table"),

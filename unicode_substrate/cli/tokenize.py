@@ -1,4 +1,4 @@
-"""``substrate ngrams`` and ``substrate build-tokenizer``: thin wrappers over unicode_substrate.tokenizer."""
+"""``substrate ngrams``, ``build-tokenizer`` and ``tokenizer-stats``: thin wrappers over unicode_substrate.tokenizer."""
 
 from __future__ import annotations
 
@@ -48,3 +48,23 @@ def build_tokenizer(layout: str, ngrams_path: str | None, intersection: str | No
     else:
         dropped = f", {len(m['dropped'])} dropped" if m["dropped"] else ""
         click.echo(f"wrote tokenizer {m['layout']} ({m['vocab_size']} ids, {m['n_placed']} n-grams placed{dropped}, {m['n_merges']} merges) to {path}")
+
+
+@click.command("tokenizer-stats")
+@click.option("--texts", type=click.Path(path_type=str), default=None,
+              help="Folder of TEXTS/<lang>/ with .txt/.jsonl/.parquet documents (default: the built-in English corpus).")
+@click.option("--tokenizer", "tokenizers", multiple=True, required=True, metavar="NAME=PATH",
+              help="A tokenizer directory of ours or a Hugging Face one (tokenizer.json); repeat for more.")
+@click.option("--reference", type=click.Path(path_type=str), default=None,
+              help="The author's _tokenizer-benchmarking.csv: its figures are set beside ours, labelled.")
+@click.option("--out", required=True, type=click.Path(path_type=str),
+              help="Output directory (table.csv, measures.csv, table.md, chars_per_token.png, heatmap.png).")
+@click.option("--force", is_flag=True, help="Replace an existing tokenizer-stats directory.")
+@click.option("--progress/--no-progress", default=True, help="Progress: a bar on a terminal, else a line every 5 % of the pairs.")
+def tokenizer_stats(texts: str | None, tokenizers: tuple[str, ...], reference: str | None, out: str, force: bool,
+                    progress: bool) -> None:
+    """Characters and bytes per token, unknown tokens, round trips and vocabulary use, per language and tokenizer."""
+    from unicode_substrate.tokenizer.stats import tokenizer_stats as write
+
+    path = write(out, list(tokenizers), texts=texts, reference=reference, force=force, progress=progress)
+    click.echo(f"tokenizer statistics written to {path}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from unicode_substrate.artifacts import check_not_input, output_lock
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.options import RANGES
+from unicode_substrate.options import RANGES, check_name
 from unicode_substrate.recipes.report import COMPARE_JSON, LOSS_CURVES_PNG, REPORT_MD, load_average, write_compare_report
 from unicode_substrate.train.config import TrainConfig
 from unicode_substrate.run import Run
@@ -42,8 +42,7 @@ def parse_variant(spec: str) -> Variant:
     name, sep, rest = spec.partition("=")
     if not sep or not name or not rest:
         raise SubstrateError(f"variant {spec!r} is not name=preset[:table]")
-    if not name.replace("-", "").replace("_", "").isalnum():
-        raise SubstrateError(f"variant name {name!r} may hold only letters, digits, - and _")
+    check_name(name, "variant name")
     preset, _, table = rest.partition(":")
     return Variant(name, preset, Path(table) if table else None)
 

@@ -59,6 +59,8 @@ class Tokenizer:
         for a in added:
             vocab.setdefault(a["content"], a["id"])
         self._vocab = vocab
+        unk = model.get("unk_token")
+        self.unk_id: int | None = vocab.get(unk) if isinstance(unk, str) else None  # None: the model has no <unk>
         size = max(vocab.values()) + 1 if vocab else 0
         tokens = [f"<unused_{i}>" for i in range(size)]  # gaps only occur in foreign vocabularies
         for t, i in vocab.items():

@@ -18,17 +18,9 @@ from pathlib import Path
 from typing import Iterable
 
 from unicode_substrate.artifacts import sha256_file
+from unicode_substrate.corpus import language_name
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.tokenizer.layout import is_monogram_id
-
-LANGUAGE_NAMES = {
-    "en": "English", "ru": "Russian", "fr": "French", "de": "German", "zh": "Chinese", "he": "Hebrew",
-    "it": "Italian", "es": "Spanish", "ar": "Arabic", "pt": "Portuguese", "ko": "Korean", "hu": "Hungarian",
-    "sa": "Sanskrit", "la": "Latin", "ja": "Japanese", "el": "Greek", "sv": "Swedish", "nl": "Dutch",
-    "pl": "Polish", "vi": "Vietnamese", "fa": "Persian", "no": "Norwegian", "tr": "Turkish", "fi": "Finnish",
-    "cs": "Czech", "hy": "Armenian", "da": "Danish", "bn": "Bengali", "az": "Azerbaijani", "ka": "Georgian",
-    "hi": "Hindi", "id": "Indonesian", "und": "Undetermined",
-}  # fmt: skip
 
 # SPEC A.3 preprocessing: curly quotes and backtick become ', digits vanish, \t\r\f\v become a space.
 _PREPROCESS = str.maketrans({"’": "'", "‘": "'", "`": "'", **{str(d): None for d in range(10)}, **dict.fromkeys("\t\r\f\v", " ")})
@@ -82,7 +74,7 @@ def mine(documents: Iterable[tuple[str, str]], sizes: Iterable[int] = (2, 3, 4, 
     stats = [
         {
             "lang": lang,
-            "language_name": LANGUAGE_NAMES.get(lang, lang),
+            "language_name": language_name(lang),
             "top_ngrams": {n: per_n[n].most_common(top_k) for n in sizes},
         }
         for lang, per_n in counters.items()
