@@ -7,7 +7,7 @@ all the steps with a checkpoint halfway; run B is a copy of A without its later 
 resumed from the halfway one. Every training and validation loss after the checkpoint must be
 equal bit for bit; the script prints both runs' tokens/s and exits 1 when any loss differs.
 
-    python benchmarks/gpu_resume.py --steps 50
+    python benchmarks/gpu_resume.py --steps 50 --layers 4    # benchmarks/gpu.sh's: 4 of the 16 blocks
     python benchmarks/gpu_resume.py --preset tiny-bit-64 --steps 6 --device cpu   # the same on CPU, tiny
 """
 
@@ -69,10 +69,12 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="bit-64")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--layers", type=int, default=None, help="fewer blocks than the preset (smaller checkpoints)")
     args = ap.parse_args(argv)
-    mcfg = get_preset(args.preset)
+    overrides = {} if args.layers is None else {"n_layer": args.layers}
+    mcfg = get_preset(args.preset, **overrides)
     half = args.steps // 2
-    cfg = TrainConfig(preset=args.preset, steps=args.steps, batch_size=args.batch, lr=1e-3, min_lr=1e-4, warmup=5,
+    cfg = TrainConfig(preset=args.preset, model=overrides, steps=args.steps, batch_size=args.batch, lr=1e-3, min_lr=1e-4, warmup=5,
                       eval_every=half, eval_tokens=4 * mcfg.context, ckpt_every=half, keep_last=2, device=args.device)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
