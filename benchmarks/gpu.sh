@@ -6,13 +6,14 @@
 #   bash benchmarks/gpu.sh --results DIR        # another results folder (absent or empty)
 #   bash benchmarks/gpu.sh --wheels DIR         # the carried wheels (default artifacts/gpu-wheels)
 #   bash benchmarks/gpu.sh --dry-run            # print the set-up and the steps, run nothing
+#   SUBSTRATE_COMMIT=abc1234 bash benchmarks/gpu.sh   # name the commit where the copy holds no .git
 #
 # Set-up uses the machine's own python3 (SUBSTRATE_PYTHON to name another) and its CUDA torch:
 # a venv over its site-packages, the wheels from benchmarks/gpu-wheels.sh, and the project from
 # this checkout, all with pip --no-index --no-deps (the encoder's C loop built by the machine's
 # compiler). Anything missing is refused in one line before the first step. Each step then runs
 # under its own time limit; a failed or timed-out step is recorded and the next one runs.
-# Budget: the step limits add up to 410 s; with set-up, under 8 minutes (not yet timed on a GPU).
+# Budget: the step limits add up to 415 s; with set-up, under 8 minutes (not yet timed on a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ VENV=${SUBSTRATE_GPU_VENV:-artifacts/gpu-venv}
 PY=${SUBSTRATE_PYTHON:-python3}
 DRY=0
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --results) [ $# -ge 2 ] || { echo "error: --results needs a folder" >&2; exit 2; }; RESULTS=$2; shift 2 ;;
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
 done
 
 VPY=$VENV/bin/python
-PIP="$VPY -m pip install -q --disable-pip-version-check --no-index --no-deps --no-cache-dir"
+PIP="$VPY -m pip install -q --disable-pip-version-check --no-index --no-deps --no-cache-dir --root-user-action=ignore"
 # The files of every test that needs CUDA (tests/test_gpu_script.py checks that no gpu-marked test lives elsewhere).
 GPU_TESTS="tests/test_kernels.py tests/test_embed_lift.py tests/test_rope.py"
 SETUP=(
@@ -47,10 +48,10 @@ SETUP=(
 # name|seconds|command: in order of importance, each under its own limit (about 8 minutes in all).
 steps() {
 STEPS=(
-    "environment|15|nvidia-smi; $VPY benchmarks/gpu_env.py describe"
+    "environment|30|nvidia-smi; $VPY benchmarks/gpu_env.py describe"
     "tests|100|$VPY -m pytest -q -rfE -p no:cacheprovider -n 4 -k 'not compile_for_gpus' $GPU_TESTS"
-    "bench-kernels|100|$VPY benchmarks/bench_kernels.py --batch 8 --vocab 65536 131072 --no-e2e"
-    "bench-train|105|$VPY benchmarks/bench_train.py --gpu-check"
+    "bench-kernels|95|$VPY benchmarks/bench_kernels.py --batch 8 --vocab 65536 131072 --no-e2e"
+    "bench-train|100|$VPY benchmarks/bench_train.py --gpu-check"
     "resume|60|$VPY benchmarks/gpu_resume.py --steps 50 --layers 4"
     "eval|30|$VPY benchmarks/bench_eval.py --device cuda --loglik-only --items 64"
 )
@@ -96,7 +97,7 @@ if [ -x "$VPY" ] || "$PY" -m venv --system-site-packages --without-pip "$VENV" >
 else  # no venv module: the machine is lent bare and given back, so install into its interpreter itself
     echo "gpu.sh: $PY cannot make a venv; installing into $PY itself" | tee -a "$LOG" >&2
     VPY=$(command -v "$PY")
-    PIP="$VPY -m pip install -q --disable-pip-version-check --no-index --no-deps --no-cache-dir"
+    PIP="$VPY -m pip install -q --disable-pip-version-check --no-index --no-deps --no-cache-dir --root-user-action=ignore"
 fi
 "$VPY" -m pip --version >>"$LOG" 2>&1 || fail "$PY has no pip module to install with"
 shopt -s nullglob
@@ -123,7 +124,7 @@ trap 'rm -rf "$SCRATCH"' EXIT
 write_section() {  # the RESULTS section of the steps so far; rewritten whole after every step
     local tmp="$RESULTS/.RESULTS-section.md.tmp"
     {
-        echo "## GPU check: \`bash benchmarks/gpu.sh\` (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%Y-%m-%d))"
+        echo "## GPU check: \`bash benchmarks/gpu.sh\` (commit ${SUBSTRATE_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}, $(date -u +%Y-%m-%d))"
         echo
         echo "Machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1), $(nproc) CPU cores; $(( $(date +%s) - start )) s so far."
         echo

@@ -163,3 +163,12 @@ def test_a_non_empty_results_folder_is_refused(tmp_path):
     (tmp_path / "res" / "old.md").write_text("x")
     out = _run("--results", str(tmp_path / "res"), env=_fake_nvidia_smi(tmp_path))
     assert out.returncode == 2 and "is not empty" in out.stderr
+
+
+def test_docs_state_the_scripts_limits():
+    # docs/performance.md tells a developer how long the call takes: its table must be the script's.
+    doc = (ROOT / "docs" / "performance.md").read_text()
+    steps = _dry_steps(_run("--dry-run").stdout)
+    for name, secs, _ in steps:
+        assert f"| {name} | {secs} s |" in doc, name
+    assert f"add up to {sum(secs for _, secs, _ in steps)} s" in doc

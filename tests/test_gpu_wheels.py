@@ -44,3 +44,20 @@ def test_walk_finds_a_planted_import(tmp_path):
     (pkg / "sub" / "d.py").write_text("def f():\n    import zstandard\n    from unicode_substrate import x\n")
     assert gpu_env.third_party_imports(pkg) == {"numpy", "PIL", "zstandard"}
     assert gpu_env.dist_name("PIL") == "pillow" and gpu_env.dist_name("fontTools") == "fonttools"
+
+
+def test_wheel_script_asks_for_the_machines_wheels_only():
+    import shutil
+    import subprocess
+
+    script = ROOT / "benchmarks" / "gpu-wheels.sh"
+    text = script.read_text()
+    # binary wheels for the machines' CPython 3.12 on x86-64 Linux, no dependency resolution
+    for flag in ("--only-binary=:all:", "--python-version 3.12", "--implementation cp", "--no-deps", "manylinux2014_x86_64"):
+        assert flag in text, flag
+    assert "gpu_env.py wheels" in text  # the list comes from the one module
+    bash = shutil.which("bash") or "bash"
+    bad = subprocess.run([bash, str(script), "--frobnicate"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: unknown argument '--frobnicate' (see --help)"
+    usage = subprocess.run([bash, str(script), "--help"], capture_output=True, text=True, timeout=30)
+    assert usage.returncode == 0 and "--out DIR" in usage.stdout and "set -euo" not in usage.stdout
