@@ -9,6 +9,7 @@ rows alternate ours and theirs in every repeat.
 
     python benchmarks/bench_eval.py
     python benchmarks/bench_eval.py --device cuda     # wall time on a GPU
+    python benchmarks/bench_eval.py --device cuda --loglik-only   # benchmarks/gpu.sh's row
     python benchmarks/bench_eval.py --peer            # against lm-evaluation-harness and transformers generate
 
 The peer rows (``--peer``) put the same model, as the ``GPTNeoXForCausalLM`` its export loads as,
@@ -164,6 +165,7 @@ def main():
     ap.add_argument("--items", type=int, default=16)
     ap.add_argument("--peer", action="store_true", help="only the rows against lm-evaluation-harness and generate")
     ap.add_argument("--peer-batch", type=int, default=16, help="batch size of both sides in the peer rows")
+    ap.add_argument("--loglik-only", action="store_true", help="only the log-likelihood items/s (benchmarks/gpu.sh)")
     args = ap.parse_args()
     if args.device == "cpu":
         torch.set_num_threads(1)
@@ -180,6 +182,19 @@ def main():
           + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ", 1 thread, CPU time"))
     print(f"model: tiny-unfrozen, {model.num_parameters():,} parameters, context {model.cfg.context}")
 
+    mmlu, arc = items(args.items)
+    if not args.loglik_only:
+        generation_and_paper(model, lm, args, clock, mmlu, arc)
+    print(f"\n== log-likelihood throughput ({args.items} items per set; items/s)")
+    print(f"{'protocol':<34} {'batch 16':>8} {'batch 1':>9} {'x':>6}")
+    for name, its in (("loglik, MMLU-shaped, 4 choices", mmlu), ("loglik, ARC-shaped, 4 choices", arc)):
+        rate = {bs: len(its) / timed(lambda: loglik.run_items(lm, its, batch_size=bs), args.repeats, clock)
+                for bs in (16, 1)}
+        print(f"{name:<34} {rate[16]:>8.1f} {rate[1]:>9.1f} {rate[16] / rate[1]:>6.2f}")
+
+
+def generation_and_paper(model, lm, args, clock, mmlu, arc) -> None:
+    """Generation tokens/s with and without the cache, and the paper protocol's items/s."""
     print("\n== generation (prompt 32 tokens; tokens/s = batch x new tokens / time)")
     print(f"{'batch':>5} {'new':>4} {'cache tok/s':>12} {'no cache':>10} {'x':>6}")
     prompt = torch.randint(0, model.cfg.vocab_size, (1, 32), generator=torch.Generator().manual_seed(0)).to(args.device)
@@ -195,7 +210,6 @@ def main():
             rate[cache] = batch * new / t
         print(f"{batch:>5} {new:>4} {rate[True]:>12,.0f} {rate[False]:>10,.0f} {rate[True] / rate[False]:>6.2f}")
 
-    mmlu, arc = items(args.items)
     sampling = paper.Sampling(runs=10, temperature=1.0, top_k=50, seed=0)
     print(f"\n== evaluation throughput ({args.items} items per set; items/s)")
     print(f"{'protocol':<34} {'cache':>8} {'no cache':>9} {'x':>6}")
@@ -206,11 +220,6 @@ def main():
             t = timed(lambda: [paper.run_item(lm, it, sampling) for it in its], args.repeats, clock)
             rate[cache] = len(its) / t
         print(f"{name:<34} {rate[True]:>8.1f} {rate[False]:>9.1f} {rate[True] / rate[False]:>6.2f}")
-    print(f"{'protocol':<34} {'batch 16':>8} {'batch 1':>9} {'x':>6}")
-    for name, its in (("loglik, MMLU-shaped, 4 choices", mmlu), ("loglik, ARC-shaped, 4 choices", arc)):
-        rate = {bs: len(its) / timed(lambda: loglik.run_items(lm, its, batch_size=bs), args.repeats, clock)
-                for bs in (16, 1)}
-        print(f"{name:<34} {rate[16]:>8.1f} {rate[1]:>9.1f} {rate[16] / rate[1]:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Input-stage benchmark: eager reference, torch.compile of the reference, and the Triton kernels.
 
-On a CUDA GPU: the paper's shapes (T 1024, d_model 1024, 32 heads, n_embed 64 and 1024, B 8-32),
+On a CUDA GPU: the paper's shapes (T 1024, d_model 1024, 32 heads, n_embed 64 and 1024, B 8-32,
+V 65,536 and with --vocab also 131,072),
 forward / backward / both, p50 with p20-p80 from triton.testing.do_bench, achieved GB/s and the
 fraction of the GPU's memory bandwidth, peak memory per path, and the end-to-end training
 tokens/s of uni-glyph-335m and bit-64 with and without the kernels.
@@ -9,7 +10,7 @@ Without a GPU it says so, times eager vs compiled reference on small CPU shapes 
 path with a wall-clock timer) and checks the kernels against the reference under Triton's
 interpreter; interpreter run times are not performance figures and are not printed as such.
 
-    python benchmarks/bench_kernels.py [--batch 8 16 32] [--no-e2e] [--no-compile]
+    python benchmarks/bench_kernels.py [--batch 8 16 32] [--vocab 65536 131072] [--no-e2e] [--no-compile]
 """
 
 from __future__ import annotations
@@ -92,9 +93,8 @@ def impls(compile_ref: bool, with_triton: bool):
     return out
 
 
-def make_inputs(B, T, d_model, n_head, n_embed, trainable, device, dtype):
+def make_inputs(B, T, d_model, n_head, n_embed, trainable, device, dtype, V=65536):
     """ids, table, the qkv projection output (q/k are its views), cos, sin and gradients."""
-    V = 65536
     g = torch.Generator(device="cpu").manual_seed(0)
     ids = torch.randint(0, V, (B, T), generator=g).to(device)
     table = torch.randn(V, n_embed, generator=g).to(device).requires_grad_(trainable)
@@ -113,17 +113,20 @@ def stage_bytes(B, T, d_model, n_head, n_embed, elt_qk):
     return embed, rope
 
 
-def bench_shape(B, T, d_model, n_head, n_embed, paths, timer, device, dtype, bandwidth):
-    """Rows of (stage, direction, path, p50, p20, p80, GB/s, fraction, peak MiB) for one shape."""
+def bench_shape(B, T, d_model, n_head, n_embed, paths, timer, device, dtype, bandwidth, V=65536, rope=True):
+    """Rows of (stage, direction, path, p50, p20, p80, GB/s, fraction, peak MiB) for one shape.
+
+    ``rope=False`` leaves out the RoPE rows, which do not depend on the vocabulary."""
     cases = []  # (stage, direction, path, fn, bytes)
     embed_bytes, rope_bytes = stage_bytes(B, T, d_model, n_head, n_embed, torch.finfo(dtype).bits // 8)
-    frozen = make_inputs(B, T, d_model, n_head, n_embed, False, device, dtype)
-    for name, (emb, rope) in paths.items():
+    frozen = make_inputs(B, T, d_model, n_head, n_embed, False, device, dtype, V)
+    for name, (emb, rope_fn) in paths.items():
         cases += _embed_cases(name, emb, frozen, d_model, embed_bytes, trainable=False)
-        cases += _rope_cases(name, emb, rope, frozen, d_model, embed_bytes, rope_bytes)
+        if rope:
+            cases += _rope_cases(name, emb, rope_fn, frozen, d_model, embed_bytes, rope_bytes)
     if n_embed == d_model:  # the trainable baseline: a d_model-wide learned table
-        trainable = make_inputs(B, T, d_model, n_head, n_embed, True, device, dtype)
-        for name, (emb, rope) in paths.items():
+        trainable = make_inputs(B, T, d_model, n_head, n_embed, True, device, dtype, V)
+        for name, (emb, _) in paths.items():
             cases += _embed_cases(name, emb, trainable, d_model, embed_bytes, trainable=True)
     # Run everything once before timing: torch.compile's first calls compile in background
     # workers that would otherwise steal the CPU (and the GIL) from whatever is being timed.
@@ -279,6 +282,7 @@ def interpreter_check() -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, nargs="+", default=None)
+    ap.add_argument("--vocab", type=int, nargs="+", default=[65536], help="table rows V (GPU; the paper: 65536 131072)")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile of the reference")
     ap.add_argument("--no-e2e", action="store_true", help="skip the end-to-end training tokens/s")
     args = ap.parse_args(argv)
@@ -289,10 +293,14 @@ def main(argv=None) -> int:
         print(f"GPU: {name}; peak memory bandwidth {bw / 1e12:.2f} TB/s" if bw else f"GPU: {name}; bandwidth unknown")
         paths = impls(not args.no_compile, with_triton=True)
         for B in args.batch or (8, 32):
-            for n_embed in (64, 1024):
-                rows = bench_shape(B, 1024, 1024, 32, n_embed, paths, time_gpu, "cuda", torch.bfloat16, bw)
-                print_rows(rows, f"B={B} T=1024 d_model=1024 heads=32 head_dim=32 n_embed={n_embed}, q/k bf16")
-                print_saved(B, 1024, 1024, n_embed)
+            for i, V in enumerate(args.vocab):
+                for n_embed in (64, 1024):
+                    rows = bench_shape(B, 1024, 1024, 32, n_embed, paths, time_gpu, "cuda", torch.bfloat16, bw, V,
+                                       rope=i == 0)
+                    print_rows(rows, f"B={B} T=1024 d_model=1024 heads=32 head_dim=32 V={V:,} n_embed={n_embed}, "
+                               "q/k bf16" + ("" if i == 0 else " (RoPE rows as above: they do not depend on V)"))
+                    print_saved(B, 1024, 1024, n_embed)
+                    sys.stdout.flush()
         if not args.no_e2e:
             print("\n| model | backend | train tokens/s (B=8, T=1024, bf16 autocast) |\n|---|---|---:|")
             for preset in ("uni-glyph-335m", "bit-64"):

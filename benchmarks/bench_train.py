@@ -10,6 +10,7 @@ autocast, and the peak memory of both losses.
     python benchmarks/bench_train.py --skip-paper    # tiny presets only (no 5 GiB allocations)
     python benchmarks/bench_train.py --only-loss --loss-layers 4   # the loss memory comparison only
     python benchmarks/bench_train.py --peer          # against transformers' GPTNeoXForCausalLM, 1 thread
+    python benchmarks/bench_train.py --gpu-check     # CUDA: benchmarks/gpu.sh's rows (ours, the NeoX twin, MFU)
 """
 
 from __future__ import annotations
@@ -123,6 +124,98 @@ def gpu_paper(steps: int, B: int, compile_: bool, backend: str = "auto",
         del model
         torch.cuda.empty_cache()
     print()
+
+
+def matmul_peak(n: int = 8192, repeats: int = 10, device: str = "cuda") -> float:
+    """This device's bf16 rate (FLOP/s): mean of ``repeats`` n x n x n products on random data, after 3 warm-ups."""
+    a, b = (torch.randn(n, n, device=device, dtype=torch.bfloat16) for _ in range(2))
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - t0)
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def gpu_check(steps: int, B: int, compile_: bool = True, preset: str = "uni-glyph-335m", device: str = "cuda",
+              matmul_n: int = 8192) -> None:
+    """benchmarks/gpu.sh's training figures: uni-glyph-335m (all 16 layers) in bf16 autocast, ours with the
+    kernels and with the reference input stage, transformers' GPT-NeoX on the same weights, then ours
+    compiled; tokens/s, MFU against the bf16 rate measured here and against the data sheet, peak memory."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the twin's "Loading weights" bar would land in the RESULTS section
+    cuda = device == "cuda"
+    name = torch.cuda.get_device_name() if cuda else f"CPU ({platform.machine()})"
+    sheet = next((v for k, v in PEAK_BF16.items() if k in name), None)
+    measured = matmul_peak(matmul_n, device=device)
+    torch.manual_seed(0)
+    base = build(preset, "cpu")
+    T = base.cfg.context
+    print(f"## {name}: training step of {preset} ({base.cfg.n_layer} layers), bf16 autocast, B={B}, T={T}, "
+          f"AdamW fused; {steps} timed steps after 3 warm-up\n")
+    print(f"bf16 peak: {measured / 1e12:,.1f} TFLOP/s measured here ({matmul_n}^3 matmul, random data); "
+          f"data sheet {f'{sheet / 1e12:,.0f} TFLOP/s (dense)' if sheet else 'unknown for this GPU'}\n")
+    print("| model | s/step p20 / p50 / p80 | tokens/s (p50) | TFLOP/s | MFU (measured peak) | MFU (data sheet) | "
+          "peak memory | first loss |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|", flush=True)
+    x = torch.randint(0, base.cfg.vocab_size, (B, T + 1), generator=torch.Generator().manual_seed(1))
+    inp, tgt = x[:, :-1].contiguous().to(device), x[:, 1:].contiguous().to(device)
+    fpt = flops_per_token(base, T)
+    rows = [("ours, Triton kernels", "triton", False), ("ours, PyTorch input stage", "torch", False),
+            ("transformers GPT-NeoX, same weights", None, False)]
+    if compile_:
+        rows.append(("ours, Triton kernels, torch.compile", "triton", True))
+    for label, backend, compiled in rows:
+        try:  # one chance on a lent GPU: a row that breaks is reported and the next one still runs
+            print(_check_row(label, base, backend, compiled, inp, tgt, steps, device, fpt, measured, sheet), flush=True)
+        except Exception as exc:  # noqa: BLE001
+            print(f"| {label} | error: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]} | | | | | | |", flush=True)
+        if cuda:
+            torch.cuda.empty_cache()
+    print("\nMFU = 6 x (12 L d^2 + V d) + 12 L T d FLOPs per token (the frozen table's lift and the attention "
+          "masking not counted) x tokens/s / peak. The same first loss on every row: the same weights and batch.\n")
+
+
+def _check_row(label, base, backend, compiled, inp, tgt, steps, device, fpt, measured, sheet) -> str:
+    """One table row of gpu_check: ``backend`` None is the transformers twin of ``base``."""
+    import tempfile
+
+    cuda = device == "cuda"
+    if backend is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            model = neox_twin(base, tmp).to(device)
+    else:
+        model = copy.deepcopy(base).to(device)
+        model.set_backend(backend)
+    opt = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-4, fused=True)  # as the trainer does
+    step = _step_fn(torch.compile(model) if compiled else model, opt, inp, tgt, peer=backend is None)
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    times, first = [], None
+    for i in range(3 + steps):
+        t0 = time.perf_counter()
+        with torch.autocast(device, dtype=torch.bfloat16):
+            loss = step()  # .item() inside: the step has finished on the GPU
+        first = loss if first is None else first
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    q = statistics.quantiles(times, n=10)
+    p50 = statistics.median(times)
+    B, T = inp.shape
+    flops = B * T / p50 * fpt
+    mfu_sheet = f"{flops / sheet:.1%}" if sheet else "-"
+    memory = f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if cuda else "-"
+    return (f"| {label} | {q[1]:.4f} / {p50:.4f} / {q[7]:.4f} | {B * T / p50:,.0f} | {flops / 1e12:,.1f} | "
+            f"{flops / measured:.1%} | {mfu_sheet} | {memory} | {first:.4f} |")
 
 
 def _rss_bytes() -> int:
@@ -337,6 +430,9 @@ def main() -> None:
     ap.add_argument("--loss-context", type=int, default=1024)
     ap.add_argument("--gpu", action="store_true", help="only the CUDA figures: uni-glyph-335m with and without "
                     "the kernels and torch.compile, and the peak memory of either loss (benchmarks/gpu.sh)")
+    ap.add_argument("--gpu-check", action="store_true", help="benchmarks/gpu.sh's rows: uni-glyph-335m with and "
+                    "without the kernels, against transformers' GPT-NeoX and compiled, MFU against a measured peak")
+    ap.add_argument("--check-batch", type=int, default=8, help="batch of --gpu-check (sequences of 1024 tokens)")
     ap.add_argument("--peer", action="store_true", help="only the rows against transformers' GPT-NeoX")
     ap.add_argument("--peer-pairs", type=int, default=12, help="interleaved rounds per peer row")
     ap.add_argument("--peer-only", help="only the peer rows whose label contains this")
@@ -347,6 +443,11 @@ def main() -> None:
         loss_step_child(args.loss_child, args.loss_layers, args.loss_batch, args.loss_context)
         return
     print(f"torch {torch.__version__}\n")
+    if args.gpu_check:
+        if not torch.cuda.is_available():
+            sys.exit("error: --gpu-check needs a CUDA device and torch built with CUDA")
+        gpu_check(args.steps, args.check_batch)
+        return
     if args.gpu:
         if not torch.cuda.is_available():
             sys.exit("error: --gpu needs a CUDA device and torch built with CUDA")
