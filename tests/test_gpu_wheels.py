@@ -21,8 +21,8 @@ def test_image_and_wheels_cover_every_import():
 
 def test_wheels_are_exactly_what_the_image_lacks():
     wheels = set(gpu_env.carried())
-    assert wheels == {"freetype-py", "ijson", "zstandard"}  # the list of what the image lacks
-    assert gpu_env.wheels() == ["freetype-py>=2.4", "ijson>=3.2", "zstandard>=0.22"]  # pyproject's ranges
+    assert wheels == {"freetype-py", "zstandard"}  # what the image lacks (ijson is no longer a dependency)
+    assert gpu_env.wheels() == ["freetype-py>=2.4", "zstandard>=0.22"]  # pyproject's ranges
     assert not wheels & gpu_env.IMAGE
     # every dependency is either in the image or carried: nothing installs from a registry there
     assert set(gpu_env.requirements()) <= gpu_env.IMAGE | wheels
