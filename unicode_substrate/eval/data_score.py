@@ -84,7 +84,8 @@ def score_data(lm, data_dir: str | Path, context: int | None = None, batch_size:
 
 def evaluate_data(out: str | Path, data: str | Path, run: str | Path, checkpoint=None, tokenizer=None, table=None,
                   batch_size: int = 8, max_tokens: int = 0, device: str = "cpu", force: bool = False,
-                  progress: bool = False, tasks=None, data_dir: str | Path | None = None, **benchmark) -> Path:
+                  progress: bool = False, tasks=None, data_dir: str | Path | None = None, label: str | None = None,
+                  **benchmark) -> Path:
     """Score ``run`` on ``data``'s validation split into the eval directory ``out`` (with ``tasks``: and
     on those benchmarks from ``data_dir``, into the same results files). Returns ``out``."""
     from unicode_substrate.eval.models import RunModel
@@ -97,6 +98,10 @@ def evaluate_data(out: str | Path, data: str | Path, run: str | Path, checkpoint
     out = Path(out)
     check_range("batch_size", batch_size)
     check_range("data_tokens", max_tokens)
+    if label is not None:
+        from unicode_substrate.eval.results_txt import check_label
+
+        check_label(label, "--label")
     device_available(device)
     from unicode_substrate.artifacts import check_output
 
@@ -112,7 +117,8 @@ def evaluate_data(out: str | Path, data: str | Path, run: str | Path, checkpoint
                        progress=progress)
     if tasks:
         return evaluate(out, tasks, data_dir, lm=lm, force=force, progress=progress, device=device, batch_size=batch_size,
-                        extra={DATA_SCORE: score}, inputs=inputs, **benchmark)
+                        extra={DATA_SCORE: score}, inputs=inputs, label=label, **benchmark)
     record = {"kind": "eval", "schema_version": 1, "model": lm.description,
-              "settings": {"device": device}, "benchmark_files_sha256": {}, "results": {}, DATA_SCORE: score}
+              "settings": {"device": device}, "benchmark_files_sha256": {}, "results": {}, DATA_SCORE: score,
+              **({"label": label} if label is not None else {})}
     return write_eval_dir(out, record, [], force=force, inputs=inputs)
