@@ -88,3 +88,53 @@ def test_a_grown_model_scores_what_its_last_stage_said(setup, tmp_path):
     assert run_cli("eval", "--run", tmp_path / "g" / "final", "--data", setup["data"], "--out", out).exit_code == 0
     final = Run.load(tmp_path / "g" / "final").summary()
     assert _results(out)["data_score"]["val_bpb"] == pytest.approx(final["val_bpb"], rel=1e-6)
+
+
+def test_the_score_is_printed_and_a_recipe_data_folder_is_scored_per_source(setup, tmp_path):
+    """eval --data prints its table as every eval does; a recipe-built folder gets bits per byte per
+    source beside the overall figure, from the manifest's validation ranges, and the parts add up."""
+    import shutil
+
+    root = setup["root"]
+    shutil.copy(root / "corpus.jsonl", tmp_path / "wiki.jsonl")
+    shutil.copy(setup["bench"] / "arc-easy" / "Dev.jsonl", tmp_path / "ARC-Easy-Train.jsonl")
+    (tmp_path / "recipe.toml").write_text(
+        'val_every = 3\n[[source]]\nname = "wiki"\npath = "wiki.jsonl"\nshare = 0.97\n'
+        '[[source]]\nname = "arc"\npath = "ARC-Easy-Train.jsonl"\nformat = "arc"\n', encoding="utf-8")
+    from unicode_substrate.run import Run
+
+    tok = Run.load(setup["run"]).tokenizer_path
+    res = run_cli("prepare", "--recipe", tmp_path / "recipe.toml", "--tokenizer", tok, "--out", tmp_path / "mix",
+                  "--no-progress")
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "ev"
+    res = run_cli("eval", "--run", setup["run"], "--data", tmp_path / "mix", "--out", out, "--no-progress")
+    assert res.exit_code == 0, res.output
+    score = _results(out)["data_score"]
+    names = [s["name"] for s in score["sources"]]
+    assert names == ["wiki", "arc"]
+    assert sum(s["val_bytes"] for s in score["sources"]) == score["val_bytes"]
+    assert sum(s["val_tokens"] for s in score["sources"]) == score["val_tokens"]
+    nats = sum(s["val_loss"] * s["val_tokens"] for s in score["sources"])
+    assert nats == pytest.approx(score["val_loss"] * score["val_tokens"], rel=1e-9)
+    lines = res.output.splitlines()
+    assert lines[0].split() == ["data", "tokens", "UTF-8", "bytes", "loss", "bits/byte"]
+    assert lines[1].split()[0] == "all" and lines[1].split()[-1] == f"{score['val_bpb']:.4f}"
+    assert [ln.split()[1] for ln in lines[2:4]] == ["wiki", "arc"]
+    assert lines[-1] == f"results written to {out}"
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert "| source arc |" in md and f"{score['sources'][1]['val_bpb']:.4f}" in md
+
+
+def test_data_tokens_below_the_first_document_is_refused(setup, tmp_path):
+    """--data-tokens 1 cannot hold a whole document: one line, not the whole first document scored."""
+    import numpy as np
+
+    first = int(np.load(setup["data"] / "val_docs.npy")[0, 0])
+    assert first > 1
+    one_line_error(run_cli("eval", "--run", setup["run"], "--data", setup["data"], "--data-tokens", "1",
+                           "--out", tmp_path / "ev"), "no whole document", f"{first} tokens")
+    res = run_cli("eval", "--run", setup["run"], "--data", setup["data"], "--data-tokens", str(first),
+                  "--out", tmp_path / "ok", "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert _results(tmp_path / "ok")["data_score"]["val_tokens"] == first - 1

@@ -84,15 +84,14 @@ def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, data
                              batch_size=batch_size, max_tokens=data_tokens, device=device, force=force, progress=progress,
                              tasks=tasks, data_dir=data_dir, protocol=protocol, runs=runs, limit=limit, seed=seed,
                              temperature=temperature, top_k=top_k or None, fewshot=fewshot, label=label)
-        click.echo(f"results written to {path}")
-        return
-    from unicode_substrate.eval.runner import evaluate
+    else:
+        from unicode_substrate.eval.runner import evaluate
 
-    path = evaluate(out, tasks, data_dir, run=run_dir, hf_model=hf_model, checkpoint=checkpoint, tokenizer=tokenizer,
-                    table=table, protocol=protocol, runs=runs, limit=limit, seed=seed, temperature=temperature,
-                    top_k=top_k or None, batch_size=batch_size, device=device, force=force, fewshot=fewshot,
-                    split=split, task_paths=task_path, task_files=task_file, bos=bos, loglik_choices=loglik_choices,
-                    progress=progress, label=label)
+        path = evaluate(out, tasks, data_dir, run=run_dir, hf_model=hf_model, checkpoint=checkpoint, tokenizer=tokenizer,
+                        table=table, protocol=protocol, runs=runs, limit=limit, seed=seed, temperature=temperature,
+                        top_k=top_k or None, batch_size=batch_size, device=device, force=force, fewshot=fewshot,
+                        split=split, task_paths=task_path, task_files=task_file, bos=bos, loglik_choices=loglik_choices,
+                        progress=progress, label=label)
     from unicode_substrate.eval.report import read_terminal_table
 
     click.echo(read_terminal_table(path))
