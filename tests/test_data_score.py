@@ -84,6 +84,7 @@ def test_a_grown_model_scores_what_its_last_stage_said(setup, tmp_path):
     r = run_cli("grow", "--config", cfg, "--data", setup["data"], "--table", setup["root"] / "table",
                 "--out", tmp_path / "g", "--no-monolithic", "--no-progress")
     assert r.exit_code == 0, r.output
+    assert f"grown model in {tmp_path / 'g' / 'final'};" in r.output
     out = tmp_path / "ev"
     assert run_cli("eval", "--run", tmp_path / "g" / "final", "--data", setup["data"], "--out", out).exit_code == 0
     final = Run.load(tmp_path / "g" / "final").summary()
@@ -138,3 +139,19 @@ def test_data_tokens_below_the_first_document_is_refused(setup, tmp_path):
                   "--out", tmp_path / "ok", "--no-progress")
     assert res.exit_code == 0, res.output
     assert _results(tmp_path / "ok")["data_score"]["val_tokens"] == first - 1
+
+
+def test_grow_over_seeds_names_the_final_folders_that_exist(setup, tmp_path):
+    from unicode_substrate.run import Run
+
+    m = Run.load(setup["run"]).model_config.to_dict()
+    fields = {k: m[k] for k in ("vocab_size", "d_model", "n_head", "context", "n_embed")}
+    cfg = tmp_path / "grow.toml"
+    cfg.write_text('preset = "tiny-glyph"\ndevice = "cpu"\nbatch_size = 2\nstages = [1]\nsteps_per_stage = [2]\n'
+                   f"model = {{ n_layer = 1, {', '.join(f'{k} = {v}' for k, v in fields.items())} }}\n")
+    r = run_cli("grow", "--config", cfg, "--data", setup["data"], "--table", setup["root"] / "table",
+                "--out", tmp_path / "g", "--no-progress", "--seeds", "1,2")
+    assert r.exit_code == 0, r.output
+    assert f"grown model in {tmp_path / 'g'}/seed-S/final for seeds 1, 2;" in r.output
+    assert all((tmp_path / "g" / f"seed-{s}" / "final").is_dir() for s in (1, 2))
+    assert not (tmp_path / "g" / "final").exists()

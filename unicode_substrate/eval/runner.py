@@ -240,7 +240,8 @@ def list_files(tasks, data_dir, fewshot: int = 0, split: str | None = None, task
                 raise
             lines.append(f"{t.name}: not found ({e})")
             continue
-        lines.append(f"{t.name} ({splits[t.name]} split, {len(loaded[t.name])} items evaluated):")
+        n = len(loaded[t.name])
+        lines.append(f"{t.name} ({splits[t.name]} split, {n} {'item' if n == 1 else 'items'} evaluated):")
         lines += [f"  {f}" for f in files]
     return lines
 
