@@ -285,7 +285,7 @@ def markdown(columns: list[Column], keys: list[tuple], pictures: list[str], note
     lines += ["", "Parameters count the frozen table, as the author's files do; trainable leaves it out.", "",
               "| model | source | parameters | trainable |", "|---|---|---|---|"]
     lines += [f"| {_md(c.name)} | {c.source} | {c.parameters or '–'} | {c.trainable or '–'} |" for c in columns]
-    lines += [""] + [f"{n}\n" for n in notes] + [f"![{Path(p).stem}]({p})" for p in pictures] + [""]
+    lines += [""] + [f"{n}\n" for n in notes] + [f"![{Path(p).stem}]({p})\n" for p in pictures]
     return "\n".join(lines)
 
 

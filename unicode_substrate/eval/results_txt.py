@@ -31,6 +31,7 @@ RESULTS_TXT = "results.txt"
 LABELS = {name: t.paper_name for name, t in sorted(TASKS.items(), key=lambda kv: kv[1].paper_name == "BLEU")
           if t.paper_name}
 TASK_OF = {label: task for task, label in LABELS.items()}
+_ORDER = {label: i for i, label in enumerate(lb for lb in LABELS.values() if lb != "BLEU")}
 DIRECTION_ORDER = ("en-ru", "ru-en", "en-zh", "zh-en")
 _NUM = r"(\d+(?:\.\d+)?)"
 _PARAMS = re.compile(rf"^(\S+) Total parameters:\s*{_NUM}([MB])$")
@@ -107,9 +108,8 @@ def direction_key(d: str) -> tuple:
 def label_key(label: str) -> tuple:
     """Sort key of a label: the author's order (MMLU, ARC-e, ARC-c, C-SENSE, SQUAD, BOOLQ), then
     other tasks by name, BLEU last."""
-    order = [lb for lb in LABELS.values() if lb != "BLEU"]
-    if label in order:
-        return 0, order.index(label), ""
+    if label in _ORDER:
+        return 0, _ORDER[label], ""
     return (2, 0, "") if label == "BLEU" else (1, 0, label)
 
 
