@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -111,6 +112,11 @@ def test_the_score_is_printed_and_a_recipe_data_folder_is_scored_per_source(setu
     out = tmp_path / "ev"
     res = run_cli("eval", "--run", setup["run"], "--data", tmp_path / "mix", "--out", out, "--no-progress")
     assert res.exit_code == 0, res.output
+    manifest = json.loads((tmp_path / "mix" / "manifest.json").read_text())
+    plain = json.loads((root / "data" / "manifest.json").read_text())
+    # one rule for both: the tokenizer recorded relative to the data folder where they share a root
+    assert manifest["tokenizer_path"] == os.path.relpath(tok, tmp_path / "mix")
+    assert plain["tokenizer_path"] == os.path.relpath(tok, root / "data")
     score = _results(out)["data_score"]
     names = [s["name"] for s in score["sources"]]
     assert names == ["wiki", "arc"]
