@@ -33,7 +33,8 @@ LM_EVAL_ALIASES = "arc_easy, arc_challenge, commonsense_qa, boolq, squadv2, mmlu
               help="A data directory from substrate prepare: score loss and bits per byte on its validation split "
                    "(whole documents), with or without --tasks; needs --run.")
 @click.option("--data-tokens", type=ranged("data_tokens"), default=0, show_default=True,
-              help="With --data: at most N validation tokens, rounded down to whole documents (0 = all).")
+              help="With --data: at most N validation tokens, rounded down to whole documents but at least the "
+                   "first document, as training validation counts them (0 = all); the count scored is recorded.")
 @click.option("--protocol", type=click.Choice(EVAL_PROTOCOLS), default=DEFAULT_EVAL_PROTOCOL, show_default=True,
               help="paper = generate and match the first character (SQuAD: containment, translation: BLEU); "
                    "loglik = likeliest answer continuation (multiple choice only).")

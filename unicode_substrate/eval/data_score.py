@@ -29,7 +29,8 @@ METHOD = ("non-overlapping windows of `context` tokens over the whole-document p
 
 def _val_split(data_dir: str | Path, max_tokens: int = 0):
     """(ids, ends of the scored documents, manifest, sha256): the whole-document prefix of at most
-    ``max_tokens`` tokens (0: all), verified; a limit below the first document is an error."""
+    ``max_tokens`` tokens (0: all) but at least the first document, as ``train/data.py: val_range``
+    counts training validation (the two figures must stay equal), verified."""
     data_dir = Path(data_dir)
     manifest = verify_manifest(data_dir, kind=TOKENS_KIND, max_schema=TOKENS_MAX_SCHEMA)
     dtype = np.dtype(manifest["dtype"]).newbyteorder("<")
@@ -40,11 +41,8 @@ def _val_split(data_dir: str | Path, max_tokens: int = 0):
     ends = np.load(data_dir / "val_docs.npy", allow_pickle=False)  # cumulative (tokens, bytes) per document
     if max_tokens <= 0 or max_tokens >= int(ends[-1, 0]):
         k = len(ends) - 1
-    else:  # whole documents only, as many as fit
-        k = int(np.searchsorted(ends[:, 0], max_tokens, side="right")) - 1
-        if k < 0:
-            raise SubstrateError(f"--data-tokens {max_tokens} holds no whole document of {data_dir}: its first "
-                                 f"validation document has {int(ends[0, 0])} tokens")
+    else:  # whole documents only, as many as fit, and at least the first (as training validation counts)
+        k = max(int(np.searchsorted(ends[:, 0], max_tokens, side="right")) - 1, 0)
     return np.asarray(val[: int(ends[k, 0])], dtype=np.int64), ends[: k + 1], manifest, manifest_sha256(data_dir)
 
 
