@@ -465,3 +465,11 @@ def test_a_hundred_thousand_subjects_take_seconds_not_minutes(tmp_path):
     t0 = time.monotonic()
     _many_subjects(tmp_path, 100_000)
     assert time.monotonic() - t0 < 120  # 7+ minutes and rising memory before the pictures were capped
+
+
+def test_eval_label_is_checked_before_any_work(evals, tmp_path):
+    root, _, _ = evals
+    for bad in ("two words", "tab\there", ""):
+        one_line_error(run_cli("eval", "--hf-model", tmp_path / "nowhere", "--tasks", "arc-easy", "--data-dir",
+                               root / "bench", "--label", bad, "--out", tmp_path / "ev"), "--label")
+    assert not (tmp_path / "ev").exists()
