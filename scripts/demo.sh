@@ -42,7 +42,7 @@ stage "tokenizer: lossless layout, n-grams mined from the built-in corpus" \
 run $S build-tokenizer --out "$OUT/tokenizer" --force
 
 stage "glyph table: every id drawn, 128 dimensions (the tiny presets' width)" \
-      "65,536 glyph pictures -> PCA -> unit rows; identical pictures are moved apart (about a minute)."
+      "65,536 glyph pictures -> PCA -> unit rows; identical pictures are moved apart (about a minute idle, several on a loaded machine)."
 run $S render --tokenizer "$OUT/tokenizer" --method glyph --dim 128 --out "$OUT/table" --preview "$OUT/atlas.png" --force
 
 stage "token data: the corpus tokenized into train and validation arrays" \

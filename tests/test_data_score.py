@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -84,7 +85,82 @@ def test_a_grown_model_scores_what_its_last_stage_said(setup, tmp_path):
     r = run_cli("grow", "--config", cfg, "--data", setup["data"], "--table", setup["root"] / "table",
                 "--out", tmp_path / "g", "--no-monolithic", "--no-progress")
     assert r.exit_code == 0, r.output
+    assert f"grown model in {tmp_path / 'g' / 'final'};" in r.output
     out = tmp_path / "ev"
     assert run_cli("eval", "--run", tmp_path / "g" / "final", "--data", setup["data"], "--out", out).exit_code == 0
     final = Run.load(tmp_path / "g" / "final").summary()
     assert _results(out)["data_score"]["val_bpb"] == pytest.approx(final["val_bpb"], rel=1e-6)
+
+
+def test_the_score_is_printed_and_a_recipe_data_folder_is_scored_per_source(setup, tmp_path):
+    """eval --data prints its table as every eval does; a recipe-built folder gets bits per byte per
+    source beside the overall figure, from the manifest's validation ranges, and the parts add up."""
+    import shutil
+
+    root = setup["root"]
+    shutil.copy(root / "corpus.jsonl", tmp_path / "wiki.jsonl")
+    shutil.copy(setup["bench"] / "arc-easy" / "Dev.jsonl", tmp_path / "ARC-Easy-Train.jsonl")
+    (tmp_path / "recipe.toml").write_text(
+        'val_every = 3\n[[source]]\nname = "wiki"\npath = "wiki.jsonl"\nshare = 0.97\n'
+        '[[source]]\nname = "arc"\npath = "ARC-Easy-Train.jsonl"\nformat = "arc"\n', encoding="utf-8")
+    from unicode_substrate.run import Run
+
+    tok = Run.load(setup["run"]).tokenizer_path
+    res = run_cli("prepare", "--recipe", tmp_path / "recipe.toml", "--tokenizer", tok, "--out", tmp_path / "mix",
+                  "--no-progress")
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "ev"
+    res = run_cli("eval", "--run", setup["run"], "--data", tmp_path / "mix", "--out", out, "--no-progress")
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((tmp_path / "mix" / "manifest.json").read_text())
+    plain = json.loads((root / "data" / "manifest.json").read_text())
+    # one rule for both: the tokenizer recorded relative to the data folder where they share a root
+    assert manifest["tokenizer_path"] == os.path.relpath(tok, tmp_path / "mix")
+    assert plain["tokenizer_path"] == os.path.relpath(tok, root / "data")
+    score = _results(out)["data_score"]
+    names = [s["name"] for s in score["sources"]]
+    assert names == ["wiki", "arc"]
+    assert sum(s["val_bytes"] for s in score["sources"]) == score["val_bytes"]
+    assert sum(s["val_tokens"] for s in score["sources"]) == score["val_tokens"]
+    nats = sum(s["val_loss"] * s["val_tokens"] for s in score["sources"])
+    assert nats == pytest.approx(score["val_loss"] * score["val_tokens"], rel=1e-9)
+    lines = res.output.splitlines()
+    assert lines[0].split() == ["data", "tokens", "UTF-8", "bytes", "loss", "bits/byte"]
+    assert lines[1].split()[0] == "all" and lines[1].split()[-1] == f"{score['val_bpb']:.4f}"
+    assert [ln.split()[1] for ln in lines[2:4]] == ["wiki", "arc"]
+    assert lines[-1] == f"results written to {out}"
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert "| source arc |" in md and f"{score['sources'][1]['val_bpb']:.4f}" in md
+
+
+def test_data_tokens_below_the_first_document_scores_that_document_as_its_help_says(setup, tmp_path):
+    """--data-tokens 1 cannot hold a whole document: the first one is scored, as training validation
+    counts --eval-tokens (the two figures stay equal), and the help text says so."""
+    import numpy as np
+
+    first = int(np.load(setup["data"] / "val_docs.npy")[0, 0])
+    assert first > 1
+    res = run_cli("eval", "--run", setup["run"], "--data", setup["data"], "--data-tokens", "1",
+                  "--out", tmp_path / "ev", "--no-progress")
+    assert res.exit_code == 0, res.output
+    score = _results(tmp_path / "ev")["data_score"]
+    assert score["val_tokens"] == first - 1 and score["max_tokens"] == 1
+    assert f"{first - 1:,}" in res.output.splitlines()[1]  # the count scored is printed
+    help_text = " ".join(run_cli("eval", "--help").output.split())
+    assert "at least the first document" in help_text
+
+
+def test_grow_over_seeds_names_the_final_folders_that_exist(setup, tmp_path):
+    from unicode_substrate.run import Run
+
+    m = Run.load(setup["run"]).model_config.to_dict()
+    fields = {k: m[k] for k in ("vocab_size", "d_model", "n_head", "context", "n_embed")}
+    cfg = tmp_path / "grow.toml"
+    cfg.write_text('preset = "tiny-glyph"\ndevice = "cpu"\nbatch_size = 2\nstages = [1]\nsteps_per_stage = [2]\n'
+                   f"model = {{ n_layer = 1, {', '.join(f'{k} = {v}' for k, v in fields.items())} }}\n")
+    r = run_cli("grow", "--config", cfg, "--data", setup["data"], "--table", setup["root"] / "table",
+                "--out", tmp_path / "g", "--no-progress", "--seeds", "1,2")
+    assert r.exit_code == 0, r.output
+    assert f"grown model in {tmp_path / 'g'}/seed-S/final for seeds 1, 2;" in r.output
+    assert all((tmp_path / "g" / f"seed-{s}" / "final").is_dir() for s in (1, 2))
+    assert not (tmp_path / "g" / "final").exists()

@@ -177,7 +177,11 @@ def hf_dir(tmp_path):
 def test_hf_model(setup, hf_dir, tmp_path):
     from unicode_substrate.eval.hf import HFModel
 
-    lm = HFModel(hf_dir)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()
+    lm = HFModel(hf_dir)  # stderr is not a terminal here: no \r frames of transformers' own loading bar in a log
+    assert not hf_logging.is_progress_bar_enabled()
     ids = lm.encode("Answer: ab")
     assert lm.decode(ids) == "Answer: ab"
     out = tmp_path / "ev"

@@ -227,3 +227,13 @@ def test_task_folders_keep_reading_names_that_carry_the_split(tmp_path):
         {"context": "c", "qas": [{"id": "1", "question": "q"}]}]}]}), encoding="utf-8")
     with pytest.raises(SubstrateError, match=r"squad_v2_dev.json data\[0\].paragraphs\[0\].qas\[0\]: no answers"):
         load_task("squad", tmp_path)
+
+
+def test_list_files_counts_one_item_in_the_singular(tmp_path):
+    row = {"id": "q1", "question": {"stem": "Which?", "choices": [{"label": "A", "text": "a"}, {"label": "B", "text": "b"}]},
+           "answerKey": "A"}
+    (tmp_path / "arc-easy").mkdir()
+    (tmp_path / "arc-easy" / "Dev.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["eval", "--list-files", "--data-dir", str(tmp_path), "--tasks", "arc-easy"])
+    assert res.exit_code == 0, res.output
+    assert "arc-easy (validation split, 1 item evaluated):" in res.output and "1 items" not in res.output

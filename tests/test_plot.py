@@ -69,3 +69,39 @@ def test_plot_refuses_a_run_without_metrics(runs, tmp_path):
     root, a, _ = runs
     fused = fuse([a, a], tmp_path / "fused")
     one_line_error(run_cli("plot", fused, "--out", tmp_path / "f.png"), "has no training metrics")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.update(step="7") if m["type"] == "train" else None, "step = '7' is not a whole number"),
+    (lambda m: m.pop("loss") if m["type"] == "train" else None, "loss = 'None' is not a finite number"),
+    (lambda m: m.update(loss=float("nan")) if m["type"] == "train" else None, "loss = 'nan'"),
+    (lambda m: m.update(val_loss=None) if m["type"] == "val" else None, "val_loss = 'None'"),
+    (lambda m: m.update(val_bpb=None) if m["type"] == "val" else None, "val_bpb = 'None'"),
+    (lambda m: m.update(val_bpb="0.5") if m["type"] == "val" else None, "val_bpb = '0.5'"),
+])
+def test_plot_on_edited_metrics_is_one_line_naming_the_file_and_record(runs, tmp_path, edit, message):
+    import json
+    import shutil
+
+    _, a, _ = runs
+    run = tmp_path / "edited"
+    shutil.copytree(a, run)
+    records = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    for m in records:
+        edit(m)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in records))
+    one_line_error(run_cli("plot", run, "--out", tmp_path / "x.png"), "metrics.jsonl: record ", message)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_on_a_string_batch_size_is_one_line(runs, tmp_path):
+    import json
+    import shutil
+
+    _, a, _ = runs
+    run = tmp_path / "edited"
+    shutil.copytree(a, run)
+    rec = json.loads((run / "run.json").read_text())
+    rec["train"]["batch_size"] = "4"
+    (run / "run.json").write_text(json.dumps(rec))
+    one_line_error(run_cli("plot", run, "--out", tmp_path / "x.png"), "run.json: train.batch_size = '4'")

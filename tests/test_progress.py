@@ -137,3 +137,27 @@ def test_eval_prints_progress_lines(workspace, tmp_path):
     assert r.exit_code == 0, r.output
     assert re.search(r"^eval: item \d+/\d+ \(100 %\), \d+ s, arc-easy", r.output, re.M), r.output
     _no_bar_frames(r.output)
+
+
+def test_table_stages_have_a_heartbeat_in_a_log():
+    """PCA and the collision check are single long calls: a log still hears from them (the demo's table
+    stage once spent minutes with three status lines)."""
+    import io
+    import time
+
+    from unicode_substrate.render.build import _Stages
+
+    log = io.StringIO()
+    stages = _Stages(True, stream=log, every_s=0.05)
+    stages.next("PCA")
+    time.sleep(0.4)
+    stages.next("collision check and write")
+    time.sleep(0.4)
+    stages.close()
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "table: PCA" and "\r" not in log.getvalue()
+    assert any(ln.startswith("table: PCA still running, ") for ln in lines)
+    assert any(ln.startswith("table: collision check and write still running, ") for ln in lines)
+    n = len(lines)
+    time.sleep(0.2)
+    assert len(log.getvalue().splitlines()) == n  # closed: the heartbeat stopped

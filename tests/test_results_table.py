@@ -256,3 +256,220 @@ def test_results_png_marks_a_zero_score_and_draws_wilson_bounds():
     tiny = json.loads(json.dumps(results))
     tiny["results"]["arc-easy"]["loglik"]["acc"] = 1e-9
     assert ink(results) > ink(tiny)
+
+
+# ---- parameters as the author counts them ------------------------------------------------------
+
+def test_a_frozen_runs_parameters_count_its_table_as_the_author_does(tmp_path):
+    """abs-bvv-3 = 1.7B ≈ 2 × 131,072 × 4,096 + 3 × 12 × 4,096²: table and head, and 12 d² per block.
+    A frozen run's total is the same sum, plus only its biases and LayerNorms; trainable leaves the table out."""
+    from unicode_substrate.eval.results_txt import format_parameters
+    from unicode_substrate.model.config import ModelConfig
+    from unicode_substrate.model.gpt import GPT
+
+    assert format_parameters(2 * 131_072 * 4_096 + 3 * 12 * 4_096 ** 2) == "1.7B"
+    V, d, L = 1200, 32, 2
+    torch.manual_seed(0)
+    model = GPT(ModelConfig(vocab_size=V, d_model=d, n_embed=d, n_layer=L, n_head=2, context=96, embedding="frozen"),
+                table=torch.randn(V, d), backend="torch").eval()
+    author = 2 * V * d + L * 12 * d * d
+    small = L * (9 * d + 4 * d) + 2 * d  # biases of qkv, proj, fc, fc2 (3d + d + 4d + d); two LayerNorms (4 d); ln_f
+    assert model.num_parameters() == author + small
+    assert model.num_parameters(trainable_only=True) == model.num_parameters() - V * d
+
+    lm = TinyLM("frozen-model")
+    lm.model = model
+    out = evaluate(tmp_path / "ev", "arc-easy", write_original(tmp_path / "bench"), lm=lm, protocol="loglik")
+    rec = json.loads((out / "results.json").read_text())["model"]
+    assert rec["parameters"] == author + small and rec["trainable_parameters"] == author + small - V * d
+    assert (out / "results.txt").read_text().splitlines()[0] == \
+        f"frozen-model Total parameters:     {format_parameters(author + small)}"
+    res = run_cli("results-table", out, "--out", tmp_path / "t")
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "t" / "table.md").read_text(encoding="utf-8")
+    assert (f"| frozen-model loglik acc | eval directory | {format_parameters(author + small)} | "
+            f"{format_parameters(author + small - V * d)} |") in md
+
+
+# ---- names, item counts, chance levels -------------------------------------------------------------
+
+def _table(out: Path) -> tuple[list, dict]:
+    rows = list(csv.reader(io.StringIO((out / "table.csv").read_text(encoding="utf-8"))))
+    return rows[0], {r[0]: r for r in rows[1:]}
+
+
+def test_label_names_a_column_and_item_counts_sit_beside_every_score(evals, tmp_path):
+    root, both, ll = evals
+    out = tmp_path / "t"
+    res = run_cli("results-table", ll, "--label", f"mine={both}", "--out", out)
+    assert res.exit_code == 0, res.output
+    header, body = _table(out)
+    assert "mine" in header and "mine loglik acc" in header and "tiny-model" not in header
+    ours = json.loads((both / "results.json").read_text())["results"]
+    c = header.index("mine")
+    assert header[c:c + 4] == ["mine", "mine low", "mine high", "mine n"]
+    assert body["ARC-c"][c + 3] == str(ours["arc-challenge"]["paper"]["n"])
+    md = (out / "table.md").read_text(encoding="utf-8")
+    n = ours["arc-challenge"]["paper"]["n"]
+    assert f"(n={n})" in next(ln for ln in md.splitlines() if ln.startswith("| ARC-c |"))
+    assert "items scored" in md
+    # an eval's own label (eval --label) is its default name
+    lab = evaluate(tmp_path / "lab", "arc-easy", root / "bench", lm=TinyLM(), protocol="loglik", label="seed-run")
+    assert json.loads((lab / "results.json").read_text())["label"] == "seed-run"
+    assert run_cli("results-table", lab, "--out", tmp_path / "t2").exit_code == 0
+    assert "seed-run loglik acc" in _table(tmp_path / "t2")[0]
+    one_line_error(run_cli("results-table", both, "--label", "two words=" + str(ll), "--out", tmp_path / "t3"),
+                   "printable")
+    one_line_error(run_cli("results-table", "--label", "x" + str(ll), "--out", tmp_path / "t3"), "NAME=PATH")
+
+
+def test_default_names_do_not_collide_for_seeds_stages_and_two_evals_of_one_run(tmp_path):
+    from unicode_substrate.eval.results_txt import model_name
+
+    def name(run):
+        return model_name({"model": {"run": run}})
+
+    assert name("study/runs/frozen/seed-1") == "frozen/seed-1" and name("study/runs/trainable/seed-1") == "trainable/seed-1"
+    assert name("grown/stages/2") == "grown/stage-2" and name("grown/final") == "grown/final"
+    assert name("grown/seed-3/final") == "grown/seed-3/final" and name("runs/tiny") == "tiny"
+    bench = write_original(tmp_path / "bench")
+    a = evaluate(tmp_path / "ev-a", "arc-easy", bench, lm=TinyLM(), protocol="loglik")
+    b = evaluate(tmp_path / "ev-b", "arc-easy", bench, lm=TinyLM(), protocol="loglik", limit=1)
+    res = run_cli("results-table", a, b, "--out", tmp_path / "t")
+    assert res.exit_code == 0, res.output
+    header, body = _table(tmp_path / "t")
+    assert "tiny-model@ev-a loglik acc" in header and "tiny-model@ev-b loglik acc" in header
+    assert body["ARC-e"][header.index("tiny-model@ev-b loglik acc n")] == "1"
+
+
+def test_a_user_tasks_chance_label_and_lines_come_from_its_task(tmp_path):
+    """The task file's chance = 25.0 is shown; its results.txt line and table row are under its name."""
+    import test_eval_taskfile as tf
+
+    (tmp_path / "ARC-Easy-Dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tf.ARC_ROWS), encoding="utf-8")
+    (tmp_path / "my.toml").write_text(tf.ARC_TOML, encoding="utf-8")
+    out = evaluate(tmp_path / "ev", None, None, lm=TinyLM(), task_files=[tmp_path / "my.toml"], runs=2)
+    txt = (out / "results.txt").read_text(encoding="utf-8")
+    assert re.search(r"^tiny-model my-arc: \d+\.\d\d% ± ", txt, re.MULTILINE), txt
+    assert run_cli("results-table", out, "--out", tmp_path / "t").exit_code == 0
+    header, body = _table(tmp_path / "t")
+    assert body["my-arc"][1] == "25" and body["my-arc"][header.index("tiny-model n")] == "4"
+    assert "| my-arc | 25 |" in (tmp_path / "t" / "table.md").read_text(encoding="utf-8")
+
+
+def test_every_built_in_task_has_its_label_from_its_task_record():
+    from unicode_substrate.eval.results_txt import LABELS
+    from unicode_substrate.eval.tasks import TASKS
+
+    assert LABELS == {n: t.paper_name for n, t in TASKS.items() if t.paper_name}
+    assert set(LABELS) == set(TASKS) and list(LABELS.values())[-1] == "BLEU"
+
+
+# ---- malformed inputs: one line each, never inf or nan ---------------------------------------------
+
+@pytest.mark.parametrize("line, message", [
+    ("m MMLU: 99999.00% ± 0.10% (σ=0.20%)", "above 100"),
+    ("m MMLU: " + "9" * 400 + ".00% ± 0.10% (σ=0.20%)", "above 100"),
+    ("m MMLU: 1.2.3% ± 0.10% (σ=0.20%)", "not a result line"),
+    ("m Total parameters:     1.2.3B", "not a result line"),
+])
+def test_malformed_author_lines_are_one_line(tmp_path, line, message):
+    f = tmp_path / "m.txt"
+    f.write_text(line + "\n", encoding="utf-8")
+    one_line_error(run_cli("results-table", f, "--out", tmp_path / "t"), message)
+    assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{broken", "not valid JSON"),
+    ("[1, 2]", "needs a 'model' and a 'results'"),
+    ('{"results": {}}', "needs a 'model' and a 'results'"),
+    (None, "is not a score"),  # a string score
+    ("huge", "is not a score"),
+    ("count", "not a parameter count"),
+])
+def test_malformed_results_json_is_one_line(evals, tmp_path, text, message):
+    import shutil
+
+    _, both, _ = evals
+    ev = tmp_path / "ev"
+    shutil.copytree(both, ev)
+    if text in (None, "huge", "count"):
+        rec = json.loads((ev / "results.json").read_text())
+        if text == "count":
+            rec["model"]["parameters"] = "many"
+        else:
+            rec["results"]["arc-easy"]["paper"]["score"] = "12.5" if text is None else 1e400
+        text = json.dumps(rec)
+    (ev / "results.json").write_text(text, encoding="utf-8")
+    one_line_error(run_cli("results-table", ev, "--out", tmp_path / "t"), message)
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_bar_in_a_model_name_keeps_table_md_columns(tmp_path):
+    f = tmp_path / "m.txt"
+    f.write_text("a|b MMLU: 1.00% ± 0.10% (σ=0.20%)\n", encoding="utf-8")
+    assert run_cli("results-table", f, "--out", tmp_path / "t").exit_code == 0
+    md = (tmp_path / "t" / "table.md").read_text(encoding="utf-8")
+    head = next(ln for ln in md.splitlines() if ln.startswith("| task |"))
+    assert head == "| task | chance | a\\|b |"
+    row = next(ln for ln in md.splitlines() if ln.startswith("| MMLU |"))
+    assert len(re.split(r"(?<!\\)\|", row)) == len(re.split(r"(?<!\\)\|", head))
+
+
+# ---- the author's pictures ---------------------------------------------------------------------------
+
+def test_the_authors_heatmaps_from_released_files_and_our_evals(evals, tmp_path):
+    from PIL import Image
+
+    _, both, _ = evals
+    author = _author_files()
+    out = tmp_path / "t"
+    res = run_cli("results-table", *author, both, "--out", out)
+    assert res.exit_code == 0, res.output
+    for name in ("mmlu_heatmap.png", "overview_heatmap.png", "table.png"):
+        img = Image.open(out / name)
+        assert img.format == "PNG" and img.size[0] > 300
+    md = (out / "table.md").read_text(encoding="utf-8")
+    assert "![mmlu_heatmap](mmlu_heatmap.png)" in md and "![overview_heatmap](overview_heatmap.png)" in md
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "mmlu_heatmap.png" in json.dumps(manifest)
+    # the same inputs draw the same bytes
+    assert run_cli("results-table", *author, both, "--out", tmp_path / "u").exit_code == 0
+    assert (out / "mmlu_heatmap.png").read_bytes() == (tmp_path / "u" / "mmlu_heatmap.png").read_bytes()
+
+
+def _many_subjects(tmp_path: Path, n: int) -> None:
+    """results-table over ``n`` MMLU subjects: the pictures draw a capped part and table.md says so."""
+    from unicode_substrate.eval import results_plots
+
+    f = tmp_path / "m.txt"
+    lines = [f"m MMLU [s{i:06d}]: 1.00% ± 0.10% (σ=0.20%)" for i in range(n)] + ["m MMLU: 1.00% ± 0.10% (σ=0.20%)"]
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = run_cli("results-table", f, "--groups", "--out", tmp_path / "t")
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "t" / "table.md").read_text(encoding="utf-8")
+    assert f"first {results_plots.MAX_HEATMAP_ROWS} of {n} rows" in md
+    assert f"first {results_plots.MAX_BAR_ROWS} of {n + 1} rows" in md
+    assert f"| MMLU [s{n - 1:06d}] |" in md  # the table itself holds every row
+
+
+def test_many_subjects_are_capped_in_the_pictures_and_said_so(tmp_path):
+    _many_subjects(tmp_path, 1_000)
+
+
+@pytest.mark.slow
+def test_a_hundred_thousand_subjects_take_seconds_not_minutes(tmp_path):
+    import time
+
+    t0 = time.monotonic()
+    _many_subjects(tmp_path, 100_000)
+    assert time.monotonic() - t0 < 120  # 7+ minutes and rising memory before the pictures were capped
+
+
+def test_eval_label_is_checked_before_any_work(evals, tmp_path):
+    root, _, _ = evals
+    for bad in ("two words", "tab\there", ""):
+        one_line_error(run_cli("eval", "--hf-model", tmp_path / "nowhere", "--tasks", "arc-easy", "--data-dir",
+                               root / "bench", "--label", bad, "--out", tmp_path / "ev"), "--label")
+    assert not (tmp_path / "ev").exists()

@@ -110,6 +110,18 @@ def test_end_labels_never_overlap_and_growth_range_keeps_the_spikes():
     assert skip == 10 and hi > 7.5 and lo < 4.3 and hi < 11  # the spike inside, the ln V start above
 
 
+def test_growth_marks_a_rise_as_a_rise_and_a_fall_as_a_fall():
+    """A boundary where the loss kept falling is ▼ with a minus, never a '+-0.21' spike."""
+    from unicode_substrate.recipes.report import boundary_marks
+
+    xs = list(range(1, 31))
+    ys = [5.0 - 0.01 * x for x in range(1, 11)] + [5.5] + [4.8] * 9 + [4.0 - 0.01 * x for x in range(1, 11)]
+    rise, fall = boundary_marks(xs, ys, [10, 20, 30])
+    assert rise == (11, 5.5, "^", "+0.60")
+    assert fall[2:] == ("v", "-0.81") and fall[1] < 4.8
+    assert not any("+-" in m[3] for m in (rise, fall))
+
+
 def test_grow_over_seeds_pairs_grown_and_monolithic(inputs, tmp_path):
     from unicode_substrate.recipes.grow import GrowConfig, grow
 
@@ -138,3 +150,30 @@ def test_a_seed_beyond_64_bits_is_refused_like_seed():
     assert parse_seeds(f"1,{2**63 - 1}") == [1, 2**63 - 1]
     with pytest.raises(SubstrateError, match="seeds must each be an integer at least 0 and at most"):
         parse_seeds(f"1,{2**63}")
+
+
+def test_a_one_seed_study_neither_counts_tests_nor_promises_interval_bars(monkeypatch, tmp_path):
+    """On one seed no pair is tested: results.md says so once instead of '5 pairs are tested ...', and
+    results.png's panels say 'one seed: no interval' instead of promising interval bars."""
+    from unicode_substrate.recipes import report
+    from unicode_substrate.recipes.stats import mean_interval, paired
+    from unicode_substrate.recipes.study import _plot_results
+
+    names = ["a", "b", "c"]
+    diffs = [{"a": x, "b": y, "metric": "val bits/byte", **paired([1.0 + i], [1.1]).to_dict()}
+             for i, (x, y) in enumerate([("a", "b"), ("a", "c"), ("b", "c")])]
+    text = "\n".join(report.difference_lines(diffs, 1))
+    assert "pairs are tested" not in text and "significant by chance" not in text
+    assert "On one seed no pair is tested" in text
+    three = [{"a": "a", "b": "b", "metric": "val bits/byte", **paired([1.0, 1.2, 1.1], [1.1, 1.3, 1.3]).to_dict()},
+             {"a": "a", "b": "c", "metric": "val bits/byte", **paired([1.0, 1.2, 1.1], [1.2, 1.1, 1.0]).to_dict()}]
+    assert "2 pairs are tested" in "\n".join(report.difference_lines(three, 3))
+    titles = []
+    monkeypatch.setattr(report, "save_png", lambda fig, path: titles.extend(ax.get_title() for ax in fig.axes))
+    _plot_results(tmp_path / "r.png", {n: {"val bits/byte": mean_interval([1.0]).to_dict()} for n in names},
+                  ["val bits/byte"])
+    assert titles == ["val bits/byte (one seed: no interval)"]
+    titles.clear()
+    _plot_results(tmp_path / "r.png", {n: {"val bits/byte": mean_interval([1.0, 1.2]).to_dict()} for n in names},
+                  ["val bits/byte"])
+    assert titles == ["val bits/byte (bar: 95 % interval over seeds)"]

@@ -33,7 +33,8 @@ LM_EVAL_ALIASES = "arc_easy, arc_challenge, commonsense_qa, boolq, squadv2, mmlu
               help="A data directory from substrate prepare: score loss and bits per byte on its validation split "
                    "(whole documents), with or without --tasks; needs --run.")
 @click.option("--data-tokens", type=ranged("data_tokens"), default=0, show_default=True,
-              help="With --data: at most N validation tokens, rounded down to whole documents (0 = all).")
+              help="With --data: at most N validation tokens, rounded down to whole documents but at least the "
+                   "first document, as training validation counts them (0 = all); the count scored is recorded.")
 @click.option("--protocol", type=click.Choice(EVAL_PROTOCOLS), default=DEFAULT_EVAL_PROTOCOL, show_default=True,
               help="paper = generate and match the first character (SQuAD: containment, translation: BLEU); "
                    "loglik = likeliest answer continuation (multiple choice only).")
@@ -53,13 +54,16 @@ LM_EVAL_ALIASES = "arc_easy, arc_challenge, commonsense_qa, boolq, squadv2, mmlu
 @click.option("--batch-size", type=ranged("batch_size"), default=16, show_default=True, help="Log-likelihood protocol: items per forward batch; --data: windows per batch.")
 @click.option("--device", default="cpu", show_default=True, help="Device to evaluate on (cpu, cuda).")
 @click.option("--out", type=click.Path(), default=None, help="Eval directory to write.")
+@click.option("--label", default=None, metavar="NAME",
+              help="The model's name in results.txt and results-table (default: the run folder, with its variant "
+                   "and seed or growth stage).")
 @click.option("--force", is_flag=True, help="Replace an existing eval directory.")
 @click.option("--progress/--no-progress", default=True,
               help="Progress: a bar on a terminal, else a line every 5 % and at least every 30 s.")
 def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, data, data_tokens, task_path, task_file,
           split, list_files,
-          protocol, runs, temperature, top_k, bos, limit, seed, fewshot, loglik_choices, batch_size, device, out, force,
-          progress):
+          protocol, runs, temperature, top_k, bos, limit, seed, fewshot, loglik_choices, batch_size, device, out, label,
+          force, progress):
     """Score a run (or a Hugging Face model) on local benchmark files with the paper's and the log-likelihood
     protocol, and (--data) a run's loss and bits per byte on a data directory's validation split."""
     if list_files:
@@ -80,16 +84,15 @@ def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, data
         path = evaluate_data(out, data, run_dir, checkpoint=checkpoint, tokenizer=tokenizer, table=table,
                              batch_size=batch_size, max_tokens=data_tokens, device=device, force=force, progress=progress,
                              tasks=tasks, data_dir=data_dir, protocol=protocol, runs=runs, limit=limit, seed=seed,
-                             temperature=temperature, top_k=top_k or None, fewshot=fewshot)
-        click.echo(f"results written to {path}")
-        return
-    from unicode_substrate.eval.runner import evaluate
+                             temperature=temperature, top_k=top_k or None, fewshot=fewshot, label=label)
+    else:
+        from unicode_substrate.eval.runner import evaluate
 
-    path = evaluate(out, tasks, data_dir, run=run_dir, hf_model=hf_model, checkpoint=checkpoint, tokenizer=tokenizer,
-                    table=table, protocol=protocol, runs=runs, limit=limit, seed=seed, temperature=temperature,
-                    top_k=top_k or None, batch_size=batch_size, device=device, force=force, fewshot=fewshot,
-                    split=split, task_paths=task_path, task_files=task_file, bos=bos, loglik_choices=loglik_choices,
-                    progress=progress)
+        path = evaluate(out, tasks, data_dir, run=run_dir, hf_model=hf_model, checkpoint=checkpoint, tokenizer=tokenizer,
+                        table=table, protocol=protocol, runs=runs, limit=limit, seed=seed, temperature=temperature,
+                        top_k=top_k or None, batch_size=batch_size, device=device, force=force, fewshot=fewshot,
+                        split=split, task_paths=task_path, task_files=task_file, bos=bos, loglik_choices=loglik_choices,
+                        progress=progress, label=label)
     from unicode_substrate.eval.report import read_terminal_table
 
     click.echo(read_terminal_table(path))

@@ -33,7 +33,15 @@ def grow(config_path, data, table, out, from_run, resume, force, monolithic, dev
     gcfg = load_grow_config(config_path, device=device)
     report = run(gcfg, data, out, table=table, from_run=from_run, resume=resume, force=force, monolithic=monolithic,
                  progress=progress, inputs=(config_path,), seeds=seeds)
-    click.echo(f"grown model in {out}/final; report written to {report}")
+    from unicode_substrate.recipes.compare import parse_seeds
+    from unicode_substrate.recipes.grow import FINAL_DIR
+
+    many = parse_seeds(seeds) or []
+    if len(many) > 1:  # one growth per seed, each with its own final model
+        where = f"{out}/seed-S/{FINAL_DIR} for seeds {', '.join(map(str, many))}"
+    else:
+        where = f"{out}/{FINAL_DIR}"
+    click.echo(f"grown model in {where}; report written to {report}")
 
 
 @click.command()

@@ -10,13 +10,30 @@ from pathlib import Path
 DATA_SCORE = "data_score"  # the key of results.json
 
 
+def _rows(score: dict) -> list[tuple[str, int, int, float, float]]:
+    """(what, tokens, UTF-8 bytes, loss, bits per byte): the whole split, then each source (recipe-built data)."""
+    rows = [("all", score["val_tokens"], score["val_bytes"], score["val_loss"], score["val_bpb"])]
+    rows += [(f"source {s['name']}", s["val_tokens"], s["val_bytes"], s["val_loss"], s["val_bpb"])
+             for s in score.get("sources") or ()]
+    return rows
+
+
 def markdown_lines(score: dict) -> list[str]:
-    """The data score as results.md lines."""
-    return ["", "## Validation split of a data directory", "",
-            "| data | tokens | UTF-8 bytes | loss (nats/token) | bits per byte |", "|---|---:|---:|---:|---:|",
-            f"| `{score['data']}` | {score['val_tokens']:,} | {score['val_bytes']:,} | {score['val_loss']:.4f} | "
-            f"{score['val_bpb']:.4f} |", "",
-            f"Context {score['context']}: {score['method']}.", ""]
+    """The data score as results.md lines: overall, and per source where the data directory has sources."""
+    lines = ["", "## Validation split of a data directory", "", f"Data: `{score['data']}`.", "",
+             "| part | tokens | UTF-8 bytes | loss (nats/token) | bits per byte |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {what} | {t:,} | {b:,} | {loss:.4f} | {bpb:.4f} |" for what, t, b, loss, bpb in _rows(score)]
+    return lines + ["", f"Context {score['context']}: {score['method']}."
+                    + (" A source's bits per byte count its tokens' losses over its own bytes." if score.get("sources") else ""), ""]
+
+
+def terminal_lines(score: dict) -> list[str]:
+    """The data score for the terminal, as the benchmark table is printed: one line per part, aligned."""
+    header = ("data", "tokens", "UTF-8 bytes", "loss", "bits/byte")
+    rows = [(what, f"{t:,}", f"{b:,}", f"{loss:.4f}", f"{bpb:.4f}") for what, t, b, loss, bpb in _rows(score)]
+    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
+    return ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            for r in (header, *rows)]
 
 
 def markdown(results: dict) -> str:
@@ -37,11 +54,15 @@ def plot(results: dict) -> bytes:
     import matplotlib.pyplot as plt
 
     score = results[DATA_SCORE]
-    fig, ax = plt.subplots(figsize=(4.5, 3.6))
-    ax.bar([0], [score["val_bpb"]], 0.5, color="C0")
-    ax.annotate(f"{score['val_bpb']:.4f}", (0, score["val_bpb"]), textcoords="offset points", xytext=(0, 4), ha="center")
-    ax.set_xticks([0], [Path(score["data"]).name or score["data"]])
-    ax.set(ylabel="bits per byte (lower is better)", title="validation bits per byte", xlim=(-0.8, 0.8))
+    rows = _rows(score)  # the whole split, then each source of a recipe-built data directory
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(rows) + 2), 3.6))
+    for i, (_, _, _, _, bpb) in enumerate(rows):
+        ax.bar([i], [bpb], 0.5, color="C0" if i == 0 else "C1")
+        ax.annotate(f"{bpb:.4f}", (i, bpb), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8)
+    names = [Path(score["data"]).name or score["data"]] + [what.removeprefix("source ") for what, *_ in rows[1:]]
+    ax.set_xticks(range(len(rows)), names, fontsize=8)
+    ax.set_xlim(-0.8, len(rows) - 0.2)
+    ax.set(ylabel="bits per byte (lower is better)", title="validation bits per byte")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from unicode_substrate.artifacts import sha256_file
@@ -25,6 +26,8 @@ class HFModel(LanguageModel):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         transformers.logging.set_verbosity_error()
+        if not sys.stderr.isatty():  # its loading bar would write \r frames into a log; ours prints plain lines there
+            transformers.logging.disable_progress_bar()
         try:
             self.tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
             self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).to(device).eval()

@@ -124,7 +124,12 @@ def markdown(results: dict) -> str:
 
 
 def terminal_table(results: dict) -> str:
-    """The score table for the terminal: one line per task, plain text, aligned."""
+    """The score table for the terminal: one line per task, plain text, aligned; then the data score."""
+    from unicode_substrate.eval.data_report import DATA_SCORE, terminal_lines
+
+    data = terminal_lines(results[DATA_SCORE]) if results.get(DATA_SCORE) else []
+    if not results["results"]:
+        return "\n".join(data)
     protocols = list(results["settings"]["protocols"])
     header = ["task", "items", *_columns(protocols), "chance"]
     rows = [_row(t, t, r, protocols) for t, r in results["results"].items()]
@@ -133,7 +138,7 @@ def terminal_table(results: dict) -> str:
     def fmt(cells: list[str]) -> str:  # the task name left-aligned, numbers right-aligned
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
-    return "\n".join([fmt(header)] + [fmt(r) for r in rows])
+    return "\n".join([fmt(header)] + [fmt(r) for r in rows] + ([""] + data if data else []))
 
 
 def read_terminal_table(eval_dir: str | Path) -> str:

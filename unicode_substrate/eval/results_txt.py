@@ -23,15 +23,21 @@ import re
 from pathlib import Path
 
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.eval.tasks import TASKS
 
 RESULTS_TXT = "results.txt"
-# our task name -> the author's label; the order is the author's files' order
-LABELS = {"mmlu": "MMLU", "arc-easy": "ARC-e", "arc-challenge": "ARC-c", "csqa": "C-SENSE", "squad": "SQUAD",
-          "boolq": "BOOLQ", "translation": "BLEU"}
+# Our task name -> the author's label: each built-in Task's own ``paper_name`` (one source of truth,
+# so a new benchmark is never silently left out). The author's files' order, BLEU last.
+LABELS = {name: t.paper_name for name, t in sorted(TASKS.items(), key=lambda kv: kv[1].paper_name == "BLEU")
+          if t.paper_name}
 TASK_OF = {label: task for task, label in LABELS.items()}
+_ORDER = {label: i for i, label in enumerate(lb for lb in LABELS.values() if lb != "BLEU")}
 DIRECTION_ORDER = ("en-ru", "ru-en", "en-zh", "zh-en")
-_PARAMS = re.compile(r"^(\S+) Total parameters:\s*([0-9.]+)([MB])$")
-_SCORE = re.compile(r"^(\S+) ([A-Za-z\-]+)(?: \[([^\]]+)\])?: ([0-9.]+)% ± ([0-9.]+)% \(σ=([0-9.]+)%\)$")
+_NUM = r"(\d+(?:\.\d+)?)"
+_PARAMS = re.compile(rf"^(\S+) Total parameters:\s*{_NUM}([MB])$")
+# the author's labels are letters and '-'; a user task's label (its name) may hold digits, '_' and '.'
+_SCORE = re.compile(rf"^(\S+) ([A-Za-z0-9_.\-]+)(?: \[([^\]]+)\])?: {_NUM}% ± {_NUM}% \(σ={_NUM}%\)$")
+MAX_SCORE = 100.0  # every score here is a percentage or BLEU: both at most 100
 
 
 def format_parameters(n: int) -> str:
@@ -43,10 +49,48 @@ def format_parameters(n: int) -> str:
     return np.format_float_positional(n / 1e6, precision=3, unique=False, fractional=False, trim="-") + "M"
 
 
+def check_label(label: str, what: str = "label") -> str:
+    """A model's name in result lines and tables: one word of printable characters (the author's
+    lines are ``{model} {TASK}: ...``, split at spaces)."""
+    if not isinstance(label, str) or not label or any(c.isspace() or not c.isprintable() for c in label):
+        raise SubstrateError(f"{what} {label!r} must be a non-empty word of printable characters (no spaces)")
+    return label
+
+
+def _growth_name(path: Path) -> str:
+    """A run folder's name made distinct by what the folder layouts say: ``NAME/seed-S`` for a
+    variant's seed (compare, study), ``GROWTH/stage-K``, ``GROWTH/final``, ``GROWTH/monolithic``
+    (grow; ``GROWTH/seed-S/final`` with seeds)."""
+    parts = [p for p in path.parts if p not in ("", ".", "/")]
+    if len(parts) >= 2 and parts[-2] == "stages":
+        parts = [*parts[:-2], f"stage-{parts[-1]}"]
+    name = parts[-1:] if parts else ["model"]
+    keep = {"final", "monolithic"}
+    if name[0] in keep or name[0].startswith(("seed-", "stage-")):
+        for p in reversed(parts[:-1]):  # climb past seed-S and stage folders to the variant or growth
+            name.insert(0, p)
+            if not p.startswith("seed-") and p != "runs":
+                break
+    return "/".join(p for p in name if p != "runs")
+
+
 def model_name(results: dict) -> str:
-    """The model's name in result lines: its run or model folder's name, whitespace made '_'."""
-    where = results["model"].get("run") or results["model"].get("hf_model") or "model"
-    return re.sub(r"\s+", "_", Path(where).name) or "model"
+    """The model's name in result lines: the eval's ``label`` if it was given one, else its run or
+    model folder's name, with the variant and seed or the growth stage for a folder that names only
+    those (``frozen/seed-1``, ``grown/stage-2``); whitespace made '_'."""
+    model = results.get("model") if isinstance(results.get("model"), dict) else {}
+    if isinstance(results.get("label"), str) and results["label"]:
+        return results["label"]
+    where = model.get("run") or model.get("hf_model") or "model"
+    return re.sub(r"\s+", "_", _growth_name(Path(str(where)))) or "model"
+
+
+def label_of(task: str, r: dict) -> str:
+    """The author's label of a task's result: recorded with it (its Task's ``paper_name``), else the
+    built-in task's, else the task's own name (a user's task file)."""
+    recorded = r.get("paper_name") if isinstance(r, dict) else None
+    label = recorded if isinstance(recorded, str) and recorded else LABELS.get(task, task)
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", label)  # one word of the line format, whatever the task's name
 
 
 def _line(name: str, label: str, entry: dict) -> str:
@@ -61,25 +105,28 @@ def direction_key(d: str) -> tuple:
     return (DIRECTION_ORDER.index(d), d) if d in DIRECTION_ORDER else (len(DIRECTION_ORDER), d)
 
 
+def label_key(label: str) -> tuple:
+    """Sort key of a label: the author's order (MMLU, ARC-e, ARC-c, C-SENSE, SQUAD, BOOLQ), then
+    other tasks by name, BLEU last."""
+    if label in _ORDER:
+        return 0, _ORDER[label], ""
+    return (2, 0, "") if label == "BLEU" else (1, 0, label)
+
+
 def lines(results: dict) -> list[str]:
-    """The result lines of an eval's results.json (paper protocol only), in the author's order."""
+    """The result lines of an eval's results.json (paper protocol only), in the author's order:
+    a task's groups (MMLU subjects), then the task; BLEU per direction only, as the author writes it."""
     name = model_name(results)
     params = results["model"].get("parameters")
     out = [f"{name} Total parameters:     {format_parameters(params)}"] if params is not None else []
-    res = results["results"]
-    for task in LABELS:
-        r = res.get(task)
-        if not r or not r.get("paper"):
-            continue
+    res = {t: r for t, r in results["results"].items() if isinstance(r, dict) and r.get("paper")}
+    for task in sorted(res, key=lambda t: label_key(label_of(t, res[t]))):
+        r, label = res[task], label_of(task, res[task])
         groups = r.get("groups") or {}
-        if task == "mmlu":
-            out += [_line(name, f"MMLU [{g}]", gr["paper"]) for g, gr in groups.items() if gr.get("paper")]
-            out.append(_line(name, "MMLU", r["paper"]))
-        elif task == "translation":
-            out += [_line(name, f"BLEU [{d}]", groups[d]["paper"])
-                    for d in sorted(groups, key=direction_key) if groups[d].get("paper")]
-        else:
-            out.append(_line(name, LABELS[task], r["paper"]))
+        keys = sorted(groups, key=direction_key) if label == "BLEU" else list(groups)
+        out += [_line(name, f"{label} [{g}]", groups[g]["paper"]) for g in keys if groups[g].get("paper")]
+        if label != "BLEU":
+            out.append(_line(name, label, r["paper"]))
     return out
 
 
@@ -113,7 +160,10 @@ def parse(path: str | Path) -> dict:
         key = (m.group(2), m.group(3))
         if key in scores:
             raise SubstrateError(f"{path} line {i} repeats {m.group(2)}{f' [{m.group(3)}]' if m.group(3) else ''}")
-        scores[key] = {"mean": float(m.group(4)), "ci95": float(m.group(5)), "sd": float(m.group(6))}
+        values = [float(m.group(k)) for k in (4, 5, 6)]
+        if not all(math.isfinite(v) and v <= MAX_SCORE for v in values):
+            raise SubstrateError(f"{path} line {i}: a score, interval or σ above {MAX_SCORE:g} %: {line[:80]!r}")
+        scores[key] = dict(zip(("mean", "ci95", "sd"), values))
     if not scores:
         raise SubstrateError(f"{path} holds no result line of the author's format")
     return {"model": model, "parameters": params, "scores": scores}

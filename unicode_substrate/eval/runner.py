@@ -7,7 +7,7 @@ from pathlib import Path
 from unicode_substrate.artifacts import check_output, sha256_file
 from unicode_substrate.choices import EVAL_PROTOCOLS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.eval import loglik, paper
+from unicode_substrate.eval import loglik, paper, results_txt
 from unicode_substrate.options import check_range, device_available
 from unicode_substrate.eval.loglik import settings as loglik_settings
 from unicode_substrate.eval.report import write_eval_dir
@@ -90,16 +90,19 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
              device: str = "cpu",
              force: bool = False, progress: bool = False, lm=None, fewshot: int = 0, split: str | None = None,
              task_paths=None, task_files=(), bos: bool | None = None, loglik_choices: str = "text",
-             extra: dict | None = None, inputs=()) -> Path:
+             extra: dict | None = None, inputs=(), label: str | None = None) -> Path:
     """Evaluate a run (or ``hf_model``, or an already open ``lm``) on ``tasks`` read from ``data_dir``
     (or ``task_paths``, task -> file or folder; ``task_files`` define more tasks); write results.json,
     samples.jsonl, results.md, results.png and results.txt to ``out``. ``split`` (validation or test)
     replaces each task's default split; ``fewshot`` K > 0 puts the first K dev rows of each MMLU subject
     before every prompt; ``bos`` forces a BOS on the paper protocol's prompts (True) or none (False);
     ``loglik_choices`` "letters" scores MMLU and CommonsenseQA by answer letter (see ``loglik``); ``extra`` adds top-level keys to results.json (``data_score``:
-    eval/data_score.py); ``inputs`` names more paths it reads (never replaced). Returns ``out``."""
+    eval/data_score.py); ``inputs`` names more paths it reads (never replaced); ``label`` names the model
+    in results.txt and results-table (default: its run folder, see ``results_txt.model_name``). Returns ``out``."""
     out = Path(out)
     protocols = _protocols(protocol)
+    if label is not None:
+        results_txt.check_label(label, "--label")
     if loglik_choices not in loglik.CHOICE_STYLES:
         raise SubstrateError(f"unknown --loglik-choices {loglik_choices!r}; choose one of {', '.join(loglik.CHOICE_STYLES)}")
     for name, value in (("runs", runs), ("limit", limit), ("batch_size", batch_size), ("seed", seed),
@@ -136,7 +139,8 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
     try:
         for t, items in loaded.items():
             task = by_name[t]
-            res: dict = {"n": len(items), "split": splits[t], "chance": task.chance, "metric": _metrics(task, protocols)}
+            res: dict = {"n": len(items), "split": splits[t], "chance": task.chance, "metric": _metrics(task, protocols),
+                         "paper_name": task.paper_name or task.name}
             by: dict[str, dict[str, list[dict]]] = {}
             if "paper" in protocols and "paper" in task.protocols:
                 bar.set_postfix(f"{t} paper")
@@ -173,6 +177,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
         "benchmark_files_sha256": dict(sorted(files.items())),
         "results": results,
         **(extra or {}),
+        **({"label": label} if label is not None else {}),
     }
     if task_files:
         record["task_files_sha256"] = {str(f): sha256_file(f) for f in task_files}
@@ -235,7 +240,8 @@ def list_files(tasks, data_dir, fewshot: int = 0, split: str | None = None, task
                 raise
             lines.append(f"{t.name}: not found ({e})")
             continue
-        lines.append(f"{t.name} ({splits[t.name]} split, {len(loaded[t.name])} items evaluated):")
+        n = len(loaded[t.name])
+        lines.append(f"{t.name} ({splits[t.name]} split, {n} {'item' if n == 1 else 'items'} evaluated):")
         lines += [f"  {f}" for f in files]
     return lines
 
@@ -285,11 +291,16 @@ def _metrics(task: Task, protocols: list[str]) -> dict:
 
 
 def _parameters(lm) -> dict:
-    """{"parameters": total count} of the model behind ``lm`` when it has one (results.txt names it)."""
+    """{"parameters", "trainable_parameters"} of the model behind ``lm`` when it has one (results.txt
+    names the total). The total counts the frozen table, as the author's files do; the model's own
+    ``num_parameters`` is the one place that counts (a Hugging Face model's table is a parameter)."""
     model = getattr(lm, "model", None)
     if model is None or not hasattr(model, "parameters"):
         return {}
-    return {"parameters": int(sum(p.numel() for p in model.parameters()))}
+    total = int(model.num_parameters()) if hasattr(model, "num_parameters") else sum(p.numel() for p in model.parameters())
+    if not hasattr(model, "frozen_parameters"):  # a Hugging Face model: what trained is not recorded
+        return {"parameters": total}
+    return {"parameters": total, "trainable_parameters": total - int(model.frozen_parameters())}
 
 
 def settings(tasks, protocols, data_dir, seed, limit, batch_size, device, sampling: paper.Sampling,

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from unicode_substrate.model.config import ModelConfig
-from unicode_substrate.model.gpt import GPT, FrozenEmbedding, sample_next_token
+from unicode_substrate.model.gpt import GPT, sample_next_token
 
 
 class LogitMix(nn.Module):
@@ -73,10 +73,11 @@ class FusedModel(nn.Module):
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Parameter count; the shared frozen table is counted once in the total and never as trainable."""
         n = sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
-        embed = self.experts[0].embed
-        if not trainable_only and isinstance(embed, FrozenEmbedding):
-            n += embed.weight.numel()
-        return n
+        return n if trainable_only else n + self.frozen_parameters()
+
+    def frozen_parameters(self) -> int:
+        """The shared frozen table's size, counted once (0 for trainable embeddings)."""
+        return self.experts[0].frozen_parameters()
 
     @torch.no_grad()
     def generate(self, ids: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,

@@ -178,9 +178,11 @@ class GPT(nn.Module):
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Parameter count; the frozen table is counted in the total (as the paper does) but is not trainable."""
         n = sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
-        if not trainable_only and isinstance(self.embed, FrozenEmbedding):
-            n += self.embed.weight.numel()
-        return n
+        return n if trainable_only else n + self.frozen_parameters()
+
+    def frozen_parameters(self) -> int:
+        """The frozen table's size (0 for a trainable embedding): counted in the total, never trained."""
+        return self.embed.weight.numel() if isinstance(self.embed, FrozenEmbedding) else 0
 
     def forward_cached(self, ids: torch.Tensor, cache: list[dict], last_only: bool = False) -> torch.Tensor:
         """Logits [B, T, V] of ``ids`` continuing the sequence held in ``cache`` (one dict per block,

@@ -8,6 +8,7 @@ tokens per step, and the x-axis itself when they differ (so runs of other batch 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from unicode_substrate.artifacts import check_output_file, output_lock
@@ -22,7 +23,40 @@ def tokens_per_step(run: Run) -> int | None:
     train, context = run.record.train, run.record.context
     if not train or not context:
         return None
-    return int(train["batch_size"]) * int(train["grad_accum"]) * int(run.record.world_size or 1) * int(context)
+    values = {"train.batch_size": train.get("batch_size"), "train.grad_accum": train.get("grad_accum"),
+              "world_size": run.record.world_size or 1, "context": context}
+    for key, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise SubstrateError(f"{run.path / Run.RUN_FILE}: {key} = {str(v)[:40]!r} is not a positive whole number")
+    return values["train.batch_size"] * values["train.grad_accum"] * values["world_size"] * values["context"]
+
+
+def _finite(v) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def checked_metrics(run: Run) -> list[dict]:
+    """The train and validation records a picture draws, each checked for the numbers it draws (a
+    whole-number step, a finite loss; a validation record's loss and bits per byte): an edited or
+    torn record is one line naming the file and the record."""
+    out = []
+    for k, m in enumerate(run.metrics(), 1):
+        kind = m.get("type")
+        if kind not in ("train", "val") or (kind == "val" and "val_loss" not in m and "val_bpb" not in m):
+            continue  # other records; a validation step without a validation split
+        keys = ("loss",) if kind == "train" else ("val_loss", "val_bpb")
+        step = m.get("step")
+        bad = None
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            bad = f"step = {str(step)[:40]!r} is not a whole number"
+        else:
+            bad = next((f"{key} = {str(m.get(key))[:40]!r} is not a finite number" for key in keys
+                        if not _finite(m.get(key))), None)
+        if bad is not None:
+            raise SubstrateError(f"{run.path / Run.METRICS_FILE}: record {k} ({kind}): {bad}; "
+                                 f"the file was edited or torn")
+        out.append(m)
+    return out
 
 
 def _label(path: Path, taken: set[str]) -> str:
@@ -60,7 +94,7 @@ def plot_runs(runs: list[str | Path], out: str | Path, force: bool = False) -> P
     taken: set[str] = set()
     results = []
     for r in loaded:
-        metrics = [m for m in r.metrics() if m.get("type") in ("train", "val")]
+        metrics = checked_metrics(r)
         if not metrics:
             raise SubstrateError(f"run {r.path} has no training metrics to plot (a fused run, or a run not yet started)")
         results.append({"variant": _label(r.path, taken), "metrics": metrics, "tokens_per_step": tokens_per_step(r)})

@@ -381,7 +381,9 @@ def _plot_results(path: Path, summary: dict, metrics: list[str]) -> None:
         for i, y in zip(xs, means):
             ax.plot([i], [y], "o", color=colors[i % len(colors)], ms=8, mec="black")
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-        ax.set(xlabel="variant", ylabel=m, title=f"{m} (bar: 95 % interval over seeds)")
+        interval = any(cells[i]["half_width"] is not None for i in xs)  # one seed has none to draw
+        what = "bar: 95 % interval over seeds" if interval else "one seed: no interval"
+        ax.set(xlabel="variant", ylabel=m, title=f"{m} ({what})")
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()

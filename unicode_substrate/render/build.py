@@ -55,24 +55,57 @@ def tokenizer_tokens(tokenizer_dir: str | Path, surface: Surface = "raw") -> tup
 
 class _Stages:
     """A stage bar on stderr (PCA, collision check, write are single long calls without inner steps);
-    in a log (stderr not a terminal), one line as each stage begins."""
+    in a log (stderr not a terminal), one line as each stage begins. A stage has no inner steps to
+    count, so a heartbeat shows it is alive: the bar's clock ticks on a terminal, and a log gets a
+    "still running" line at least every 30 s (as ``progress.Progress`` does), so a loaded machine's
+    minutes of PCA or collision search never pass in silence."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, stream=None, every_s: float | None = None):
         import sys
+        import threading
 
         from tqdm import tqdm
 
-        self.lines = enabled and not sys.stderr.isatty()
-        self.bar = tqdm(desc="table", bar_format="{desc}: {postfix} [{elapsed}]", disable=not enabled or self.lines)
+        from unicode_substrate.progress import LINE_SECONDS, _isatty
+
+        self.stream = stream if stream is not None else sys.stderr
+        self.lines = enabled and not _isatty(self.stream)
+        self.bar = tqdm(desc="table", bar_format="{desc}: {postfix} [{elapsed}]", disable=not enabled or self.lines,
+                        file=self.stream)
+        self.every_s = LINE_SECONDS if every_s is None else every_s
+        self.name, self.started = None, 0.0
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True) if enabled else None
+        if self._beat is not None:
+            self._beat.start()
+
+    def _heartbeat(self) -> None:
+        import time
+
+        tick = min(1.0, self.every_s)
+        last = time.monotonic()
+        while not self._stop.wait(tick):
+            name = self.name
+            if name is None:
+                continue
+            if not self.lines:
+                self.bar.refresh()  # the elapsed clock moves while the stage computes
+            elif time.monotonic() - last >= self.every_s:
+                last = time.monotonic()
+                print(f"table: {name} still running, {last - self.started:,.0f} s", file=self.stream, flush=True)
 
     def next(self, name: str) -> None:
-        if self.lines:
-            import sys
+        import time
 
-            print(f"table: {name}", file=sys.stderr, flush=True)
+        self.name, self.started = name, time.monotonic()
+        if self.lines:
+            print(f"table: {name}", file=self.stream, flush=True)
         self.bar.set_postfix_str(name, refresh=True)
 
     def close(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
         self.bar.set_postfix_str("done", refresh=True)
         self.bar.close()
 
@@ -110,63 +143,65 @@ def render_table(
     surface = surface or m.surface
     raw, drawn, tok_manifest = tokenizer_tokens(tokenizer_dir, surface)
     stages = _Stages(progress)
-    v = len(raw)
-    columns: dict = {"script": [token_script(t) for t in drawn], "chars": [len(t) for t in drawn]}
-    if surface == "decoded":
-        columns["drawn"] = drawn
-    job = Job(raw, drawn, dim, fonts=fonts, preset=preset, seed=seed, workers=workers, progress=progress,
-              pca_solver=pca_solver, stage=stages.next)
-    rows = m.rows(job)
-    weight, dim = rows.weight, rows.weight.shape[1]
-    params: dict = {"surface": surface, "seed": seed} if m.seeded else {"surface": surface}
-    params.update(rows.params)
-    columns.update(rows.columns)
+    try:
+        v = len(raw)
+        columns: dict = {"script": [token_script(t) for t in drawn], "chars": [len(t) for t in drawn]}
+        if surface == "decoded":
+            columns["drawn"] = drawn
+        job = Job(raw, drawn, dim, fonts=fonts, preset=preset, seed=seed, workers=workers, progress=progress,
+                  pca_solver=pca_solver, stage=stages.next)
+        rows = m.rows(job)
+        weight, dim = rows.weight, rows.weight.shape[1]
+        params: dict = {"surface": surface, "seed": seed} if m.seeded else {"surface": surface}
+        params.update(rows.params)
+        columns.update(rows.columns)
 
-    # distinct +-1/sqrt(D) codes differ in >= 1 bit, so their cosine is <= 1 - 2/D: below the
-    # threshold whenever D < 2 / (1 - threshold), and only exact duplicates need looking for
-    strategy = "exact-only" if m.distinct_codes and dim < 2 / (1 - threshold) else "auto"
-    params["near_duplicate_search"] = "analytic bound 1 - 2/D" if strategy == "exact-only" else "exact search"
+        # distinct +-1/sqrt(D) codes differ in >= 1 bit, so their cosine is <= 1 - 2/D: below the
+        # threshold whenever D < 2 / (1 - threshold), and only exact duplicates need looking for
+        strategy = "exact-only" if m.distinct_codes and dim < 2 / (1 - threshold) else "auto"
+        params["near_duplicate_search"] = "analytic bound 1 - 2/D" if strategy == "exact-only" else "exact search"
 
-    def check(weight: np.ndarray) -> tuple[np.ndarray, dict]:
-        """The collision check and what ``on_collision`` does about it: (final table, manifest statistics)."""
-        report = coll.find_collisions(weight, threshold, strategy=strategy)
-        resolution = None
-        if report.total and on_collision == "error":
-            raise SubstrateError(
-                f"{report.duplicate_rows} rows duplicate another row and {len(report.near_pairs)} pairs have cosine > {threshold} "
-                f"(use --on-collision report or resolve)"
-            )
-        before = report.summary(raw)
-        if report.total and on_collision == "resolve":
-            weight, res = coll.resolve_collisions(weight, threshold, seed=seed)
-            resolution = res["info"]
-            resolved = np.zeros(v, dtype=bool)
-            resolved[res["moved"]] = True
-            columns["resolved"] = resolved
-            report = res["report"]  # the clean check resolve_collisions ended on
-        stats = {"on_collision": on_collision, "before": before, "after": report.summary(raw), "resolution": resolution}
-        if rows.pictures is not None:
-            stats["identical_pictures"] = {"rows": sum(map(len, rows.pictures)), "groups": len(rows.pictures)}
-        return weight, stats
+        def check(weight: np.ndarray) -> tuple[np.ndarray, dict]:
+            """The collision check and what ``on_collision`` does about it: (final table, manifest statistics)."""
+            report = coll.find_collisions(weight, threshold, strategy=strategy)
+            resolution = None
+            if report.total and on_collision == "error":
+                raise SubstrateError(
+                    f"{report.duplicate_rows} rows duplicate another row and {len(report.near_pairs)} pairs have cosine > {threshold} "
+                    f"(use --on-collision report or resolve)"
+                )
+            before = report.summary(raw)
+            if report.total and on_collision == "resolve":
+                weight, res = coll.resolve_collisions(weight, threshold, seed=seed)
+                resolution = res["info"]
+                resolved = np.zeros(v, dtype=bool)
+                resolved[res["moved"]] = True
+                columns["resolved"] = resolved
+                report = res["report"]  # the clean check resolve_collisions ended on
+            stats = {"on_collision": on_collision, "before": before, "after": report.summary(raw), "resolution": resolution}
+            if rows.pictures is not None:
+                stats["identical_pictures"] = {"rows": sum(map(len, rows.pictures)), "groups": len(rows.pictures)}
+            return weight, stats
 
-    fields = {
-        "method": method,
-        "parameters": params,
-        "fonts": [f.describe() for f in rows.fonts],
-        "libraries": fontlib.library_versions(),
-        "tokenizer_manifest_sha256": manifest_sha256(tokenizer_dir),
-        "tokenizer_layout": tok_manifest.get("layout"),
-        "coverage": rows.coverage,
-    }
-    if on_collision == "resolve":  # the check may change rows: it comes first
-        stages.next("collision check")
-        weight, fields["collisions"] = check(weight)
-        stages.next("write")
-        path = write_table(out, weight, raw, fields, columns, force=force)
-    else:  # the rows are final: check them while the files are written
-        stages.next("collision check and write")
-        path = write_table(out, weight, raw, fields, columns, force=force, later=lambda: {"collisions": check(weight)[1]})
-    stages.close()
+        fields = {
+            "method": method,
+            "parameters": params,
+            "fonts": [f.describe() for f in rows.fonts],
+            "libraries": fontlib.library_versions(),
+            "tokenizer_manifest_sha256": manifest_sha256(tokenizer_dir),
+            "tokenizer_layout": tok_manifest.get("layout"),
+            "coverage": rows.coverage,
+        }
+        if on_collision == "resolve":  # the check may change rows: it comes first
+            stages.next("collision check")
+            weight, fields["collisions"] = check(weight)
+            stages.next("write")
+            path = write_table(out, weight, raw, fields, columns, force=force)
+        else:  # the rows are final: check them while the files are written
+            stages.next("collision check and write")
+            path = write_table(out, weight, raw, fields, columns, force=force, later=lambda: {"collisions": check(weight)[1]})
+    finally:
+        stages.close()  # the heartbeat stops whatever happened
     if preview is not None:
         from unicode_substrate.render.preview import write_atlas
 

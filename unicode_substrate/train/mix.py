@@ -30,7 +30,7 @@ from typing import IO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from unicode_substrate.artifacts import atomic_output_dir, check_output, sha256_file, write_manifest
+from unicode_substrate.artifacts import atomic_output_dir, check_output, recorded_path, sha256_file, write_manifest
 from unicode_substrate.choices import SEPARATOR
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.train.data import DATA_SCHEMA, _dtype
@@ -191,7 +191,7 @@ def build_mix(
                 separator_id=separator, val_every=recipe.val_every, splits=splits,
                 corpus="recipe", recipe={"path": str(recipe.path) if recipe.path else None, "seed": recipe.seed,
                                          "tokens": recipe.tokens},
-                tokenizer_path=str(Path(tokenizer).resolve()), unknown=unknown,
+                tokenizer_path=recorded_path(tokenizer, out), unknown=unknown,  # the rule plain prepare follows
                 sources=[_manifest_source(r, recipe) for r in reads], val_text=_val_text(reads, tmp), **extra,
             )
         return Path(out)

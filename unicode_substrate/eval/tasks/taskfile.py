@@ -109,8 +109,9 @@ def load_task_file(path: str | Path) -> Task:
         raise SubstrateError(f"task file {path} is not valid TOML: {str(e).splitlines()[0]}") from None
     _unknown(str(path), doc, TOP_KEYS)
     name = doc.get("name")
-    if not isinstance(name, str) or not name.strip() or "," in name or "=" in name:
-        raise SubstrateError(f"{path}: name must be a non-empty string without ',' or '='")
+    if not isinstance(name, str) or not name.strip() or "," in name or "=" in name \
+            or any(not c.isprintable() for c in name):  # a newline or NUL would be written into every report
+        raise SubstrateError(f"{path}: name must be a non-empty string of printable characters without ',' or '='")
     if name in TASKS or name in ALIASES:
         raise SubstrateError(f"{path}: name {name!r} is a built-in task's; choose another")
     kind = doc.get("kind", "multiple-choice")
