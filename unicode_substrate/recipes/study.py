@@ -25,6 +25,10 @@ from typing import Any
 
 from unicode_substrate.artifacts import PACKAGE, artifact_kind, atomic_write_bytes, canonical_json, check_not_input, output_lock
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.choices import (EVAL_PROTOCOLS, LAYOUT_NAMES, ON_COLLISION, PCA_SOLVERS, RENDER_PRESETS, SURFACES,
+                                       TABLE_METHODS)
+from unicode_substrate.options import RANGES, Range
+from unicode_substrate.schema import Spec, check_keys, check_name, check_table
 from unicode_substrate.train.config import load_config, read_toml
 
 STUDY_FILE = "study.json"
@@ -34,22 +38,21 @@ RESULTS_PNG = "results.png"
 KINDS = ("compare", "grow", "fuse")
 TOP_KEYS = {"kind", "description", "seeds", "tokenizer", "tables", "data", "train", "variants", "grow", "fuse", "eval",
             "scales"}
-INPUT_KEYS = {"path", "build"}
-VARIANT_KEYS = {"name", "preset", "table", "model"}
-GROW_KEYS = {"stages", "steps_per_stage", "trainable", "init", "lora", "table"}
-EVAL_KEYS = {"tasks", "data_dir", "protocol", "runs", "limit"}
-TOKENIZER_BUILD = {"layout", "ngrams", "intersection", "top_cnt", "from_tokenizer"}
-TABLE_BUILD = {"method", "dim", "seed", "preset", "on_collision", "surface", "pca_solver", "threshold"}
-DATA_BUILD = {"corpus", "lang", "val_every", "recipe", "demo_qa", "tokens"}
-
-
-def _unknown(values: dict, known: set, where: str) -> None:
-    if not isinstance(values, dict):
-        raise SubstrateError(f"{where} must be a table, got {values!r}")
-    extra = sorted(set(values) - known)
-    if extra:
-        raise SubstrateError(f"{where}: unknown key{'s' if len(extra) > 1 else ''}: {', '.join(extra)} "
-                             f"(known: {', '.join(sorted(known))})")
+TOP_VALUES = {"description": Spec("str"), "seeds": Spec("any"), "variants": Spec("list")}
+INPUT_KEYS = {"path": Spec("str"), "build": Spec("table")}
+VARIANT_KEYS = {"name": Spec("name"), "preset": Spec("str"), "table": Spec("name", optional=True), "model": Spec("table")}
+GROW_KEYS = {"stages", "steps_per_stage", "trainable", "init", "lora", "table"}  # values: grow.parse_grow_config
+EVAL_KEYS = {"tasks": Spec("any"), "data_dir": Spec("str"), "protocol": Spec("str", choices=EVAL_PROTOCOLS),
+             "runs": Spec("int", RANGES["runs"]), "limit": Spec("int", RANGES["limit"])}
+TOKENIZER_BUILD = {"layout": Spec("str", choices=LAYOUT_NAMES), "ngrams": Spec("str"), "intersection": Spec("str"),
+                   "top_cnt": Spec("int", RANGES["top_cnt"]), "from_tokenizer": Spec("str")}
+TABLE_BUILD = {"method": Spec("str", choices=TABLE_METHODS), "dim": Spec("int", RANGES["dim"]),
+               "seed": Spec("int", RANGES["seed"]), "preset": Spec("str", choices=RENDER_PRESETS),
+               "on_collision": Spec("str", choices=ON_COLLISION), "surface": Spec("str", choices=SURFACES),
+               "pca_solver": Spec("str", choices=PCA_SOLVERS), "threshold": Spec("float", RANGES["threshold"])}
+DATA_BUILD = {"corpus": Spec("str"), "lang": Spec("str"), "val_every": Spec("int", RANGES["val_every"]),
+              "recipe": Spec("str"), "demo_qa": Spec("float", Range(False, 0.0, 1.0, low_open=True)),
+              "tokens": Spec("int", Range(True, 0))}
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -60,11 +63,11 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def _input(spec: Any, where: str, build_keys: set) -> dict:
-    _unknown(spec, INPUT_KEYS, where)
+    check_table(spec, INPUT_KEYS, where)
     if ("path" in spec) == ("build" in spec):
         raise SubstrateError(f"{where} needs exactly one of path (an existing folder) or build (options to make it)")
     if "build" in spec:
-        _unknown(spec["build"], build_keys, f"{where}.build")
+        check_table(spec["build"], build_keys, f"{where}.build")
     return spec
 
 
@@ -72,14 +75,17 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
     """The study of ``path`` at ``scale``, checked: unknown keys, missing parts and bad values are one line."""
     values = read_toml(path)
     where = str(path)
-    _unknown(values, TOP_KEYS, where)
+    check_keys(values, TOP_KEYS, where)
     scales = values.pop("scales", {})
-    _unknown(scales, set(scales) if isinstance(scales, dict) else set(), f"{where}: scales")
+    check_keys(scales, set(scales) if isinstance(scales, dict) else set(), f"{where}: scales")
     if scale not in scales:
         raise SubstrateError(f"{where} has no scale {scale!r} (it has: {', '.join(scales) or 'none'})", param="scale")
     over = scales[scale]
-    _unknown(over, TOP_KEYS - {"scales", "kind"}, f"{where}: scales.{scale}")
+    check_keys(over, TOP_KEYS - {"scales", "kind"}, f"{where}: scales.{scale}")
     study = _merge(values, over)
+    for key, spec in TOP_VALUES.items():
+        if key in study:
+            spec.check(key, study[key], f"{where}:")
     kind = study.get("kind")
     if kind not in KINDS:
         raise SubstrateError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -91,24 +97,25 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
         _input(spec, f"{where}: data{'.' + name if name else ''}", DATA_BUILD)
         _check_data_build(spec.get("build"), f"{where}: data{'.' + name if name else ''}.build")
     tables = study.get("tables", {})
-    _unknown(tables, set(tables) if isinstance(tables, dict) else set(), f"{where}: tables")
+    check_keys(tables, set(tables) if isinstance(tables, dict) else set(), f"{where}: tables")
     for name, spec in tables.items():
+        check_name(name, f"{where}: table name")  # it names the table's folder under inputs/tables/
         _input(spec, f"{where}: tables.{name}", TABLE_BUILD)
     train = study.get("train", {})
-    _unknown(train, set(train) if isinstance(train, dict) else set(), f"{where}: train")
+    check_keys(train, set(train) if isinstance(train, dict) else set(), f"{where}: train")
     if kind == "fuse":
         from unicode_substrate.recipes.fuse_study import FUSE_KEYS, check_fuse_study
 
         if "fuse" not in study:
             raise SubstrateError(f"{where}: a fuse study needs a [fuse] table (preset, table, tune)")
-        _unknown(study["fuse"], FUSE_KEYS, f"{where}: fuse")
+        check_keys(study["fuse"], FUSE_KEYS, f"{where}: fuse")
         check_fuse_study(study, where, tables)
     elif kind == "compare":
         variants = study.get("variants")
         if not isinstance(variants, list) or len(variants) < 2:
             raise SubstrateError(f"{where}: a compare study needs two or more [[variants]]")
         for k, v in enumerate(variants):
-            _unknown(v, VARIANT_KEYS, f"{where}: variants[{k}]")
+            check_table(v, VARIANT_KEYS, f"{where}: variants[{k}]")
             if "name" not in v or "preset" not in v:
                 raise SubstrateError(f"{where}: variants[{k}] needs name and preset")
             if v.get("table") is not None and v["table"] not in tables:
@@ -117,7 +124,7 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
             if key in study:
                 raise SubstrateError(f"{where}: [{key}] belongs to kind = \"{other}\"")
     else:
-        _unknown(study.get("grow"), GROW_KEYS, f"{where}: grow")
+        check_keys(study.get("grow"), GROW_KEYS, f"{where}: grow")
         t = study["grow"].get("table")
         if t is not None and t not in tables:
             raise SubstrateError(f"{where}: grow names table {t!r}, which [tables] does not define")
@@ -126,7 +133,7 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
         if "fuse" in study:
             raise SubstrateError(f"{where}: [fuse] belongs to kind = \"fuse\"")
     if "eval" in study:
-        _unknown(study["eval"], EVAL_KEYS, f"{where}: eval")
+        check_table(study["eval"], EVAL_KEYS, f"{where}: eval")
         if "tasks" not in study["eval"] or "data_dir" not in study["eval"]:
             raise SubstrateError(f"{where}: eval needs tasks and data_dir")
         if kind == "grow":
@@ -142,7 +149,7 @@ def _data_specs(study: dict, where: str) -> dict[str, dict]:
         return {"": data}
     from unicode_substrate.recipes.fuse_study import DATA_NAMES
 
-    _unknown(data, set(DATA_NAMES), f"{where}: data")
+    check_keys(data, set(DATA_NAMES), f"{where}: data")
     missing = [n for n in DATA_NAMES if n not in data]
     if missing:
         raise SubstrateError(f"{where}: a fuse study needs [data.a], [data.b] (the experts' corpora) and [data.tune] "
