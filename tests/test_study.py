@@ -167,7 +167,7 @@ def test_fuse_study_files_are_checked(tmp_path, fuse_inputs):
                        (text.replace("tune = { steps = 2", "tune = { steps = 0"), "steps of at least 1"),
                        (text.replace('table = "t"\ntune', 'table = "u"\ntune'), "which [tables] does not define"),
                        (text + '[[variants]]\nname = "x"\npreset = "tiny-glyph"\n', 'does not belong to kind = "fuse"'),
-                       (text.replace(f'path = "{fuse_inputs[2]}"', "build = { demo_qa = 2 }"), r"demo_qa must be a share"),
+                       (text.replace(f'path = "{fuse_inputs[2]}"', "build = { demo_qa = 2 }"), r"demo_qa must be a finite number above 0 and at most 1"),
                        (text.replace(f'path = "{fuse_inputs[2]}"', "build = { demo_qa = 1, recipe = \"r.toml\" }"),
                         "cannot go with recipe")):
         g = tmp_path / "bad.toml"

@@ -12,8 +12,9 @@ merged over it (tables merge key by key, everything else is replaced). ``--scale
 The study folder holds ``study.json`` (the resolved study: what the folder is), ``inputs/``
 (what was built), ``compare/`` or ``grow/`` (the runs and their report), ``results.md`` (metrics
 x variants with 95 % intervals and the chance level) and ``results.png``. Run again, it keeps
-whatever finished (inputs present, runs whose identity and configuration match) and trains the
-rest; a folder made from another study, or another scale, is refused.
+whatever finished (inputs built with the same options, runs whose identity and configuration match
+and whose checkpoints and summaries verify: ``Run.unfinished``) and makes the rest again; a folder
+made from another study, or another scale, is refused.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from unicode_substrate.artifacts import PACKAGE, artifact_kind, atomic_write_bytes, canonical_json, check_not_input, output_lock
+from unicode_substrate.artifacts import (PACKAGE, artifact_kind, atomic_write_bytes, canonical_json, check_not_input,
+                                         manifest_sha256, output_lock, sha256_file)
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.choices import (EVAL_PROTOCOLS, LAYOUT_NAMES, ON_COLLISION, PCA_SOLVERS, RENDER_PRESETS, SURFACES,
                                        TABLE_METHODS)
@@ -160,17 +162,12 @@ def _data_specs(study: dict, where: str) -> dict[str, dict]:
 def _check_data_build(build: dict | None, where: str) -> None:
     """``demo_qa = SHARE``: the built-in corpus with ``substrate demo-qa``'s items at that share of the tokens."""
     if not build or ("demo_qa" not in build and "tokens" not in build):
-        return
-    share = build.get("demo_qa")
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
-        raise SubstrateError(f"{where}: demo_qa must be a share of the tokens in (0, 1] (1: the items alone), got {share!r}"
-                             if "demo_qa" in build else f"{where}: tokens goes with demo_qa")
+        return  # the values' types and ranges: DATA_BUILD
+    if "demo_qa" not in build:
+        raise SubstrateError(f"{where}: tokens goes with demo_qa")
     clash = sorted({"corpus", "recipe"} & set(build))
     if clash:
         raise SubstrateError(f"{where}: demo_qa makes its own recipe; it cannot go with {', '.join(clash)}")
-    tokens = build.get("tokens", 0)
-    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
-        raise SubstrateError(f"{where}: tokens must be a non-negative integer, got {tokens!r}")
 
 
 def _demo_qa_recipe(root: Path, out: Path, build: dict) -> Path:
@@ -198,18 +195,31 @@ def _train_config(study: dict, where: str):
         raise SubstrateError(f"{where}: train: {e}") from None
 
 
-def _built(out: Path, spec: dict, what: str, build, progress: bool) -> Path:
-    """An input: its ``path``, or the folder ``out`` built once from ``build`` options (kept when already there)."""
+BUILD_RECORD = ".build.json"  # beside each built input: the options (and tokenizer) it was built from
+
+
+def _built(out: Path, spec: dict, what: str, build, progress: bool, tokenizer: Path | None = None) -> Path:
+    """An input: its ``path``, or the folder ``out`` built from ``build`` options.
+
+    A folder already built is kept only when its recorded build options (and the manifest hash of
+    the tokenizer it was made with, and a recipe file's hash) equal this study's; else it is built again.
+    """
     if "path" in spec:
         p = Path(spec["path"])
         if not p.is_dir():
             raise SubstrateError(f"{what} path {p} is not a directory")
         return p
-    if (out / "manifest.json").is_file():
+    recipe = spec["build"].get("recipe")
+    options = canonical_json({"build": spec["build"],
+                              "tokenizer_manifest_sha256": manifest_sha256(tokenizer) if tokenizer and (tokenizer / "manifest.json").is_file() else None,
+                              "recipe_sha256": sha256_file(Path(recipe)) if recipe and Path(recipe).is_file() else None})
+    record = out.parent / (out.name + BUILD_RECORD)
+    if (out / "manifest.json").is_file() and record.is_file() and record.read_bytes() == options:
         return out
     if progress:
         print(f"study: building {what} in {out}", file=sys.stderr, flush=True)
     build(out, spec["build"])
+    atomic_write_bytes(record, options)
     return out
 
 
@@ -222,7 +232,7 @@ def _inputs(study: dict, out: Path, progress: bool) -> tuple[Path, dict[str, Pat
     tok = _built(root / "tokenizer", study.get("tokenizer", {}), "tokenizer",
                  lambda o, b: build_tokenizer(o, force=True, **b), progress)
     tables = {name: _built(root / "tables" / name, spec, f"table {name}",
-                           lambda o, b: render_table(tok, o, force=True, progress=progress, **b), progress)
+                           lambda o, b: render_table(tok, o, force=True, progress=progress, **b), progress, tok)
               for name, spec in study.get("tables", {}).items()}
     def make_data(o, b):
         if "demo_qa" in b:
@@ -238,8 +248,8 @@ def _inputs(study: dict, out: Path, progress: bool) -> tuple[Path, dict[str, Pat
 
     specs = _data_specs(study, "study")
     if list(specs) == [""]:
-        return tok, tables, _built(root / "data", specs[""], "data", make_data, progress)
-    return tok, tables, {n: _built(root / f"data-{n}", s, f"data {n}", make_data, progress) for n, s in specs.items()}
+        return tok, tables, _built(root / "data", specs[""], "data", make_data, progress, tok)
+    return tok, tables, {n: _built(root / f"data-{n}", s, f"data {n}", make_data, progress, tok) for n, s in specs.items()}
 
 
 def _identity(study: dict) -> dict:
@@ -256,11 +266,42 @@ def _given(study: dict) -> list[Path]:
     return given + [Path(p) for p in (*recipes, data_dir) if p]
 
 
+def check_study(study: dict, cfg, where: str) -> None:
+    """Every value training would refuse, checked before anything is built: each variant's preset and
+    model fields, the growth schedule, the fusion's experts and tuning, the data recipes."""
+    from unicode_substrate.recipes.compare import Variant
+
+    if study["kind"] == "compare":
+        for v in study["variants"]:
+            try:
+                Variant(v["name"], v["preset"], None, v.get("model")).config(cfg)
+            except SubstrateError as e:
+                raise SubstrateError(f"{where}: variant {v['name']}: {e}") from None
+    elif study["kind"] == "grow":
+        from unicode_substrate.recipes.grow import parse_grow_config
+
+        parse_grow_config({**study.get("train", {}), **{k: v for k, v in study["grow"].items() if k != "table"}},
+                          f"{where}: grow")
+    else:
+        fuse = study["fuse"]
+        try:
+            Variant("expert", fuse["preset"], None, fuse.get("model")).config(cfg).replace(**fuse["tune"])
+        except SubstrateError as e:
+            raise SubstrateError(f"{where}: fuse: {e}") from None
+    for name, spec in _data_specs(study, where).items():
+        recipe = (spec.get("build") or {}).get("recipe")
+        if recipe is not None:
+            from unicode_substrate.train.recipe import load_recipe
+
+            load_recipe(recipe)
+
+
 def run_study(path: str | Path, out: str | Path, scale: str = "cpu", force: bool = False, progress: bool = True) -> Path:
     """Run (or continue) the study of ``path`` at ``scale`` in ``out``; returns ``out/results.md``."""
     out = Path(out)
     study = load_study(path, scale)
     cfg = _train_config(study, str(path))
+    check_study(study, cfg, str(path))  # every value, before any work
     check_not_input(out, [Path(path), *_given(study)])  # even with force
     with output_lock(out, whole_job=True):  # one writer of a study for its whole length
         return _run_study(path, out, study, cfg, force, progress)
