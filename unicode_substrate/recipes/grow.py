@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from unicode_substrate.artifacts import (PACKAGE, atomic_output_dir, atomic_write_bytes, canonical_json, check_not_input,
-                                         manifest_sha256,
+                                         clear_stale, leftover_of, manifest_sha256,
                                          output_lock, recorded_path, resolve_recorded)
 from unicode_substrate.choices import ARCH_GPT, ARCH_GPT_LORA, GROW_INIT, GROW_TRAINABLE, LORA_ON
 from unicode_substrate.errors import SubstrateError
@@ -366,7 +366,10 @@ def _grow_seeds(gcfg: GrowConfig, data: Path, out: Path, table, from_run, resume
 
     if out.exists() and any(out.iterdir()) and not (resume or force):
         raise SubstrateError(f"growth directory {out} already exists (use resume to continue it or force to start over)")
-    if out.exists() and any(p.name not in ("report.md", "seeds.json") and not is_seed_dir(p.name) for p in out.iterdir()):
+    for seed in seeds:  # a growth killed mid-seed (SIGKILL) leaves its lock: cleared when its process is gone
+        clear_stale(out / seed_dir(seed))
+    if out.exists() and any(p.name not in ("report.md", "seeds.json") and not is_seed_dir(leftover_of(p.name) or p.name)
+                            for p in out.iterdir()):
         raise SubstrateError(f"{out} holds other files than a growth over seeds; give another --out")
     load_start = load_average()
     records = {}
