@@ -69,3 +69,23 @@ def test_plot_refuses_a_run_without_metrics(runs, tmp_path):
     root, a, _ = runs
     fused = fuse([a, a], tmp_path / "fused")
     one_line_error(run_cli("plot", fused, "--out", tmp_path / "f.png"), "has no training metrics")
+
+
+def test_an_interrupted_run_is_labelled_unfinished(runs, tmp_path, monkeypatch):
+    """A run stopped mid-way (run.json and metrics, no final checkpoint or summary) says where it stopped."""
+    import shutil
+
+    from unicode_substrate.recipes import plot as plot_mod
+    from unicode_substrate.recipes import report
+
+    root, a, _ = runs
+    cut = tmp_path / "cut"
+    shutil.copytree(a, cut)
+    (cut / "summary.json").unlink()
+    shutil.rmtree(cut / "checkpoints" / "step-00000006")
+    lines = (cut / "metrics.jsonl").read_text().splitlines()
+    (cut / "metrics.jsonl").write_text("\n".join(ln for ln in lines if '"step":6' not in ln.replace(" ", "")) + "\n")
+    seen = []
+    monkeypatch.setattr(report, "plot_loss_curves", lambda path, results, **kw: seen.append(results))
+    plot_mod.plot_runs([a, cut], tmp_path / "x.png")
+    assert [r["variant"] for r in seen[-1]] == ["a", "cut (unfinished at step 3 of 6)"]

@@ -372,8 +372,17 @@ class Run:
         step (``steps``, else the step the summary names); that checkpoint's manifest hashes verify
         (an edited, flipped or deleted weight file fails); and the summary agrees with the metrics
         (its step, and the final validation figures of the last ``val`` record of metrics.jsonl).
+        A run a recipe assembled without training (empty metrics: a fusion, a growth's final model)
+        is finished when its checkpoint verifies.
         """
         found = self.checkpoints()
+        metrics = self._metrics_or_empty()
+        if found and not metrics and steps is None:  # assembled by a recipe (a fusion, a growth's final model), not trained here
+            try:
+                ckpt.verify_checkpoint(found[-1][1])
+            except SubstrateError as e:
+                return f"its final checkpoint does not verify ({e})"
+            return None
         at = found[-1][0] if found else self._last_logged_step()
         try:
             summary = self.summary()
@@ -388,7 +397,7 @@ class Run:
             ckpt.verify_checkpoint(found[-1][1])
         except SubstrateError as e:
             return f"its final checkpoint does not verify ({e})"
-        vals = [r for r in self._metrics_or_empty() if r.get("type") == "val"]
+        vals = [r for r in metrics if r.get("type") == "val"]
         if vals:
             last = {k: v for k, v in vals[-1].items() if k not in ("type", "step")}
             off = sorted(k for k, v in last.items() if summary.get(k) != v)
