@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from _train_helpers import TINY_MODEL, make_data, make_table
+from _train_helpers import TINY_MODEL, make_char_tokenizer, make_data, make_table
+from unicode_substrate.artifacts import manifest_sha256
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.recipes.study import load_study, run_study
@@ -18,7 +19,7 @@ def _study(tmp_path, data, table, **extra) -> str:
     model = ", ".join(f"{k} = {v}" for k, v in TINY_MODEL.items())
     text = f'''kind = "compare"
 [tokenizer]
-path = "{Path(data).parent}"
+path = "{Path(data).parent / 'tok'}"
 [data]
 path = "{data}"
 [tables.t]
@@ -51,7 +52,8 @@ seeds = [3]
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     d = tmp_path_factory.mktemp("study_inputs")
-    return make_data(d / "data"), make_table(d / "table")
+    sha = manifest_sha256(make_char_tokenizer(d / "tok", "abc"))  # the tokenizer the data and table were made with
+    return make_data(d / "data", tokenizer_sha=sha), make_table(d / "table", tokenizer_sha=sha)
 
 
 def test_study_files_are_checked(tmp_path, inputs):
@@ -114,7 +116,7 @@ def _fuse_study(tmp_path, inputs, extra: str = "") -> str:
     model = ", ".join(f"{k} = {v}" for k, v in TINY_MODEL.items())
     text = f'''kind = "fuse"
 [tokenizer]
-path = "{Path(data).parent}"
+path = "{Path(data).parent / 'tok'}"
 [data.a]
 path = "{data}"
 [data.b]
@@ -146,8 +148,9 @@ train = {{ steps = 3, warmup = 1 }}
 
 @pytest.fixture(scope="module")
 def fuse_inputs(tmp_path_factory, inputs):
-    d = tmp_path_factory.mktemp("fuse_inputs")  # b and tune: other Markov chains, the same (fake) tokenizer
-    return (*inputs, make_data(d / "b", seed=1), make_data(d / "tune", seed=2))
+    d = tmp_path_factory.mktemp("fuse_inputs")  # b and tune: other Markov chains, the same tokenizer
+    sha = manifest_sha256(Path(inputs[0]).parent / "tok")
+    return (*inputs, make_data(d / "b", seed=1, tokenizer_sha=sha), make_data(d / "tune", seed=2, tokenizer_sha=sha))
 
 
 @pytest.fixture(scope="module")
@@ -331,8 +334,20 @@ def test_a_growth_study_and_a_data_recipe_are_checked_before_any_work(tmp_path, 
     for grow, build, words in (('trainable = "newst+head"\n', f'path = "{data}"', "trainable must be one of"),
                                ("", f'build = {{ recipe = "{recipe}" }}', "seed must be an integer at least 0, got -1")):
         f = tmp_path / "g.toml"
-        f.write_text(f'kind = "grow"\n[tokenizer]\npath = "{Path(data).parent}"\n[data]\n{build}\n'
+        f.write_text(f'kind = "grow"\n[tokenizer]\npath = "{Path(data).parent / "tok"}"\n[data]\n{build}\n'
                      f'[grow]\nstages = [1, 1]\nsteps_per_stage = [2, 2]\n{grow}[scales.cpu]\n')
         res = CliRunner().invoke(main, ["study", str(f), "--out", str(tmp_path / "out")])
         assert res.exit_code == 2 and words in res.output and len(res.output.strip().splitlines()) == 1, res.output
         assert not (tmp_path / "out").exists()
+
+
+def test_the_tokenizer_must_be_a_tokenizer_and_the_one_the_data_was_made_with(tmp_path, inputs):
+    data, table = inputs
+    other = make_data(tmp_path / "other")  # made with another tokenizer
+    for old, new, words in ((f"{Path(data).parent / 'tok'}", str(Path(data).parent), "is not a tokenizer folder"),
+                            (f'[data]\npath = "{data}"', f'[data]\npath = "{other}"', "made with another tokenizer")):
+        f = _study(tmp_path, data, table)
+        Path(f).write_text(Path(f).read_text().replace(old, new))
+        res = CliRunner().invoke(main, ["study", f, "--out", str(tmp_path / "out")])
+        assert res.exit_code == 2 and words in res.output and len(res.output.strip().splitlines()) == 1, res.output
+        assert not list((tmp_path / "out").glob("compare/runs/*"))  # nothing trained

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from unicode_substrate.artifacts import (PACKAGE, artifact_kind, atomic_write_bytes, canonical_json, check_not_input,
-                                         manifest_sha256, output_lock, sha256_file)
+                                         manifest_sha256, output_lock, read_manifest, sha256_file)
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.choices import (EVAL_PROTOCOLS, LAYOUT_NAMES, ON_COLLISION, PCA_SOLVERS, RENDER_PRESETS, SURFACES,
                                        TABLE_METHODS)
@@ -33,6 +33,7 @@ from unicode_substrate.options import RANGES, Range
 from unicode_substrate.schema import Spec, check_keys, check_name, check_table
 from unicode_substrate.train.config import load_config, read_toml
 
+TOKENIZER_KIND = "tokenizer"  # the kind a tokenizer folder's manifest.json names
 STUDY_FILE = "study.json"
 STUDY_SCHEMA, STUDY_KIND = 1, "study"  # the record that names the folder a study of this toolkit
 RESULTS_MD = "results.md"
@@ -248,8 +249,36 @@ def _inputs(study: dict, out: Path, progress: bool) -> tuple[Path, dict[str, Pat
 
     specs = _data_specs(study, "study")
     if list(specs) == [""]:
-        return tok, tables, _built(root / "data", specs[""], "data", make_data, progress, tok)
-    return tok, tables, {n: _built(root / f"data-{n}", s, f"data {n}", make_data, progress, tok) for n, s in specs.items()}
+        data = _built(root / "data", specs[""], "data", make_data, progress, tok)
+        _check_made_with(tok, [data])
+        return tok, tables, data
+    data = {n: _built(root / f"data-{n}", s, f"data {n}", make_data, progress, tok) for n, s in specs.items()}
+    _check_made_with(tok, list(data.values()))
+    return tok, tables, data
+
+
+def _check_tokenizer(study: dict, where: str) -> None:
+    """A tokenizer given by ``path`` must be a tokenizer folder of this toolkit (checked before any work)."""
+    path = study.get("tokenizer", {}).get("path")
+    if path is None:
+        return
+    try:
+        kind = read_manifest(path).get("kind")
+    except SubstrateError:
+        kind = None
+    if kind != TOKENIZER_KIND:
+        raise SubstrateError(f"{where}: tokenizer path {path} is not a tokenizer folder (no tokenizer manifest.json)")
+
+
+def _check_made_with(tok: Path, data: list[Path]) -> None:
+    """The study's data must have been made with the study's tokenizer (manifest hashes), before any training."""
+    from unicode_substrate.train.data import TokenData
+
+    sha = manifest_sha256(tok)
+    for d in data:
+        if TokenData.load(d).tokenizer_sha256 != sha:
+            raise SubstrateError(f"data {d} was made with another tokenizer than {tok} (manifest hashes differ); "
+                                 "nothing was trained")
 
 
 def _identity(study: dict) -> dict:
@@ -302,6 +331,7 @@ def run_study(path: str | Path, out: str | Path, scale: str = "cpu", force: bool
     study = load_study(path, scale)
     cfg = _train_config(study, str(path))
     check_study(study, cfg, str(path))  # every value, before any work
+    _check_tokenizer(study, str(path))
     check_not_input(out, [Path(path), *_given(study)])  # even with force
     with output_lock(out, whole_job=True):  # one writer of a study for its whole length
         return _run_study(path, out, study, cfg, force, progress)
