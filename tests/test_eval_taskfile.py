@@ -141,7 +141,7 @@ def test_generative_csv_task_file(tmp_path):
 
 
 @pytest.mark.parametrize("text,expected", [
-    ('name = "x"\nkind = "multiple-choice"\ncolour = 1\n', "unknown key 'colour'"),
+    ('name = "x"\nkind = "multiple-choice"\ncolour = 1\n', "unknown key: colour (valid: "),
     ('name = "arc_easy"\n', "is a built-in task's"),
     ('name = "x"\n[fields]\nquestion = "q"\nanswer = "a"\n[prompt]\ntemplate = "{question}"\n',
      "a multiple-choice task needs choices"),

@@ -75,7 +75,7 @@ def _fused(experts: list[Run], path: Path, adapter: bool, table, progress: bool)
     if (path / RUN_FILE).is_file():
         run = Run.load(path)
         made = [e.get("checkpoint_sha256") for e in (run.record.sections.get("fuse") or {}).get("experts", [])]
-        if run.identity.get("adapter") == adapter and made == _expert_shas(experts) and run.checkpoints():
+        if run.identity.get("adapter") == adapter and made == _expert_shas(experts) and run.unfinished() is None:
             return run
     if progress:
         print(f"study: fusing {path}", file=sys.stderr, flush=True)
