@@ -312,7 +312,7 @@ def test_study_values_are_checked_before_any_work(tmp_path, inputs):
     cases = ((('description = 42\n', ''), "description must be a string"),
              (('seeds = 7\n', ''), "seeds must be a list"),
              (('', 'name = "trainable"\npreset = "tiny-unfrozen"\nmodel = { n_layer = -2 }'), "n_layer must be an integer at least 1"),
-             (('', 'name = "trainable"\npreset = "tiny-unfrozn"'), "preset must be one of"))
+             (('', 'name = "trainable"\npreset = "tiny-unfrozn"'), "unknown preset"))
     for (top, variant), words in cases:
         f = _study(tmp_path, data, table)
         text = Path(f).read_text().replace("[scales.cpu]\nseeds = [1, 2]\n", "[scales.cpu]\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from unicode_substrate.choices import EMBEDDINGS, TABLE_METHODS
+from unicode_substrate.choices import EMBEDDINGS
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.options import Range
 from unicode_substrate.schema import check_dataclass, check_keys
@@ -36,8 +36,9 @@ class ModelConfig:
     # The table rows are unit-norm (per-coordinate size ~1/sqrt(n_embed)); kept unscaled by
     # default, which puts a 1024-wide row at about the 0.02 std of a GPT-2 trainable embedding.
     embed_scale: float = field(default=1.0, metadata=_ABOVE_0)
-    # The table method a preset expects (glyph, glyph-paper, bit, float, random); informative only.
-    table_method: str | None = field(default=None, metadata={"choices": TABLE_METHODS})
+    # The table method a preset expects (glyph, glyph-paper, bit, float, random, or a table's own
+    # method such as "imported", set on purpose); a table of another method is refused.
+    table_method: str | None = None
     rope_base: float = field(default=10000.0, metadata=_ABOVE_0)
     dropout: float = field(default=0.0, metadata={"range": Range(False, 0.0, 1.0, high_open=True)})
     bias: bool = True

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.model.config import PRESETS, ModelConfig, get_preset
+from unicode_substrate.model.config import ModelConfig, get_preset
 from unicode_substrate.options import RANGES, check_device, check_range, device_available  # noqa: F401 (re-exported)
 from unicode_substrate.schema import check_dataclass, check_keys
 
@@ -27,7 +27,7 @@ class TrainConfig:
     preset with its model overrides is built, so a bad value is one line before any work.
     """
 
-    preset: str = field(default="tiny-glyph", metadata={"choices": tuple(PRESETS)})
+    preset: str = "tiny-glyph"  # a name of model.config.PRESETS (checked by model_config(), so added presets count)
     # ModelConfig fields that differ from the preset, e.g. {"n_layer": 2}; unknown names are an error.
     model: dict[str, Any] = field(default_factory=dict)
     steps: int = 200
