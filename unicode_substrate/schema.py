@@ -7,6 +7,9 @@ the valid ones), a wrong type, a value out of range or not among its choices, ea
 before any work starts. A field is described by a :class:`Spec`; :func:`dataclass_specs`
 derives the specs of a frozen dataclass from its annotations, its ``metadata`` and
 :data:`options.RANGES`, so the dataclass, its TOML file and its ``--help`` text cannot drift apart.
+(Frozen dataclasses with this one validator rather than pydantic: the configurations are frozen
+dataclasses already, and every numeric range is declared once in ``options.RANGES``, which the
+CLI's option types read too; a second declaration in pydantic models would be a second owner.)
 
 Every name that becomes a file or folder name (compare and study variants, growth and fusion
 runs, recipe sources, task names, labels) goes through :func:`check_name`, so no name reaches
