@@ -256,3 +256,15 @@ def test_results_png_marks_a_zero_score_and_draws_wilson_bounds():
     tiny = json.loads(json.dumps(results))
     tiny["results"]["arc-easy"]["loglik"]["acc"] = 1e-9
     assert ink(results) > ink(tiny)
+
+
+def test_an_eval_of_an_unfinished_run_is_named_so_in_the_table(tmp_path):
+    """eval records a run that is not finished (Run.unfinished); results-table names its column so."""
+    bench = write_original(tmp_path / "bench")
+    lm = TinyLM("cut")
+    lm.description["unfinished"] = "unfinished at step 122 of 200"
+    ev = evaluate(tmp_path / "ev", "arc-easy", bench, lm=lm, protocol="loglik")
+    res = run_cli("results-table", ev, "--out", tmp_path / "table")
+    assert res.exit_code == 0, res.output
+    header = next(csv.reader(io.StringIO((tmp_path / "table" / "table.csv").read_text(encoding="utf-8"))))
+    assert "cut (unfinished at step 122 of 200) loglik acc" in header

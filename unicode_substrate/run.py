@@ -405,6 +405,13 @@ class Run:
                 return f"its summary disagrees with its metrics ({', '.join(off) or 'step'}): edited or torn"
         return None
 
+    @staticmethod
+    def unfinished_label(why: str | None) -> str:
+        """What a legend or a table column adds to the name of a run that is not finished ("" when it is)."""
+        if why is None:
+            return ""
+        return f" ({why})" if why.startswith("unfinished") else " (not verified)"
+
     def _last_logged_step(self) -> int:
         steps = [r.get("step") for r in self._metrics_or_empty()]
         return max((s for s in steps if isinstance(s, int) and not isinstance(s, bool)), default=0)

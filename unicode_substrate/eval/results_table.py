@@ -80,6 +80,10 @@ def read_eval_dir(path: Path) -> list[Column]:
         raise SubstrateError(f"{path} is not an eval directory of substrate eval (no eval manifest and results.json)")
     results = json.loads((path / RESULTS_JSON).read_text(encoding="utf-8"))
     name = results_txt.model_name(results)
+    if isinstance(results.get("model"), dict) and results["model"].get("unfinished"):  # eval recorded it (RunModel)
+        from unicode_substrate.run import Run
+
+        name += Run.unfinished_label(str(results["model"]["unfinished"]))
     params = results["model"].get("parameters")
     params = results_txt.format_parameters(params) if params is not None else None
     picks = [(name, "paper", lambda e: _paper_score(e["score"], e["ci95"]))]

@@ -64,10 +64,7 @@ def plot_runs(runs: list[str | Path], out: str | Path, force: bool = False) -> P
         metrics = [m for m in r.metrics() if m.get("type") in ("train", "val")]
         if not metrics:
             raise SubstrateError(f"run {r.path} has no training metrics to plot (a fused run, or a run not yet started)")
-        label = _label(r.path, taken)
-        why = r.unfinished()  # a run still training, or one that stopped: say so in its legend
-        if why is not None:
-            label += f" ({why})" if why.startswith("unfinished") else " (not verified)"
+        label = _label(r.path, taken) + Run.unfinished_label(r.unfinished())  # a run still training, or stopped
         results.append({"variant": label, "metrics": metrics, "tokens_per_step": tokens_per_step(r)})
     sizes = {res["tokens_per_step"] for res in results}
     with output_lock(out):  # one writer of the picture at a time
