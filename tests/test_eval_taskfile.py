@@ -141,7 +141,7 @@ def test_generative_csv_task_file(tmp_path):
 
 
 @pytest.mark.parametrize("text,expected", [
-    ('name = "x"\nkind = "multiple-choice"\ncolour = 1\n', "unknown key 'colour'"),
+    ('name = "x"\nkind = "multiple-choice"\ncolour = 1\n', "unknown key: colour (valid: "),
     ('name = "arc_easy"\n', "is a built-in task's"),
     ('name = "x"\n[fields]\nquestion = "q"\nanswer = "a"\n[prompt]\ntemplate = "{question}"\n',
      "a multiple-choice task needs choices"),
@@ -152,8 +152,8 @@ def test_generative_csv_task_file(tmp_path):
     ('name = "x"\nkind = "generative"\n[fields]\nquestion = "q"\nanswer = "a"\n[prompt]\ntemplate = "{question}"\n'
      'protocols = ["loglik"]\n', "protocols must be a list of paper and (multiple-choice only) loglik"),
     ('name = "x\n', "is not valid TOML"),
-    ('name = "two\\nlines"\n', "printable characters"),  # never written into a report's lines
-    ('name = "nul\\u0000"\n', "printable characters"),
+    ('name = "two\\nlines"\n', "must be a non-empty name"),  # never written into a report's lines
+    ('name = "nul\\u0000"\n', "must be a non-empty name"),
 ])
 def test_bad_task_files_are_one_line(tmp_path, text, expected):
     toml = tmp_path / "t.toml"

@@ -370,7 +370,7 @@ def test_config_values_of_the_wrong_type_and_bad_devices_are_one_line(trained, t
     data, table, _ = trained
     for text, fragment in (('steps = "ten"', "steps must be an integer"), ("lr = true", "lr must be a number"),
                            ("compile = 1", "compile must be true or false"), ('device = "gpu"', "device must be"),
-                           ("[model]\nn_layer = 2.5", "n_layer must be an integer"), ("model = 3", "[model]")):
+                           ("[model]\nn_layer = 2.5", "n_layer must be an integer"), ("model = 3", "model must be a table")):
         cfg = tmp_path / "c.toml"
         cfg.write_text(text + "\n", encoding="utf-8")
         one_line_error(cli("train", "--data", data, "--table", table, "--out", tmp_path / "r", "--config", cfg), fragment)

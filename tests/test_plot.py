@@ -105,3 +105,23 @@ def test_plot_on_a_string_batch_size_is_one_line(runs, tmp_path):
     rec["train"]["batch_size"] = "4"
     (run / "run.json").write_text(json.dumps(rec))
     one_line_error(run_cli("plot", run, "--out", tmp_path / "x.png"), "run.json: train.batch_size = '4'")
+
+
+def test_an_interrupted_run_is_labelled_unfinished(runs, tmp_path, monkeypatch):
+    """A run stopped mid-way (run.json and metrics, no final checkpoint or summary) says where it stopped."""
+    import shutil
+
+    from unicode_substrate.recipes import plot as plot_mod
+    from unicode_substrate.recipes import report
+
+    root, a, _ = runs
+    cut = tmp_path / "cut"
+    shutil.copytree(a, cut)
+    (cut / "summary.json").unlink()
+    shutil.rmtree(cut / "checkpoints" / "step-00000006")
+    lines = (cut / "metrics.jsonl").read_text().splitlines()
+    (cut / "metrics.jsonl").write_text("\n".join(ln for ln in lines if '"step":6' not in ln.replace(" ", "")) + "\n")
+    seen = []
+    monkeypatch.setattr(report, "plot_loss_curves", lambda path, results, **kw: seen.append(results))
+    plot_mod.plot_runs([a, cut], tmp_path / "x.png")
+    assert [r["variant"] for r in seen[-1]] == ["a", "cut (unfinished at step 3 of 6)"]

@@ -310,7 +310,7 @@ def _nothing_written(tmp_path: Path, before: set[str]) -> None:
     ('[[source]]\nname = "x"\npath = "nowhere/corpus"\n', ["source 'x'", "nowhere", "does not exist"]),
     ('[[source]]\nname = "x"\npath = "wiki.jsonl"\nshare = 0.7\n[[source]]\nname = "y"\npath = "wiki.jsonl"\nshare = 0.4\n',
      ["shares sum to 1.1", "above 1 by 0.1"]),
-    ('[[source]]\nname = "x"\npath = "wiki.jsonl"\nsplit = 2\n', ["unknown key 'split'"]),
+    ('[[source]]\nname = "x"\npath = "wiki.jsonl"\nsplit = 2\n', ["unknown key: split (valid: "]),
     ('[[source]]\nname = "x"\npath = "empty.jsonl"\n', ["source 'x'", "no documents"]),
     ('[[source]]\nname = "x"\npath = "qa/bad-train.json"\nformat = "triviaqa"\n',
      ["bad-train.json", "Data[1]", "Answer.Value"]),

@@ -473,3 +473,15 @@ def test_eval_label_is_checked_before_any_work(evals, tmp_path):
         one_line_error(run_cli("eval", "--hf-model", tmp_path / "nowhere", "--tasks", "arc-easy", "--data-dir",
                                root / "bench", "--label", bad, "--out", tmp_path / "ev"), "--label")
     assert not (tmp_path / "ev").exists()
+
+
+def test_an_eval_of_an_unfinished_run_is_named_so_in_the_table(tmp_path):
+    """eval records a run that is not finished (Run.unfinished); results-table names its column so."""
+    bench = write_original(tmp_path / "bench")
+    lm = TinyLM("cut")
+    lm.description["unfinished"] = "unfinished at step 122 of 200"
+    ev = evaluate(tmp_path / "ev", "arc-easy", bench, lm=lm, protocol="loglik")
+    res = run_cli("results-table", ev, "--out", tmp_path / "table")
+    assert res.exit_code == 0, res.output
+    header = next(csv.reader(io.StringIO((tmp_path / "table" / "table.csv").read_text(encoding="utf-8"))))
+    assert "cut (unfinished at step 122 of 200) loglik acc" in header

@@ -177,3 +177,35 @@ def test_a_one_seed_study_neither_counts_tests_nor_promises_interval_bars(monkey
     _plot_results(tmp_path / "r.png", {n: {"val bits/byte": mean_interval([1.0, 1.2]).to_dict()} for n in names},
                   ["val bits/byte"])
     assert titles == ["val bits/byte (bar: 95 % interval over seeds)"]
+
+
+def test_a_growth_over_seeds_killed_by_sigkill_resumes_and_forces(inputs, tmp_path, monkeypatch):
+    """The dead process's lock (and its leftovers) beside seed-S no longer make the folder "hold other files"."""
+    import subprocess
+    import sys
+
+    from unicode_substrate.recipes import grow as gr
+
+    data, table = inputs
+    gcfg = gr.GrowConfig(train=tiny_config(model={**TINY_MODEL, "n_layer": 2}, ckpt_every=0, eval_every=0, eval_tokens=300),
+                         stages=(1, 1), steps_per_stage=(2, 2))
+    out = tmp_path / "grown"
+    real = gr._run_stage
+
+    def killed_in_seed_2(cfg, data, stage_out, *a, **k):
+        if "seed-2" in str(stage_out):
+            raise KeyboardInterrupt
+        return real(cfg, data, stage_out, *a, **k)
+
+    monkeypatch.setattr(gr, "_run_stage", killed_in_seed_2)
+    with pytest.raises(KeyboardInterrupt):
+        gr.grow(gcfg, data, out, table=table, progress=False, seeds=[1, 2], monolithic=False)
+    monkeypatch.setattr(gr, "_run_stage", real)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a process that is gone: SIGKILL leaves its pid in the lock
+    (out / ".seed-2.lock").write_text(f"{dead.pid}\n")
+    (out / f".seed-2.tmp-{dead.pid}-x").mkdir()
+    report = gr.grow(gcfg, data, out, table=table, progress=False, seeds=[1, 2], monolithic=False, resume=True)
+    assert report.is_file() and not (out / ".seed-2.lock").exists() and (out / "seed-2" / "final").is_dir()
+    (out / ".seed-1.lock").write_text(f"{dead.pid}\n")
+    assert gr.grow(gcfg, data, out, table=table, progress=False, seeds=[1, 2], monolithic=False, force=True).is_file()

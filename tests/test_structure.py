@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "unicode_substrate"
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("_version", "errors", "choices", "progress"),
     ("artifacts", "corpus", "kernels", "options"),
+    ("schema",),  # names and configuration fields, over options' ranges
     ("tokenizer", "table", "model"),
     ("render", "checkpoint"),
     ("run",),

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from _train_helpers import TINY_MODEL, make_data, make_table
+from _train_helpers import TINY_MODEL, make_char_tokenizer, make_data, make_table
+from unicode_substrate.artifacts import manifest_sha256
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.recipes.study import load_study, run_study
@@ -18,7 +19,7 @@ def _study(tmp_path, data, table, **extra) -> str:
     model = ", ".join(f"{k} = {v}" for k, v in TINY_MODEL.items())
     text = f'''kind = "compare"
 [tokenizer]
-path = "{Path(data).parent}"
+path = "{Path(data).parent / 'tok'}"
 [data]
 path = "{data}"
 [tables.t]
@@ -51,7 +52,8 @@ seeds = [3]
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     d = tmp_path_factory.mktemp("study_inputs")
-    return make_data(d / "data"), make_table(d / "table")
+    sha = manifest_sha256(make_char_tokenizer(d / "tok", "abc"))  # the tokenizer the data and table were made with
+    return make_data(d / "data", tokenizer_sha=sha), make_table(d / "table", tokenizer_sha=sha)
 
 
 def test_study_files_are_checked(tmp_path, inputs):
@@ -114,7 +116,7 @@ def _fuse_study(tmp_path, inputs, extra: str = "") -> str:
     model = ", ".join(f"{k} = {v}" for k, v in TINY_MODEL.items())
     text = f'''kind = "fuse"
 [tokenizer]
-path = "{Path(data).parent}"
+path = "{Path(data).parent / 'tok'}"
 [data.a]
 path = "{data}"
 [data.b]
@@ -146,8 +148,9 @@ train = {{ steps = 3, warmup = 1 }}
 
 @pytest.fixture(scope="module")
 def fuse_inputs(tmp_path_factory, inputs):
-    d = tmp_path_factory.mktemp("fuse_inputs")  # b and tune: other Markov chains, the same (fake) tokenizer
-    return (*inputs, make_data(d / "b", seed=1), make_data(d / "tune", seed=2))
+    d = tmp_path_factory.mktemp("fuse_inputs")  # b and tune: other Markov chains, the same tokenizer
+    sha = manifest_sha256(Path(inputs[0]).parent / "tok")
+    return (*inputs, make_data(d / "b", seed=1, tokenizer_sha=sha), make_data(d / "tune", seed=2, tokenizer_sha=sha))
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +170,7 @@ def test_fuse_study_files_are_checked(tmp_path, fuse_inputs):
                        (text.replace("tune = { steps = 2", "tune = { steps = 0"), "steps of at least 1"),
                        (text.replace('table = "t"\ntune', 'table = "u"\ntune'), "which [tables] does not define"),
                        (text + '[[variants]]\nname = "x"\npreset = "tiny-glyph"\n', 'does not belong to kind = "fuse"'),
-                       (text.replace(f'path = "{fuse_inputs[2]}"', "build = { demo_qa = 2 }"), r"demo_qa must be a share"),
+                       (text.replace(f'path = "{fuse_inputs[2]}"', "build = { demo_qa = 2 }"), r"demo_qa must be a finite number above 0 and at most 1"),
                        (text.replace(f'path = "{fuse_inputs[2]}"', "build = { demo_qa = 1, recipe = \"r.toml\" }"),
                         "cannot go with recipe")):
         g = tmp_path / "bad.toml"
@@ -233,3 +236,118 @@ def test_interrupted_fuse_study_resumes_without_retraining(tmp_path, fuse_inputs
     assert [p.stat().st_mtime_ns for p in [*(d / "summary.json" for d in trained[:3]), fused]] == done
     assert resumed.read_text() == whole.read_text()
     assert (tmp_path / "cut" / "results.json").read_bytes() == (whole.parent / "results.json").read_bytes()
+
+
+def test_a_study_retrains_what_it_cannot_verify_instead_of_reusing_it(tmp_path, inputs, monkeypatch):
+    """A tampered summary, a flipped weight byte and a deleted final weight file: each run is trained again."""
+    from unicode_substrate.recipes import compare as cmp
+
+    data, table = inputs
+    f = _study(tmp_path, data, table)
+    run_study(f, tmp_path / "s", progress=False)
+    runs = tmp_path / "s" / "compare" / "runs"
+    edited, flipped, deleted = runs / "frozen" / "seed-1", runs / "frozen" / "seed-2", runs / "trainable" / "seed-1"
+    s = json.loads((edited / "summary.json").read_text())
+    s["val_loss"] = 0.001  # one edited number
+    (edited / "summary.json").write_text(json.dumps(s))
+    weights = sorted(flipped.glob("checkpoints/step-*/model.safetensors"))[-1]
+    raw = bytearray(weights.read_bytes())
+    raw[-1] ^= 0x01
+    weights.write_bytes(bytes(raw))
+    sorted(deleted.glob("checkpoints/step-*/model.safetensors"))[-1].unlink()
+    real, trained = cmp.train, []
+    monkeypatch.setattr(cmp, "train", lambda *a, **k: trained.append(a[2]) or real(*a, **k))
+    run_study(f, tmp_path / "s", progress=False)
+    assert sorted(map(str, trained)) == sorted(map(str, (edited, flipped, deleted)))  # the intact fourth is kept
+    from unicode_substrate.run import Run
+
+    assert all(Run.load(p).unfinished(2) is None for p in (edited, flipped, deleted))
+
+
+def test_what_makes_a_run_unfinished(tmp_path, inputs):
+    from unicode_substrate.run import Run
+
+    data, table = inputs
+    run_study(_study(tmp_path, data, table), tmp_path / "s", progress=False)
+    run = Run.load(tmp_path / "s" / "compare" / "runs" / "trainable" / "seed-2")
+    assert run.unfinished() is None and run.unfinished(2) is None
+    assert run.unfinished(5) == "unfinished at step 2 of 5"
+    (run.path / "summary.json").unlink()
+    assert run.unfinished() == "unfinished at step 2 of 2"
+
+
+def test_a_built_input_is_reused_only_with_the_same_build_options(tmp_path):
+    from unicode_substrate.artifacts import atomic_write_bytes
+    from unicode_substrate.recipes.study import _built
+
+    builds = []
+
+    def build(out, options):
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "manifest.json", json.dumps(options).encode())
+        builds.append(options)
+
+    out = tmp_path / "inputs" / "tables" / "t"
+    for options in ({"seed": 0}, {"seed": 0}, {"seed": 1}, {"seed": 1}, {"seed": 1, "dim": 8}):
+        assert _built(out, {"build": options}, "table t", build, False) == out
+    assert builds == [{"seed": 0}, {"seed": 1}, {"seed": 1, "dim": 8}]  # a seed-1 study never trains on a seed-0 table
+
+
+def test_a_name_that_escapes_the_study_folder_is_refused_even_with_force(tmp_path, inputs):
+    data, table = inputs
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "run.json").write_text("{}")  # a finished run outside the study
+    for bad in ("../../../victim", "a/b", ""):
+        f = _study(tmp_path, data, table)
+        Path(f).write_text(Path(f).read_text().replace('name = "trainable"', f'name = "{bad}"'))
+        res = CliRunner().invoke(main, ["study", f, "--out", str(tmp_path / "study" / "x"), "--force"])
+        assert res.exit_code == 2 and "variant" in res.output and len(res.output.strip().splitlines()) == 1, res.output
+        assert not (tmp_path / "study").exists()
+    assert [p.name for p in victim.iterdir()] == ["run.json"] and (victim / "run.json").read_text() == "{}"
+
+
+def test_study_values_are_checked_before_any_work(tmp_path, inputs):
+    data, table = inputs
+    cases = ((('description = 42\n', ''), "description must be a string"),
+             (('seeds = 7\n', ''), "seeds must be a list"),
+             (('', 'name = "trainable"\npreset = "tiny-unfrozen"\nmodel = { n_layer = -2 }'), "n_layer must be an integer at least 1"),
+             (('', 'name = "trainable"\npreset = "tiny-unfrozn"'), "unknown preset"))
+    for (top, variant), words in cases:
+        f = _study(tmp_path, data, table)
+        text = Path(f).read_text().replace("[scales.cpu]\nseeds = [1, 2]\n", "[scales.cpu]\n")
+        if variant:
+            text = text.replace('name = "trainable"\npreset = "tiny-unfrozen"', variant)
+        Path(f).write_text(top + text)
+        res = CliRunner().invoke(main, ["study", f, "--out", str(tmp_path / "out")])
+        assert res.exit_code == 2 and words in res.output and len(res.output.strip().splitlines()) == 1, res.output
+        assert not (tmp_path / "out").exists()
+    res = CliRunner().invoke(main, ["compare", "--data", str(data), "--variant", "a=tiny-unfrozen", "--variant", "b=tiny-unfrozen",
+                                    "--seeds", "²", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "non-negative integers" in res.output and not (tmp_path / "out").exists()
+
+
+def test_a_growth_study_and_a_data_recipe_are_checked_before_any_work(tmp_path, inputs):
+    data, table = inputs
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('seed = -1\n[[source]]\nname = "a"\nbuiltin = true\n')
+    for grow, build, words in (('trainable = "newst+head"\n', f'path = "{data}"', "trainable must be one of"),
+                               ("", f'build = {{ recipe = "{recipe}" }}', "seed must be an integer at least 0, got -1")):
+        f = tmp_path / "g.toml"
+        f.write_text(f'kind = "grow"\n[tokenizer]\npath = "{Path(data).parent / "tok"}"\n[data]\n{build}\n'
+                     f'[grow]\nstages = [1, 1]\nsteps_per_stage = [2, 2]\n{grow}[scales.cpu]\n')
+        res = CliRunner().invoke(main, ["study", str(f), "--out", str(tmp_path / "out")])
+        assert res.exit_code == 2 and words in res.output and len(res.output.strip().splitlines()) == 1, res.output
+        assert not (tmp_path / "out").exists()
+
+
+def test_the_tokenizer_must_be_a_tokenizer_and_the_one_the_data_was_made_with(tmp_path, inputs):
+    data, table = inputs
+    other = make_data(tmp_path / "other")  # made with another tokenizer
+    for old, new, words in ((f"{Path(data).parent / 'tok'}", str(Path(data).parent), "is not a tokenizer folder"),
+                            (f'[data]\npath = "{data}"', f'[data]\npath = "{other}"', "made with another tokenizer")):
+        f = _study(tmp_path, data, table)
+        Path(f).write_text(Path(f).read_text().replace(old, new))
+        res = CliRunner().invoke(main, ["study", f, "--out", str(tmp_path / "out")])
+        assert res.exit_code == 2 and words in res.output and len(res.output.strip().splitlines()) == 1, res.output
+        assert not list((tmp_path / "out").glob("compare/runs/*"))  # nothing trained

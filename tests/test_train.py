@@ -39,10 +39,10 @@ def _train_args(world, out, *extra):
 def test_toml_config_rejects_unknown_keys_and_options_override_it(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text('steps = 7\nlr = 0.01\nmin_lr = 0.001\n[model]\nn_layer = 3\n', encoding="utf-8")
-    cfg = load_config(p, steps=9, model={"d_model": 64})
-    assert (cfg.steps, cfg.lr, cfg.model) == (9, 0.01, {"n_layer": 3, "d_model": 64})
+    cfg = load_config(p, steps=9, model={"d_model": 256})
+    assert (cfg.steps, cfg.lr, cfg.model) == (9, 0.01, {"n_layer": 3, "d_model": 256})
     p.write_text("stpes = 7\n", encoding="utf-8")
-    with pytest.raises(SubstrateError, match="unknown key in .*: stpes"):
+    with pytest.raises(SubstrateError, match=r"c\.toml: unknown key: stpes \(valid: .*steps"):
         load_config(p)
     p.write_text("steps = [\n", encoding="utf-8")
     with pytest.raises(SubstrateError, match="not valid TOML"):
@@ -115,7 +115,7 @@ def test_table_of_wrong_shape_and_model_of_wrong_vocab_are_refused(world, tmp_pa
     args = [a for a in _train_args(world, tmp_path / "run") if a != "--set=vocab_size=64"]
     _one_line_error(_cli(*args), "64 ids", "65536")
     args = _train_args(world, tmp_path / "run", "--set", "n_layr=2")
-    _one_line_error(_cli(*args), "unknown model config keys: n_layr")
+    _one_line_error(_cli(*args), "model fields: unknown key: n_layr (valid: ")
 
 
 def test_presets_and_tables_must_agree(world, tmp_path):

@@ -148,7 +148,7 @@ def check_output(
 
 def _check_unlocked(out: Path) -> None:
     """Refuse ``out`` while a live process holds its lock (this job's own whole-job lock excepted)."""
-    lock = out.with_name(f".{out.name}.lock")
+    lock = lock_file(out)
     if Path(os.path.abspath(lock)) in _JOB_LOCKS or not lock.is_file():
         return
     pid = _lock_pid(lock)
@@ -257,7 +257,7 @@ def output_lock(out: str | os.PathLike, whole_job: bool = False) -> Iterator[Pat
         out.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise SubstrateError(f"cannot write {out}: a parent of it exists and is not a directory") from None
-    lock = out.with_name(f".{out.name}.lock")
+    lock = lock_file(out)
     if Path(os.path.abspath(lock)) in _JOB_LOCKS:  # held by the job this write belongs to
         yield lock
         return
@@ -266,9 +266,9 @@ def output_lock(out: str | os.PathLike, whole_job: bool = False) -> Iterator[Pat
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             pid = _lock_pid(lock)
-            if pid is not None and _pid_alive(pid):
-                raise SubstrateError(f"another process (pid {pid}) is writing {out}; wait for it to finish, or remove {lock} if it is gone") from None
-            if pid is None and time.time() - _mtime(lock) < 5:
+            if not _stale(lock):
+                if pid is not None:
+                    raise SubstrateError(f"another process (pid {pid}) is writing {out}; wait for it to finish, or remove {lock} if it is gone") from None
                 # being written this instant by another process: it owns the lock
                 raise SubstrateError(f"another process is writing {out}; wait for it to finish") from None
             with contextlib.suppress(FileNotFoundError):
@@ -297,6 +297,40 @@ def output_lock(out: str | os.PathLike, whole_job: bool = False) -> Iterator[Pat
 
 
 _JOB_LOCKS: set[Path] = set()  # locks this process holds for a whole job (output_lock(..., whole_job=True))
+
+
+def lock_file(out: str | os.PathLike) -> Path:
+    """The lock file of ``out``: ``.<name>.lock`` beside it (named here only)."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.lock")
+
+
+def _stale(lock: Path) -> bool:
+    """Whether ``lock`` is left by a process that is gone (SIGKILL, power loss); a lock being written now is not."""
+    pid = _lock_pid(lock)
+    if pid is not None:
+        return not _pid_alive(pid)
+    return time.time() - _mtime(lock) >= 5
+
+
+def clear_stale(out: str | os.PathLike) -> None:
+    """Remove ``out``'s lock and hidden leftovers when the process that left them is gone; a live writer's stay."""
+    out = Path(out)
+    lock = lock_file(out)
+    if lock.is_file() and _stale(lock):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+    _remove_stale(out)
+
+
+def leftover_of(name: str) -> str | None:
+    """The name of the output a hidden lock or temporary ``name`` belongs to (``.seed-1.lock`` -> ``seed-1``), else None."""
+    if not name.startswith("."):
+        return None
+    if name.endswith(".lock"):
+        return name[1:-len(".lock")] or None
+    m = re.search(r"\.(?:tmp|old)-\d+(?:-|$)", name)
+    return name[1:m.start()] or None if m else None
 
 
 def _lock_pid(lock: Path) -> int | None:

@@ -62,7 +62,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict, dict]:
     from safetensors.torch import load_file
 
     path = Path(path)
-    manifest = verify_manifest(path, kind=CHECKPOINT_KIND, max_schema=CHECKPOINT_SCHEMA)
+    manifest = verify_checkpoint(path)
     try:
         weights = load_file(str(path / WEIGHTS_FILE))
         # weights_only: a state file is data, never code, even if someone swapped it.
@@ -74,6 +74,11 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict, dict]:
     return weights, state, manifest
 
 
+def verify_checkpoint(path: str | Path) -> dict:
+    """A checkpoint's manifest, every file's hash verified (a flipped byte or a missing weight file fails)."""
+    return verify_manifest(path, kind=CHECKPOINT_KIND, max_schema=CHECKPOINT_SCHEMA)
+
+
 def latest_checkpoint(run: str | Path) -> Path:
     """The newest checkpoint of a run; a clear error when there is none or it does not verify."""
     found = list_checkpoints(run)
@@ -81,7 +86,7 @@ def latest_checkpoint(run: str | Path) -> Path:
         raise SubstrateError(f"{run} has no checkpoints to resume from")
     step, path = found[-1]
     try:
-        verify_manifest(path, kind=CHECKPOINT_KIND, max_schema=CHECKPOINT_SCHEMA)
+        verify_checkpoint(path)
     except SubstrateError as e:
         older = ", ".join(p.name for _, p in found[:-1]) or "none"
         raise SubstrateError(f"the newest checkpoint is corrupt ({e}); older checkpoints: {older}") from None

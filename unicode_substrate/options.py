@@ -128,17 +128,20 @@ def check_range(name: str, value: Any, what: str = "option") -> Any:
     return value
 
 
-_NAME = re.compile(r"[\w-][\w.-]*")
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+NAME_RULE = "letters, digits, -, _ and . (not . or .. alone)"
 
 
 def check_name(name: Any, what: str = "name", param: str | None = None) -> str:
-    """A name the user gives a variant, tokenizer or model: letters, digits, ``-``, ``_`` and ``.``, not first.
+    """``name`` if it is safe as one path component: a variant, source, task, label or tokenizer name.
 
     Such names become folder names, file names and table headers, so one that could escape a
-    folder (``..``, ``a/b``), hide a file (``.x``) or break a table (spaces, commas) is refused.
+    folder (``..``, ``a/b``), break a line or a table (spaces, newlines, ``|``) or is empty is refused;
+    this is the only place that says what such a name may hold.
     """
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise SubstrateError(f"{what} {name!r} may hold only letters, digits, -, _ and . (not first)", param=param)
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name in (".", ".."):
+        shown = "empty" if name == "" else repr(name)
+        raise SubstrateError(f"{what} must be a non-empty name of {NAME_RULE}, got {shown}", param=param)
     return name
 
 

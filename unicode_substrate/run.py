@@ -315,7 +315,7 @@ class Run:
     def model_config(self) -> ModelConfig:
         try:
             return ModelConfig(**self.identity["model"])
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, SubstrateError) as e:
             raise SubstrateError(f"{self.path / RUN_FILE} holds a model configuration this version cannot build: {e}") from None
 
     def _input(self, recorded: str | None) -> Path | None:
@@ -364,6 +364,60 @@ class Run:
         if not isinstance(summary, dict):
             raise SubstrateError(f"{file} is not a run summary (not a JSON object)")
         return summary
+
+    def unfinished(self, steps: int | None = None) -> str | None:
+        """Why this run is not a finished training, in words; None when it is. The one rule every reader uses.
+
+        Finished means: ``summary.json`` is there; the newest checkpoint is the one after the last
+        step (``steps``, else the step the summary names); that checkpoint's manifest hashes verify
+        (an edited, flipped or deleted weight file fails); and the summary agrees with the metrics
+        (its step, and the final validation figures of the last ``val`` record of metrics.jsonl).
+        A run a recipe assembled without training (empty metrics: a fusion, a growth's final model)
+        is finished when its checkpoint verifies.
+        """
+        found = self.checkpoints()
+        metrics = self._metrics_or_empty()
+        if found and not metrics and steps is None:  # assembled by a recipe (a fusion, a growth's final model), not trained here
+            try:
+                ckpt.verify_checkpoint(found[-1][1])
+            except SubstrateError as e:
+                return f"its final checkpoint does not verify ({e})"
+            return None
+        at = found[-1][0] if found else self._last_logged_step()
+        try:
+            summary = self.summary()
+        except SubstrateError as e:
+            return f"its summary cannot be read ({e})"
+        want = steps if steps is not None else (summary or {}).get("steps", (self.record.train or {}).get("steps"))
+        if summary is None or not found or found[-1][0] != want:
+            return f"unfinished at step {at}" + (f" of {want}" if isinstance(want, int) else "")
+        if summary.get("steps", want) != want:
+            return f"its summary names step {summary.get('steps')!r}, its last checkpoint step {want}"
+        try:
+            ckpt.verify_checkpoint(found[-1][1])
+        except SubstrateError as e:
+            return f"its final checkpoint does not verify ({e})"
+        vals = [r for r in metrics if r.get("type") == "val"]
+        if vals:
+            last = {k: v for k, v in vals[-1].items() if k not in ("type", "step")}
+            off = sorted(k for k, v in last.items() if summary.get(k) != v)
+            if off or vals[-1].get("step") != want:
+                return f"its summary disagrees with its metrics ({', '.join(off) or 'step'}): edited or torn"
+        return None
+
+    @staticmethod
+    def unfinished_label(why: str | None) -> str:
+        """What a legend or a table column adds to the name of a run that is not finished ("" when it is)."""
+        if why is None:
+            return ""
+        return f" ({why})" if why.startswith("unfinished") else " (not verified)"
+
+    def _last_logged_step(self) -> int:
+        steps = [r.get("step") for r in self._metrics_or_empty()]
+        return max((s for s in steps if isinstance(s, int) and not isinstance(s, bool)), default=0)
+
+    def _metrics_or_empty(self) -> list[dict[str, Any]]:
+        return read_metrics(self.path) if (self.path / METRICS_FILE).is_file() else []
 
     # --- what callers load ----------------------------------------------------------------
     def tokenizer(self, path: str | Path | None = None) -> "Tokenizer":

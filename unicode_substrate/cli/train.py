@@ -11,7 +11,8 @@ from unicode_substrate.cli.options import ranged
 from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, GENERATE_MAX_NEW_TOKENS, GENERATE_TEMPERATURE, GENERATE_TOP_K
 from unicode_substrate.choices import KERNEL_BACKENDS, PARALLEL_MODES, PRECISIONS, SPECIAL_TOKEN_MODES
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.model.config import PRESETS
+from unicode_substrate.model.config import PRESETS, ModelConfig
+from unicode_substrate.schema import NAME_RULE, fields_help
 from unicode_substrate.train.config import TrainConfig
 
 PROGRESS_HELP = "Progress: a bar on a terminal, else a line every 5 % of the run and at least every 30 s."
@@ -55,7 +56,7 @@ def training_options(f):
     """
     opts = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file of training options (unknown keys are an error)."),
-        click.option("--set", "model_set", multiple=True, metavar="KEY=VALUE", help="Override a model field, e.g. --set n_layer=2 (repeatable)."),
+        click.option("--set", "model_set", multiple=True, metavar="KEY=VALUE", help="Override a model field, e.g. --set n_layer=2 (repeatable). Fields: " + fields_help(ModelConfig) + "."),
         click.option("--steps", type=ranged("steps"), help="Optimizer steps." + _d("steps")),
         click.option("--batch-size", type=ranged("batch_size"), help="Sequences per micro-batch per process." + _d("batch_size")),
         click.option("--grad-accum", type=ranged("grad_accum"), help="Micro-batches per optimizer step." + _d("grad_accum")),
@@ -210,7 +211,8 @@ def generate(run_dir, prompt, max_new_tokens, temperature, top_k, samples, seed,
 @click.command()
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Data directory from substrate prepare.")
 @click.option("--variant", "variants", multiple=True, required=True, metavar="NAME=PRESET[:TABLE]",
-              help="A variant to train, e.g. glyph=tiny-glyph:artifacts/table or trainable=tiny-unfrozen (two or more).")
+              help="A variant to train, e.g. glyph=tiny-glyph:artifacts/table or trainable=tiny-unfrozen (two or more). "
+                   "NAME names its folder: " + NAME_RULE + ".")
 @click.option("--out", required=True, type=click.Path(), help="Folder for the runs, report.md and loss_curves.png.")
 @click.option("--force", is_flag=True, help="Replace an existing comparison in --out.")
 @click.option("--eval-tasks", default=None, metavar="T1,T2,...", help="Also evaluate every run on these benchmarks (see substrate eval).")

@@ -180,6 +180,8 @@ class RunModel(LanguageModel):
             "model": dict(r.identity["model"]),
             "context": self.context,
         }
+        if checkpoint is None and (why := r.unfinished()) is not None:  # e.g. a run still training, or one stopped
+            self.description["unfinished"] = why
 
     def encode(self, text: str) -> list[int]:
         return list(self.tok.encode(text))  # the toolkit's tokenizers add no special tokens

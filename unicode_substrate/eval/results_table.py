@@ -154,6 +154,10 @@ def read_eval_dir(path: Path, name: str | None = None) -> list[Column]:
         raise SubstrateError(f"{path} is not an eval directory of substrate eval (no eval manifest and results.json)")
     results = _read_results(path)
     base = name or results_txt.model_name(results)
+    if isinstance(results.get("model"), dict) and results["model"].get("unfinished"):  # eval recorded it (RunModel)
+        from unicode_substrate.run import Run
+
+        base += Run.unfinished_label(str(results["model"]["unfinished"]))
     params = _parameter_text(results["model"], "parameters", path)
     trainable = _parameter_text(results["model"], "trainable_parameters", path)
     picks = [("", _paper), (" loglik acc", _loglik("acc")), (" loglik acc_norm", _loglik("acc_norm"))]

@@ -9,6 +9,7 @@ from unicode_substrate.choices import EVAL_PROTOCOLS, EVAL_TEMPERATURE, EVAL_TOP
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval import loglik, paper, results_txt
 from unicode_substrate.options import check_range, device_available
+from unicode_substrate.schema import check_name
 from unicode_substrate.eval.loglik import settings as loglik_settings
 from unicode_substrate.eval.report import write_eval_dir
 from unicode_substrate.eval.tasks import (ALIASES, SQUAD_ITEMS, SQUAD_MAX_ANSWER_CHARS, TASKS, TRANSLATION_PAIRS, Item, Task,
@@ -75,7 +76,7 @@ def parse_task_paths(pairs) -> dict[str, Path]:
         name, sep, path = str(pair).partition("=")
         if not sep or not name.strip() or not path:
             raise SubstrateError(f"--task-path takes TASK=PATH, got {pair!r}")
-        name = name.strip()
+        name = check_name(name.strip(), "--task-path task name")
         key = canonical(name) if name in TASKS or name in ALIASES else name  # a task file's task by its name
         if key in out:
             raise SubstrateError(f"--task-path names {key} twice")

@@ -3,46 +3,56 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from unicode_substrate.choices import EMBEDDINGS
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.options import Range
+from unicode_substrate.schema import check_dataclass, check_keys
+
+_AT_LEAST_1 = {"range": Range(True, 1)}
+_ABOVE_0 = {"range": Range(False, 0.0, low_open=True)}
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything that defines the architecture; the frozen table itself comes from a table directory."""
+    """Everything that defines the architecture; the frozen table itself comes from a table directory.
 
-    vocab_size: int = 65536
-    d_model: int = 1024
-    n_layer: int = 16
-    n_head: int = 32
-    context: int = 1024
-    mlp_ratio: int = 4
+    Each field's type and range (``metadata``) are checked on construction (``schema.check_dataclass``),
+    so ``--set``, a ``[model]`` table and a study variant's ``model`` meet the same bounds.
+    """
+
+    vocab_size: int = field(default=65536, metadata=_AT_LEAST_1)
+    d_model: int = field(default=1024, metadata=_AT_LEAST_1)
+    n_layer: int = field(default=16, metadata=_AT_LEAST_1)
+    n_head: int = field(default=32, metadata=_AT_LEAST_1)
+    context: int = field(default=1024, metadata=_AT_LEAST_1)
+    mlp_ratio: int = field(default=4, metadata=_AT_LEAST_1)
     # "frozen": rows come from a rendered table (no gradient, no optimizer state), lifted to
     # d_model by repeat_interleave; "trainable": an ordinary nn.Embedding of width d_model.
-    embedding: str = "frozen"
+    embedding: str = field(default="frozen", metadata={"choices": EMBEDDINGS})
     # Width of the frozen table's rows; d_model must be a multiple (SPEC B.2: 16/64/256/1024).
-    n_embed: int = 1024
+    n_embed: int = field(default=1024, metadata=_AT_LEAST_1)
     # The table rows are unit-norm (per-coordinate size ~1/sqrt(n_embed)); kept unscaled by
     # default, which puts a 1024-wide row at about the 0.02 std of a GPT-2 trainable embedding.
-    embed_scale: float = 1.0
-    # The table method a preset expects (glyph, glyph-paper, bit, float, random); informative only.
+    embed_scale: float = field(default=1.0, metadata=_ABOVE_0)
+    # The table method a preset expects (glyph, glyph-paper, bit, float, random, or a table's own
+    # method such as "imported", set on purpose); a table of another method is refused.
     table_method: str | None = None
-    rope_base: float = 10000.0
-    dropout: float = 0.0
+    rope_base: float = field(default=10000.0, metadata=_ABOVE_0)
+    dropout: float = field(default=0.0, metadata={"range": Range(False, 0.0, 1.0, high_open=True)})
     bias: bool = True
-    norm_eps: float = 1e-5
-    init_std: float = 0.02
+    norm_eps: float = field(default=1e-5, metadata=_ABOVE_0)
+    init_std: float = field(default=0.02, metadata=_ABOVE_0)
 
     def __post_init__(self) -> None:
-        if self.embedding not in EMBEDDINGS:
-            raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {self.embedding!r}")
+        check_dataclass(self, "model field")
         if self.d_model % self.n_head:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_head {self.n_head}")
+            raise SubstrateError(f"d_model {self.d_model} is not divisible by n_head {self.n_head}")
         if (self.d_model // self.n_head) % 2:
-            raise ValueError("head_dim must be even for rotary embeddings")
+            raise SubstrateError("head_dim must be even for rotary embeddings")
         if self.embedding == "frozen" and self.d_model % self.n_embed:
-            raise ValueError(f"d_model {self.d_model} is not a multiple of n_embed {self.n_embed}")
+            raise SubstrateError(f"d_model {self.d_model} is not a multiple of n_embed {self.n_embed}")
 
     @property
     def head_dim(self) -> int:
@@ -50,9 +60,7 @@ class ModelConfig:
 
     def replace(self, **changes) -> "ModelConfig":
         """A copy with some fields changed; unknown names are an error."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise ValueError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+        check_keys(changes, {f.name for f in dataclasses.fields(self)}, "model fields")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -88,5 +96,5 @@ PRESETS: dict[str, ModelConfig] = {
 def get_preset(name: str, **overrides) -> ModelConfig:
     """A preset by name, optionally with fields overridden."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        raise SubstrateError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]

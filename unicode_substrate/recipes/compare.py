@@ -14,7 +14,8 @@ from pathlib import Path
 
 from unicode_substrate.artifacts import check_not_input, output_lock
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.options import RANGES, check_name
+from unicode_substrate.options import RANGES
+from unicode_substrate.schema import check_name, seed_dir
 from unicode_substrate.recipes.report import COMPARE_JSON, LOSS_CURVES_PNG, REPORT_MD, load_average, write_compare_report
 from unicode_substrate.train.config import TrainConfig
 from unicode_substrate.run import Run
@@ -30,6 +31,9 @@ class Variant:
     table: Path | None = None
     model: dict | None = None  # model fields changed for this variant only (a study's codes of another width)
 
+    def __post_init__(self) -> None:
+        check_name(self.name, "variant name")  # it names the variant's folder under runs/ (and evals/)
+
     def config(self, cfg: TrainConfig) -> TrainConfig:
         """``cfg`` with this variant's preset (and model changes)."""
         if self.model:
@@ -40,9 +44,8 @@ class Variant:
 def parse_variant(spec: str) -> Variant:
     """``name=preset`` or ``name=preset:table_dir`` (e.g. ``glyph=tiny-glyph:artifacts/table``)."""
     name, sep, rest = spec.partition("=")
-    if not sep or not name or not rest:
+    if not sep or not rest:
         raise SubstrateError(f"variant {spec!r} is not name=preset[:table]")
-    check_name(name, "variant name")
     preset, _, table = rest.partition(":")
     return Variant(name, preset, Path(table) if table else None)
 
@@ -55,10 +58,13 @@ def parse_seeds(text: str | list | tuple | None) -> list[int] | None:
     """``"1,2,3"`` (or a list of integers) as distinct non-negative seeds in the order given; None stays None."""
     if text is None:
         return None
+    if not isinstance(text, (str, list, tuple)):
+        raise SubstrateError(f"seeds must be a list of integers like [1, 2, 3] or text like 1,2,3, got {text!r}", param="seeds")
     items = [str(x).strip() for x in text.split(",")] if isinstance(text, str) else list(text)
     seeds = []
     for item in items:
-        if isinstance(item, bool) or not (isinstance(item, int) or (isinstance(item, str) and item.isdigit())):
+        # ASCII digits only: "²" passes str.isdigit() and then fails in int()
+        if isinstance(item, bool) or not (isinstance(item, int) or (isinstance(item, str) and item.isascii() and item.isdigit())):
             raise SubstrateError(f"seeds must be non-negative integers like 1,2,3, got {item!r}", param="seeds")
         seed = int(item)
         if not RANGES["seed"].contains(seed):
@@ -74,7 +80,7 @@ def parse_seeds(text: str | list | tuple | None) -> list[int] | None:
 
 def run_dir(out: Path, name: str, seed: int, seeds: list[int]) -> Path:
     """Where a variant's run for ``seed`` lives: ``runs/NAME`` for one seed (as before), else ``runs/NAME/seed-S``."""
-    return out / "runs" / name if len(seeds) == 1 else out / "runs" / name / f"seed-{seed}"
+    return out / "runs" / name if len(seeds) == 1 else out / "runs" / name / seed_dir(seed)
 
 
 def check_variants(variants: list[Variant], data: str | Path, cfg: TrainConfig) -> dict[str, dict]:
@@ -111,8 +117,7 @@ def finished_run(path: Path, cfg: TrainConfig, identity: dict) -> Run | None:
     run = Run.load(path)
     if run.identity != identity or _no_device(run.record.train or {}) != _no_device(cfg.to_dict()):
         raise SubstrateError(f"{path} holds a run of another configuration or input; use --force to train it again")
-    done = run.summary() is not None and run.checkpoints() and run.checkpoints()[-1][0] == cfg.steps
-    return run if done else None
+    return run if run.unfinished(cfg.steps) is None else None  # an edited or torn run is trained again
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -179,7 +184,7 @@ def _compare(variants, data, out: Path, cfg: TrainConfig, force: bool, progress:
         if eval_tasks:
             from unicode_substrate.eval.runner import evaluate, headline
 
-            ev_dir = out / "evals" / (v.name if len(seeds) == 1 else f"{v.name}/seed-{seed}")
+            ev_dir = out / "evals" / v.name if len(seeds) == 1 else out / "evals" / v.name / seed_dir(seed)
             if not (kept and (ev_dir / "results.json").is_file()):
                 evaluate(ev_dir, eval_tasks, eval_data_dir, run=run.path, force=True, progress=progress,
                          **{**(eval_options or {}), **({"seed": seed} if len(seeds) > 1 else {})})

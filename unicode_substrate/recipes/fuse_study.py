@@ -29,6 +29,7 @@ from pathlib import Path
 
 from unicode_substrate.artifacts import atomic_write_bytes, canonical_json, manifest_sha256
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.schema import seed_dir
 from unicode_substrate.recipes.compare import Variant, check_variants, finished_run, _no_device
 from unicode_substrate.run import RUN_FILE, Run
 
@@ -60,7 +61,7 @@ def check_fuse_study(study: dict, where: str, tables: dict) -> None:
 
 
 def _seed_dir(out: Path, name: str, seed: int) -> Path:
-    return out / "runs" / name / f"seed-{seed}"
+    return out / "runs" / name / seed_dir(seed)
 
 
 def _expert_shas(experts: list[Run]) -> list[str]:
@@ -74,7 +75,7 @@ def _fused(experts: list[Run], path: Path, adapter: bool, table, progress: bool)
     if (path / RUN_FILE).is_file():
         run = Run.load(path)
         made = [e.get("checkpoint_sha256") for e in (run.record.sections.get("fuse") or {}).get("experts", [])]
-        if run.identity.get("adapter") == adapter and made == _expert_shas(experts) and run.checkpoints():
+        if run.identity.get("adapter") == adapter and made == _expert_shas(experts) and run.unfinished() is None:
             return run
     if progress:
         print(f"study: fusing {path}", file=sys.stderr, flush=True)
@@ -90,7 +91,7 @@ def _tuned(init: Run, cfg, data: Path, path: Path, table, progress: bool, label:
     if (path / RUN_FILE).is_file():
         run = Run.load(path)
         want_cfg, _ = hooks_for_init(init.path, cfg, data=data)
-        done = run.summary() is not None and run.checkpoints() and run.checkpoints()[-1][0] == cfg.steps
+        done = run.unfinished(cfg.steps) is None
         same = (run.identity.get("init") == load_init(init.path).identity.get("init")
                 and _no_device(run.record.train or {}) == _no_device(want_cfg.to_dict()))
         if done and same:

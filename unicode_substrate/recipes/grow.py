@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from unicode_substrate.artifacts import (PACKAGE, atomic_output_dir, atomic_write_bytes, canonical_json, check_not_input,
-                                         manifest_sha256,
+                                         clear_stale, leftover_of, manifest_sha256,
                                          output_lock, recorded_path, resolve_recorded)
 from unicode_substrate.choices import ARCH_GPT, ARCH_GPT_LORA, GROW_INIT, GROW_TRAINABLE, LORA_ON
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig
+from unicode_substrate.schema import check_keys, is_seed_dir, seed_dir
 from unicode_substrate import checkpoint as ckpt
 from unicode_substrate.train.config import TrainConfig, load_config, read_toml
 from unicode_substrate.run import RUN_FILE, RUN_KIND, Run, build_gpt
@@ -104,21 +105,14 @@ def parse_grow_config(values: dict[str, Any], where: str = "growth config", **ov
     """A GrowConfig from TOML values: the growth keys plus any ``substrate train`` option but ``steps``."""
     if "steps" in values:
         raise SubstrateError(f"{where}: steps is set per stage (steps_per_stage), not as a whole")
-    known = set(_GROW_KEYS) | {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise SubstrateError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+    check_keys(values, set(_GROW_KEYS) | {f.name for f in dataclasses.fields(TrainConfig)} - {"steps"}, where)
     grow = {k: values[k] for k in _GROW_KEYS if k in values}
     for key in ("stages", "steps_per_stage"):
         if key not in grow:
             raise SubstrateError(f"{where}: {key} is required")
     lora = grow.pop("lora", None)
     if lora is not None:
-        if not isinstance(lora, dict):
-            raise SubstrateError(f"{where}: lora must be a table like {{ rank = 8, alpha = 16 }}, got {lora!r}")
-        unknown = sorted(set(lora) - {"rank", "alpha", "on"})
-        if unknown:
-            raise SubstrateError(f"{where}: unknown lora key{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+        check_keys(lora, {"rank", "alpha", "on"}, f"{where}: lora (a table like {{ rank = 8, alpha = 16 }})")
         if "rank" not in lora or "alpha" not in lora:
             raise SubstrateError(f"{where}: lora needs rank and alpha")
         lora = LoraSpec(**lora)
@@ -272,9 +266,9 @@ def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, h
         for key, value in hooks.identity.items():
             if run.identity.get(key) != value:
                 raise SubstrateError(f"{out} was trained as another stage ({key} differs); start the growth over with force")
-        if run.summary() is not None and run.checkpoints() and run.checkpoints()[-1][0] == cfg.steps:
+        if run.unfinished(cfg.steps) is None:  # finished and verified
             return run
-        if run.checkpoints():
+        if run.checkpoints() and run.checkpoints()[-1][0] < cfg.steps:  # stopped on the way: resume
             return train(cfg, data, out, table=table, resume=True, progress=progress, hooks=hooks, label=label)
     return train(cfg, data, out, table=table, force=True, progress=progress, hooks=hooks, label=label)
 
@@ -372,14 +366,17 @@ def _grow_seeds(gcfg: GrowConfig, data: Path, out: Path, table, from_run, resume
 
     if out.exists() and any(out.iterdir()) and not (resume or force):
         raise SubstrateError(f"growth directory {out} already exists (use resume to continue it or force to start over)")
-    if out.exists() and any(p.name not in ("report.md", "seeds.json") and not p.name.startswith("seed-") for p in out.iterdir()):
+    for seed in seeds:  # a growth killed mid-seed (SIGKILL) leaves its lock: cleared when its process is gone
+        clear_stale(out / seed_dir(seed))
+    if out.exists() and any(p.name not in ("report.md", "seeds.json") and not is_seed_dir(leftover_of(p.name) or p.name)
+                            for p in out.iterdir()):
         raise SubstrateError(f"{out} holds other files than a growth over seeds; give another --out")
     load_start = load_average()
     records = {}
     for j, seed in enumerate(seeds, 1):
         if progress:
             print(f"seed {seed} ({j}/{len(seeds)})", file=sys.stderr, flush=True)
-        sub = out / f"seed-{seed}"
+        sub = out / seed_dir(seed)
         started = sub.exists() and any(sub.iterdir())
         grow(dataclasses.replace(gcfg, train=gcfg.train.replace(seed=seed)), data, sub, table=table, from_run=from_run,
              resume=resume and started, force=force or not started, monolithic=monolithic, progress=progress,

@@ -1,7 +1,8 @@
 """``plot_runs``: the loss curves of one or more runs in one PNG, drawn as compare draws its own.
 
-Reads only each run's ``run.json`` and ``metrics.jsonl`` (the source of truth), so a run still
-training can be plotted. Training loss and validation loss by step on the left, validation bits
+Reads each run's ``run.json`` and ``metrics.jsonl`` (the source of truth), so a run still
+training can be plotted; a run that is not finished (``Run.unfinished``: still training, or stopped)
+is labelled so in the legend, e.g. ``base (unfinished at step 122 of 200)``. Training loss and validation loss by step on the left, validation bits
 per byte on the right; the tokens seen are a second x-axis on top when every run sees the same
 tokens per step, and the x-axis itself when they differ (so runs of other batch sizes line up).
 """
@@ -97,7 +98,8 @@ def plot_runs(runs: list[str | Path], out: str | Path, force: bool = False) -> P
         metrics = checked_metrics(r)
         if not metrics:
             raise SubstrateError(f"run {r.path} has no training metrics to plot (a fused run, or a run not yet started)")
-        results.append({"variant": _label(r.path, taken), "metrics": metrics, "tokens_per_step": tokens_per_step(r)})
+        label = _label(r.path, taken) + Run.unfinished_label(r.unfinished())  # a run still training, or stopped
+        results.append({"variant": label, "metrics": metrics, "tokens_per_step": tokens_per_step(r)})
     sizes = {res["tokens_per_step"] for res in results}
     with output_lock(out):  # one writer of the picture at a time
         if len(sizes) == 1 and None not in sizes:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from unicode_substrate.artifacts import atomic_write_bytes, canonical_json
 from unicode_substrate.run import Run
+from unicode_substrate.schema import seed_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from unicode_substrate.train.config import TrainConfig
@@ -76,7 +77,7 @@ def write_seed_growth_report(out: Path, seeds: list[int], records: dict[int, dic
                 diffs.append({"a": "grown", "b": "monolithic", "metric": label, **paired(a, b).to_dict()})
         lines += [""] + difference_lines(diffs, len(seeds))
     lt = load_text(load)
-    lines += ([lt, ""] if lt else []) + [f"Per seed: {', '.join(f'[seed {s}](seed-{s}/report.md)' for s in seeds)}.", ""]
+    lines += ([lt, ""] if lt else []) + [f"Per seed: {', '.join(f'[seed {s}]({seed_dir(s)}/report.md)' for s in seeds)}.", ""]
     atomic_write_bytes(out / "seeds.json", canonical_json({"seeds": seeds, "summary": summary, "differences": diffs,
                                                            **({"load_average": {"start": load[0], "end": load[1]}} if load else {})}))
     atomic_write_bytes(out / REPORT_MD, "\n".join(lines).encode("utf-8"))

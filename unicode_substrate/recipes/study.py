@@ -12,8 +12,9 @@ merged over it (tables merge key by key, everything else is replaced). ``--scale
 The study folder holds ``study.json`` (the resolved study: what the folder is), ``inputs/``
 (what was built), ``compare/`` or ``grow/`` (the runs and their report), ``results.md`` (metrics
 x variants with 95 % intervals and the chance level) and ``results.png``. Run again, it keeps
-whatever finished (inputs present, runs whose identity and configuration match) and trains the
-rest; a folder made from another study, or another scale, is refused.
+whatever finished (inputs built with the same options, runs whose identity and configuration match
+and whose checkpoints and summaries verify: ``Run.unfinished``) and makes the rest again; a folder
+made from another study, or another scale, is refused.
 """
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from unicode_substrate.artifacts import PACKAGE, artifact_kind, atomic_write_bytes, canonical_json, check_not_input, output_lock
+from unicode_substrate.artifacts import (PACKAGE, artifact_kind, atomic_write_bytes, canonical_json, check_not_input,
+                                         manifest_sha256, output_lock, read_manifest, sha256_file)
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.choices import (EVAL_PROTOCOLS, LAYOUT_NAMES, ON_COLLISION, PCA_SOLVERS, RENDER_PRESETS, SURFACES,
+                                       TABLE_METHODS)
+from unicode_substrate.options import RANGES, Range
+from unicode_substrate.schema import Spec, check_keys, check_name, check_table
 from unicode_substrate.train.config import load_config, read_toml
 
+TOKENIZER_KIND = "tokenizer"  # the kind a tokenizer folder's manifest.json names
 STUDY_FILE = "study.json"
 STUDY_SCHEMA, STUDY_KIND = 1, "study"  # the record that names the folder a study of this toolkit
 RESULTS_MD = "results.md"
@@ -34,22 +41,21 @@ RESULTS_PNG = "results.png"
 KINDS = ("compare", "grow", "fuse")
 TOP_KEYS = {"kind", "description", "seeds", "tokenizer", "tables", "data", "train", "variants", "grow", "fuse", "eval",
             "scales"}
-INPUT_KEYS = {"path", "build"}
-VARIANT_KEYS = {"name", "preset", "table", "model"}
-GROW_KEYS = {"stages", "steps_per_stage", "trainable", "init", "lora", "table"}
-EVAL_KEYS = {"tasks", "data_dir", "protocol", "runs", "limit"}
-TOKENIZER_BUILD = {"layout", "ngrams", "intersection", "top_cnt", "from_tokenizer"}
-TABLE_BUILD = {"method", "dim", "seed", "preset", "on_collision", "surface", "pca_solver", "threshold"}
-DATA_BUILD = {"corpus", "lang", "val_every", "recipe", "demo_qa", "tokens"}
-
-
-def _unknown(values: dict, known: set, where: str) -> None:
-    if not isinstance(values, dict):
-        raise SubstrateError(f"{where} must be a table, got {values!r}")
-    extra = sorted(set(values) - known)
-    if extra:
-        raise SubstrateError(f"{where}: unknown key{'s' if len(extra) > 1 else ''}: {', '.join(extra)} "
-                             f"(known: {', '.join(sorted(known))})")
+TOP_VALUES = {"description": Spec("str"), "seeds": Spec("any"), "variants": Spec("list")}
+INPUT_KEYS = {"path": Spec("str"), "build": Spec("table")}
+VARIANT_KEYS = {"name": Spec("name"), "preset": Spec("str"), "table": Spec("name", optional=True), "model": Spec("table")}
+GROW_KEYS = {"stages", "steps_per_stage", "trainable", "init", "lora", "table"}  # values: grow.parse_grow_config
+EVAL_KEYS = {"tasks": Spec("any"), "data_dir": Spec("str"), "protocol": Spec("str", choices=EVAL_PROTOCOLS),
+             "runs": Spec("int", RANGES["runs"]), "limit": Spec("int", RANGES["limit"])}
+TOKENIZER_BUILD = {"layout": Spec("str", choices=LAYOUT_NAMES), "ngrams": Spec("str"), "intersection": Spec("str"),
+                   "top_cnt": Spec("int", RANGES["top_cnt"]), "from_tokenizer": Spec("str")}
+TABLE_BUILD = {"method": Spec("str", choices=TABLE_METHODS), "dim": Spec("int", RANGES["dim"]),
+               "seed": Spec("int", RANGES["seed"]), "preset": Spec("str", choices=RENDER_PRESETS),
+               "on_collision": Spec("str", choices=ON_COLLISION), "surface": Spec("str", choices=SURFACES),
+               "pca_solver": Spec("str", choices=PCA_SOLVERS), "threshold": Spec("float", RANGES["threshold"])}
+DATA_BUILD = {"corpus": Spec("str"), "lang": Spec("str"), "val_every": Spec("int", RANGES["val_every"]),
+              "recipe": Spec("str"), "demo_qa": Spec("float", Range(False, 0.0, 1.0, low_open=True)),
+              "tokens": Spec("int", Range(True, 0))}
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -60,11 +66,11 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def _input(spec: Any, where: str, build_keys: set) -> dict:
-    _unknown(spec, INPUT_KEYS, where)
+    check_table(spec, INPUT_KEYS, where)
     if ("path" in spec) == ("build" in spec):
         raise SubstrateError(f"{where} needs exactly one of path (an existing folder) or build (options to make it)")
     if "build" in spec:
-        _unknown(spec["build"], build_keys, f"{where}.build")
+        check_table(spec["build"], build_keys, f"{where}.build")
     return spec
 
 
@@ -72,14 +78,17 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
     """The study of ``path`` at ``scale``, checked: unknown keys, missing parts and bad values are one line."""
     values = read_toml(path)
     where = str(path)
-    _unknown(values, TOP_KEYS, where)
+    check_keys(values, TOP_KEYS, where)
     scales = values.pop("scales", {})
-    _unknown(scales, set(scales) if isinstance(scales, dict) else set(), f"{where}: scales")
+    check_keys(scales, set(scales) if isinstance(scales, dict) else set(), f"{where}: scales")
     if scale not in scales:
         raise SubstrateError(f"{where} has no scale {scale!r} (it has: {', '.join(scales) or 'none'})", param="scale")
     over = scales[scale]
-    _unknown(over, TOP_KEYS - {"scales", "kind"}, f"{where}: scales.{scale}")
+    check_keys(over, TOP_KEYS - {"scales", "kind"}, f"{where}: scales.{scale}")
     study = _merge(values, over)
+    for key, spec in TOP_VALUES.items():
+        if key in study:
+            spec.check(key, study[key], f"{where}:")
     kind = study.get("kind")
     if kind not in KINDS:
         raise SubstrateError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -91,24 +100,25 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
         _input(spec, f"{where}: data{'.' + name if name else ''}", DATA_BUILD)
         _check_data_build(spec.get("build"), f"{where}: data{'.' + name if name else ''}.build")
     tables = study.get("tables", {})
-    _unknown(tables, set(tables) if isinstance(tables, dict) else set(), f"{where}: tables")
+    check_keys(tables, set(tables) if isinstance(tables, dict) else set(), f"{where}: tables")
     for name, spec in tables.items():
+        check_name(name, f"{where}: table name")  # it names the table's folder under inputs/tables/
         _input(spec, f"{where}: tables.{name}", TABLE_BUILD)
     train = study.get("train", {})
-    _unknown(train, set(train) if isinstance(train, dict) else set(), f"{where}: train")
+    check_keys(train, set(train) if isinstance(train, dict) else set(), f"{where}: train")
     if kind == "fuse":
         from unicode_substrate.recipes.fuse_study import FUSE_KEYS, check_fuse_study
 
         if "fuse" not in study:
             raise SubstrateError(f"{where}: a fuse study needs a [fuse] table (preset, table, tune)")
-        _unknown(study["fuse"], FUSE_KEYS, f"{where}: fuse")
+        check_keys(study["fuse"], FUSE_KEYS, f"{where}: fuse")
         check_fuse_study(study, where, tables)
     elif kind == "compare":
         variants = study.get("variants")
         if not isinstance(variants, list) or len(variants) < 2:
             raise SubstrateError(f"{where}: a compare study needs two or more [[variants]]")
         for k, v in enumerate(variants):
-            _unknown(v, VARIANT_KEYS, f"{where}: variants[{k}]")
+            check_table(v, VARIANT_KEYS, f"{where}: variants[{k}]")
             if "name" not in v or "preset" not in v:
                 raise SubstrateError(f"{where}: variants[{k}] needs name and preset")
             if v.get("table") is not None and v["table"] not in tables:
@@ -117,7 +127,7 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
             if key in study:
                 raise SubstrateError(f"{where}: [{key}] belongs to kind = \"{other}\"")
     else:
-        _unknown(study.get("grow"), GROW_KEYS, f"{where}: grow")
+        check_keys(study.get("grow"), GROW_KEYS, f"{where}: grow")
         t = study["grow"].get("table")
         if t is not None and t not in tables:
             raise SubstrateError(f"{where}: grow names table {t!r}, which [tables] does not define")
@@ -126,7 +136,7 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
         if "fuse" in study:
             raise SubstrateError(f"{where}: [fuse] belongs to kind = \"fuse\"")
     if "eval" in study:
-        _unknown(study["eval"], EVAL_KEYS, f"{where}: eval")
+        check_table(study["eval"], EVAL_KEYS, f"{where}: eval")
         if "tasks" not in study["eval"] or "data_dir" not in study["eval"]:
             raise SubstrateError(f"{where}: eval needs tasks and data_dir")
         if kind == "grow":
@@ -142,7 +152,7 @@ def _data_specs(study: dict, where: str) -> dict[str, dict]:
         return {"": data}
     from unicode_substrate.recipes.fuse_study import DATA_NAMES
 
-    _unknown(data, set(DATA_NAMES), f"{where}: data")
+    check_keys(data, set(DATA_NAMES), f"{where}: data")
     missing = [n for n in DATA_NAMES if n not in data]
     if missing:
         raise SubstrateError(f"{where}: a fuse study needs [data.a], [data.b] (the experts' corpora) and [data.tune] "
@@ -153,17 +163,12 @@ def _data_specs(study: dict, where: str) -> dict[str, dict]:
 def _check_data_build(build: dict | None, where: str) -> None:
     """``demo_qa = SHARE``: the built-in corpus with ``substrate demo-qa``'s items at that share of the tokens."""
     if not build or ("demo_qa" not in build and "tokens" not in build):
-        return
-    share = build.get("demo_qa")
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
-        raise SubstrateError(f"{where}: demo_qa must be a share of the tokens in (0, 1] (1: the items alone), got {share!r}"
-                             if "demo_qa" in build else f"{where}: tokens goes with demo_qa")
+        return  # the values' types and ranges: DATA_BUILD
+    if "demo_qa" not in build:
+        raise SubstrateError(f"{where}: tokens goes with demo_qa")
     clash = sorted({"corpus", "recipe"} & set(build))
     if clash:
         raise SubstrateError(f"{where}: demo_qa makes its own recipe; it cannot go with {', '.join(clash)}")
-    tokens = build.get("tokens", 0)
-    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
-        raise SubstrateError(f"{where}: tokens must be a non-negative integer, got {tokens!r}")
 
 
 def _demo_qa_recipe(root: Path, out: Path, build: dict) -> Path:
@@ -191,18 +196,31 @@ def _train_config(study: dict, where: str):
         raise SubstrateError(f"{where}: train: {e}") from None
 
 
-def _built(out: Path, spec: dict, what: str, build, progress: bool) -> Path:
-    """An input: its ``path``, or the folder ``out`` built once from ``build`` options (kept when already there)."""
+BUILD_RECORD = ".build.json"  # beside each built input: the options (and tokenizer) it was built from
+
+
+def _built(out: Path, spec: dict, what: str, build, progress: bool, tokenizer: Path | None = None) -> Path:
+    """An input: its ``path``, or the folder ``out`` built from ``build`` options.
+
+    A folder already built is kept only when its recorded build options (and the manifest hash of
+    the tokenizer it was made with, and a recipe file's hash) equal this study's; else it is built again.
+    """
     if "path" in spec:
         p = Path(spec["path"])
         if not p.is_dir():
             raise SubstrateError(f"{what} path {p} is not a directory")
         return p
-    if (out / "manifest.json").is_file():
+    recipe = spec["build"].get("recipe")
+    options = canonical_json({"build": spec["build"],
+                              "tokenizer_manifest_sha256": manifest_sha256(tokenizer) if tokenizer and (tokenizer / "manifest.json").is_file() else None,
+                              "recipe_sha256": sha256_file(Path(recipe)) if recipe and Path(recipe).is_file() else None})
+    record = out.parent / (out.name + BUILD_RECORD)
+    if (out / "manifest.json").is_file() and record.is_file() and record.read_bytes() == options:
         return out
     if progress:
         print(f"study: building {what} in {out}", file=sys.stderr, flush=True)
     build(out, spec["build"])
+    atomic_write_bytes(record, options)
     return out
 
 
@@ -215,7 +233,7 @@ def _inputs(study: dict, out: Path, progress: bool) -> tuple[Path, dict[str, Pat
     tok = _built(root / "tokenizer", study.get("tokenizer", {}), "tokenizer",
                  lambda o, b: build_tokenizer(o, force=True, **b), progress)
     tables = {name: _built(root / "tables" / name, spec, f"table {name}",
-                           lambda o, b: render_table(tok, o, force=True, progress=progress, **b), progress)
+                           lambda o, b: render_table(tok, o, force=True, progress=progress, **b), progress, tok)
               for name, spec in study.get("tables", {}).items()}
     def make_data(o, b):
         if "demo_qa" in b:
@@ -231,8 +249,36 @@ def _inputs(study: dict, out: Path, progress: bool) -> tuple[Path, dict[str, Pat
 
     specs = _data_specs(study, "study")
     if list(specs) == [""]:
-        return tok, tables, _built(root / "data", specs[""], "data", make_data, progress)
-    return tok, tables, {n: _built(root / f"data-{n}", s, f"data {n}", make_data, progress) for n, s in specs.items()}
+        data = _built(root / "data", specs[""], "data", make_data, progress, tok)
+        _check_made_with(tok, [data])
+        return tok, tables, data
+    data = {n: _built(root / f"data-{n}", s, f"data {n}", make_data, progress, tok) for n, s in specs.items()}
+    _check_made_with(tok, list(data.values()))
+    return tok, tables, data
+
+
+def _check_tokenizer(study: dict, where: str) -> None:
+    """A tokenizer given by ``path`` must be a tokenizer folder of this toolkit (checked before any work)."""
+    path = study.get("tokenizer", {}).get("path")
+    if path is None:
+        return
+    try:
+        kind = read_manifest(path).get("kind")
+    except SubstrateError:
+        kind = None
+    if kind != TOKENIZER_KIND:
+        raise SubstrateError(f"{where}: tokenizer path {path} is not a tokenizer folder (no tokenizer manifest.json)")
+
+
+def _check_made_with(tok: Path, data: list[Path]) -> None:
+    """The study's data must have been made with the study's tokenizer (manifest hashes), before any training."""
+    from unicode_substrate.train.data import TokenData
+
+    sha = manifest_sha256(tok)
+    for d in data:
+        if TokenData.load(d).tokenizer_sha256 != sha:
+            raise SubstrateError(f"data {d} was made with another tokenizer than {tok} (manifest hashes differ); "
+                                 "nothing was trained")
 
 
 def _identity(study: dict) -> dict:
@@ -249,11 +295,43 @@ def _given(study: dict) -> list[Path]:
     return given + [Path(p) for p in (*recipes, data_dir) if p]
 
 
+def check_study(study: dict, cfg, where: str) -> None:
+    """Every value training would refuse, checked before anything is built: each variant's preset and
+    model fields, the growth schedule, the fusion's experts and tuning, the data recipes."""
+    from unicode_substrate.recipes.compare import Variant
+
+    if study["kind"] == "compare":
+        for v in study["variants"]:
+            try:
+                Variant(v["name"], v["preset"], None, v.get("model")).config(cfg)
+            except SubstrateError as e:
+                raise SubstrateError(f"{where}: variant {v['name']}: {e}") from None
+    elif study["kind"] == "grow":
+        from unicode_substrate.recipes.grow import parse_grow_config
+
+        parse_grow_config({**study.get("train", {}), **{k: v for k, v in study["grow"].items() if k != "table"}},
+                          f"{where}: grow")
+    else:
+        fuse = study["fuse"]
+        try:
+            Variant("expert", fuse["preset"], None, fuse.get("model")).config(cfg).replace(**fuse["tune"])
+        except SubstrateError as e:
+            raise SubstrateError(f"{where}: fuse: {e}") from None
+    for name, spec in _data_specs(study, where).items():
+        recipe = (spec.get("build") or {}).get("recipe")
+        if recipe is not None:
+            from unicode_substrate.train.recipe import load_recipe
+
+            load_recipe(recipe)
+
+
 def run_study(path: str | Path, out: str | Path, scale: str = "cpu", force: bool = False, progress: bool = True) -> Path:
     """Run (or continue) the study of ``path`` at ``scale`` in ``out``; returns ``out/results.md``."""
     out = Path(out)
     study = load_study(path, scale)
     cfg = _train_config(study, str(path))
+    check_study(study, cfg, str(path))  # every value, before any work
+    _check_tokenizer(study, str(path))
     check_not_input(out, [Path(path), *_given(study)])  # even with force
     with output_lock(out, whole_job=True):  # one writer of a study for its whole length
         return _run_study(path, out, study, cfg, force, progress)

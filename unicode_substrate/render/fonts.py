@@ -16,6 +16,7 @@ from typing import Sequence
 
 from unicode_substrate.artifacts import sha256_bytes
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.schema import check_keys
 
 FONTS_TOML = Path(os.environ.get("SUBSTRATE_FONTS_TOML", Path(__file__).with_name("fonts.toml")))  # package data: found where installed
 _FONT_KEYS = {"name", "description", "paths", "install"}
@@ -55,14 +56,14 @@ def load_font_manifest(path: str | Path = FONTS_TOML) -> tuple[FontSpec, ...]:
         raise SubstrateError(f"font manifest {path} not found; pass fonts with --font PATH") from None
     except tomllib.TOMLDecodeError as e:
         raise SubstrateError(f"font manifest {path} is not valid TOML: {e}") from None
-    extra = set(data) - {"schema", "font"}
-    if extra or data.get("schema") != 1:
-        raise SubstrateError(f"font manifest {path}: unknown keys {sorted(extra)} or schema != 1")
+    check_keys(data, {"schema", "font"}, f"font manifest {path}")
+    if data.get("schema") != 1:
+        raise SubstrateError(f"font manifest {path}: schema must be 1, got {data.get('schema')!r}")
     specs = []
     for entry in data.get("font", []):
-        unknown = set(entry) - _FONT_KEYS
-        if unknown or not {"name", "paths"} <= set(entry):
-            raise SubstrateError(f"font manifest {path}: bad [[font]] entry (unknown keys {sorted(unknown)})")
+        check_keys(entry, _FONT_KEYS, f"font manifest {path} [[font]]")
+        if not {"name", "paths"} <= set(entry):
+            raise SubstrateError(f"font manifest {path}: a [[font]] entry needs name and paths")
         specs.append(FontSpec(entry["name"], entry.get("description", ""), tuple(entry["paths"]), entry.get("install", "")))
     return tuple(specs)
 

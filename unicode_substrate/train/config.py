@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig, get_preset
 from unicode_substrate.options import RANGES, check_device, check_range, device_available  # noqa: F401 (re-exported)
+from unicode_substrate.schema import check_dataclass, check_keys
 
 from unicode_substrate.choices import KERNEL_BACKENDS as KERNELS
 from unicode_substrate.choices import PARALLEL_MODES as PARALLEL
@@ -20,9 +20,14 @@ from unicode_substrate.choices import PRECISIONS
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train: the model preset (plus overrides), optimisation, schedule, evaluation, checkpoints."""
+    """How to train: the model preset (plus overrides), optimisation, schedule, evaluation, checkpoints.
 
-    preset: str = "tiny-glyph"
+    Every field is checked on construction, by the one validator of configurations
+    (``schema.check_dataclass``: type, and range from ``options.RANGES`` or choices), and the
+    preset with its model overrides is built, so a bad value is one line before any work.
+    """
+
+    preset: str = "tiny-glyph"  # a name of model.config.PRESETS (checked by model_config(), so added presets count)
     # ModelConfig fields that differ from the preset, e.g. {"n_layer": 2}; unknown names are an error.
     model: dict[str, Any] = field(default_factory=dict)
     steps: int = 200
@@ -48,31 +53,23 @@ class TrainConfig:
     log_every: int = 1
     # Experiment loggers beside metrics.jsonl, comma-separated: tensorboard, csv, wandb ("" = none).
     log: str = ""
-    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
+    precision: str = field(default="auto", metadata={"choices": PRECISIONS})  # auto = bf16 autocast on CUDA, fp32 on CPU
     compile: bool = False
-    parallel: str = "ddp"  # how torchrun processes share the model: ddp or fsdp
+    parallel: str = field(default="ddp", metadata={"choices": PARALLEL})  # how torchrun processes share the model: ddp or fsdp
     # Input stage (frozen-table gather + lift, rotary embeddings): "auto" = the Triton kernels on
     # CUDA when they support the shapes, the PyTorch reference otherwise; "triton" or "torch" force one.
-    kernels: str = "auto"
+    kernels: str = field(default="auto", metadata={"choices": KERNELS})
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_types(self)
-        for f in dataclasses.fields(self):  # every numeric option's range, defined once in options.RANGES
-            if f.name in RANGES:
-                check_range(f.name, getattr(self, f.name), "training option")
+        check_dataclass(self, "training option")
         if self.min_lr > self.lr:
             raise SubstrateError(f"need min_lr <= lr, got lr {self.lr}, min_lr {self.min_lr}")
-        if self.precision not in PRECISIONS:
-            raise SubstrateError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.kernels not in KERNELS:
-            raise SubstrateError(f"kernels must be one of {', '.join(KERNELS)}, got {self.kernels!r}")
-        if self.parallel not in PARALLEL:
-            raise SubstrateError(f"parallel must be one of {', '.join(PARALLEL)}, got {self.parallel!r}")
         check_device(self.device)
         from unicode_substrate.train.loggers import parse_loggers
 
         parse_loggers(self.log)
+        self.model_config()  # the preset with the model overrides: every model field checked now
 
     def model_config(self) -> ModelConfig:
         """The preset with this configuration's model overrides applied."""
@@ -83,68 +80,11 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed; unknown names are an error."""
-        _check_keys(changes, "training option")
+        _check_keys(changes, "training options")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-# The type every option must have in a TOML file or a Python call (bool is not an int here).
-_INT, _FLOAT, _BOOL, _STR = "an integer", "a number", "true or false", "a string"
-
-
-def _kind(annotation: str) -> str | None:
-    return {"int": _INT, "float": _FLOAT, "bool": _BOOL, "str": _STR, "int | None": _INT}.get(annotation)
-
-
-def _fits(value: Any, kind: str) -> bool:
-    if kind == _BOOL:
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    if kind == _INT:
-        return isinstance(value, int)
-    if kind == _FLOAT:
-        return isinstance(value, (int, float))
-    return isinstance(value, str)
-
-
-def _check_types(cfg: "TrainConfig") -> None:
-    """Refuse a value of the wrong type (``steps = "ten"``) with one line naming the option."""
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if f.name == "model":
-            if not isinstance(value, dict):
-                raise SubstrateError("the [model] section must be a table of ModelConfig fields")
-            _check_model_types(value)
-            continue
-        if f.name == "context" and value is None:
-            continue
-        kind = _kind(str(f.type))
-        if kind is not None and not _fits(value, kind):
-            raise SubstrateError(f"training option {f.name} must be {kind}, got {value!r}")
-    for name in ("lr", "min_lr", "weight_decay", "beta1", "beta2", "grad_clip"):
-        if not math.isfinite(getattr(cfg, name)):
-            raise SubstrateError(f"training option {name} must be a finite number, got {getattr(cfg, name)!r}")
-
-
-def _check_model_types(overrides: dict) -> None:
-    """Model overrides must name ModelConfig fields and have the type of the field's default."""
-    defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
-    unknown = sorted(set(overrides) - set(defaults))
-    if unknown:
-        raise SubstrateError(f"unknown model config keys: {', '.join(unknown)}")
-    for key, value in overrides.items():
-        default = defaults[key]
-        if default is None:  # table_method: a string or nothing
-            ok = value is None or isinstance(value, str)
-            kind = _STR
-        else:
-            kind = {bool: _BOOL, int: _INT, float: _FLOAT, str: _STR}[type(default)]
-            ok = _fits(value, kind)
-        if not ok:
-            raise SubstrateError(f"model field {key} must be {kind}, got {value!r}")
 
 
 # Options that may change when a run is resumed: they change when it validates, saves and logs,
@@ -184,10 +124,7 @@ def resume_changes(old: dict, new: "TrainConfig", old_world: int, new_world: int
 
 
 def _check_keys(d: dict, what: str) -> None:
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise SubstrateError(f"unknown {what}{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+    check_keys(d, {f.name for f in dataclasses.fields(TrainConfig)}, what)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -207,9 +144,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
     values: dict[str, Any] = {}
     if path is not None:
         values = read_toml(path)
-        _check_keys(values, f"key in {path}")
+        _check_keys(values, str(path))
     given = {k: v for k, v in overrides.items() if v is not None}
-    _check_keys(given, "training option")
+    _check_keys(given, "training options")
     if "model" in given:  # model overrides merge key by key
         if not isinstance(values.get("model", {}), dict):
             raise SubstrateError(f"the [model] section of {path} must be a table of ModelConfig fields")

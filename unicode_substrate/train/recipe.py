@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.options import check_range
+from unicode_substrate.schema import check_keys, check_name
 
 TEXT_FORMAT = "text"
 # Question-answering release formats (the readers live in unicode_substrate.recipes.qa, beside the eval prompts).
@@ -72,10 +74,8 @@ def _number(value, what: str, where: str, kind=(int, float)) -> float:
 
 def parse_recipe(data: dict, where: str = "recipe", base: Path | None = None) -> Recipe:
     """Validate a recipe's TOML table; relative paths are taken from ``base`` (the recipe's folder)."""
-    unknown = sorted(set(data) - _RECIPE_KEYS)
-    if unknown:
-        raise SubstrateError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_RECIPE_KEYS))})")
-    seed = int(_number(data.get("seed", 0), "seed", where, int))
+    check_keys(data, _RECIPE_KEYS, where)
+    seed = int(check_range("seed", _number(data.get("seed", 0), "seed", where, int), f"{where}:"))
     val_every = int(_number(data.get("val_every", 50), "val_every", where, int))
     if val_every < 2:
         raise SubstrateError(f"{where}: val_every must be at least 2, got {val_every}")
@@ -92,12 +92,8 @@ def parse_recipe(data: dict, where: str = "recipe", base: Path | None = None) ->
         sw = f"{where} source {i + 1}"
         if not isinstance(s, dict):
             raise SubstrateError(f"{sw}: not a table")
-        unknown = sorted(set(s) - _SOURCE_KEYS)
-        if unknown:
-            raise SubstrateError(f"{sw}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_SOURCE_KEYS))})")
-        name = s.get("name")
-        if not isinstance(name, str) or not name.strip() or "/" in name:
-            raise SubstrateError(f"{sw}: name must be a non-empty string without '/', got {name!r}")
+        check_keys(s, _SOURCE_KEYS, sw)
+        name = check_name(s.get("name"), f"{sw}: name")
         sw = f"{where} source {name!r}"
         if name in names:
             raise SubstrateError(f"{sw}: the name is used twice")

@@ -33,6 +33,7 @@ import tomllib
 from pathlib import Path
 
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.schema import check_keys, check_name
 from unicode_substrate.eval.tasks.item import Item, RowError
 from unicode_substrate.eval.tasks.read import csv_rows, labelled_choices, parse_records
 from unicode_substrate.eval.tasks.registry import ALIASES, TASKS
@@ -44,12 +45,6 @@ TOP_KEYS = {"name", "kind", "files", "fields", "prompt", "description"}
 FIELD_KEYS = {"id", "question", "choices", "answer", "context", "group"}
 PROMPT_KEYS = {"template", "option", "labels", "tokens", "scorer", "protocols", "chance", "option_separator"}
 LABEL_STYLES = ("native", "letters", "numbers")
-
-
-def _unknown(where: str, got: dict, known: set) -> None:
-    extra = sorted(set(got) - known)
-    if extra:
-        raise SubstrateError(f"{where}: unknown key {extra[0]!r} (known: {', '.join(sorted(known))})")
 
 
 def _dig(rec, path):
@@ -107,11 +102,9 @@ def load_task_file(path: str | Path) -> Task:
         raise SubstrateError(f"cannot read task file {path}: {e.strerror or e}") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise SubstrateError(f"task file {path} is not valid TOML: {str(e).splitlines()[0]}") from None
-    _unknown(str(path), doc, TOP_KEYS)
+    check_keys(doc, TOP_KEYS, str(path))
     name = doc.get("name")
-    if not isinstance(name, str) or not name.strip() or "," in name or "=" in name \
-            or any(not c.isprintable() for c in name):  # a newline or NUL would be written into every report
-        raise SubstrateError(f"{path}: name must be a non-empty string of printable characters without ',' or '='")
+    check_name(name, f"{path}: name")  # it names the task's files in reports and caches
     if name in TASKS or name in ALIASES:
         raise SubstrateError(f"{path}: name {name!r} is a built-in task's; choose another")
     kind = doc.get("kind", "multiple-choice")
@@ -121,8 +114,8 @@ def load_task_file(path: str | Path) -> Task:
     prompt = doc.get("prompt") or {}
     if not isinstance(fields, dict) or not isinstance(prompt, dict):
         raise SubstrateError(f"{path}: [fields] and [prompt] must be tables")
-    _unknown(f"{path} [fields]", fields, FIELD_KEYS)
-    _unknown(f"{path} [prompt]", prompt, PROMPT_KEYS)
+    check_keys(fields, FIELD_KEYS, f"{path} [fields]")
+    check_keys(prompt, PROMPT_KEYS, f"{path} [prompt]")
     for key in ("question", "answer"):
         if key not in fields:
             raise SubstrateError(f"{path} [fields]: {key} is required")
