@@ -31,7 +31,7 @@ from unicode_substrate.model import ModelConfig
 from unicode_substrate.progress import Progress
 from unicode_substrate import checkpoint as ckpt
 from unicode_substrate.train.config import TrainConfig, device_available, resume_changes
-from unicode_substrate.train.data import TokenData
+from unicode_substrate.tokens import TokenData
 from unicode_substrate.train.hooks import Hooks
 from unicode_substrate.train.loggers import check_loggers, open_loggers
 from unicode_substrate.train.distributed import DistInfo, dist_info_from_env, init_distributed, shutdown_distributed
