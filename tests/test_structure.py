@@ -17,7 +17,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("_version", "errors", "choices", "progress"),
     ("artifacts", "corpus", "kernels", "options"),
     ("tokenizer", "table", "model"),
-    ("render", "checkpoint"),
+    ("render", "checkpoint", "tokens"),
     ("run",),
     ("export", "generate"),
     ("train", "eval"),

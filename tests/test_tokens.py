@@ -74,3 +74,41 @@ def test_prepare_on_a_fixed_corpus_is_byte_identical(tok, tmp_path):
     r = run_cli("prepare", "--corpus", _fixed_corpus(tmp_path), "--tokenizer", tok, "--out", out, "--val-every", "3")
     assert r.exit_code == 0, r.output
     assert _hashes(out) == FIXED
+
+
+@pytest.mark.parametrize("mode", ["text", "special"])
+def test_corpus_and_a_one_source_recipe_write_the_same_tokens(tok, tmp_path, mode):
+    """`</s>` and `--special-tokens` mean the same for --corpus and --recipe: same arrays, same manifest record."""
+    corpus = _fixed_corpus(tmp_path)
+    (tmp_path / "r.toml").write_text('val_every = 3\n[[source]]\nname = "fixed"\npath = "fixed.jsonl"\n')
+    a, b = tmp_path / "a", tmp_path / "b"
+    r = run_cli("prepare", "--corpus", corpus, "--tokenizer", tok, "--out", a, "--val-every", "3", "--special-tokens", mode)
+    assert r.exit_code == 0, r.output
+    r = run_cli("prepare", "--recipe", tmp_path / "r.toml", "--tokenizer", tok, "--out", b, "--special-tokens", mode)
+    assert r.exit_code == 0, r.output
+    for name in ("train.bin", "val.bin", "val_docs.npy"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
+    assert ma["special_tokens"] == mb["special_tokens"] == mode
+    assert ma["unknown"] == mb["unknown"] and ma["splits"] == mb["splits"]
+
+
+def test_a_literal_separator_ends_no_document_in_either(tok, tmp_path):
+    from unicode_substrate.tokenizer import Tokenizer
+    from unicode_substrate.tokens import TokenData
+
+    corpus = _fixed_corpus(tmp_path)
+    (tmp_path / "r.toml").write_text('val_every = 3\n[[source]]\nname = "fixed"\npath = "fixed.jsonl"\n')
+    sep = Tokenizer.load(tok).token_to_id("</s>")
+    literal = {split: sum(t.count("</s>") for i, t in enumerate(FIXED_TEXTS) if (i % 3 == 2) == (split == "val"))
+               for split in ("train", "val")}
+    for mode in ("text", "special"):
+        out = tmp_path / f"r-{mode}"
+        r = run_cli("prepare", "--recipe", tmp_path / "r.toml", "--tokenizer", tok, "--out", out, "--special-tokens", mode)
+        assert r.exit_code == 0, r.output
+        data = TokenData.load(out)
+        for split in ("train", "val"):
+            docs = data.manifest["splits"][split]["documents"]
+            # one separator between documents; with "special" also one per literal `</s>` in the text
+            want = docs - 1 + (literal[split] if mode == "special" else 0)
+            assert int((getattr(data, split) == sep).sum()) == want, (mode, split)

@@ -125,7 +125,7 @@ def prepare(corpus, recipe, lang, tokenizer, out, val_every, bench_dir, tasks, r
 
         result = prepare_recipe(recipe, tokenizer, out, decontaminate=bench_dir,
                                 tasks=tasks.split(",") if tasks is not None else None, report_only=report_only,
-                                dry_run=dry_run, force=force, progress=_progress(progress))
+                                dry_run=dry_run, force=force, progress=_progress(progress), special_tokens=special_tokens)
         if dry_run:
             click.echo(result)
             return

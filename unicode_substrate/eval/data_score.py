@@ -1,47 +1,30 @@
 """Validation loss and bits per byte of any run on a data directory's validation split, whole documents.
 
 Training validates only while it trains, so a fused run, a grown model's ``final/`` or a run
-scored on another corpus had no bits per byte. ``score_data`` computes them exactly as the
-trainer's validation does (``train/trainer.py: evaluate``; a test holds the two equal): the
-whole-document prefix of the split cut into non-overlapping windows of ``context`` tokens,
-every token but the first predicted once, bits per byte = total nats / ln 2 / UTF-8 bytes of
-that text. The figures go into an eval directory's ``results.json`` under ``data_score``, beside
+scored on another corpus had no bits per byte. ``score_data`` computes them as the trainer's
+validation does (``train/trainer.py: evaluate``; a test holds the two equal), through the same
+windows and formula (``unicode_substrate/tokens.py``): the whole-document prefix of the split cut
+into non-overlapping windows of ``context`` tokens, every token but the first predicted once,
+bits per byte = total nats / ln 2 / UTF-8 bytes of that text. The figures go into an eval directory's ``results.json`` under ``data_score``, beside
 the benchmark results when ``--tasks`` is given too (eval/data_report.py shows them), so one command answers "is the fusion
 better than its experts?".
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
-
-from unicode_substrate.artifacts import manifest_sha256, verify_manifest
 from unicode_substrate.errors import SubstrateError
-
 from unicode_substrate.eval.data_report import DATA_SCORE
-TOKENS_KIND = "tokens"  # the manifest kind of a data directory (substrate prepare)
-TOKENS_MAX_SCHEMA = 1
-METHOD = ("non-overlapping windows of `context` tokens over the whole-document prefix of the validation split; "
-          "every token but the first predicted once; bits per byte = total nats / ln 2 / UTF-8 bytes of that text")
+from unicode_substrate.tokens import BPB_METHOD, IGNORE, TokenData, n_windows, val_score, window_batch
 
 
-def read_val_split(data_dir: str | Path, max_tokens: int = 0) -> tuple[np.ndarray, int, dict, str]:
-    """(validation ids of the whole-document prefix, its UTF-8 bytes, manifest, manifest sha256), verified."""
-    data_dir = Path(data_dir)
-    manifest = verify_manifest(data_dir, kind=TOKENS_KIND, max_schema=TOKENS_MAX_SCHEMA)
-    dtype = np.dtype(manifest["dtype"]).newbyteorder("<")
-    n = int(manifest["splits"]["val"]["tokens"])
-    if n < 2:
-        raise SubstrateError(f"the validation split of {data_dir} has {n} tokens; nothing to score")
-    val = np.memmap(data_dir / "val.bin", dtype=dtype, mode="r", shape=(n,))
-    ends = np.load(data_dir / "val_docs.npy", allow_pickle=False)  # cumulative (tokens, bytes) per document
-    if max_tokens <= 0 or max_tokens >= int(ends[-1, 0]):
-        k = len(ends) - 1
-    else:  # whole documents only, at least the first
-        k = max(int(np.searchsorted(ends[:, 0], max_tokens, side="right")) - 1, 0)
-    return np.asarray(val[: int(ends[k, 0])], dtype=np.int64), int(ends[k, 1]), manifest, manifest_sha256(data_dir)
+def read_val_split(data_dir: str | Path) -> TokenData:
+    """The data directory, verified, refused when its validation split has nothing to score."""
+    data = TokenData.load(data_dir)
+    if len(data.val) < 2:
+        raise SubstrateError(f"the validation split of {data_dir} has {len(data.val)} tokens; nothing to score")
+    return data
 
 
 def score_data(lm, data_dir: str | Path, context: int | None = None, batch_size: int = 8, max_tokens: int = 0,
@@ -54,32 +37,29 @@ def score_data(lm, data_dir: str | Path, context: int | None = None, batch_size:
 
     if batch_size < 1:
         raise SubstrateError(f"batch size must be at least 1, got {batch_size}")
-    ids, n_bytes, manifest, sha = read_val_split(data_dir, max_tokens)
+    data = read_val_split(data_dir)
+    ids, n_bytes = data.val_prefix(max_tokens)
+    manifest, sha = data.manifest, data.manifest_sha256
     expected = (getattr(lm, "description", None) or {}).get("tokenizer_manifest_sha256")
     if expected is not None and manifest.get("tokenizer_manifest_sha256") != expected:
         raise SubstrateError(f"{data_dir} was tokenized with another tokenizer than the model's "
                              f"(manifest {str(manifest.get('tokenizer_manifest_sha256'))[:12]}... vs {expected[:12]}...)")
     context = int(context or lm.context)
-    n_win = max(1, math.ceil((len(ids) - 1) / context))
+    n_win = n_windows(len(ids), context)
     nats, count = 0.0, 0
     with torch.no_grad(), Progress(n_win, "score data", enabled=progress, unit="window") as bar:
         for first in range(0, n_win, batch_size):
             wins = range(first, min(first + batch_size, n_win))
-            x = np.zeros((len(wins), context), dtype=np.int64)
-            y = np.full((len(wins), context), -100, dtype=np.int64)
-            for r, w in enumerate(wins):
-                seg = ids[w * context : w * context + context + 1]
-                x[r, : len(seg) - 1] = seg[:-1]
-                y[r, : len(seg) - 1] = seg[1:]
+            x, y = window_batch(ids, wins, context)
             xt, yt = torch.from_numpy(x).to(lm.device), torch.from_numpy(y).to(lm.device)
             logits = lm._logits(xt).float()
-            nats += float(F.cross_entropy(logits.view(-1, logits.size(-1)), yt.view(-1), ignore_index=-100,
+            nats += float(F.cross_entropy(logits.view(-1, logits.size(-1)), yt.view(-1), ignore_index=IGNORE,
                                           reduction="sum").double())
-            count += int((yt != -100).sum())
+            count += int((yt != IGNORE).sum())
             bar.update(len(wins))
     return {"data": str(data_dir), "data_manifest_sha256": sha, "context": context, "batch_size": batch_size,
-            "max_tokens": max_tokens, "val_loss": nats / max(count, 1), "val_bpb": nats / math.log(2) / max(n_bytes, 1),
-            "val_tokens": count, "val_bytes": n_bytes, "method": METHOD}
+            "max_tokens": max_tokens, **val_score(nats, count, n_bytes),
+            "val_tokens": count, "val_bytes": n_bytes, "method": BPB_METHOD}
 
 
 def evaluate_data(out: str | Path, data: str | Path, run: str | Path, checkpoint=None, tokenizer=None, table=None,
