@@ -88,3 +88,28 @@ def test_a_grown_model_scores_what_its_last_stage_said(setup, tmp_path):
     assert run_cli("eval", "--run", tmp_path / "g" / "final", "--data", setup["data"], "--out", out).exit_code == 0
     final = Run.load(tmp_path / "g" / "final").summary()
     assert _results(out)["data_score"]["val_bpb"] == pytest.approx(final["val_bpb"], rel=1e-6)
+
+
+def test_every_benchmark_option_applies_with_data(setup, tmp_path):
+    """--task-path alone names the benchmark; --split, --no-bos and --loglik-choices reach it (none is dropped)."""
+    out = tmp_path / "ev"
+    r = run_cli("eval", "--run", setup["run"], "--data", setup["data"], "--task-path",
+                f"arc-easy={setup['bench'] / 'arc-easy'}", "--split", "validation", "--no-bos", "--loglik-choices",
+                "letters", "--runs", "1", "--limit", "2", "--out", out)
+    assert r.exit_code == 0, r.output
+    res = _results(out)
+    assert set(res["results"]) == {"arc-easy"} and "data_score" in res
+    s = res["settings"]
+    assert s["splits"] == {"arc-easy": "validation"} and set(s["task_paths"]) == {"arc-easy"}
+    assert s["paper"]["bos"] is False and s["loglik"]["choices"] == "letters"
+
+
+def test_an_option_that_would_do_nothing_is_refused(setup, tmp_path):
+    out = tmp_path / "ev"
+    base = ("eval", "--run", setup["run"], "--out", out)
+    for extra, flag in ((("--split", "test"), "--split"), (("--bos",), "--bos"), (("--loglik-choices", "letters"), "--loglik-choices"),
+                        (("--data-dir", setup["bench"]), "--data-dir"), (("--seed", "1"), "--seed")):
+        one_line_error(run_cli(*base, "--data", setup["data"], *extra), flag, "--data alone")
+    one_line_error(run_cli(*base, "--tasks", "arc-easy", "--data-dir", setup["bench"], "--data-tokens", "5"), "--data-tokens")
+    one_line_error(run_cli(*base, "--hf-model", setup["root"], "--data", setup["data"]), "not --hf-model")
+    assert not out.exists()

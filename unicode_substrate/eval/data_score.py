@@ -19,6 +19,10 @@ from unicode_substrate.eval.data_report import DATA_SCORE
 from unicode_substrate.tokens import BPB_METHOD, IGNORE, TokenData, n_windows, val_score, window_batch
 
 
+# The benchmark settings that decide which items are read (checked before the model loads).
+_CHECKED = ("seed", "limit", "fewshot", "split", "task_paths", "task_files")
+
+
 def read_val_split(data_dir: str | Path) -> TokenData:
     """The data directory, verified, refused when its validation split has nothing to score."""
     data = TokenData.load(data_dir)
@@ -65,11 +69,13 @@ def score_data(lm, data_dir: str | Path, context: int | None = None, batch_size:
 def evaluate_data(out: str | Path, data: str | Path, run: str | Path, checkpoint=None, tokenizer=None, table=None,
                   batch_size: int = 8, max_tokens: int = 0, device: str = "cpu", force: bool = False,
                   progress: bool = False, tasks=None, data_dir: str | Path | None = None, **benchmark) -> Path:
-    """Score ``run`` on ``data``'s validation split into the eval directory ``out`` (with ``tasks``: and
-    on those benchmarks from ``data_dir``, into the same results files). Returns ``out``."""
+    """Score ``run`` on ``data``'s validation split into the eval directory ``out`` (with ``tasks``, or the
+    ``task_files``/``task_paths`` of ``benchmark``: and on those benchmarks from ``data_dir``, into the same
+    results files). ``benchmark`` holds :func:`unicode_substrate.eval.runner.evaluate`'s benchmark settings,
+    every one applied. Returns ``out``."""
     from unicode_substrate.eval.models import RunModel
     from unicode_substrate.eval.report import write_eval_dir
-    from unicode_substrate.eval.runner import check_benchmarks, evaluate
+    from unicode_substrate.eval.runner import benchmark_tasks, check_benchmarks, evaluate
     from unicode_substrate.run import Run
 
     from unicode_substrate.options import check_range, device_available
@@ -82,15 +88,16 @@ def evaluate_data(out: str | Path, data: str | Path, run: str | Path, checkpoint
 
     inputs = [p for p in (data, run, checkpoint, tokenizer, table, data_dir, *Run.load(run).reads()) if p is not None]
     check_output(out, force=force, kind="eval", inputs=inputs)  # never replace or write inside an input
-    if tasks:  # every benchmark file is read and checked before the model is loaded
-        check_benchmarks(tasks, data_dir, seed=benchmark.get("seed", 0), limit=benchmark.get("limit"),
-                         fewshot=benchmark.get("fewshot", 0))
+    tasks = benchmark_tasks(tasks, benchmark.get("task_paths"), benchmark.get("task_files"))
+    benchmarks = bool(tasks or benchmark.get("task_files"))
+    if benchmarks:  # every benchmark file is read and checked before the model is loaded
+        check_benchmarks(tasks, data_dir, **{k: benchmark[k] for k in _CHECKED if k in benchmark})
     read_val_split(data)  # a bad data directory fails before the model loads
     lm = RunModel(run, checkpoint=checkpoint, tokenizer=tokenizer, table=table, device=device)
     context = Run.load(run).record.context or lm.context  # the context it was trained (or fused) at
     score = score_data(lm, data, context=min(int(context), lm.context), batch_size=batch_size, max_tokens=max_tokens,
                        progress=progress)
-    if tasks:
+    if benchmarks:
         return evaluate(out, tasks, data_dir, lm=lm, force=force, progress=progress, device=device, batch_size=batch_size,
                         extra={DATA_SCORE: score}, inputs=inputs, **benchmark)
     record = {"kind": "eval", "schema_version": 1, "model": lm.description,
