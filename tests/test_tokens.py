@@ -91,6 +91,8 @@ def test_corpus_and_a_one_source_recipe_write_the_same_tokens(tok, tmp_path, mod
     ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
     assert ma["special_tokens"] == mb["special_tokens"] == mode
     assert ma["unknown"] == mb["unknown"] and ma["splits"] == mb["splits"]
+    for key in ("tokenizer_path", "tokenizer_layout", "tokenizer_manifest_sha256", "separator_id", "dtype"):
+        assert ma[key] == mb[key], key
 
 
 def test_a_literal_separator_ends_no_document_in_either(tok, tmp_path):

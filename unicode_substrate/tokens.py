@@ -26,8 +26,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from unicode_substrate.artifacts import (atomic_output_dir, manifest_sha256, read_manifest, resolve_recorded,
-                                         verify_manifest, write_manifest)
+from unicode_substrate.artifacts import (atomic_output_dir, manifest_sha256, read_manifest, recorded_path,
+                                         resolve_recorded, verify_manifest, write_manifest)
 from unicode_substrate.choices import SEPARATOR, SPECIAL_TOKEN_MODES, UNK
 from unicode_substrate.errors import SubstrateError
 
@@ -76,10 +76,12 @@ class DocumentEncoder:
             self.unknown["tokens"] += sum(self.tok.count_unknown(t) for t in texts)
         return ids
 
-    @property
-    def manifest_fields(self) -> dict:
-        """What the data manifest records about the encoding."""
-        return {"unknown": self.unknown, "special_tokens": self.special_tokens}
+    def manifest_fields(self, tokenizer: str | Path, out: str | Path) -> dict:
+        """What the data manifest at ``out`` records about the tokenizer (directory ``tokenizer``) and the encoding.
+
+        ``unknown`` is this encoder's live count: a manifest written after the last document has the total."""
+        return {"tokenizer_path": recorded_path(tokenizer, out), "tokenizer_layout": self.tok.layout,
+                "unknown": self.unknown, "special_tokens": self.special_tokens}
 
 
 class _Split:

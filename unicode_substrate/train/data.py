@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from unicode_substrate.artifacts import check_output, recorded_path
+from unicode_substrate.artifacts import check_output
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.tokens import KIND, DocumentEncoder, check_special_tokens, write_token_data
 
@@ -61,7 +61,6 @@ def prepare(
             yield ids, n_bytes
 
     try:
-        # the manifest records encoder.manifest_fields' unknown count as it stands after the last document
         return write_token_data(
             out,
             encoded(),
@@ -72,9 +71,7 @@ def prepare(
             force=force,
             inputs=inputs,
             corpus=str(corpus) if corpus is not None else "builtin",
-            tokenizer_path=recorded_path(tokenizer, out),
-            tokenizer_layout=tok.layout,
-            **encoder.manifest_fields,
+            **encoder.manifest_fields(tokenizer, out),
         )
     finally:
         bar.close()

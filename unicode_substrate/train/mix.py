@@ -188,7 +188,7 @@ def build_mix(
                 tok.manifest_sha256, recipe.val_every, what="mix", hint="val_every",
                 corpus="recipe", recipe={"path": str(recipe.path) if recipe.path else None, "seed": recipe.seed,
                                          "tokens": recipe.tokens},
-                tokenizer_path=str(Path(tokenizer).resolve()), **encoder.manifest_fields,
+                **encoder.manifest_fields(tokenizer, out),
                 sources=[_manifest_source(r, recipe) for r in reads], val_text=_val_text(reads, writer.val_ends()),
                 **extra,
             )
