@@ -36,6 +36,7 @@ DATA_SCHEMA = 1
 SPLITS = ("train", "val")
 IGNORE = -100  # target of a window position past the prefix's end: not scored
 _WRITE_TOKENS = 1 << 20  # tokens buffered before one write
+BATCH_CHARS = 1 << 22  # characters handed to DocumentEncoder.encode at once: big enough to use every core
 # How bits per byte are computed, recorded beside every score.
 BPB_METHOD = ("non-overlapping windows of `context` tokens over the whole-document prefix of the validation split; "
               "every token but the first predicted once; bits per byte = total nats / ln 2 / UTF-8 bytes of that text")

@@ -9,9 +9,7 @@ import numpy as np
 
 from unicode_substrate.artifacts import check_output
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.tokens import KIND, DocumentEncoder, check_special_tokens, write_token_data
-
-_BATCH_CHARS = 1 << 22  # characters handed to encode_batch at once: big enough to use every core
+from unicode_substrate.tokens import BATCH_CHARS, KIND, DocumentEncoder, check_special_tokens, write_token_data
 
 
 def prepare(
@@ -49,7 +47,7 @@ def prepare(
         for _, text in iter_documents(corpus, lang=lang):
             batch.append(text)
             chars += len(text)
-            if chars >= _BATCH_CHARS:
+            if chars >= BATCH_CHARS:
                 yield from flush(batch)
                 batch, chars = [], 0
         yield from flush(batch)

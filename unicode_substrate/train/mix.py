@@ -32,10 +32,9 @@ import numpy as np
 
 from unicode_substrate.artifacts import atomic_output_dir, check_output, sha256_file
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.tokens import KIND, DocumentEncoder, TokenWriter, check_special_tokens, dtype_for, is_val
+from unicode_substrate.tokens import BATCH_CHARS, KIND, DocumentEncoder, TokenWriter, check_special_tokens, dtype_for, is_val
 from unicode_substrate.train.recipe import SHARE_TOLERANCE, Recipe, Source
 
-_BATCH_CHARS = 1 << 22  # characters handed to encode_batch at once: big enough to use every core
 _SCAN_DOCS = 1 << 16  # documents read from a spool index at once
 
 
@@ -251,7 +250,7 @@ def _first_pass(recipe, inputs, encoder: DocumentEncoder, spool_dir, screen, pro
                     continue
                 batch.append((ordinal, text))
                 chars += len(text)
-                if chars >= _BATCH_CHARS:
+                if chars >= BATCH_CHARS:
                     flush()
                     chars = 0
             flush()
