@@ -353,8 +353,8 @@ def _built(doc: Path, shared: Path) -> tuple[Path, list[tuple[str, float]]]:
         env.pop("TRITON_INTERPRET", None)  # what a reader's shell has
         try:
             timings = _run_blocks(doc, root, env)
-        except AssertionError as e:
-            (dest / "failed").write_text(str(e)[:6000], encoding="utf-8")
+        except Exception as e:  # a failed block, or one past its timeout: reported once, not rerun by the next test
+            (dest / "failed").write_text(f"{type(e).__name__}: {str(e)[:6000]}", encoding="utf-8")
             raise
         (dest / "ok").write_text("\n".join(f"{n}: {t:.1f}" for n, t in timings) + "\n", encoding="utf-8")
         return root, timings
