@@ -326,8 +326,9 @@ def _run_blocks(doc: Path, root: Path, env: dict) -> list[tuple[str, float]]:
     return timings
 
 
-def _built(doc: Path, shared: Path) -> tuple[Path, list[tuple[str, float]]]:
-    """The copy of the repository in which ``doc`` ran, on top of what its needs wrote; built once per test run.
+def _built(doc: Path, shared: Path) -> tuple[Path, str]:
+    """The copy of the repository in which ``doc`` ran, on top of what its needs wrote, and its blocks' timings;
+    built once per test run.
 
     Under pytest-xdist the first worker to ask builds it while holding a file lock; the others wait and
     reuse it (a failure is recorded, so it is reported once and not rerun)."""
@@ -338,7 +339,7 @@ def _built(doc: Path, shared: Path) -> tuple[Path, list[tuple[str, float]]]:
     shared.mkdir(parents=True, exist_ok=True)
     with FileLock(str(shared / f"{key}.lock")):
         if (dest / "ok").is_file():
-            return dest / "repo", []
+            return dest / "repo", (dest / "ok").read_text(encoding="utf-8")
         if (dest / "failed").is_file():
             pytest.fail(f"{_rel(doc)} failed earlier in this test run:\n{(dest / 'failed').read_text()}")
         deps = [_built(d, shared)[0] for d in needs(doc)]  # the dependency graph runs down the index: no lock cycle
@@ -356,8 +357,8 @@ def _built(doc: Path, shared: Path) -> tuple[Path, list[tuple[str, float]]]:
         except Exception as e:  # a failed block, or one past its timeout: reported once, not rerun by the next test
             (dest / "failed").write_text(f"{type(e).__name__}: {str(e)[:6000]}", encoding="utf-8")
             raise
-        (dest / "ok").write_text("\n".join(f"{n}: {t:.1f}" for n, t in timings) + "\n", encoding="utf-8")
-        return root, timings
+        (dest / "ok").write_text(", ".join(f"{n}: {t:.1f}" for n, t in timings), encoding="utf-8")
+        return root, (dest / "ok").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
@@ -373,8 +374,7 @@ def test_documents_run_as_written(doc, document_builds, unifont_dir):
     """One document's blocks, in order, in a copy holding what the README and its needs wrote under artifacts/."""
     root, timings = document_builds(doc)
     assert (root / WRITABLE).is_dir()
-    if timings:
-        print(f"{_rel(doc)} blocks (file:line: seconds):", ", ".join(f"{n}: {s:.1f}" for n, s in timings))
+    print(f"{_rel(doc)} blocks (file:line: seconds): {timings or 'none run'}")
 
 
 OUT_OPTION = re.compile(r"--out[ =](\S+)")
