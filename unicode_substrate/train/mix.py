@@ -15,6 +15,9 @@ Validation keeps sources apart: ``val.bin`` holds the text sources first, then t
 question-answering ones, each a contiguous run of whole documents that the manifest records
 (``sources[].val.documents`` as a [start, end) range of ``val_docs.npy`` rows), so bits per
 byte can be computed on the text sources alone; ``val_text`` in the manifest gives that prefix.
+
+Documents are encoded and the splits written by ``unicode_substrate/tokens.py``, as for
+``prepare --corpus``: a one-source recipe writes the same arrays as ``--corpus`` on its files.
 """
 
 from __future__ import annotations
