@@ -20,9 +20,10 @@ test: bootstrap
 test-fast: bootstrap
 	@TRITON_INTERPRET=1 $(PY) -m pytest -n $(JOBS) -q -m "not slow"
 
-# The README's shell and Python blocks, run as written in a temporary directory (part of `make test`).
+# The README's and docs' shell and Python blocks, run as written, one test per document (part of `make test`);
+# DOC=docs/eval.md runs one document (and builds the documents it runs after).
 test-readme: bootstrap
-	@$(PY) -m pytest -q -rs tests/test_readme.py
+	@$(PY) -m pytest -n $(JOBS) -q -rs $(if $(DOC),"tests/test_readme.py::test_documents_run_as_written[$(DOC)]",tests/test_readme.py)
 
 bench: bootstrap
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

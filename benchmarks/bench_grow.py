@@ -44,7 +44,7 @@ def demo_inputs() -> tuple[Path, Path]:
 def val_bpb(model, data) -> float:
     import torch
 
-    from unicode_substrate.train.data import TokenData
+    from unicode_substrate.tokens import TokenData
     from unicode_substrate.train.trainer import evaluate
 
     return evaluate(model, TokenData.load(data), model.cfg.context, 8, 0, torch.device("cpu"),

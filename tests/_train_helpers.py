@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from unicode_substrate.train.config import TrainConfig
-from unicode_substrate.train.data import write_token_data
+from unicode_substrate.tokens import write_token_data
 
 VOCAB = 64
 FAKE_TOKENIZER_SHA = "ab" * 32

@@ -67,3 +67,17 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The README's document test first and the other documents' tests last (tests/test_readme.py).
+
+    Every document runs on top of the README's artifacts: so under pytest-xdist one worker starts on
+    the README at once while the other runs the rest, and the documents come when it is ready."""
+
+    def rank(item) -> int:
+        if getattr(item, "originalname", None) != "test_documents_run_as_written":
+            return 1
+        return 0 if item.callspec.id == "README.md" else 2
+
+    items.sort(key=rank)  # stable: each group keeps its order

@@ -164,3 +164,28 @@ def test_grow_over_seeds_names_the_final_folders_that_exist(setup, tmp_path):
     assert f"grown model in {tmp_path / 'g'}/seed-S/final for seeds 1, 2;" in r.output
     assert all((tmp_path / "g" / f"seed-{s}" / "final").is_dir() for s in (1, 2))
     assert not (tmp_path / "g" / "final").exists()
+
+
+def test_every_benchmark_option_applies_with_data(setup, tmp_path):
+    """--task-path alone names the benchmark; --split, --no-bos and --loglik-choices reach it (none is dropped)."""
+    out = tmp_path / "ev"
+    r = run_cli("eval", "--run", setup["run"], "--data", setup["data"], "--task-path",
+                f"arc-easy={setup['bench'] / 'arc-easy'}", "--split", "validation", "--no-bos", "--loglik-choices",
+                "letters", "--runs", "1", "--limit", "2", "--out", out)
+    assert r.exit_code == 0, r.output
+    res = _results(out)
+    assert set(res["results"]) == {"arc-easy"} and "data_score" in res
+    s = res["settings"]
+    assert s["splits"] == {"arc-easy": "validation"} and set(s["task_paths"]) == {"arc-easy"}
+    assert s["paper"]["bos"] is False and s["loglik"]["choices"] == "letters"
+
+
+def test_an_option_that_would_do_nothing_is_refused(setup, tmp_path):
+    out = tmp_path / "ev"
+    base = ("eval", "--run", setup["run"], "--out", out)
+    for extra, flag in ((("--split", "test"), "--split"), (("--bos",), "--bos"), (("--loglik-choices", "letters"), "--loglik-choices"),
+                        (("--data-dir", setup["bench"]), "--data-dir"), (("--seed", "1"), "--seed")):
+        one_line_error(run_cli(*base, "--data", setup["data"], *extra), flag, "--data alone")
+    one_line_error(run_cli(*base, "--tasks", "arc-easy", "--data-dir", setup["bench"], "--data-tokens", "5"), "--data-tokens")
+    one_line_error(run_cli(*base, "--hf-model", setup["root"], "--data", setup["data"]), "not --hf-model")
+    assert not out.exists()

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from _train_helpers import make_char_tokenizer
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.train.data import TokenData, write_token_data
+from unicode_substrate.tokens import TokenData, write_token_data
 
 DOCS = [f"the {i}th café document, with 中文 and naïve text number {i}.\nthat is all." * (1 + i % 3) for i in range(30)]
 

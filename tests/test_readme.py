@@ -2,9 +2,13 @@
 
 The rules (also stated in the README under "Running the examples" and in docs/README.md):
 
-- The README runs first, then docs/README.md, then every document of docs/README.md's index in
-  the index's order, all in one temporary copy of the repository, from its root; so a document
-  may use what the README or an earlier document wrote under ``artifacts/``.
+- Each document is its own test (``test_documents_run_as_written[docs/eval.md]``) and runs, from the
+  root, in its own temporary copy of the repository holding what the README wrote under
+  ``artifacts/`` and what the documents it names in a ``<!-- runs after: a.md -->`` line wrote
+  (earlier ones of docs/README.md's index). Each document's copy is built once per test run, by
+  whichever pytest-xdist worker asks first, under a file lock; the others reuse it.
+  ``test_documents_name_the_documents_they_use`` fails when a document uses another's output
+  without naming it.
 - ```` ```bash ```` and ```` ```sh ```` blocks run with ``bash -euo pipefail``, ```` ```python ````
   blocks with this interpreter, with the project's ``.venv/bin`` first on PATH (so ``substrate``
   is found) and ``STEPS`` set small: commands that train write ``--steps "${STEPS:-N}"``.
@@ -242,36 +246,135 @@ def _outside_artifacts(root: Path) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
-@pytest.mark.slow
-def test_documents_run_as_written(tmp_path, unifont_dir):
-    root = _copy_repo(tmp_path / "repo")
-    env = dict(os.environ, PATH=f"{_venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}", STEPS=STEPS,
-               PYTHONPATH=str(root),  # `substrate` and `python` both run the copy under test
-               PYTHONPYCACHEPREFIX=str(tmp_path / "pycache"))  # bytecode caches are no block's output
-    env.pop("TRITON_INTERPRET", None)  # what a reader's shell has
-    before = _outside_artifacts(root)
-    timings = []
+# "<!-- runs after: training.md, export.md -->" near a document's top: the documents whose artifacts it uses.
+NEEDS_LINE = re.compile(r"^<!-- runs after: ([^>]*?) -->$", re.M)
+
+
+def needs(doc: Path) -> list[Path]:
+    """The documents ``doc`` runs after: the README (for every other document) and those it names."""
+    if doc == README:
+        return []
+    named = [n.strip() for m in NEEDS_LINE.finditer(doc.read_text(encoding="utf-8")) for n in m.group(1).split(",")]
+    return [README] + [DOCS / n for n in named if n]
+
+
+def _closure(doc: Path) -> set[Path]:
+    out: set[Path] = set()
+    for d in needs(doc):
+        out |= {d} | _closure(d)
+    return out
+
+
+# A block that makes a path itself (an output, a folder, a redirect) does not use another document's.
+WRITES = re.compile(rf"(?:--out[ =]|mkdir -p |> ?)({WRITABLE}/[\w.\-]+)")
+
+
+def test_documents_name_the_documents_they_use():
+    """Each document's blocks run in a copy holding what the README and the documents it names wrote; so a
+    path under artifacts/ that another document writes first, and this one does not make, must come from a
+    named one (transitively)."""
+    order = {doc: i for i, doc in enumerate(DOCUMENTS)}
+    first: dict[str, Path] = {}
     for doc, blocks in BLOCKS.items():
         for b in (b for b in blocks if b.runs):
-            code = without_make(b.code) if b.lang in SHELL else b.code
-            if not code.strip():
-                continue
-            where = f"{_rel(doc)} block at line {b.line} ({b.lang})"
-            argv = ["bash", "-euo", "pipefail", "-c", code] if b.lang in SHELL else [sys.executable, "-c", code]
-            t0 = time.perf_counter()
-            r = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=600)
-            timings.append((f"{_rel(doc)}:{b.line}", time.perf_counter() - t0))
-            assert r.returncode == 0, (
-                f"{where} failed with exit {r.returncode}:\n{code}\n"
-                f"--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}"
-            )
-            assert "Traceback" not in r.stderr, f"{where} printed a traceback:\n{r.stderr[-3000:]}"
-            after = _outside_artifacts(root)
-            added, changed = sorted(after.keys() - before.keys()), sorted(n for n in before if after.get(n) != before[n])
-            assert not added and not changed, (
-                f"{where} wrote outside {WRITABLE}/ (keep every file a block writes under {WRITABLE}/): "
-                f"added {added}, changed or removed {changed}")
-    print("document blocks (file:line: seconds):", ", ".join(f"{n}: {s:.1f}" for n, s in timings))
+            for p in re.findall(rf"{WRITABLE}/[\w.\-]+", b.code):
+                first.setdefault(p, doc)
+    wrong = []
+    for doc in BLOCKS:
+        own = {p for b in BLOCKS[doc] if b.runs for p in WRITES.findall(b.code)}
+        for d in needs(doc):
+            if d not in order or order[d] >= order[doc]:
+                wrong.append(f"{_rel(doc)} runs after {_rel(d)}, which is not an indexed document before it")
+        seen = _closure(doc)
+        for b in (b for b in BLOCKS[doc] if b.runs):
+            for p in sorted(set(re.findall(rf"{WRITABLE}/[\w.\-]+", b.code))):
+                if first[p] != doc and first[p] not in seen and p not in own:
+                    wrong.append(f"{_rel(doc)}:{b.line} uses {p} from {_rel(first[p])}: add "
+                                 f"'<!-- runs after: {first[p].name} -->' to {_rel(doc)}")
+    assert not wrong, "\n".join(wrong)
+
+
+def _shared_dir(tmp_path_factory) -> Path:
+    """A folder every pytest-xdist worker of this test run shares (the run's own base folder)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "documents"
+
+
+def _run_blocks(doc: Path, root: Path, env: dict) -> list[tuple[str, float]]:
+    """Run ``doc``'s blocks in order in the copy ``root``; a block that fails or writes outside artifacts/ fails."""
+    before = _outside_artifacts(root)
+    timings = []
+    for b in (b for b in BLOCKS[doc] if b.runs):
+        code = without_make(b.code) if b.lang in SHELL else b.code
+        if not code.strip():
+            continue
+        where = f"{_rel(doc)} block at line {b.line} ({b.lang})"
+        argv = ["bash", "-euo", "pipefail", "-c", code] if b.lang in SHELL else [sys.executable, "-c", code]
+        t0 = time.perf_counter()
+        r = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        timings.append((f"{_rel(doc)}:{b.line}", time.perf_counter() - t0))
+        assert r.returncode == 0, (
+            f"{where} failed with exit {r.returncode}:\n{code}\n"
+            f"--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}"
+        )
+        assert "Traceback" not in r.stderr, f"{where} printed a traceback:\n{r.stderr[-3000:]}"
+        after = _outside_artifacts(root)
+        added, changed = sorted(after.keys() - before.keys()), sorted(n for n in before if after.get(n) != before[n])
+        assert not added and not changed, (
+            f"{where} wrote outside {WRITABLE}/ (keep every file a block writes under {WRITABLE}/): "
+            f"added {added}, changed or removed {changed}")
+    return timings
+
+
+def _built(doc: Path, shared: Path) -> tuple[Path, str]:
+    """The copy of the repository in which ``doc`` ran, on top of what its needs wrote, and its blocks' timings;
+    built once per test run.
+
+    Under pytest-xdist the first worker to ask builds it while holding a file lock; the others wait and
+    reuse it (a failure is recorded, so it is reported once and not rerun)."""
+    from filelock import FileLock
+
+    key = _rel(doc).replace("/", "--")
+    dest = shared / key
+    shared.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(shared / f"{key}.lock")):
+        if (dest / "ok").is_file():
+            return dest / "repo", (dest / "ok").read_text(encoding="utf-8")
+        if (dest / "failed").is_file():
+            pytest.fail(f"{_rel(doc)} failed earlier in this test run:\n{(dest / 'failed').read_text()}")
+        deps = [_built(d, shared)[0] for d in needs(doc)]  # the dependency graph runs down the index: no lock cycle
+        if dest.exists():
+            shutil.rmtree(dest)
+        root = _copy_repo(dest / "repo")
+        for dep in deps:  # in index order, so a later document's files win, as in one sequential run
+            shutil.copytree(dep / WRITABLE, root / WRITABLE, symlinks=True, dirs_exist_ok=True)
+        env = dict(os.environ, PATH=f"{_venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}", STEPS=STEPS,
+                   PYTHONPATH=str(root),  # `substrate` and `python` both run the copy under test
+                   PYTHONPYCACHEPREFIX=str(dest / "pycache"))  # bytecode caches are no block's output
+        env.pop("TRITON_INTERPRET", None)  # what a reader's shell has
+        try:
+            timings = _run_blocks(doc, root, env)
+        except Exception as e:  # a failed block, or one past its timeout: reported once, not rerun by the next test
+            (dest / "failed").write_text(f"{type(e).__name__}: {str(e)[:6000]}", encoding="utf-8")
+            raise
+        (dest / "ok").write_text(", ".join(f"{n}: {t:.1f}" for n, t in timings), encoding="utf-8")
+        return root, (dest / "ok").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def document_builds(tmp_path_factory):
+    """Builds a document's copy (and those of the documents it needs) once per test run, shared by workers."""
+    shared = _shared_dir(tmp_path_factory)
+    return lambda doc: _built(doc, shared)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("doc", DOCUMENTS, ids=[_rel(d) for d in DOCUMENTS])
+def test_documents_run_as_written(doc, document_builds, unifont_dir):
+    """One document's blocks, in order, in a copy holding what the README and its needs wrote under artifacts/."""
+    root, timings = document_builds(doc)
+    assert (root / WRITABLE).is_dir()
+    print(f"{_rel(doc)} blocks (file:line: seconds): {timings or 'none run'}")
 
 
 OUT_OPTION = re.compile(r"--out[ =](\S+)")

@@ -14,7 +14,7 @@ from _cli_helpers import one_line_error, run_cli
 from _train_helpers import make_char_tokenizer
 from unicode_substrate.eval.prompts import prompt
 from unicode_substrate.eval.tasks import Item
-from unicode_substrate.train.data import TokenData
+from unicode_substrate.tokens import TokenData
 
 TEXTS = [f"plain text document number {i}: the cat sat on the mat and the dog ate the hat. " * (2 + i % 4)
          for i in range(120)]

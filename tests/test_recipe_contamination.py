@@ -10,7 +10,7 @@ import numpy as np
 from _cli_helpers import one_line_error, run_cli
 from _train_helpers import make_char_tokenizer
 from unicode_substrate.recipes.contamination import build_index, ngrams, screen, units
-from unicode_substrate.train.data import TokenData
+from unicode_substrate.tokens import TokenData
 
 PLANTED = "Which of these processes moves most of the water from the ocean surface into the air above it every day?"
 NOT_PLANTED = "Which tool would a student use to measure how much mass a small rock sample has in the school laboratory?"

@@ -40,7 +40,7 @@ def test_bad_seeds_are_one_line(inputs, tmp_path):
 
 
 def test_multi_seed_compare_pairs_batches_and_reports_intervals(inputs, tmp_path, monkeypatch):
-    from unicode_substrate.train.data import TokenData
+    from unicode_substrate.tokens import TokenData
 
     data, table = inputs
     seen: dict[tuple[int, int], list[np.ndarray]] = {}

@@ -18,7 +18,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("artifacts", "corpus", "kernels", "options"),
     ("schema",),  # names and configuration fields, over options' ranges
     ("tokenizer", "table", "model"),
-    ("render", "checkpoint"),
+    ("render", "checkpoint", "tokens"),
     ("run",),
     ("export", "generate"),
     ("train", "eval"),
@@ -118,3 +118,14 @@ def test_the_checker_sees_a_planted_upward_import(tmp_path):
     found = _imports(fake, "unicode_substrate.eval.fake", set(mods))
     assert "unicode_substrate.recipes.compare" in found
     assert FLOOR[_part("unicode_substrate.recipes.compare")] > FLOOR[_part("unicode_substrate.eval.fake")]
+
+
+def test_the_contributing_guide_draws_these_floors():
+    """docs/contributing.md's picture of the floors is FLOORS, top floor first."""
+    import re
+
+    text = (PACKAGE.parent / "docs" / "contributing.md").read_text(encoding="utf-8")
+    drawn = [tuple(m.group(2).split()) for m in re.finditer(r"^floor (\d+)  (.+)$", text, re.M)]
+    assert drawn == list(reversed(FLOORS)), "redraw the floors in docs/contributing.md from FLOORS"
+    numbers = [int(m.group(1)) for m in re.finditer(r"^floor (\d+)  ", text, re.M)]
+    assert numbers == list(range(len(FLOORS) - 1, -1, -1))

@@ -16,7 +16,7 @@ from conftest import tolerance
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.checkpoint import list_checkpoints, load_checkpoint
 from unicode_substrate.train.config import TrainConfig, load_config
-from unicode_substrate.train.data import TokenData
+from unicode_substrate.tokens import TokenData
 from unicode_substrate.train.distributed import dist_info_from_env
 from unicode_substrate.run import read_metrics
 from unicode_substrate.train.trainer import evaluate, lr_at, train

@@ -9,6 +9,17 @@ from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVA
 from unicode_substrate.errors import SubstrateError
 
 LM_EVAL_ALIASES = "arc_easy, arc_challenge, commonsense_qa, boolq, squadv2, mmlu"
+# Options that only shape benchmark scoring: with --data and no benchmark they would do nothing, so they are refused.
+BENCHMARK_OPTIONS = ("data_dir", "split", "protocol", "runs", "temperature", "top_k", "bos", "limit", "seed", "fewshot",
+                     "loglik_choices")
+
+
+def _given(ctx: click.Context, names) -> list[str]:
+    """The options among ``names`` set on the command line (not left at their defaults), as flags."""
+    from click.core import ParameterSource
+
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    return [flags[n] for n in names if ctx.get_parameter_source(n) not in (None, ParameterSource.DEFAULT)]
 
 
 @click.command("eval")
@@ -74,25 +85,35 @@ def eval_(run_dir, hf_model, checkpoint, tokenizer, table, tasks, data_dir, data
         return
     if out is None:
         raise SubstrateError("--out is required (the eval directory to write), unless --list-files")
-    if tasks is None and not task_file and not task_path and data is None:
+    benchmarks = tasks is not None or bool(task_file) or bool(task_path)
+    if not benchmarks and data is None:
         raise SubstrateError("give --tasks (with --data-dir or --task-path), --task-file, or --data, or several")
+    ctx = click.get_current_context()
+    # Every benchmark setting, passed whole to both paths: none is dropped on the way.
+    benchmark = dict(protocol=protocol, runs=runs, limit=limit, seed=seed, temperature=temperature, top_k=top_k or None,
+                     fewshot=fewshot, split=split, task_paths=task_path, task_files=task_file, bos=bos,
+                     loglik_choices=loglik_choices)
     if data is not None:
         from unicode_substrate.eval.data_score import evaluate_data
 
-        if run_dir is None:
-            raise SubstrateError("--data scores a run of this toolkit; give --run")
+        if run_dir is None or hf_model is not None:
+            raise SubstrateError("--data scores a run of this toolkit; give --run" + (", not --hf-model" if hf_model else ""))
+        unused = [] if benchmarks else _given(ctx, BENCHMARK_OPTIONS)
+        if unused:
+            raise SubstrateError(f"{', '.join(unused)} set{'s' if len(unused) == 1 else ''} how benchmarks are scored, "
+                                 "and --data alone scores none; add --tasks, --task-path or --task-file, or leave "
+                                 f"{'it' if len(unused) == 1 else 'them'} out")
         path = evaluate_data(out, data, run_dir, checkpoint=checkpoint, tokenizer=tokenizer, table=table,
                              batch_size=batch_size, max_tokens=data_tokens, device=device, force=force, progress=progress,
-                             tasks=tasks, data_dir=data_dir, protocol=protocol, runs=runs, limit=limit, seed=seed,
-                             temperature=temperature, top_k=top_k or None, fewshot=fewshot, label=label)
+                             tasks=tasks, data_dir=data_dir, label=label, **benchmark)
     else:
+        if _given(ctx, ("data_tokens",)):
+            raise SubstrateError("--data-tokens caps the validation tokens of --data; give --data too, or leave it out")
         from unicode_substrate.eval.runner import evaluate
 
         path = evaluate(out, tasks, data_dir, run=run_dir, hf_model=hf_model, checkpoint=checkpoint, tokenizer=tokenizer,
-                        table=table, protocol=protocol, runs=runs, limit=limit, seed=seed, temperature=temperature,
-                        top_k=top_k or None, batch_size=batch_size, device=device, force=force, fewshot=fewshot,
-                        split=split, task_paths=task_path, task_files=task_file, bos=bos, loglik_choices=loglik_choices,
-                        progress=progress, label=label)
+                        table=table, batch_size=batch_size, device=device, force=force, progress=progress, label=label,
+                        **benchmark)
     from unicode_substrate.eval.report import read_terminal_table
 
     click.echo(read_terminal_table(path))

@@ -126,7 +126,7 @@ def prepare(corpus, recipe, lang, tokenizer, out, val_every, bench_dir, tasks, r
 
         result = prepare_recipe(recipe, tokenizer, out, decontaminate=bench_dir,
                                 tasks=tasks.split(",") if tasks is not None else None, report_only=report_only,
-                                dry_run=dry_run, force=force, progress=_progress(progress))
+                                dry_run=dry_run, force=force, progress=_progress(progress), special_tokens=special_tokens)
         if dry_run:
             click.echo(result)
             return
@@ -138,7 +138,7 @@ def prepare(corpus, recipe, lang, tokenizer, out, val_every, bench_dir, tasks, r
 
         path = run(out, tokenizer, corpus=corpus, lang=lang, val_every=50 if val_every is None else val_every,
                    force=force, progress=_progress(progress), special_tokens=special_tokens)
-    from unicode_substrate.train.data import unknown_warning
+    from unicode_substrate.tokens import unknown_warning
 
     warning = unknown_warning(path)
     if warning:

@@ -42,6 +42,15 @@ def _protocols(protocol: str) -> list[str]:
     return ["paper", "loglik"] if protocol == "both" else [protocol]
 
 
+def benchmark_tasks(tasks, task_paths=None, task_files=()):
+    """The tasks asked for: ``tasks`` as given, or, when neither tasks nor task files are, the tasks that
+    ``task_paths`` (TASK=PATH) name; None when no benchmark is asked for."""
+    if tasks or task_files:
+        return tasks
+    paths = task_paths if isinstance(task_paths, dict) else parse_task_paths(task_paths)
+    return list(paths) or None
+
+
 def resolve_tasks(tasks, task_files=()) -> list[Task]:
     """``tasks`` (names, aliases, or a comma-separated string) as Task records; the tasks of
     ``task_files`` (TOML) are known by their names too, and are all evaluated when ``tasks`` is empty."""
@@ -113,8 +122,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
         raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
     # Every benchmark file is read and checked before the model is loaded: bad input fails fast.
     paths = parse_task_paths(task_paths)
-    if not tasks and not task_files and paths:  # --task-path alone names the tasks to evaluate
-        tasks = list(paths)
+    tasks = benchmark_tasks(tasks, paths, task_files)
     specs = resolve_tasks(tasks, task_files)
     inputs = [p for p in (data_dir, *paths.values(), *(task_files or ()), *(f for t in specs for f in t.listed_files),
                           run, hf_model, checkpoint, tokenizer, table, *inputs) if p is not None]
@@ -127,6 +135,8 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
                                              task_paths=paths)
     if lm is None:
         lm = open_model(run, hf_model, checkpoint, tokenizer, table, device, bos=bos)
+    elif bos is not None:  # an open model (eval --data) takes the prompts' BOS choice too
+        lm.bos = bos
     sampling = paper.Sampling(runs=runs, temperature=temperature, top_k=top_k, seed=seed)
     by_name = {t.name: t for t in specs}
 

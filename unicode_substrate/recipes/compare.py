@@ -88,7 +88,7 @@ def check_variants(variants: list[Variant], data: str | Path, cfg: TrainConfig) 
 
     Returns each variant's expected run identity (model and input hashes), for recognising finished runs."""
     from unicode_substrate.run import run_identity
-    from unicode_substrate.train.data import TokenData
+    from unicode_substrate.tokens import TokenData
     from unicode_substrate.train.inputs import check_inputs
 
     d = TokenData.load(data)

@@ -135,7 +135,7 @@ def run_fuse(study: dict, cfg, data: dict[str, Path], tables: dict[str, Path], o
              progress: bool) -> tuple[dict, list, list[str]]:
     """Train, fuse, tune and score every seed into ``out``; returns (summary, differences, model order)."""
     from unicode_substrate.recipes.stats import mean_interval, paired
-    from unicode_substrate.train.data import TokenData
+    from unicode_substrate.tokens import TokenData
 
     fuse = study["fuse"]
     table = tables[fuse["table"]] if fuse.get("table") else None

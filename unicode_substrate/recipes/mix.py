@@ -45,8 +45,12 @@ def prepare_recipe(
     dry_run: bool = False,
     force: bool = False,
     progress: bool = False,
+    special_tokens: str = "text",
 ) -> Path | str:
-    """Build the recipe's data directory (returns its path), or with ``dry_run`` return the plan as text."""
+    """Build the recipe's data directory (returns its path), or with ``dry_run`` return the plan as text.
+
+    ``special_tokens`` reads text spelling ``</s>`` or ``<unk>`` as ``prepare --corpus`` does
+    (:class:`unicode_substrate.tokens.DocumentEncoder`)."""
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     inputs = [source_input(s) for s in recipe.sources]
@@ -74,7 +78,7 @@ def prepare_recipe(
                                       "not_found": list(rep["not_found"]), "items_found": found,
                                       "documents": len(rep["documents"]), "dropped": rep["dropped"]}}
     result = build_mix(out, recipe, inputs, tokenizer, screen=screen, after_read=after_read, dry_run=dry_run,
-                       force=force, progress=progress, input_paths=(decontaminate,))
+                       force=force, progress=progress, input_paths=(decontaminate,), special_tokens=special_tokens)
     if dry_run:
         return format_plan(result)
     return result

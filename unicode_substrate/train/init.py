@@ -225,7 +225,7 @@ def hooks_for_init(path: str | Path, cfg: "TrainConfig", data: str | Path | None
     want = src.identity.get("init", {}).get(TOKENIZER_KEY)
     tokenizer_sha256 = None
     if data is not None:
-        from unicode_substrate.train.data import TokenData
+        from unicode_substrate.tokens import TokenData
 
         tokenizer_sha256 = TokenData.load(data).tokenizer_sha256
     if tokenizer_sha256 is not None and want is not None and want != tokenizer_sha256:

@@ -18,7 +18,7 @@ from unicode_substrate.train.config import TrainConfig
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from unicode_substrate.train.data import TokenData
+    from unicode_substrate.tokens import TokenData
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def check_inputs(cfg: TrainConfig, data: "str | Path | TokenData", table: str | 
     """Verify that ``data`` and ``table`` fit the model of ``cfg``; a mismatch is a one-line error."""
     from unicode_substrate.artifacts import read_manifest
     from unicode_substrate.run import load_frozen_table
-    from unicode_substrate.train.data import TokenData
+    from unicode_substrate.tokens import TokenData
 
     d = data if isinstance(data, TokenData) else TokenData.load(data)
     mcfg = cfg.model_config()

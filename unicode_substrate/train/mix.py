@@ -15,6 +15,9 @@ Validation keeps sources apart: ``val.bin`` holds the text sources first, then t
 question-answering ones, each a contiguous run of whole documents that the manifest records
 (``sources[].val.documents`` as a [start, end) range of ``val_docs.npy`` rows), so bits per
 byte can be computed on the text sources alone; ``val_text`` in the manifest gives that prefix.
+
+Documents are encoded and the splits written by ``unicode_substrate/tokens.py``, as for
+``prepare --corpus``: a one-source recipe writes the same arrays as ``--corpus`` on its files.
 """
 
 from __future__ import annotations
@@ -30,14 +33,11 @@ from typing import IO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from unicode_substrate.artifacts import atomic_output_dir, check_output, recorded_path, sha256_file, write_manifest
-from unicode_substrate.choices import SEPARATOR
+from unicode_substrate.artifacts import atomic_output_dir, check_output, sha256_file
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.train.data import DATA_SCHEMA, _dtype
+from unicode_substrate.tokens import BATCH_CHARS, KIND, DocumentEncoder, TokenWriter, check_special_tokens, dtype_for, is_val
 from unicode_substrate.train.recipe import SHARE_TOLERANCE, Recipe, Source
 
-_BATCH_CHARS = 1 << 22  # characters handed to encode_batch at once: big enough to use every core
-_WRITE_TOKENS = 1 << 20  # tokens buffered before one write
 _SCAN_DOCS = 1 << 16  # documents read from a spool index at once
 
 
@@ -146,53 +146,53 @@ def build_mix(
     force: bool = False,
     progress: bool = False,
     input_paths: Iterable[str | Path | None] = (),
+    special_tokens: str = "text",
 ) -> Path | list[dict]:
     """Write the mixed data directory (or, with ``dry_run``, return the plan per source and write nothing).
 
     ``screen(source_index, ordinal, text)`` returns True to drop a document; ``after_read(tmp)``
     runs after the first pass (tmp is the output folder being written, None in a dry run) and returns
-    manifest fields.
+    manifest fields. ``special_tokens`` as in :class:`unicode_substrate.tokens.DocumentEncoder`.
     """
     from unicode_substrate.tokenizer import Tokenizer
 
+    check_special_tokens(special_tokens)
     paths = [recipe.path, tokenizer, *input_paths, *(f for inp in inputs for f in inp.files)]
     if not dry_run:
-        check_output(out, force=force, kind="tokens", inputs=paths)  # refused before minutes of tokenizing
+        check_output(out, force=force, kind=KIND, inputs=paths)  # refused before minutes of tokenizing
     tok = Tokenizer.load(tokenizer)
+    encoder = DocumentEncoder(tok, special_tokens)
     try:
         if dry_run:
             with tempfile.TemporaryDirectory(prefix="substrate-plan-") as scratch:
-                reads, unknown = _first_pass(recipe, inputs, tok, None, screen, progress, Path(scratch))
+                reads = _first_pass(recipe, inputs, encoder, None, screen, progress, Path(scratch))
                 plan = _plan(recipe, reads)
                 if after_read is not None:
                     after_read(None)
                 return plan
-        with atomic_output_dir(out, force=force, kind="tokens", inputs=paths) as tmp:
+        with atomic_output_dir(out, force=force, kind=KIND, inputs=paths) as tmp:
             spool = tmp / ".spool"
             spool.mkdir()
-            reads, unknown = _first_pass(recipe, inputs, tok, spool, screen, progress, spool)
-            plan = _plan(recipe, reads)
+            reads = _first_pass(recipe, inputs, encoder, spool, screen, progress, spool)
+            _plan(recipe, reads)
             extra = after_read(tmp) if after_read is not None else {}
-            separator = tok.token_to_id(SEPARATOR)
-            dtype = _dtype(tok.vocab_size)
-            splits = {"train": _write_train(tmp / "train.bin", recipe, reads, dtype, separator),
-                      "val": _write_val(tmp, reads, dtype, separator)}
-            for r in reads:
-                for sp in (r.train, r.val):
-                    sp.index_file.close()
+            writer = TokenWriter(tmp, tok.vocab_size, encoder.separator)
+            try:
+                _write_train(writer, recipe, reads)
+                _write_val(writer, reads)
+            finally:
+                writer.close()
+                for r in reads:
+                    for sp in (r.train, r.val):
+                        sp.index_file.close()
             _remove_tree(spool)
-            if splits["train"]["tokens"] < 2 or splits["val"]["tokens"] < 2:
-                raise SubstrateError(
-                    f"the mix is too small to split: {splits['train']['documents']} training and "
-                    f"{splits['val']['documents']} validation documents; give more text or a smaller val_every")
-            write_manifest(
-                tmp, "tokens", DATA_SCHEMA,
-                vocab_size=tok.vocab_size, dtype=dtype.name, tokenizer_manifest_sha256=tok.manifest_sha256,
-                separator_id=separator, val_every=recipe.val_every, splits=splits,
+            writer.finish(
+                tok.manifest_sha256, recipe.val_every, what="mix", hint="val_every",
                 corpus="recipe", recipe={"path": str(recipe.path) if recipe.path else None, "seed": recipe.seed,
                                          "tokens": recipe.tokens},
-                tokenizer_path=recorded_path(tokenizer, out), unknown=unknown,  # the rule plain prepare follows
-                sources=[_manifest_source(r, recipe) for r in reads], val_text=_val_text(reads, tmp), **extra,
+                **encoder.manifest_fields(tokenizer, out),
+                sources=[_manifest_source(r, recipe) for r in reads], val_text=_val_text(reads, writer.val_ends()),
+                **extra,
             )
         return Path(out)
     finally:
@@ -205,11 +205,9 @@ def _remove_tree(path: Path) -> None:
     path.rmdir()
 
 
-def _first_pass(recipe, inputs, tok, spool_dir, screen, progress, scratch) -> tuple[list[_Read], dict]:
-    """Encode every source into its spools; returns them and the <unk> count."""
-    dtype = _dtype(tok.vocab_size)
-    unk_id = tok.token_to_id("<unk>")
-    unknown = {"id": unk_id, "tokens": 0}
+def _first_pass(recipe, inputs, encoder: DocumentEncoder, spool_dir, screen, progress, scratch) -> list[_Read]:
+    """Encode every source into its spools (the encoder counts the <unk> characters)."""
+    dtype = dtype_for(encoder.tok.vocab_size)
     bar = _Progress(progress)
     reads = []
     try:
@@ -232,19 +230,17 @@ def _first_pass(recipe, inputs, tok, spool_dir, screen, progress, scratch) -> tu
                 if not batch:
                     return
                 texts = [t for _, t in batch]
-                ids = tok.encode_batch(texts, workers=os.cpu_count(), as_array=True)
+                ids = encoder.encode(texts)
                 out = {"train": ([], []), "val": ([], [])}
                 for (ordinal, text), a in zip(batch, ids):
                     if len(a) == 0:
                         r.empty += 1
                         continue
-                    split = "val" if ordinal % recipe.val_every == recipe.val_every - 1 else "train"
+                    split = "val" if is_val(ordinal, recipe.val_every) else "train"
                     out[split][0].append(a)
                     out[split][1].append(len(text.encode("utf-8")))
                 for split, sp in (("train", r.train), ("val", r.val)):
                     arrays, sizes = out[split]
-                    if arrays and unk_id is not None:
-                        unknown["tokens"] += sum(int(np.count_nonzero(a == unk_id)) for a in arrays)
                     sp.add(arrays, sizes, dtype)
                     done += sum(sizes)
                     bar.update(sum(sizes), name, done)
@@ -257,7 +253,7 @@ def _first_pass(recipe, inputs, tok, spool_dir, screen, progress, scratch) -> tu
                     continue
                 batch.append((ordinal, text))
                 chars += len(text)
-                if chars >= _BATCH_CHARS:
+                if chars >= BATCH_CHARS:
                     flush()
                     chars = 0
             flush()
@@ -272,7 +268,7 @@ def _first_pass(recipe, inputs, tok, spool_dir, screen, progress, scratch) -> tu
             bar.line(f"source {name}: {r.read:,} documents, {r.train.tokens + r.val.tokens:,} tokens")
     finally:
         bar.close()
-    return reads, unknown
+    return reads
 
 
 def _prefix(spool: _Spool, want: float) -> tuple[int, int]:
@@ -360,89 +356,60 @@ def _keys(seed: int, i: int, n: int) -> Iterator[float]:
         yield from ((np.arange(start, start + len(u)) + u) / n).tolist()
 
 
-def _write_train(path: Path, recipe: Recipe, reads: list[_Read], dtype: np.dtype, separator: int | None) -> dict:
-    readers = [_Reader(r, dtype) for r in reads]
+def _write_train(writer: TokenWriter, recipe: Recipe, reads: list[_Read]) -> None:
+    """The training split: the sources' documents interleaved by key (the module's docstring)."""
+    readers = [_Reader(r, writer.dtype) for r in reads]
     keys = [_keys(recipe.seed, i, r.plan["documents"]) for i, r in enumerate(reads)]
     heap = [(next(k), i) for i, k in enumerate(keys) if reads[i].plan["documents"]]
     heapq.heapify(heap)
-    sep = np.asarray([separator], dtype=dtype) if separator is not None else None
     counts = [{"documents": 0, "tokens": 0, "utf8_bytes": 0} for _ in reads]
-    buf: list[np.ndarray] = []
-    buffered = docs = tokens = n_bytes = 0
-    with open(path, "wb") as f:
+    try:
         while heap:
             _, i = heap[0]
             arr, b = readers[i].next()
             c = counts[i]
-            if sep is not None and docs:
-                buf.append(sep)
-                c["tokens"] += 1
-            buf.append(arr)
+            c["tokens"] += writer.add("train", arr, b)  # the separator before it counts to its source
             c["documents"] += 1
-            c["tokens"] += len(arr)
             c["utf8_bytes"] += b
-            docs += 1
-            n_bytes += b
-            buffered += len(arr) + 1
             nxt = next(keys[i], None)
             if nxt is None:
                 heapq.heappop(heap)
             else:
                 heapq.heapreplace(heap, (nxt, i))
-            if buffered >= _WRITE_TOKENS:
-                f.write(np.concatenate(buf).tobytes())
-                tokens += sum(len(a) for a in buf)
-                buf, buffered = [], 0
-        if buf:
-            f.write(np.concatenate(buf).tobytes())
-            tokens += sum(len(a) for a in buf)
-    for rd in readers:
-        rd.close()
+    finally:
+        for rd in readers:
+            rd.close()
+    tokens = writer.counts()["train"]["tokens"]
     for r, c in zip(reads, counts):
         r.plan["written"] = c
         r.plan["share"] = c["tokens"] / tokens
         if abs(r.plan["share"] - r.inp.source.share) > SHARE_TOLERANCE:  # the plan counted one separator per document
             raise SubstrateError(f"source {r.inp.source.name!r} got share {r.plan['share']:.4f}, "
                                  f"not {r.inp.source.share:g} within {SHARE_TOLERANCE:.0%}")
-    return {"tokens": tokens, "documents": docs, "utf8_bytes": n_bytes}
 
 
-def _write_val(tmp: Path, reads: list[_Read], dtype: np.dtype, separator: int | None) -> dict:
-    """``val.bin`` (text sources first, then question answering) and ``val_docs.npy`` (token and byte ends)."""
+def _write_val(writer: TokenWriter, reads: list[_Read]) -> None:
+    """The validation split: text sources first, then question answering, each a contiguous run of documents."""
     order = sorted(range(len(reads)), key=lambda i: (not reads[i].inp.source.is_text, i))
-    ends: list[np.ndarray] = []
-    tokens = n_bytes = docs = 0
-    with open(tmp / "val.bin", "wb") as f:
-        for i in order:
-            r = reads[i]
-            first_doc, first_tokens = docs, tokens
-            src = open(r.val.tokens_path, "rb")
+    val = writer.splits["val"]
+    for i in order:
+        r = reads[i]
+        first_doc, first_tokens = val.docs, val.tokens
+        with open(r.val.tokens_path, "rb") as src:
             for rows in r.val.index_chunks():
                 lengths = rows[:, 0]
-                chunk = np.frombuffer(src.read(int(lengths.sum()) * dtype.itemsize), dtype=dtype)
-                starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-                with_sep = lengths.copy()
-                if separator is not None:
-                    mask = np.arange(len(rows)) + docs > 0  # every document but the split's first gets one
-                    chunk = np.insert(chunk, starts[mask], separator).astype(dtype)
-                    with_sep += mask
-                f.write(chunk.tobytes())
-                ends.append(np.stack((tokens + np.cumsum(with_sep), n_bytes + np.cumsum(rows[:, 1])), axis=1))
-                tokens += int(with_sep.sum())
-                n_bytes += int(rows[:, 1].sum())
-                docs += len(rows)
-            src.close()
-            r.plan["val"] = {"documents": [first_doc, docs], "tokens": [first_tokens, tokens], "utf8_bytes": r.val.bytes}
-    np.save(tmp / "val_docs.npy", np.concatenate(ends).astype(np.int64) if ends else np.zeros((0, 2), np.int64))
-    return {"tokens": tokens, "documents": docs, "utf8_bytes": n_bytes}
+                chunk = np.frombuffer(src.read(int(lengths.sum()) * writer.dtype.itemsize), dtype=writer.dtype)
+                writer.add_many("val", chunk, lengths, rows[:, 1])
+        r.plan["val"] = {"documents": [first_doc, val.docs], "tokens": [first_tokens, val.tokens],
+                         "utf8_bytes": r.val.bytes}
 
 
-def _val_text(reads: list[_Read], tmp: Path) -> dict:
+def _val_text(reads: list[_Read], val_ends: np.ndarray) -> dict:
     """The validation prefix that holds only text sources: what bits per byte on text alone is computed over."""
     docs = max((r.plan["val"]["documents"][1] for r in reads if r.inp.source.is_text), default=0)
     if docs == 0:
         return {"documents": 0, "tokens": 0, "utf8_bytes": 0}
-    tokens, n_bytes = np.load(tmp / "val_docs.npy", mmap_mode="r")[docs - 1]
+    tokens, n_bytes = val_ends[docs - 1]
     return {"documents": int(docs), "tokens": int(tokens), "utf8_bytes": int(n_bytes)}
 
 

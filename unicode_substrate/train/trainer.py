@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -31,7 +30,7 @@ from unicode_substrate.model import ModelConfig
 from unicode_substrate.progress import Progress
 from unicode_substrate import checkpoint as ckpt
 from unicode_substrate.train.config import TrainConfig, device_available, resume_changes
-from unicode_substrate.train.data import TokenData
+from unicode_substrate.tokens import IGNORE, TokenData, n_windows, val_score, window_batch
 from unicode_substrate.train.hooks import Hooks
 from unicode_substrate.train.loggers import check_loggers, open_loggers
 from unicode_substrate.train.distributed import DistInfo, dist_info_from_env, init_distributed, shutdown_distributed
@@ -116,9 +115,8 @@ def evaluate(model: torch.nn.Module, data: TokenData, context: int, batch_size: 
     Non-overlapping windows of ``context`` tokens predict every token of the prefix but the
     first exactly once; bits per byte = total nats / ln 2 / UTF-8 bytes of that text.
     """
-    n_tok, n_bytes = data.val_range(max_tokens)
-    val = np.asarray(data.val[:n_tok], dtype=np.int64)
-    n_win = max(1, math.ceil((n_tok - 1) / context))
+    val, n_bytes = data.val_prefix(max_tokens)
+    n_win = n_windows(len(val), context)
     batches = [list(range(i, min(i + batch_size, n_win))) for i in range(0, n_win, batch_size)]
     per_rank = math.ceil(len(batches) / info.world_size)
     total = torch.zeros(2, dtype=torch.float64, device=device)  # nats, predicted tokens
@@ -127,23 +125,16 @@ def evaluate(model: torch.nn.Module, data: TokenData, context: int, batch_size: 
     for j in range(per_rank):
         b = j * info.world_size + info.rank
         wins = batches[b] if b < len(batches) else [n_win]  # an all-ignored batch keeps ranks in step
-        x = np.zeros((len(wins), context), dtype=np.int64)
-        y = np.full((len(wins), context), -100, dtype=np.int64)
-        for r, w in enumerate(wins):
-            seg = val[w * context : w * context + context + 1]
-            if len(seg) >= 2:
-                x[r, : len(seg) - 1] = seg[:-1]
-                y[r, : len(seg) - 1] = seg[1:]
+        x, y = window_batch(val, wins, context)
         xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
         with autocast:
             logits, _ = model(xt)
-        nats = F.cross_entropy(logits.float().view(-1, logits.size(-1)), yt.view(-1), ignore_index=-100, reduction="sum")
-        total += torch.stack([nats.double(), (yt != -100).sum().double()])
+        nats = F.cross_entropy(logits.float().view(-1, logits.size(-1)), yt.view(-1), ignore_index=IGNORE, reduction="sum")
+        total += torch.stack([nats.double(), (yt != IGNORE).sum().double()])
     model.train(was_training)
     total = _all_sum(total, info)
     nats, count = float(total[0]), float(total[1])
-    return {"val_loss": nats / max(count, 1.0), "val_bpb": nats / math.log(2) / max(n_bytes, 1),
-            "val_tokens": int(count), "val_bytes": n_bytes}
+    return {**val_score(nats, count, n_bytes), "val_tokens": int(count), "val_bytes": n_bytes}
 
 
 class _Metrics:
