@@ -178,6 +178,9 @@ def semantics(out: str | Path, runs=(), hf_models=(), tables=(), tokenizer: str 
     ms = members(runs, hf_models, tables)
     if any(m.kind == "table" for m in ms) and tokenizer is None:
         raise SubstrateError("a bare table needs the tokenizer it was made for", param="tokenizer")
+    if tokenizer is not None and not any(m.kind == "table" for m in ms):  # never a run's tokenizer swapped for another
+        raise SubstrateError("a tokenizer goes with a bare table; a run or a Hugging Face model brings its own",
+                             param="tokenizer")
     inputs = _inputs(ms, tokenizer, groups)
     check_output(out, force=force, kind=SEMANTICS_KIND, inputs=inputs)  # before any model is loaded
     tables_read = {m: _source(m, tokenizer, device) for m in ms if m.kind == "table"}  # cheap: a bad table fails here
