@@ -3,7 +3,7 @@
 At one level, for vectors X [n, d] with group labels y:
 
 * ``knn``: leave-one-out k-nearest-neighbour accuracy under cosine similarity. Each word's k
-  nearest other words (scikit-learn's ``NearestNeighbors``, cosine, the word itself excluded)
+  nearest other words (scikit-learn's ``NearestNeighbors`` on the cosine distances, the word itself excluded)
   vote; a tie goes to the group of the nearest of the tied. Chance is not 1 / groups: it
   depends on the group sizes, which is why it is measured, not assumed.
 * ``silhouette``: the mean silhouette under cosine distance, as ``sklearn.metrics.silhouette_score``
@@ -75,7 +75,7 @@ def knn_accuracy(neighbours: np.ndarray, labels: np.ndarray, groups: int) -> np.
 def silhouette(distances: np.ndarray, labels: np.ndarray, groups: int) -> np.ndarray:
     """The mean silhouette of each labelling [M, n] over the precomputed distances [n, n] (zero diagonal)."""
     y = _onehot(labels, groups)  # [M, n, G]
-    sums = np.einsum("ij,mjg->mig", distances, y)  # distance of each word to each group, summed
+    sums = np.matmul(distances, y)  # [M, n, G]: distance of each word to each group, summed
     counts = y.sum(axis=1)[:, None, :]  # [M, 1, G]
     own = y.astype(bool)
     own_count = (counts * y).sum(axis=2)  # [M, n]
@@ -92,7 +92,7 @@ def cosines(similarity: np.ndarray, labels: np.ndarray, groups: int) -> tuple[np
     """Mean cosine over pairs of distinct words within a group, and over pairs of different groups, per labelling."""
     n = similarity.shape[0]
     y = _onehot(labels, groups)
-    sums = np.einsum("ij,mjg->mig", similarity, y)
+    sums = np.matmul(similarity, y)
     within_all = (sums * y).sum(axis=(1, 2))  # ordered pairs within groups, each word with itself included
     total = similarity.sum()
     diag = np.trace(similarity)
@@ -105,7 +105,7 @@ def cosines(similarity: np.ndarray, labels: np.ndarray, groups: int) -> tuple[np
 def measure_level(x: np.ndarray, labels, null: np.ndarray, neighbours: int = NEIGHBOURS) -> dict[str, Measure]:
     """Every measure of vectors ``x`` [n, d] under ``labels`` [n], with chance and p from the relabellings ``null`` [P, n]
     (from :func:`relabellings`)."""
-    from sklearn.metrics.pairwise import cosine_distances, cosine_similarity
+    from sklearn.metrics.pairwise import cosine_similarity
     from sklearn.neighbors import NearestNeighbors
 
     names, y = np.unique(np.asarray(labels), return_inverse=True)
@@ -113,9 +113,12 @@ def measure_level(x: np.ndarray, labels, null: np.ndarray, neighbours: int = NEI
     g = len(names)
     x = np.asarray(x, dtype=np.float64)
     k = min(neighbours, len(x) - 1)
-    nb = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(x).kneighbors(return_distance=False)
-    within, between = cosines(cosine_similarity(x), ys, g)
-    values = {"knn": knn_accuracy(nb, ys, g), "silhouette": silhouette(cosine_distances(x), ys, g),
+    sim = cosine_similarity(x)
+    dist = np.clip(1.0 - sim, 0.0, 2.0)  # sklearn's cosine_distances, from the one similarity matrix
+    np.fill_diagonal(dist, 0.0)
+    nb = NearestNeighbors(n_neighbors=k, metric="precomputed").fit(dist).kneighbors(return_distance=False)
+    within, between = cosines(sim, ys, g)
+    values = {"knn": knn_accuracy(nb, ys, g), "silhouette": silhouette(dist, ys, g),
               "within": within, "between": between, "gap": within - between}
     return {m: _summarise(v, m in LOWER_IS_SEPARATED) for m, v in values.items()}
 

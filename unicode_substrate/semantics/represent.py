@@ -21,7 +21,7 @@ named, and counted (``Representations.dropped``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -58,7 +58,6 @@ class Source:
     n_levels: int
     states: Callable[[list[list[int]]], list[np.ndarray]]  # batch -> per level [B, T, d]
     static: bool = False  # a bare table: level 0 only, the same for any context
-    extra: dict = field(default_factory=dict)
 
 
 def _library_encoder(tokenizer_dir: Path) -> tuple[Encoder, int | None]:
@@ -138,14 +137,25 @@ def _model_states(model, forward, device: str):
     return states, len(blocks) + 1
 
 
+def model_source(model, encode: Encoder, unk_id: int | None, description: dict, device: str = "cpu") -> Source:
+    """Any model with a list of blocks: our ``GPT`` (read through ``hidden``) or a Hugging Face causal LM."""
+    if hasattr(model, "hidden"):
+        def forward(ids, mask):
+            return model.hidden(ids)
+    else:
+        def forward(ids, mask):
+            return model.base_model(input_ids=ids, attention_mask=mask)
+    states, n = _model_states(model, forward, device)
+    return Source(description, encode, unk_id, n, states)
+
+
 def run_source(run: str | Path, device: str = "cpu") -> Source:
     """A training run of this toolkit at its newest checkpoint, loaded as evaluation loads it."""
     from unicode_substrate.eval.models import RunModel
 
     m = RunModel(run, device=device)
     encode, unk = _library_encoder(m.tok.path)
-    states, n = _model_states(m.model, lambda ids, mask: m.model.hidden(ids), device)
-    return Source(m.description, encode, unk, n, states, extra={"tokenizer": m.tok})
+    return model_source(m.model, encode, unk, m.description, device)
 
 
 def hf_source(path: str | Path, device: str = "cpu") -> Source:
@@ -154,8 +164,7 @@ def hf_source(path: str | Path, device: str = "cpu") -> Source:
 
     m = HFModel(path, device=device)
     encode, unk = _transformers_encoder(m.tok)
-    states, n = _model_states(m.model, lambda ids, mask: m.model.base_model(input_ids=ids, attention_mask=mask), device)
-    return Source(m.description, encode, unk, n, states)
+    return model_source(m.model, encode, unk, m.description, device)
 
 
 def table_source(table: str | Path, tokenizer: str | Path) -> Source:
