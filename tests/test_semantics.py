@@ -95,7 +95,7 @@ def test_planted_groups_separate_near_perfectly_and_random_rows_stay_within_chan
         assert float(r["chance_low"]) <= float(r["value"]) <= float(r["chance_high"]) and float(r["p"]) > 0.05, r
     report = (tmp_path / "sem" / "report.md").read_text(encoding="utf-8")
     assert "smallest possible p is 0.0050" in report
-    assert "- planted: kNN accuracy is above chance  at level 0 (p < 0.0500" in report
+    assert "- planted: kNN accuracy is above chance at level 0 (p < 0.0500" in report
     assert "- random: no level's kNN accuracy is above chance" in report
     assert (tmp_path / "sem" / "tsne" / "planted-L0.png").is_file() and (tmp_path / "sem" / "separability.png").is_file()
 

@@ -21,7 +21,7 @@ def _plt():
 
 
 def separability_figure(curves: list[dict], titles: dict[str, str]):
-    """One panel per measure of ``PANELS``; per curve its values over the levels and its chance band.
+    """One panel per measure of ``PANELS``; per curve its values over the levels (with error bars over seeds) and its chance band.
 
     A curve is ``{"label", "levels", "<measure>": {"mean", "low", "high", "chance", "chance_low", "chance_high"}}``
     with one list entry per level (``low``/``high`` None for one seed: no interval)."""
@@ -32,18 +32,24 @@ def separability_figure(curves: list[dict], titles: dict[str, str]):
         for i, c in enumerate(curves):
             color = colors[i % len(colors)]
             x, v = c["levels"], c[m]
-            ax.fill_between(x, v["chance_low"], v["chance_high"], color=color, alpha=0.12, lw=0)
+            ax.fill_between(x, v["chance_low"], v["chance_high"], color=color, alpha=0.07, lw=0)
             ax.plot(x, v["chance"], ls=":", color=color, lw=1)
-            ax.plot(x, v["mean"], marker="o", ms=3, color=color, label=c["label"])
-            if v["low"] is not None and all(lo is not None for lo in v["low"]):
-                ax.fill_between(x, v["low"], v["high"], color=color, alpha=0.3, lw=0)
+            if all(lo is not None for lo in v["low"]):  # several seeds: the 95 % interval as error bars
+                err = [[m - lo for m, lo in zip(v["mean"], v["low"])], [hi - m for m, hi in zip(v["mean"], v["high"])]]
+                ax.errorbar(x, v["mean"], yerr=err, marker="o", ms=3, color=color, capsize=3, lw=1.5, label=c["label"])
+            else:
+                ax.plot(x, v["mean"], marker="o", ms=3, color=color, lw=1.5, label=c["label"])
         ax.set(xlabel="level (0: input rows; l: after block l)", ylabel=titles[m], title=titles[m])
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle("solid: measured (band: 95 % interval over seeds); dotted and pale: chance, 95 % of relabellings",
+    found = dict(zip(*reversed(axes[0][0].get_legend_handles_labels())))  # label -> handle; error bars come last
+    labels = [c["label"] for c in curves if c["label"] in found]
+    handles = [found[label] for label in labels]
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False)
+    fig.suptitle("solid: measured (bars: 95 % interval over seeds); dotted and pale band: chance, 95 % of relabellings",
                  fontsize=9)
-    fig.tight_layout()
+    rows = -(-len(labels) // 5)
+    fig.tight_layout(rect=(0, 0.04 + 0.05 * rows, 1, 1))
     return fig
 
 
