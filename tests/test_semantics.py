@@ -275,3 +275,24 @@ def test_the_builtin_groups_hold_the_notebooks_seven_groups_in_english_and_russi
     assert (en.lang, ru.lang) == ("en", "ru")
     assert en.groups == ru.groups == ("animals", "fruits", "cities", "colours", "professions", "emotions", "digits")
     assert en.words[:3] == ("cat", "dog", "fox") and "orange" in en.words and len(en.words) == len(ru.words) == 39
+
+
+def test_a_study_with_a_semantics_table_measures_every_variant_and_seed(world, tmp_path):
+    from unicode_substrate.errors import SubstrateError
+    from unicode_substrate.recipes.study import load_study, run_study
+
+    model = ", ".join(f"{k} = {v}" for k, v in {**MODEL, "vocab_size": world["tokenizer"].vocab_size}.items())
+    f = tmp_path / "s.toml"
+    text = (f'kind = "compare"\nseeds = [1, 2]\n[tokenizer]\npath = "{world["tok"]}"\n[data]\npath = "{world["root"] / "data"}"\n'
+            f'[tables.t]\npath = "{world["table"]}"\n[train]\nsteps = 1\nbatch_size = 2\neval_every = 0\neval_tokens = 64\n'
+            f'device = "cpu"\nmodel = {{ {model} }}\n[[variants]]\nname = "frozen"\npreset = "tiny-bit-64"\ntable = "t"\n'
+            f'[[variants]]\nname = "trainable"\npreset = "tiny-unfrozen"\n[scales.cpu]\n'
+            f'[semantics]\ngroups = "{world["words"]}"\npermutations = 200\ntsne_levels = [0]\n')
+    f.write_text(text, encoding="utf-8")
+    run_study(f, tmp_path / "study", progress=False)
+    rows = _rows(tmp_path / "study" / "semantics" / "levels.csv")
+    assert {(r["model"], r["seed"]) for r in rows} == {(v, s) for v in ("frozen", "trainable") for s in ("1", "2")}
+    for extra, words in (("colour = 1\n", "semantics: unknown key: colour"), ("permutations = 10\n", "at least 200")):
+        f.write_text(text.replace("permutations = 200\n", "") + extra, encoding="utf-8")
+        with pytest.raises(SubstrateError, match=words):
+            load_study(f, "cpu")

@@ -70,7 +70,6 @@ def run_members(name: str | None, path: Path) -> list[Member]:
     from unicode_substrate.recipes.compare import run_dir
     from unicode_substrate.recipes.grow import FINAL_DIR, GROW_FILE, MONOLITHIC_DIR
     from unicode_substrate.recipes.report import COMPARE_JSON
-    from unicode_substrate.recipes.study import STUDY_FILE
 
     if not path.is_dir():
         raise SubstrateError(f"{path} is not a directory (a run, a growth, a comparison or a study)", param="runs")
@@ -385,3 +384,42 @@ def _verdicts(cs: list[dict], perms: int) -> list[str]:
               "any table, glyph or bit codes alike: separation at level 0 of a frozen table is spelling, not meaning, and "
               "what a model's blocks add is the rise over its own level 0.", ""]
     return lines
+
+
+# ---- in a study: [semantics] measures every variant x seed once the runs are trained -----------------------
+STUDY_KEYS = {"groups", "lang", "templates", "permutations", "neighbours", "seed", "tsne_levels"}
+
+
+def check_study_semantics(spec, where: str, kind: str) -> dict:
+    """A study's ``[semantics]`` table, checked before anything trains (keys, groups file, ranges)."""
+    from unicode_substrate.options import check_range
+    from unicode_substrate.semantics.groups import load_groups
+
+    if not isinstance(spec, dict):
+        raise SubstrateError(f"{where} must be a table, like [semantics] with lang = [\"en\"]")
+    extra = sorted(set(spec) - STUDY_KEYS)
+    if extra:
+        raise SubstrateError(f"{where}: unknown key{'s' if len(extra) > 1 else ''}: {', '.join(extra)} "
+                             f"(known: {', '.join(sorted(STUDY_KEYS))})")
+    if kind == "fuse":
+        raise SubstrateError(f"{where}: semantics goes with compare and grow studies (a fusion's experts are runs: "
+                             "measure them with substrate semantics)")
+    for key in ("permutations", "neighbours", "seed"):
+        if key in spec:
+            check_range(key, spec[key], f"{where}:")
+    tsne = spec.get("tsne_levels")
+    if tsne is not None and tsne != "all" and not (isinstance(tsne, list) and all(isinstance(x, int) for x in tsne)):
+        raise SubstrateError(f'{where}: tsne_levels must be "all" or a list of levels, got {tsne!r}')
+    langs = spec.get("lang")
+    if langs is not None and not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
+        raise SubstrateError(f"{where}: lang must be a list of language codes, got {langs!r}")
+    load_groups(spec.get("groups"), langs, spec.get("templates"))  # a bad groups file fails before the first run trains
+    return spec
+
+
+def study_semantics(spec: dict, runs: Path, out: Path, progress: bool = True) -> Path:
+    """``semantics`` over a study's comparison or growth ``runs``, into the study's own ``out`` (replaced each time)."""
+    return semantics(out, runs=[str(runs)], groups=spec.get("groups"), langs=spec.get("lang"),
+                     templates=spec.get("templates"), permutations=spec.get("permutations", PERMUTATIONS),
+                     neighbours=spec.get("neighbours", NEIGHBOURS), seed=spec.get("seed", 0),
+                     tsne_levels=spec.get("tsne_levels"), force=True, progress=progress)

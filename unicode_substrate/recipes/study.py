@@ -33,7 +33,7 @@ RESULTS_MD = "results.md"
 RESULTS_PNG = "results.png"
 KINDS = ("compare", "grow", "fuse")
 TOP_KEYS = {"kind", "description", "seeds", "tokenizer", "tables", "data", "train", "variants", "grow", "fuse", "eval",
-            "scales"}
+            "scales", "semantics"}
 INPUT_KEYS = {"path", "build"}
 VARIANT_KEYS = {"name", "preset", "table", "model"}
 GROW_KEYS = {"stages", "steps_per_stage", "trainable", "init", "lora", "table"}
@@ -131,6 +131,10 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
             raise SubstrateError(f"{where}: eval needs tasks and data_dir")
         if kind == "grow":
             raise SubstrateError(f"{where}: eval goes with compare studies (evaluate a growth's final run with substrate eval)")
+    if "semantics" in study:  # where word groups separate, level by level (recipes/semantics.py)
+        from unicode_substrate.recipes.semantics import check_study_semantics
+
+        check_study_semantics(study["semantics"], f"{where}: semantics", kind)
     study["scale"] = scale
     return study
 
@@ -309,6 +313,10 @@ def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -
         else:
             summary, diffs = _one_growth(sub)
         chance = {}
+    if study.get("semantics") is not None:
+        from unicode_substrate.recipes.semantics import study_semantics
+
+        study_semantics(study["semantics"], out / study["kind"], out / "semantics", progress)
     return write_results(out, study, summary, diffs, chance, order)
 
 
