@@ -142,7 +142,10 @@ def _inputs(ms: list[Member], tokenizer, groups) -> list[Path]:
     paths = [m.path for m in ms] + [Path(p) for p in (tokenizer, groups) if p is not None]
     for m in ms:
         if m.kind == "run":
-            paths += Run.load(m.path).reads()
+            run = Run.load(m.path)
+            if not run.checkpoints():  # found now, not after the other models were measured
+                raise SubstrateError(f"run {m.path} has no checkpoint to measure (still training, or killed before its first)")
+            paths += run.reads()
     return paths
 
 
