@@ -222,11 +222,14 @@ def represent(source: Source, groups: WordGroups) -> Representations:
             seqs.append(ids)
             where.append((i, pos))
     sums: np.ndarray | None = None
-    for start in range(0, len(seqs), BATCH):
-        levels = source.states(seqs[start:start + BATCH])
+    order = sorted(range(len(seqs)), key=lambda j: len(seqs[j]))  # batches of similar lengths: little padding
+    for start in range(0, len(order), BATCH):
+        chunk = order[start:start + BATCH]
+        levels = source.states([seqs[j] for j in chunk])
         if sums is None:
             sums = np.zeros((len(levels), len(kept.words), levels[0].shape[-1]), dtype=np.float64)
-        for b, (i, pos) in enumerate(where[start:start + BATCH]):
+        for b, j in enumerate(chunk):
+            i, pos = where[j]
             for k, states in enumerate(levels):
                 sums[k, i] += states[b, pos].mean(axis=0, dtype=np.float64)
     if sums is None:
