@@ -296,3 +296,23 @@ def test_a_study_with_a_semantics_table_measures_every_variant_and_seed(world, t
         f.write_text(text.replace("permutations = 200\n", "") + extra, encoding="utf-8")
         with pytest.raises(SubstrateError, match=words):
             load_study(f, "cpu")
+
+
+def test_a_growth_gives_one_curve_per_stage_and_one_for_its_monolithic_control(world, tmp_path):
+    from unicode_substrate.recipes.grow import grow, parse_grow_config
+    from unicode_substrate.recipes.semantics import members
+
+    gcfg = parse_grow_config({"preset": "tiny-bit-64", "model": {**MODEL, "vocab_size": world["tokenizer"].vocab_size},
+                              "stages": [1, 1], "steps_per_stage": [1, 1], "batch_size": 2, "eval_every": 0,
+                              "eval_tokens": 64, "device": "cpu"})
+    grown = tmp_path / "grown"
+    grow(gcfg, world["root"] / "data", grown, table=world["table"], progress=False)
+    assert [(m.model, m.path.relative_to(grown).as_posix()) for m in members(runs=[f"g={grown}"])] == [
+        ("g-stage-1", "stages/1"), ("g-stage-2", "stages/2"), ("g-monolithic", "monolithic")]
+    res = cli("semantics", "--run", f"g={grown}", "--groups", world["words"], "--permutations", "200", "--tsne-levels", "0",
+              "--out", tmp_path / "sem", "--no-progress")
+    assert res.exit_code == 0, res.output
+    levels = {}
+    for r in _rows(tmp_path / "sem" / "levels.csv"):
+        levels.setdefault(r["model"], set()).add(int(r["level"]))
+    assert levels == {"g-stage-1": {0, 1}, "g-stage-2": {0, 1, 2}, "g-monolithic": {0, 1, 2}}
