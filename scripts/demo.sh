@@ -3,7 +3,8 @@
 # tokenizer -> 128-wide glyph table (+ atlas) -> token data -> frozen glyph table vs trainable
 # embedding on the tiny preset, trained on identical data, seed, schedule and steps -> a sample ->
 # a 3-layer model grown block by block beside its monolithic control -> the two fused (mean of logits) ->
-# the tokenizer's characters per token on the corpus.
+# the tokenizer's characters per token on the corpus -> where word groups separate, level by level, in the
+# frozen and the trainable model.
 # Measured 2026-11-24 from a fresh clone of commit d96d4ca on the idle 2-core machine: 318 s for this script,
 # 6 min 43 s with the set-up; details in benchmarks/RESULTS.md, "End to end". STEPS=... sets the steps per variant,
 # SEED_STEPS=... those of the multi-seed comparison (3 seeds x 2 variants).
@@ -97,6 +98,13 @@ run $S tokenizer-stats --tokenizer "lossless=$OUT/tokenizer" --out "$OUT/tokeniz
 echo
 cat "$OUT/tokenizer-stats/table.csv"
 
+stage "semantics: where the notebook's word groups separate, level by level, in the frozen and the trainable model" \
+      "kNN accuracy, silhouette and cosines at every level, each against 1000 random relabellings; expect little at this scale."
+run $S semantics --run "frozen-glyph=$OUT/compare/runs/frozen-glyph" --run "trainable=$OUT/compare/runs/trainable" \
+    --lang en --out "$OUT/semantics" --force --no-progress
+echo
+sed -n '/^- /p' "$OUT/semantics/report.md"
+
 echo "   (stage took $((SECONDS - t_stage)) s)"
 echo
 echo "demo finished in ${SECONDS}s"
@@ -106,3 +114,4 @@ echo "atlas:       $OUT/atlas.png"
 echo "growth:      $OUT/grown/report.md"
 echo "seeds:       $OUT/seeds/report.md"
 echo "tokenizer:   $OUT/tokenizer-stats/table.md"
+echo "semantics:   $OUT/semantics/report.md"

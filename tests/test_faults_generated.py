@@ -54,6 +54,7 @@ BASE: dict[str, list[str]] = {
     "plot": ["{run}"],
     "eval": ["--run", "{run}", "--data", "{data}", "--no-progress"],
     "results-table": ["{scores}"],
+    "semantics": ["--run", "{run}", "--permutations", "200", "--tsne-levels", "0", "--no-progress"],
     "grow": ["--config", "{growcfg}", "--data", "{data}", "--table", "{table}", "--no-monolithic", "--no-progress"],
     "grow:from": ["--config", "{growfrom}", "--data", "{data}", "--table", "{table}", "--from", "{run}", "--no-monolithic", "--no-progress"],
     "fuse": ["--expert", "{run}", "--expert", "{run2}"],

@@ -22,6 +22,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("run",),
     ("export", "generate"),
     ("train", "eval"),
+    ("semantics",),  # measures runs and models (loads them as eval does); recipes compose it over folders of runs
     ("recipes",),
     ("cli", "__init__"),
     ("__main__",),  # python -m unicode_substrate: the CLI

@@ -112,6 +112,9 @@ RANGES: dict[str, Range] = {
     "eval_limit": _int(1),
     "data_tokens": _int(0),  # 0 = all
     "fewshot": _int(0),
+    # semantics
+    "permutations": _int(200),  # label relabellings behind each chance level and p-value
+    "neighbours": _int(1),  # k of the leave-one-out k-nearest-neighbour accuracy
 }
 
 

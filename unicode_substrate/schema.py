@@ -95,14 +95,15 @@ def _fits(value: Any, kind: str) -> bool:
             "list": lambda v: isinstance(v, (list, tuple))}[kind](value)
 
 
-def check_keys(values: Any, known: Any, where: str) -> dict:
-    """``values`` if it is a table whose keys are all ``known``; else one line listing the valid keys."""
+def check_keys(values: Any, known: Any, where: str, param: str | None = None) -> dict:
+    """``values`` if it is a table whose keys are all ``known``; else one line listing the valid keys
+    (``param``: the function parameter the file came from, for the CLI's option hint)."""
     if not isinstance(values, dict):
-        raise SubstrateError(f"{where} must be a table, got {values!r}")
+        raise SubstrateError(f"{where} must be a table, got {values!r}", param=param)
     extra = sorted(set(values) - set(known), key=str)
     if extra:
         raise SubstrateError(f"{where}: unknown key{'s' if len(extra) > 1 else ''}: {', '.join(map(str, extra))} "
-                             f"(valid: {', '.join(sorted(known)) or 'none'})")
+                             f"(valid: {', '.join(sorted(known)) or 'none'})", param=param)
     return values
 
 

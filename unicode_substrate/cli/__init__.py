@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("plot", "plot"),
     "eval": ("eval", "eval_"),
     "results-table": ("results", "results_table"),
+    "semantics": ("semantics", "semantics"),
     "grow": ("grow", "grow"),
     "fuse": ("grow", "fuse"),
     "study": ("study", "study"),

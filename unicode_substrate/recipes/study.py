@@ -40,7 +40,7 @@ RESULTS_MD = "results.md"
 RESULTS_PNG = "results.png"
 KINDS = ("compare", "grow", "fuse")
 TOP_KEYS = {"kind", "description", "seeds", "tokenizer", "tables", "data", "train", "variants", "grow", "fuse", "eval",
-            "scales"}
+            "scales", "semantics"}
 TOP_VALUES = {"description": Spec("str"), "seeds": Spec("any"), "variants": Spec("list")}
 INPUT_KEYS = {"path": Spec("str"), "build": Spec("table")}
 VARIANT_KEYS = {"name": Spec("name"), "preset": Spec("str"), "table": Spec("name", optional=True), "model": Spec("table")}
@@ -141,6 +141,10 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
             raise SubstrateError(f"{where}: eval needs tasks and data_dir")
         if kind == "grow":
             raise SubstrateError(f"{where}: eval goes with compare studies (evaluate a growth's final run with substrate eval)")
+    if "semantics" in study:  # where word groups separate, level by level (recipes/semantics.py)
+        from unicode_substrate.recipes.semantics import check_study_semantics
+
+        check_study_semantics(study["semantics"], f"{where}: semantics", kind)
     study["scale"] = scale
     return study
 
@@ -272,7 +276,7 @@ def _check_tokenizer(study: dict, where: str) -> None:
 
 def _check_made_with(tok: Path, data: list[Path]) -> None:
     """The study's data must have been made with the study's tokenizer (manifest hashes), before any training."""
-    from unicode_substrate.train.data import TokenData
+    from unicode_substrate.tokens import TokenData
 
     sha = manifest_sha256(tok)
     for d in data:
@@ -387,6 +391,10 @@ def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -
         else:
             summary, diffs = _one_growth(sub)
         chance = {}
+    if study.get("semantics") is not None:
+        from unicode_substrate.recipes.semantics import study_semantics
+
+        study_semantics(study["semantics"], out / study["kind"], out / "semantics", progress)
     return write_results(out, study, summary, diffs, chance, order)
 
 
