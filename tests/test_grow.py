@@ -201,6 +201,11 @@ def test_grow_from_a_run_with_lora_and_report(tmp_path, inputs):
     # The report sets the grown model beside the monolithic control, with deterministic figures.
     text = report.read_text()
     assert "| monolithic | 3 |" in text and "stage 2" in text and "LoRA" in text
+    # A fair control: trained whole for the grown model's total training, the base run's 3 steps included.
+    mono = json.loads((tmp_path / "g" / "grow.json").read_text())["monolithic"]
+    assert mono["steps"] == 3 + 3 + 3 and Run.load(tmp_path / "g" / "monolithic").checkpoints()[-1][0] == 9
+    assert "trained whole from scratch for 9 steps" in text
+    assert "(3 steps of `" in text and "+ 6 of the stages = 9)" in text and "(9 steps): the same total steps" in text
     png = (tmp_path / "g" / "loss_curves.png").read_bytes()
     from unicode_substrate.recipes.report import write_growth_report as write_report
 

@@ -9,7 +9,9 @@ A growth directory holds
   weights, freezes what ``trainable`` does not name (``requires_grad_(False)``: no gradient, no
   optimizer state) and leaves the new blocks as the trainer's seeded initialisation made them;
 * ``final/`` - the grown model as a plain run (adapters merged), for generate, eval and export;
-* ``monolithic/`` - the control: the same final model trained whole for the same total steps;
+* ``monolithic/`` - the control: the same final model trained whole, from scratch, for the same
+  total steps as the grown model had: the stages' steps, plus the starting run's steps when the
+  growth starts from one (``--from``), so neither side has more training than the other;
 * ``report.md`` and ``loss_curves.png``.
 
 Initialisation of new blocks: the GPT-2 initialisation of a model of the stage's depth
@@ -196,6 +198,7 @@ class _Base:
     layers: int
     weights: dict | None
     checkpoint_sha256: str | None
+    steps: int = 0  # the starting run's steps at the checkpoint grown from (0 without one)
 
 
 def _check_inputs(gcfg: GrowConfig, data: Path, table: str | Path | None, from_run: str | Path | None) -> _Base:
@@ -217,7 +220,7 @@ def _check_inputs(gcfg: GrowConfig, data: Path, table: str | Path | None, from_r
             if have != found:
                 raise SubstrateError(f"run {from_run} was trained with another {what} than the one given")
         weights, path = run.weights()
-        base = _Base(run.model_config.n_layer, weights, manifest_sha256(path))
+        base = _Base(run.model_config.n_layer, weights, manifest_sha256(path), ckpt.checkpoint_step(path))
     added = sum(gcfg.stages)
     if base.layers + added != final.n_layer:
         start = f"{base.layers} layers of {from_run} plus " if from_run is not None else ""
@@ -307,7 +310,8 @@ def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path 
     base = _check_inputs(gcfg, data, table, from_run)
     record: dict[str, Any] = {"schema": GROW_SCHEMA, "kind": GROW_KIND, "package": PACKAGE, "config": gcfg.to_dict(),
                               "from": recorded_path(from_run, out), "data": recorded_path(data, out),
-                              "table": recorded_path(table, out)}
+                              "table": recorded_path(table, out),
+                              **({"from_steps": base.steps} if from_run is not None else {})}
     with output_lock(out, whole_job=True):  # one writer of a growth for its whole length
         if force and not resume and out.exists() and any(out.iterdir()):
             with atomic_output_dir(out, force=True, kind=GROW_KIND, inputs=inputs) as tmp:
@@ -352,9 +356,9 @@ def _grow_stages(gcfg: GrowConfig, data: Path, out: Path, table, base: _Base, re
 
     _write_final(out / FINAL_DIR, stage, previous, sum(gcfg.steps_per_stage))
     record["final"] = FINAL_DIR
-    if monolithic:
-        mono = _run_stage(gcfg.train.replace(steps=sum(gcfg.steps_per_stage)), data, out / MONOLITHIC_DIR, table, progress,
-                          label="monolithic")
+    if monolithic:  # the grown model's total training: its stages and the run it started from
+        mono = _run_stage(gcfg.train.replace(steps=base.steps + sum(gcfg.steps_per_stage)), data, out / MONOLITHIC_DIR,
+                          table, progress, label="monolithic")
         record["monolithic"] = {"run": MONOLITHIC_DIR, **(mono.summary() or {})}
     record["load_average"] = [load_start, load_average()]
     atomic_write_bytes(out / GROW_FILE, canonical_json(record))

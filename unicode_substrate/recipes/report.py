@@ -120,9 +120,16 @@ def write_growth_report(out: Path, record: dict) -> Path:
                   f"{_num(tps, ',.0f')} tokens/s over all stages."]
     if mono and grown_bpb is not None and mono.get("val_bpb") is not None:
         diff = grown_bpb - mono["val_bpb"]
-        lines.append(f"Monolithic control: {mono['val_bpb']:.4f} bits/byte, optimizer state {_mib(mono.get('optimizer_state_bytes'))}, "
-                     f"{_num(mono.get('tokens_per_s'), ',.0f')} tokens/s. The grown model is "
-                     f"{abs(diff):.4f} bits/byte {'worse' if diff > 0 else 'better'} at the same total steps.")
+        stage_steps = sum(s["steps"] or 0 for s in stages)
+        from_steps = record.get("from_steps", 0) if record.get("from") else 0
+        grown_steps = (f"{from_steps} steps of `{record['from']}` + {stage_steps} of the stages = {from_steps + stage_steps}"
+                       if record.get("from") else f"{stage_steps} steps over its stages")
+        same = mono.get("steps") == from_steps + stage_steps
+        lines.append(f"Monolithic control: the final model trained whole from scratch for {mono.get('steps')} steps, "
+                     f"{mono['val_bpb']:.4f} bits/byte, optimizer state {_mib(mono.get('optimizer_state_bytes'))}, "
+                     f"{_num(mono.get('tokens_per_s'), ',.0f')} tokens/s. The grown model ({grown_steps}) is "
+                     f"{abs(diff):.4f} bits/byte {'worse' if diff > 0 else 'better'} than the control ({mono.get('steps')} "
+                     f"steps){': the same total steps' if same else ''}.")
     lines += [
         "",
         "Trainable parameters and optimizer state are per stage (frozen blocks have neither); the frozen table "
@@ -146,7 +153,9 @@ def _plot_growth(out: Path, record: dict) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    offset, bounds, gx, gy, vx, vy = 0, [], [], [], [], []
+    # with --from the stages continue the starting run's steps, so grown and control share one step axis
+    start = record.get("from_steps", 0) if record.get("from") else 0
+    offset, bounds, gx, gy, vx, vy = start, [], [], [], [], []
     for s in record["stages"]:
         metrics = Run.load(out / s["run"]).metrics()
         gx += [offset + m["step"] for m in metrics if m["type"] == "train"]
@@ -172,7 +181,7 @@ def _plot_growth(out: Path, record: dict) -> None:
         ax1.plot([x], [peak], "v", color="black", ms=6, zorder=4)
         ax1.annotate(f"+{peak - before:.2f}", (x, peak), xytext=(4, 4), textcoords="offset points", fontsize=8)
     for ax in (ax1, ax2):
-        for b in bounds[:-1]:
+        for b in ([start] if start else []) + bounds[:-1]:
             ax.axvline(b, color="grey", ls=":", lw=1)
         ax.grid(alpha=0.3)
         ax.legend()
