@@ -356,14 +356,23 @@ def difference_lines(diffs: list[dict], n: int) -> list[str]:
         sig = "–" if d["p"] is None else ("yes" if d["p"] < 0.05 else "no")
         lines.append(f"| {d['a']} − {d['b']} | {d['metric']} | {d['diff_mean']:+{fmt}} | {span} | {p_text(d['p'])} | {d['n']} | {sig} |")
     lines.append("")
-    pairs = len({(d["a"], d["b"]) for d in diffs})
-    if pairs > 1:
-        lines += [f"{pairs} pairs are tested, with no correction for multiple comparisons: at the 5 % level about "
-                  f"{0.05 * pairs:.2g} of them would come out significant by chance alone even if no variant differed.", ""]
+    lines += multiple_comparisons(diffs)
     for d in diffs:
         if d["metric"] in HEADLINE_METRICS:
             lines.append(significance_sentence(d))
     return lines + [""]
+
+
+def multiple_comparisons(diffs: list[dict]) -> list[str]:
+    """The note on multiple comparisons: every (pair, metric) with a p-value is one test."""
+    tests = sum(d["p"] is not None for d in diffs)
+    if tests < 2:
+        return []
+    pairs = len({(d["a"], d["b"]) for d in diffs if d["p"] is not None})
+    metrics = len({d["metric"] for d in diffs if d["p"] is not None})
+    return [f"{tests} tests are made ({pairs} pair{'s' if pairs > 1 else ''} of variants × up to {metrics} metrics), "
+            f"with no correction for multiple comparisons: at the 5 % level about {0.05 * tests:.2g} of them would "
+            "come out significant by chance alone even if no variant differed.", ""]
 
 
 def significance_sentence(d: dict) -> str:
