@@ -94,7 +94,10 @@ def write_growth_report(out: Path, record: dict) -> Path:
         f"Preset `{train['preset']}` grown in stages of {cfg['stages']} layers"
         + (f" on top of `{record['from']}`" if record.get("from") else "")
         + f", {cfg['steps_per_stage']} steps; after the first stage `{cfg['trainable']}` trains"
-        + (f", with rank-{lora['rank']} adapters (alpha {lora['alpha']:g}) over the frozen blocks, merged at each stage's end" if lora else "")
+        + (f", with rank-{lora['rank']} adapters (alpha {lora['alpha']:g}) over "
+           + (f"the frozen layers {cfg['lora_blocks']} of each stage" if cfg.get("lora_blocks") else "the frozen blocks")
+           + (f", merged at the end of the stages {[k for k, m in enumerate(cfg['merge'], 1) if m]}"
+              if cfg.get("merge") else ", merged at each stage's end") if lora else "")
         + f". New blocks start `{cfg['init']}`. Data `{record['data']}`, seed {train['seed']} (stage k: seed + k - 1), "
         f"AdamW lr {train['lr']:g} → {train['min_lr']:g} (warmup {train['warmup']}, cosine, per stage).",
         "",
@@ -106,7 +109,11 @@ def write_growth_report(out: Path, record: dict) -> Path:
         times[mono["run"]] = step_times(Run.load(out / mono["run"]).metrics())
     for s in stages:
         a, b = s["new_blocks"]
-        lines.append(f"| stage {s['stage']} | {s['layers']} | {a}–{b - 1} | {s['trainable']}{' + LoRA' if s.get('lora') else ''} | "
+        adapters = ""
+        if s.get("lora"):
+            adapters = " + LoRA" + (f" on layers {s['lora']['blocks']}" if "blocks" in s["lora"] else "") + \
+                ("" if s["lora"].get("merge", True) else ", not merged")
+        lines.append(f"| stage {s['stage']} | {s['layers']} | {f'{a}–{b - 1}' if b > a else 'none'} | {s['trainable']}{adapters} | "
                      f"{_num(s['trainable_parameters'], ',')} | {_mib(s['optimizer_state_bytes'])} | {s['steps']} | "
                      f"{step_time_text(times[s['run']])} | {_num(s.get('val_loss'), '.4f')} | {_num(s.get('val_bpb'), '.4f')} |")
     if mono:

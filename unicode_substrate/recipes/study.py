@@ -36,7 +36,7 @@ TOP_KEYS = {"kind", "description", "seeds", "tokenizer", "tables", "data", "trai
             "scales"}
 INPUT_KEYS = {"path", "build"}
 VARIANT_KEYS = {"name", "preset", "table", "model"}
-GROW_KEYS = {"stages", "steps_per_stage", "trainable", "init", "lora", "table"}
+GROW_KEYS = {"stages", "steps_per_stage", "trainable", "init", "lora", "lora_blocks", "merge", "table"}
 EVAL_KEYS = {"tasks", "data_dir", "protocol", "runs", "limit"}
 TOKENIZER_BUILD = {"layout", "ngrams", "intersection", "top_cnt", "from_tokenizer"}
 TABLE_BUILD = {"method", "dim", "seed", "preset", "on_collision", "surface", "pca_solver", "threshold"}
