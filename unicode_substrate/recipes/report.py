@@ -129,9 +129,12 @@ def write_growth_report(out: Path, record: dict) -> Path:
         diff = grown_bpb - mono["val_bpb"]
         stage_steps = sum(s["steps"] or 0 for s in stages)
         from_steps = record.get("from_steps", 0) if record.get("from") else 0
-        grown_steps = (f"{from_steps} steps of `{record['from']}` + {stage_steps} of the stages = {from_steps + stage_steps}"
-                       if record.get("from") else f"{stage_steps} steps over its stages")
-        same = mono.get("steps") == from_steps + stage_steps
+        if record.get("from") and "from_steps" not in record:  # grown before the record kept the count
+            grown_steps, same = f"{stage_steps} steps of the stages on top of `{record['from']}`", False
+        else:
+            grown_steps = (f"{from_steps} steps of `{record['from']}` + {stage_steps} of the stages = "
+                           f"{from_steps + stage_steps}" if record.get("from") else f"{stage_steps} steps over its stages")
+            same = mono.get("steps") == from_steps + stage_steps
         lines.append(f"Monolithic control: the final model trained whole from scratch for {mono.get('steps')} steps, "
                      f"{mono['val_bpb']:.4f} bits/byte, optimizer state {_mib(mono.get('optimizer_state_bytes'))}, "
                      f"{_num(mono.get('tokens_per_s'), ',.0f')} tokens/s. The grown model ({grown_steps}) is "
