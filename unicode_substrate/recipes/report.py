@@ -93,11 +93,14 @@ def write_growth_report(out: Path, record: dict) -> Path:
         "",
         f"Preset `{train['preset']}` grown in stages of {cfg['stages']} layers"
         + (f" on top of `{record['from']}`" if record.get("from") else "")
-        + f", {cfg['steps_per_stage']} steps; after the first stage `{cfg['trainable']}` trains"
+        + f", {cfg['steps_per_stage']} steps; "
+        + (f"after the first stage `{cfg['trainable']}` trains" if isinstance(cfg["trainable"], str)
+           else "what trains is set per stage (the table's \"trains\" column)")
         + (f", with rank-{lora['rank']} adapters (alpha {lora['alpha']:g}) over "
-           + (f"the frozen layers {cfg['lora_blocks']} of each stage" if cfg.get("lora_blocks") else "the frozen blocks")
-           + (f", merged at the end of the stages {[k for k, m in enumerate(cfg['merge'], 1) if m]}"
-              if cfg.get("merge") else ", merged at each stage's end") if lora else "")
+           + ("the frozen layers each stage names" if cfg.get("lora_blocks") else "the frozen blocks")
+           + (", merged at each stage's end" if all(cfg.get("merge") or [True])
+              else f", merged at the end of stages {', '.join(str(k) for k, m in enumerate(cfg['merge'], 1) if m)} "
+                   "(the others keep theirs into the next stage)") if lora else "")
         + f". New blocks start `{cfg['init']}`. Data `{record['data']}`, seed {train['seed']} (stage k: seed + k - 1), "
         f"AdamW lr {train['lr']:g} → {train['min_lr']:g} (warmup {train['warmup']}, cosine, per stage).",
         "",
