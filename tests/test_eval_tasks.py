@@ -94,6 +94,24 @@ def test_unaligned_translation_files(tmp_path):
         load_task("translation", tmp_path)
 
 
+def test_opus_sentences_kept_as_the_authors_data_path_has_them(tmp_path):
+    # load_dataset("Helsinki-NLP/opus-100") splits the files at "\n" and keeps every line as it is:
+    # spaces at the ends stay, and an empty sentence is a pair like the others.
+    from unicode_substrate.eval.prompts import new_tokens
+    from unicode_substrate.eval.tasks.score import score_bleu
+
+    _write(tmp_path / "translation" / "opus.en-ru-dev.en", " Hello there. \n\nCat\n")
+    _write(tmp_path / "translation" / "opus.en-ru-dev.ru", "Привет.\n\nКошка \n")
+    items, _ = load_task("translation", tmp_path)
+    en_ru = {it.id: it for it in items if it.group == "en-ru"}
+    assert sorted((it.question, it.answer) for it in en_ru.values()) == [
+        ("", ""), (" Hello there. ", "Привет."), ("Cat", "Кошка ")]
+    spaced, empty, cat = (next(it for it in en_ru.values() if it.question == q) for q in (" Hello there. ", "", "Cat"))
+    assert prompt(spaced) == "Translate from English to Russian:\n Hello there. \nAnswer:"
+    assert new_tokens(cat) == len("Кошка ") and new_tokens(empty) == 0  # N counts the reference's spaces
+    assert score_bleu("", "") == ("", 0.0)  # sacrebleu's sentence BLEU of an empty pair, as the script scores it
+
+
 def test_missing_task_and_unknown_task(tmp_path):
     with pytest.raises(SubstrateError, match=r"no arc-easy validation file below .* \(looked for ARC-Easy-Dev.jsonl"):
         load_task("arc-easy", tmp_path)

@@ -201,12 +201,84 @@ def test_grow_from_a_run_with_lora_and_report(tmp_path, inputs):
     # The report sets the grown model beside the monolithic control, with deterministic figures.
     text = report.read_text()
     assert "| monolithic | 3 |" in text and "stage 2" in text and "LoRA" in text
+    # A fair control: trained whole for the grown model's total training, the base run's 3 steps included.
+    mono = json.loads((tmp_path / "g" / "grow.json").read_text())["monolithic"]
+    assert mono["steps"] == 3 + 3 + 3 and Run.load(tmp_path / "g" / "monolithic").checkpoints()[-1][0] == 9
+    assert "trained whole from scratch for 9 steps" in text
+    assert "(3 steps of `" in text and "+ 6 of the stages = 9)" in text and "(9 steps): the same total steps" in text
     png = (tmp_path / "g" / "loss_curves.png").read_bytes()
     from unicode_substrate.recipes.report import write_growth_report as write_report
 
     write_report(tmp_path / "g", json.loads((tmp_path / "g" / "grow.json").read_text()))
     assert (tmp_path / "g" / "loss_curves.png").read_bytes() == png and png[:4] == b"\x89PNG"
     assert Run.load(tmp_path / "g" / "final").model().cfg.n_layer == 3
+
+
+def test_lora_schedules_choose_blocks_add_no_layer_and_merge_when_asked(tmp_path, inputs):
+    pytest.importorskip("peft")
+    data, table = inputs
+    lora = parse_grow_config({"stages": [1], "steps_per_stage": [1], "lora": {"rank": 2, "alpha": 4}}).lora
+    # v3-like: layer 2 with an adapter on layer 1 kept unmerged, a LoRA-only stage adding no layer, then layer 3
+    g = _gcfg(stages=(1, 1, 0, 1), steps_per_stage=(2, 2, 2, 2), lora=lora,
+              trainable=("all", "newest+head", "newest", "newest+head"),
+              lora_blocks=((), (1,), "frozen", (2,)), merge=(True, False, True, True))
+    assert [(p.new_blocks, p.trainable, p.lora_blocks, p.merge) for p in g.plan()] == [
+        (range(0, 1), "all", (), True), (range(1, 2), "newest+head", (0,), False),
+        (range(2, 2), "newest", (0, 1), True), (range(2, 3), "newest+head", (1,), True)]
+    grow(g, data, tmp_path / "g", table=table, monolithic=False, progress=False)
+    w2, _, _ = _final(tmp_path / "g" / "stages" / "2")
+    w3, state3, _ = _final(tmp_path / "g" / "stages" / "3")
+    # stage 2 kept its adapter: stage 3 starts from the same base weight and trains the adapter on
+    assert torch.equal(w3["blocks.0.attn.qkv.base_layer.weight"], w2["blocks.0.attn.qkv.base_layer.weight"])
+    assert not torch.equal(w3["blocks.0.attn.qkv.lora_B.default.weight"], w2["blocks.0.attn.qkv.lora_B.default.weight"])
+    assert w2["blocks.0.attn.qkv.lora_B.default.weight"].abs().sum() > 0
+    # the LoRA-only stage: adapters on layers 1 and 2, and nothing else has optimizer state or moves
+    assert state3["optimizer"]["state"] and all(".lora_" in n for n in state3["optimizer"]["state"])
+    assert {n.split(".")[1] for n in state3["optimizer"]["state"]} == {"0", "1"}
+    assert torch.equal(w3["head.weight"], w2["head.weight"]) and torch.equal(w3["blocks.1.attn.qkv.base_layer.weight"],
+                                                                                w2["blocks.1.attn.qkv.weight"])
+    # merged at its end: stage 4 starts from plain weights with an adapter on layer 2 only
+    w4, _, _ = _final(tmp_path / "g" / "stages" / "4")
+    merged3, _ = stage_weights(tmp_path / "g" / "stages" / "3", lora)
+    assert torch.equal(w4["blocks.0.attn.qkv.weight"], merged3["blocks.0.attn.qkv.weight"])
+    assert "blocks.1.attn.qkv.lora_A.default.weight" in w4 and "blocks.0.attn.qkv.lora_A.default.weight" not in w4
+    assert Run.load(tmp_path / "g" / "stages" / "4").model().cfg.n_layer == 3  # its recorded adapters rebuild it
+    text = (tmp_path / "g" / "report.md").read_text()
+    assert "| stage 3 | 2 | none | newest + LoRA on layers [1, 2] |" in text and "on layers [1], not merged" in text
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(stages=(1, 1, 1), lora_blocks=((), (2,), "frozen")), "lora_blocks of stage 2 names layer 2, which is not frozen"),
+    (dict(stages=(1, 1, 1), merge=(True, True, False)), "merge ends with true"),
+    (dict(stages=(1, 1, 1), lora_blocks=((), (1,), (2,)), merge=(True, False, True)), "layer 1 is missing from its lora_blocks"),
+    (dict(stages=(1, 1, 0, 1), steps_per_stage=(1, 1, 1, 1), trainable="newest", lora_blocks=((), (1,), (), (1,))),
+     "stage 3 adds no layer, carries no adapters and trains nothing"),
+    (dict(stages=(0, 3), steps_per_stage=(1, 1)), "stage 1 adds no layer to no model"),
+    (dict(stages=(1, 1, 1), lora_blocks=((), (1,))), "lora_blocks must be given once or once per stage (3 entries)"),
+])
+def test_bad_lora_schedules(changes, message):
+    lora = None if "lora_blocks" not in changes and "merge" not in changes else \
+        parse_grow_config({"stages": [1], "steps_per_stage": [1], "lora": {"rank": 2, "alpha": 4}}).lora
+    with pytest.raises(SubstrateError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        _gcfg(lora=lora, **changes).plan()
+
+
+@pytest.mark.parametrize("name, adapted, lora_only", [
+    ("lora-v1", {3: (1, 2), 4: (1, 2, 3)}, set()),  # v1: LoRA "from 3 layers on"
+    ("lora-cards", {5: (1, 2, 3, 4), 6: (1, 2, 3, 4, 5)}, set()),  # the model cards: "layers 5 and 6"
+    ("lora-v3", {3: (1, 2)}, {3}),  # v3: an interleaved LoRA-only stage, merged afterwards
+])
+def test_the_papers_lora_schedules_as_study_files(name, adapted, lora_only):
+    from pathlib import Path
+
+    from unicode_substrate.recipes.study import load_study
+
+    study = load_study(Path(__file__).resolve().parents[1] / "studies" / f"{name}.toml", "cpu")
+    grow_values = {k: v for k, v in study["grow"].items() if k != "table"}
+    plans = parse_grow_config({**study["train"], **grow_values}).plan()
+    assert {p.stage: tuple(i + 1 for i in p.lora_blocks) for p in plans if p.lora_blocks} == adapted
+    assert {p.stage for p in plans if not p.new_blocks and p.trainable == "newest"} == lora_only
+    assert all(p.merge for p in plans)
 
 
 # --- bad input ----------------------------------------------------------------------------------------

@@ -167,7 +167,7 @@ def test_a_one_seed_study_neither_counts_tests_nor_promises_interval_bars(monkey
     assert "On one seed no pair is tested" in text
     three = [{"a": "a", "b": "b", "metric": "val bits/byte", **paired([1.0, 1.2, 1.1], [1.1, 1.3, 1.3]).to_dict()},
              {"a": "a", "b": "c", "metric": "val bits/byte", **paired([1.0, 1.2, 1.1], [1.2, 1.1, 1.0]).to_dict()}]
-    assert "2 pairs are tested" in "\n".join(report.difference_lines(three, 3))
+    assert "2 tests are made (2 pairs" in "\n".join(report.difference_lines(three, 3))
     titles = []
     monkeypatch.setattr(report, "save_png", lambda fig, path: titles.extend(ax.get_title() for ax in fig.axes))
     _plot_results(tmp_path / "r.png", {n: {"val bits/byte": mean_interval([1.0]).to_dict()} for n in names},

@@ -49,3 +49,27 @@ def test_one_seed_has_no_interval_and_constant_differences_have_no_spread():
     assert p_text(None) == "-" and p_text(1e-7) == "< 0.0001" and p_text(0.0312) == "0.0312"
     with pytest.raises(ValueError):
         paired([1, 2], [1])
+
+
+def test_docs_worked_example_is_what_the_report_prints():
+    from pathlib import Path
+
+    from unicode_substrate.recipes.report import significance_sentence
+
+    d = {"a": "a", "b": "b", "metric": "val bits/byte", **paired([1.5090, 1.5123, 1.5156], [1.5, 1.5, 1.5]).to_dict()}
+    sentence = significance_sentence(d)
+    assert sentence.startswith("a − b: +0.0123 val bits/byte (95 % interval [+0.0041, +0.0205], p = 0.0232")
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "statistics.md").read_text(encoding="utf-8")
+    assert sentence in " ".join(docs.split())
+
+
+def test_multiple_comparison_note_counts_pairs_times_metrics():
+    from unicode_substrate.recipes.report import difference_lines
+
+    one = paired([1.0, 1.2, 1.1], [0.9, 1.0, 1.05]).to_dict()
+    diffs = [{"a": "x", "b": "y", "metric": m, **one} for m in ("val loss", "val bits/byte", "arc-easy")]
+    text = "\n".join(difference_lines(diffs, 3))
+    assert "3 tests are made (1 pair of variants × up to 3 metrics)" in text and "about 0.15 of them" in text
+    assert "tests are made" not in "\n".join(difference_lines(diffs[:1], 3))  # one test: nothing to correct
+    single = {"a": "x", "b": "y", "metric": "val loss", **paired([1.0], [0.9]).to_dict()}
+    assert "tests are made" not in "\n".join(difference_lines([single, {**single, "metric": "val bits/byte"}], 1))

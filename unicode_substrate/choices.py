@@ -58,7 +58,8 @@ ARCH_FUSED = "fused"
 ARCHITECTURES: tuple[str, ...] = (ARCH_GPT, ARCH_GPT_LORA, ARCH_FUSED)
 
 # --- growth and fusion ------------------------------------------------------------------------
-# What trains in a growth stage after the first: the new blocks plus output head and final norm,
+# What trains in a growth stage after the first: the new blocks plus output head and final norm
+# (the papers name "the newest blocks and the LM head"; the final norm is our choice),
 # the new blocks only, or everything (the monolithic control).
 GROW_TRAINABLE: tuple[str, ...] = ("newest+head", "newest", "all")
 # How new blocks start: "random" (the papers; a loss spike at each addition) or "identity"

@@ -155,7 +155,9 @@ def _build_gpt_lora_from_identity(identity: dict, table, backend: str):
     if not isinstance(lora, dict) or not isinstance(new_blocks, list) or len(new_blocks) != 2:
         raise SubstrateError("a gpt-lora run records its adapters (growth.lora) and new blocks (growth.new_blocks); this one does not")
     model = build_gpt(ModelConfig(**identity["model"]), table, backend)
-    add_lora(model, lora_targets(range(new_blocks[0])), lora["rank"], lora["alpha"])
+    # the blocks a schedule named (1-based), else every frozen block
+    blocks = [i - 1 for i in lora["blocks"]] if "blocks" in lora else range(new_blocks[0])
+    add_lora(model, lora_targets(blocks), lora["rank"], lora["alpha"])
     return model
 
 

@@ -53,8 +53,9 @@ def _given(ctx: click.Context, names) -> list[str]:
 @click.option("--temperature", type=ranged("temperature"), default=EVAL_TEMPERATURE, show_default=True, help="Paper protocol sampling temperature (0 = greedy); our choice, unstated by the papers.")
 @click.option("--top-k", type=ranged("top_k"), default=EVAL_TOP_K, show_default=True, help="Paper protocol: sample among the k likeliest tokens (0 = all); our choice.")
 @click.option("--bos/--no-bos", default=None,
-              help="Paper protocol: start every prompt with the tokenizer's BOS token, or with none "
-                   "(default: as the tokenizer encodes by default, as the author's script does).")
+              help="Start every prompt (both protocols) with the tokenizer's BOS token, or with none "
+                   "(default: as the tokenizer encodes by default, as the author's script and "
+                   "lm-evaluation-harness do).")
 @click.option("--limit", type=ranged("limit"), default=None, help="At most N items per task (per translation direction).")
 @click.option("--seed", type=ranged("seed"), default=0, show_default=True, help="Seed of item selection and sampling.")
 @click.option("--fewshot", type=ranged("fewshot"), default=0, show_default=True, metavar="K",

@@ -9,7 +9,8 @@ from unicode_substrate.choices import FUSED_TRAINABLE
 
 @click.command()
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="TOML growth schedule: preset, stages, steps_per_stage, trainable, init, lora, plus any train option but steps.")
+              help="TOML growth schedule: preset, stages, steps_per_stage, trainable, init, lora, lora_blocks, merge, "
+                   "plus any train option but steps.")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Data directory from substrate prepare.")
 @click.option("--table", type=click.Path(exists=True, file_okay=False), default=None, help="Frozen table directory (frozen presets).")
 @click.option("--out", required=True, type=click.Path(), help="Growth directory (stages/, final/, monolithic/, report).")

@@ -7,7 +7,11 @@ lm-eval's stock ``mmlu`` and ``commonsense_qa`` tasks; ARC and BoolQ keep their 
 
 Encoding follows lm-eval's ``_encode_pair`` for causal models: trailing spaces of the context move
 to the continuation, ``context + continuation`` is encoded whole, the context alone, and the
-continuation is the whole string's tokens after the context's length. The score of a choice is
+continuation is the whole string's tokens after the context's length. Both are encoded as lm-eval's
+``tok_encode`` does by default, with the tokenizer's own special tokens: a Llama-style tokenizer
+puts its BOS first, ours and the bvv241 ones add none (``LanguageModel.encode_loglik``; ``--no-bos``
+encodes without special tokens, as lm-eval's ``add_bos_token=False``, ``--bos`` puts exactly one
+BOS first). The score of a choice is
 the summed log-probability of those tokens, from one forward pass (batched, longest first,
 right-padded; causal attention makes the padding invisible).
 
@@ -47,13 +51,13 @@ def encode_pair(lm, context: str, continuation: str, _encoded: dict | None = Non
     n_spaces = len(context) - len(context.rstrip())
     if n_spaces:
         context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
-    whole = lm.encode(context + continuation)
+    whole = lm.encode_loglik(context + continuation)
     if _encoded is None:
-        ctx = lm.encode(context)
+        ctx = lm.encode_loglik(context)
     elif context in _encoded:
         ctx = _encoded[context]
     else:
-        ctx = _encoded[context] = lm.encode(context)
+        ctx = _encoded[context] = lm.encode_loglik(context)
     return ctx, whole[len(ctx):]
 
 
@@ -120,9 +124,12 @@ def summarize(records: list[dict]) -> dict:
     return out
 
 
-def settings(choices: str = "text") -> dict:
+def settings(choices: str = "text", bos: bool | None = None) -> dict:
     """How the log-likelihood protocol scored, recorded in results.json."""
     return {
+        "bos": ("tokenizer default (as lm-eval's tok_encode: its special tokens, none for a text that starts "
+                "with the BOS text)" if bos is None else
+                "one BOS before context and context + continuation" if bos else "none (no special tokens)"),
         "choices": choices,
         "continuation": ("' ' + the choice after the paper prompt"
                          + ("; MMLU and CommonsenseQA: the answer letter" if choices == "letters" else "; the choice text")),

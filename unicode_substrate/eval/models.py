@@ -28,10 +28,10 @@ class LanguageModel:
     context: int
     device: str
     description: dict
-    bos: bool | None = None  # the paper protocol's prompts: None as the tokenizer encodes by default, or force
+    bos: bool | None = None  # both protocols' prompts: None as the tokenizer encodes by default, or force
 
     def encode(self, text: str) -> list[int]:
-        """``text`` as token ids, no special tokens added (the log-likelihood protocol, as lm-eval)."""
+        """``text`` as token ids, no special tokens added."""
         raise NotImplementedError
 
     def encode_default(self, text: str) -> list[int]:
@@ -54,6 +54,16 @@ class LanguageModel:
                 raise SubstrateError("--bos asked, but the tokenizer has no beginning-of-sequence token")
             ids = [bos] + ids
         return ids
+
+    def encode_loglik(self, text: str) -> list[int]:
+        """A log-likelihood context or context + continuation, as lm-evaluation-harness 0.4's
+        ``tok_encode``: the tokenizer's default special tokens (a BOS where it adds one), except
+        for a text that already starts with the BOS's own text; ``bos`` forces one BOS or none."""
+        if self.bos is None:
+            bos = self.bos_id()
+            if bos is not None and text.startswith(self.decode([bos])):
+                return self.encode(text)
+        return self.encode_prompt(text)
 
     def adds_bos(self) -> bool:
         """Whether paper-protocol prompts start with a BOS token (recorded in results.json)."""

@@ -105,7 +105,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
     (or ``task_paths``, task -> file or folder; ``task_files`` define more tasks); write results.json,
     samples.jsonl, results.md, results.png and results.txt to ``out``. ``split`` (validation or test)
     replaces each task's default split; ``fewshot`` K > 0 puts the first K dev rows of each MMLU subject
-    before every prompt; ``bos`` forces a BOS on the paper protocol's prompts (True) or none (False);
+    before every prompt; ``bos`` forces a BOS on both protocols' prompts (True) or none (False);
     ``loglik_choices`` "letters" scores MMLU and CommonsenseQA by answer letter (see ``loglik``); ``extra`` adds top-level keys to results.json (``data_score``:
     eval/data_score.py); ``inputs`` names more paths it reads (never replaced); ``label`` names the model
     in results.txt and results-table (default: its run folder, see ``results_txt.model_name``). Returns ``out``."""
@@ -348,5 +348,5 @@ def settings(tasks, protocols, data_dir, seed, limit, batch_size, device, sampli
             "prompt_truncation": "prompt cut from the left to context - new tokens (never below one token)",
             "ci95": "1.96 * population sigma of per-run scores / sqrt(runs)",
         },
-        "loglik": loglik_settings(loglik_choices),
+        "loglik": loglik_settings(loglik_choices, bos),
     }

@@ -9,7 +9,9 @@ A growth directory holds
   weights, freezes what ``trainable`` does not name (``requires_grad_(False)``: no gradient, no
   optimizer state) and leaves the new blocks as the trainer's seeded initialisation made them;
 * ``final/`` - the grown model as a plain run (adapters merged), for generate, eval and export;
-* ``monolithic/`` - the control: the same final model trained whole for the same total steps;
+* ``monolithic/`` - the control: the same final model trained whole, from scratch, for the same
+  total steps as the grown model had: the stages' steps, plus the starting run's steps when the
+  growth starts from one (``--from``), so neither side has more training than the other;
 * ``report.md`` and ``loss_curves.png``.
 
 Initialisation of new blocks: the GPT-2 initialisation of a model of the stage's depth
@@ -46,12 +48,13 @@ GROW_KIND = "growth"
 STAGES_DIR = "stages"
 FINAL_DIR = "final"
 MONOLITHIC_DIR = "monolithic"
-_GROW_KEYS = ("stages", "steps_per_stage", "trainable", "init", "lora")
+_GROW_KEYS = ("stages", "steps_per_stage", "trainable", "init", "lora", "lora_blocks", "merge")
 
 
 @dataclass(frozen=True)
 class LoraSpec:
-    """Low-rank adapters over the frozen blocks of every stage after the first; merged at each stage's end."""
+    """Low-rank adapters: rank and alpha; which frozen blocks carry them is the schedule's ``lora_blocks``
+    (by default every frozen block, in every stage after the first)."""
 
     rank: int
     alpha: float
@@ -71,34 +74,115 @@ class GrowConfig:
     """A growth schedule: layers added and steps per stage, what trains, plus ordinary training options."""
 
     train: TrainConfig
-    stages: tuple[int, ...]
+    stages: tuple[int, ...]  # layers each stage adds; 0: a stage that adds none (it trains adapters, the head)
     steps_per_stage: tuple[int, ...]
-    trainable: str = "newest+head"
+    trainable: str | tuple[str, ...] = "newest+head"  # one for every stage, or one per stage
     init: str = "random"
     lora: LoraSpec | None = None
+    # per stage: the frozen blocks that carry adapters, "frozen" (all of them) or 1-based layer numbers;
+    # None: every frozen block in every stage after the first
+    lora_blocks: tuple | None = None
+    merge: tuple[bool, ...] | None = None  # per stage: merge the adapters into the weights at its end (default yes)
 
     def __post_init__(self) -> None:
-        for name in ("stages", "steps_per_stage"):
-            v = getattr(self, name)
-            if not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v):
-                raise SubstrateError(f"{name} must be a non-empty list of positive integers, got {v!r}")
+        v = self.steps_per_stage
+        if not isinstance(v, (list, tuple)) or not v or not all(_is_int(x) and x >= 1 for x in v):
+            raise SubstrateError(f"steps_per_stage must be a non-empty list of positive integers, got {v!r}")
+        v = self.stages
+        if not isinstance(v, (list, tuple)) or not v or not all(_is_int(x) and x >= 0 for x in v):
+            raise SubstrateError(f"stages must be a non-empty list of positive integers (0: a stage that adds no layer), "
+                                 f"got {v!r}")
         if len(self.stages) != len(self.steps_per_stage):
             raise SubstrateError(f"steps_per_stage has {len(self.steps_per_stage)} entries but stages has {len(self.stages)}")
-        if self.trainable not in GROW_TRAINABLE:
+        n = len(self.stages)
+        for name, value, ok in (("trainable", self.trainable, lambda x: x in GROW_TRAINABLE),
+                                ("lora_blocks", self.lora_blocks, lambda x: x == LORA_ON[0] or (
+                                    isinstance(x, (list, tuple)) and all(_is_int(i) and i >= 1 for i in x))),
+                                ("merge", self.merge, lambda x: isinstance(x, bool))):
+            if value is None or (name == "trainable" and isinstance(value, str)):
+                continue
+            if not isinstance(value, (list, tuple)) or len(value) != n:
+                raise SubstrateError(f"{name} must be given once or once per stage ({n} entries), got {value!r}")
+            bad = [x for x in value if not ok(x)]
+            if bad:
+                raise SubstrateError(f"{name}: {bad[0]!r} is not one of "
+                                     + {"trainable": ", ".join(GROW_TRAINABLE),
+                                        "lora_blocks": f'"{LORA_ON[0]}" or a list of 1-based layer numbers',
+                                        "merge": "true, false"}[name])
+        if isinstance(self.trainable, str) and self.trainable not in GROW_TRAINABLE:
             raise SubstrateError(f"trainable must be one of {', '.join(GROW_TRAINABLE)}, got {self.trainable!r}")
         if self.init not in GROW_INIT:
             raise SubstrateError(f"init must be one of {', '.join(GROW_INIT)}, got {self.init!r}")
+        if self.lora is None and (self.lora_blocks is not None or self.merge is not None):
+            raise SubstrateError("lora_blocks and merge describe adapters: give lora = { rank = ..., alpha = ... }")
         if self.lora is not None and self.trainable == "all":
             raise SubstrateError('lora goes over frozen blocks, and with trainable = "all" no block is frozen')
+        if self.merge is not None and not self.merge[-1]:
+            raise SubstrateError("the last stage's adapters are merged (final/ is a plain run): merge ends with true")
 
     def to_dict(self) -> dict:
-        return {"train": self.train.to_dict(), "stages": list(self.stages), "steps_per_stage": list(self.steps_per_stage),
-                "trainable": self.trainable, "init": self.init, "lora": dataclasses.asdict(self.lora) if self.lora else None}
+        out = {"train": self.train.to_dict(), "stages": list(self.stages), "steps_per_stage": list(self.steps_per_stage),
+               "trainable": self.trainable if isinstance(self.trainable, str) else list(self.trainable),
+               "init": self.init, "lora": dataclasses.asdict(self.lora) if self.lora else None}
+        if self.lora_blocks is not None:  # absent keys keep an older grow.json's config equal (resume)
+            out["lora_blocks"] = [b if isinstance(b, str) else list(b) for b in self.lora_blocks]
+        if self.merge is not None:
+            out["merge"] = list(self.merge)
+        return out
+
+    def plan(self, base_layers: int = 0) -> list["StagePlan"]:
+        """Every stage's new blocks, what trains, which frozen blocks carry adapters and whether they are
+        merged at its end, from ``base_layers`` already trained layers; a schedule that cannot run is an error."""
+        plans: list[StagePlan] = []
+        layers, carried = base_layers, ()
+        for k, added in enumerate(self.stages, 1):
+            new = range(layers, layers + added)
+            if layers == 0 and added == 0:
+                raise SubstrateError(f"stage {k} adds no layer to no model: the first stage of a new model adds layers")
+            trainable = "all" if layers == 0 else (self.trainable if isinstance(self.trainable, str) else self.trainable[k - 1])
+            blocks: tuple[int, ...] = ()
+            if self.lora is not None and layers > 0:
+                want = LORA_ON[0] if self.lora_blocks is None else self.lora_blocks[k - 1]
+                if want == LORA_ON[0]:
+                    blocks = tuple(range(layers))
+                else:
+                    outside = [i for i in want if i > layers]
+                    if outside:
+                        raise SubstrateError(f"lora_blocks of stage {k} names layer {outside[0]}, which is not frozen there "
+                                             f"(layers 1-{layers} are)")
+                    blocks = tuple(sorted({i - 1 for i in want}))
+                if blocks and trainable == "all":
+                    raise SubstrateError(f'stage {k}: lora goes over frozen blocks, and with trainable = "all" no block is frozen')
+            dropped = sorted(set(carried) - set(blocks))
+            if dropped:
+                raise SubstrateError(f"stage {k - 1} keeps its adapters unmerged (merge = false), so stage {k} must carry "
+                                     f"them on: layer {dropped[0] + 1} is missing from its lora_blocks")
+            if not added and not blocks and trainable == "newest":
+                raise SubstrateError(f"stage {k} adds no layer, carries no adapters and trains nothing")
+            merge = True if self.merge is None else self.merge[k - 1]
+            plans.append(StagePlan(k, new, trainable, blocks, merge))
+            layers, carried = new.stop, (() if merge else blocks)
+        return plans
 
     def stage_config(self, k: int, layers: int) -> TrainConfig:
         """Training options of stage ``k`` (1-based): its steps, its seed, its depth."""
         return self.train.replace(steps=self.steps_per_stage[k - 1], seed=self.train.seed + k - 1,
                                   model={**self.train.model, "n_layer": layers})
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One stage as it will run: its new blocks, what trains, the blocks with adapters, merged at its end or not."""
+
+    stage: int
+    new_blocks: range
+    trainable: str
+    lora_blocks: tuple[int, ...]
+    merge: bool
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def parse_grow_config(values: dict[str, Any], where: str = "growth config", **overrides: Any) -> GrowConfig:
@@ -123,7 +207,8 @@ def parse_grow_config(values: dict[str, Any], where: str = "growth config", **ov
         train = load_config(None, **{**rest, **{k: v for k, v in overrides.items() if v is not None}, "steps": max(total, 1)})
     except TypeError as e:
         raise SubstrateError(f"{where}: {e}") from None
-    grow = {k: tuple(v) if isinstance(v, list) else v for k, v in grow.items()}
+    grow = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+            for k, v in grow.items()}
     return GrowConfig(train=train, lora=lora, **grow)
 
 
@@ -143,15 +228,33 @@ def trainable_names(names: list[str], trainable: str, new_blocks: range) -> set[
 
 
 def build_stage_model(mcfg: ModelConfig, table, backend: str, previous: dict | None, previous_layers: int,
-                      trainable: str, init: str, lora: LoraSpec | None):
-    """The stage's network: ``previous`` weights in the lower blocks, new blocks on top, frozen as configured."""
+                      trainable: str, init: str, lora: LoraSpec | None, lora_blocks: tuple[int, ...] | None = None):
+    """The stage's network: ``previous`` weights in the lower blocks, new blocks on top, frozen as configured.
+    ``lora_blocks`` (0-based) carry adapters (None: every frozen block); ``previous`` may hold a stage's
+    unmerged adapters, which go on training here."""
     import torch
 
     model = build_gpt(mcfg, table, backend)  # seeded GPT-2 initialisation; the new blocks keep it
     new_blocks = range(previous_layers, mcfg.n_layer)
+    if lora_blocks is None:
+        lora_blocks = tuple(range(previous_layers)) if lora is not None else ()
+    if lora_blocks:
+        from unicode_substrate.model.lora import add_lora, lora_targets
+
+        add_lora(model, lora_targets(lora_blocks), lora.rank, lora.alpha)
     if previous is not None:
+        names = set(model.state_dict())
+
+        def fit(key: str) -> str:  # a plain weight of a block that now carries an adapter is its base layer
+            module, _, leaf = key.rpartition(".")
+            wrapped = f"{module}.base_layer.{leaf}"
+            return wrapped if key not in names and wrapped in names else key
+
+        previous = {fit(k): v for k, v in previous.items()}
         result = model.load_state_dict(previous, strict=False)
-        expected_missing = {n for n in model.state_dict() if n.startswith(tuple(f"blocks.{i}." for i in new_blocks))}
+        # new blocks, and adapters that start here (lora_B zero), are what the previous stage lacks
+        expected_missing = {n for n in model.state_dict() if n.startswith(tuple(f"blocks.{i}." for i in new_blocks))
+                            or (".lora_" in n and n not in previous)}
         if result.unexpected_keys or set(result.missing_keys) != expected_missing:
             bad = (result.unexpected_keys or sorted(set(result.missing_keys) ^ expected_missing))[:3]
             raise SubstrateError(f"the previous stage's weights do not fit the grown model: {', '.join(bad)} ...")
@@ -162,22 +265,19 @@ def build_stage_model(mcfg: ModelConfig, table, backend: str, previous: dict | N
                     lin.weight.zero_()
                     if lin.bias is not None:
                         lin.bias.zero_()
-    names = [n for n, _ in model.named_parameters()]
-    keep = trainable_names(names, trainable, new_blocks)
+    plain = {n: n.replace(".base_layer.", ".") for n, _ in model.named_parameters()}
+    keep = trainable_names(list(plain.values()), trainable, new_blocks)
     for name, p in model.named_parameters():
-        p.requires_grad_(name in keep)
-    if lora is not None and previous_layers > 0:
-        from unicode_substrate.model.lora import add_lora, lora_targets
-
-        add_lora(model, lora_targets(range(previous_layers)), lora.rank, lora.alpha)
+        p.requires_grad_(".lora_" in name or plain[name] in keep)
     return model
 
 
-def stage_weights(stage: str | Path, lora: LoraSpec | None) -> tuple[dict, Path]:
-    """A finished stage's final weights as a plain model state dict (adapters merged) and its checkpoint."""
+def stage_weights(stage: str | Path, lora: LoraSpec | None, merge: bool = True) -> tuple[dict, Path]:
+    """A finished stage's final weights and its checkpoint: a plain model state dict (adapters merged),
+    or with ``merge`` False the adapters kept as they are, for the next stage to train on."""
     path = ckpt.latest_checkpoint(stage)
     weights, _, _ = ckpt.load_checkpoint(path)
-    if lora is not None and any(".base_layer." in k for k in weights):
+    if merge and lora is not None and any(".base_layer." in k for k in weights):
         from unicode_substrate.model.lora import merge_lora_state
 
         weights = merge_lora_state(weights, lora.rank, lora.alpha)
@@ -190,6 +290,7 @@ class _Base:
     layers: int
     weights: dict | None
     checkpoint_sha256: str | None
+    steps: int = 0  # the starting run's steps at the checkpoint grown from (0 without one)
 
 
 def _check_inputs(gcfg: GrowConfig, data: Path, table: str | Path | None, from_run: str | Path | None) -> _Base:
@@ -211,7 +312,8 @@ def _check_inputs(gcfg: GrowConfig, data: Path, table: str | Path | None, from_r
             if have != found:
                 raise SubstrateError(f"run {from_run} was trained with another {what} than the one given")
         weights, path = run.weights()
-        base = _Base(run.model_config.n_layer, weights, manifest_sha256(path))
+        base = _Base(run.model_config.n_layer, weights, manifest_sha256(path), ckpt.checkpoint_step(path))
+    gcfg.plan(base.layers)  # a schedule that cannot run is refused before anything is written
     added = sum(gcfg.stages)
     if base.layers + added != final.n_layer:
         start = f"{base.layers} layers of {from_run} plus " if from_run is not None else ""
@@ -301,7 +403,8 @@ def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path 
     base = _check_inputs(gcfg, data, table, from_run)
     record: dict[str, Any] = {"schema": GROW_SCHEMA, "kind": GROW_KIND, "package": PACKAGE, "config": gcfg.to_dict(),
                               "from": recorded_path(from_run, out), "data": recorded_path(data, out),
-                              "table": recorded_path(table, out)}
+                              "table": recorded_path(table, out),
+                              **({"from_steps": base.steps} if from_run is not None else {})}
     with output_lock(out, whole_job=True):  # one writer of a growth for its whole length
         if force and not resume and out.exists() and any(out.iterdir()):
             with atomic_output_dir(out, force=True, kind=GROW_KIND, inputs=inputs) as tmp:
@@ -322,19 +425,25 @@ def _grow_stages(gcfg: GrowConfig, data: Path, out: Path, table, base: _Base, re
     load_start = load_average()
     previous, previous_sha, layers = base.weights, base.checkpoint_sha256, base.layers
     stages = []
-    for k, added in enumerate(gcfg.stages, 1):
-        new_blocks = range(layers, layers + added)
+    for plan in gcfg.plan(base.layers):
+        k, new_blocks = plan.stage, plan.new_blocks
         cfg = gcfg.stage_config(k, new_blocks.stop)
-        lora = gcfg.lora if layers > 0 else None
+        lora = gcfg.lora if plan.lora_blocks else None
+        lora_record = None
+        if lora:
+            lora_record = dataclasses.asdict(lora)
+            if gcfg.lora_blocks is not None or gcfg.merge is not None:  # a schedule's own adapters, said per stage
+                lora_record.update(blocks=[i + 1 for i in plan.lora_blocks], merge=plan.merge)
         growth = {"stage": k, "stages": len(gcfg.stages), "layers": new_blocks.stop, "new_blocks": [new_blocks.start, new_blocks.stop],
-                  "trainable": "all" if layers == 0 else gcfg.trainable, "init": gcfg.init,
-                  "lora": dataclasses.asdict(lora) if lora else None, "previous_checkpoint_sha256": previous_sha}
+                  "trainable": plan.trainable, "init": gcfg.init,
+                  "lora": lora_record, "previous_checkpoint_sha256": previous_sha}
         # A stage with adapters stores wrapped weights, which the plain builder cannot load: say so by name.
         identity = {"growth": growth, **({"architecture": ARCH_GPT_LORA} if lora else {})}
         hooks = Hooks(build_model=partial(build_stage_model, previous=previous, previous_layers=layers,
-                                          trainable=gcfg.trainable, init=gcfg.init, lora=lora), identity=identity)
+                                          trainable=plan.trainable, init=gcfg.init, lora=gcfg.lora,
+                                          lora_blocks=plan.lora_blocks), identity=identity)
         stage = _run_stage(cfg, data, out / STAGES_DIR / str(k), table, progress, hooks, label=f"stage {k}/{len(gcfg.stages)}")
-        previous, path = stage_weights(stage.path, lora)
+        previous, path = stage_weights(stage.path, lora, merge=plan.merge)
         previous_sha, layers = manifest_sha256(path), new_blocks.stop
         summary = stage.summary() or {}
         stages.append({"stage": k, "run": f"{STAGES_DIR}/{k}", "layers": layers, "new_blocks": growth["new_blocks"],
@@ -346,9 +455,9 @@ def _grow_stages(gcfg: GrowConfig, data: Path, out: Path, table, base: _Base, re
 
     _write_final(out / FINAL_DIR, stage, previous, sum(gcfg.steps_per_stage))
     record["final"] = FINAL_DIR
-    if monolithic:
-        mono = _run_stage(gcfg.train.replace(steps=sum(gcfg.steps_per_stage)), data, out / MONOLITHIC_DIR, table, progress,
-                          label="monolithic")
+    if monolithic:  # the grown model's total training: its stages and the run it started from
+        mono = _run_stage(gcfg.train.replace(steps=base.steps + sum(gcfg.steps_per_stage)), data, out / MONOLITHIC_DIR,
+                          table, progress, label="monolithic")
         record["monolithic"] = {"run": MONOLITHIC_DIR, **(mono.summary() or {})}
     record["load_average"] = [load_start, load_average()]
     atomic_write_bytes(out / GROW_FILE, canonical_json(record))

@@ -94,8 +94,14 @@ def write_growth_report(out: Path, record: dict) -> Path:
         "",
         f"Preset `{train['preset']}` grown in stages of {cfg['stages']} layers"
         + (f" on top of `{record['from']}`" if record.get("from") else "")
-        + f", {cfg['steps_per_stage']} steps; after the first stage `{cfg['trainable']}` trains"
-        + (f", with rank-{lora['rank']} adapters (alpha {lora['alpha']:g}) over the frozen blocks, merged at each stage's end" if lora else "")
+        + f", {cfg['steps_per_stage']} steps; "
+        + (f"after the first stage `{cfg['trainable']}` trains" if isinstance(cfg["trainable"], str)
+           else "what trains is set per stage (the table's \"trains\" column)")
+        + (f", with rank-{lora['rank']} adapters (alpha {lora['alpha']:g}) over "
+           + ("the frozen layers each stage names" if cfg.get("lora_blocks") else "the frozen blocks")
+           + (", merged at each stage's end" if all(cfg.get("merge") or [True])
+              else f", merged at the end of stages {', '.join(str(k) for k, m in enumerate(cfg['merge'], 1) if m)} "
+                   "(the others keep theirs into the next stage)") if lora else "")
         + f". New blocks start `{cfg['init']}`. Data `{record['data']}`, seed {train['seed']} (stage k: seed + k - 1), "
         f"AdamW lr {train['lr']:g} → {train['min_lr']:g} (warmup {train['warmup']}, cosine, per stage).",
         "",
@@ -107,7 +113,11 @@ def write_growth_report(out: Path, record: dict) -> Path:
         times[mono["run"]] = step_times(Run.load(out / mono["run"]).metrics())
     for s in stages:
         a, b = s["new_blocks"]
-        lines.append(f"| stage {s['stage']} | {s['layers']} | {a}–{b - 1} | {s['trainable']}{' + LoRA' if s.get('lora') else ''} | "
+        adapters = ""
+        if s.get("lora"):
+            adapters = " + LoRA" + (f" on layers {s['lora']['blocks']}" if "blocks" in s["lora"] else "") + \
+                ("" if s["lora"].get("merge", True) else ", not merged")
+        lines.append(f"| stage {s['stage']} | {s['layers']} | {f'{a}–{b - 1}' if b > a else 'none'} | {s['trainable']}{adapters} | "
                      f"{_num(s['trainable_parameters'], ',')} | {_mib(s['optimizer_state_bytes'])} | {s['steps']} | "
                      f"{step_time_text(times[s['run']])} | {_num(s.get('val_loss'), '.4f')} | {_num(s.get('val_bpb'), '.4f')} |")
     if mono:
@@ -121,9 +131,19 @@ def write_growth_report(out: Path, record: dict) -> Path:
                   f"{_num(tps, ',.0f')} tokens/s over all stages."]
     if mono and grown_bpb is not None and mono.get("val_bpb") is not None:
         diff = grown_bpb - mono["val_bpb"]
-        lines.append(f"Monolithic control: {mono['val_bpb']:.4f} bits/byte, optimizer state {_mib(mono.get('optimizer_state_bytes'))}, "
-                     f"{_num(mono.get('tokens_per_s'), ',.0f')} tokens/s. The grown model is "
-                     f"{abs(diff):.4f} bits/byte {'worse' if diff > 0 else 'better'} at the same total steps.")
+        stage_steps = sum(s["steps"] or 0 for s in stages)
+        from_steps = record.get("from_steps", 0) if record.get("from") else 0
+        if record.get("from") and "from_steps" not in record:  # grown before the record kept the count
+            grown_steps, same = f"{stage_steps} steps of the stages on top of `{record['from']}`", False
+        else:
+            grown_steps = (f"{from_steps} steps of `{record['from']}` + {stage_steps} of the stages = "
+                           f"{from_steps + stage_steps}" if record.get("from") else f"{stage_steps} steps over its stages")
+            same = mono.get("steps") == from_steps + stage_steps
+        lines.append(f"Monolithic control: the final model trained whole from scratch for {mono.get('steps')} steps, "
+                     f"{mono['val_bpb']:.4f} bits/byte, optimizer state {_mib(mono.get('optimizer_state_bytes'))}, "
+                     f"{_num(mono.get('tokens_per_s'), ',.0f')} tokens/s. The grown model ({grown_steps}) is "
+                     f"{abs(diff):.4f} bits/byte {'worse' if diff > 0 else 'better'} than the control ({mono.get('steps')} "
+                     f"steps){': the same total steps' if same else ''}.")
     lines += [
         "",
         "Trainable parameters and optimizer state are per stage (frozen blocks have neither); the frozen table "
@@ -147,7 +167,9 @@ def _plot_growth(out: Path, record: dict) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    offset, bounds, gx, gy, vx, vy = 0, [], [], [], [], []
+    # with --from the stages continue the starting run's steps, so grown and control share one step axis
+    start = record.get("from_steps", 0) if record.get("from") else 0
+    offset, bounds, gx, gy, vx, vy = start, [], [], [], [], []
     for s in record["stages"]:
         metrics = Run.load(out / s["run"]).metrics()
         gx += [offset + m["step"] for m in metrics if m["type"] == "train"]
@@ -173,7 +195,7 @@ def _plot_growth(out: Path, record: dict) -> None:
         ax1.plot([x], [peak], marker, color="black", ms=6, zorder=4)
         ax1.annotate(text, (x, peak), xytext=(4, 4), textcoords="offset points", fontsize=8)
     for ax in (ax1, ax2):
-        for b in bounds[:-1]:
+        for b in ([start] if start else []) + bounds[:-1]:
             ax.axvline(b, color="grey", ls=":", lw=1)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -357,16 +379,25 @@ def difference_lines(diffs: list[dict], n: int) -> list[str]:
         sig = "–" if d["p"] is None else ("yes" if d["p"] < 0.05 else "no")
         lines.append(f"| {d['a']} − {d['b']} | {d['metric']} | {d['diff_mean']:+{fmt}} | {span} | {p_text(d['p'])} | {d['n']} | {sig} |")
     lines.append("")
-    pairs = len({(d["a"], d["b"]) for d in diffs if d["p"] is not None})  # a pair on one seed is not tested
-    if pairs > 1:
-        lines += [f"{pairs} pairs are tested, with no correction for multiple comparisons: at the 5 % level about "
-                  f"{0.05 * pairs:.2g} of them would come out significant by chance alone even if no variant differed.", ""]
-    elif not pairs and diffs:
-        lines += ["On one seed no pair is tested: the differences are shown without an interval or a p-value.", ""]
+    lines += multiple_comparisons(diffs)
     for d in diffs:
         if d["metric"] in HEADLINE_METRICS:
             lines.append(significance_sentence(d))
     return lines + [""]
+
+
+def multiple_comparisons(diffs: list[dict]) -> list[str]:
+    """The note on multiple comparisons: every (pair, metric) with a p-value is one test."""
+    tests = sum(d["p"] is not None for d in diffs)
+    if not tests and diffs:  # on one seed nothing is tested; say so once instead of counting chance hits
+        return ["On one seed no pair is tested: the differences are shown without an interval or a p-value.", ""]
+    if tests < 2:
+        return []
+    pairs = len({(d["a"], d["b"]) for d in diffs if d["p"] is not None})
+    metrics = len({d["metric"] for d in diffs if d["p"] is not None})
+    return [f"{tests} tests are made ({pairs} pair{'s' if pairs > 1 else ''} of variants × up to {metrics} metrics), "
+            f"with no correction for multiple comparisons: at the 5 % level about {0.05 * tests:.2g} of them would "
+            "come out significant by chance alone even if no variant differed.", ""]
 
 
 def significance_sentence(d: dict) -> str:

@@ -44,7 +44,7 @@ TOP_KEYS = {"kind", "description", "seeds", "tokenizer", "tables", "data", "trai
 TOP_VALUES = {"description": Spec("str"), "seeds": Spec("any"), "variants": Spec("list")}
 INPUT_KEYS = {"path": Spec("str"), "build": Spec("table")}
 VARIANT_KEYS = {"name": Spec("name"), "preset": Spec("str"), "table": Spec("name", optional=True), "model": Spec("table")}
-GROW_KEYS = {"stages", "steps_per_stage", "trainable", "init", "lora", "table"}  # values: grow.parse_grow_config
+GROW_KEYS = {"stages", "steps_per_stage", "trainable", "init", "lora", "lora_blocks", "merge", "table"}  # values: grow.parse_grow_config
 EVAL_KEYS = {"tasks": Spec("any"), "data_dir": Spec("str"), "protocol": Spec("str", choices=EVAL_PROTOCOLS),
              "runs": Spec("int", RANGES["runs"]), "limit": Spec("int", RANGES["limit"])}
 TOKENIZER_BUILD = {"layout": Spec("str", choices=LAYOUT_NAMES), "ngrams": Spec("str"), "intersection": Spec("str"),

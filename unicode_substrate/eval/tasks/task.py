@@ -96,7 +96,7 @@ class Task:
     def new_tokens(self, item: Item) -> int:
         """How many tokens the paper protocol generates for ``item``."""
         if self.tokens == ANSWER_LENGTH:
-            return max(1, min(len(item.answer), MAX_GENERATED))
+            return min(len(item.answer), MAX_GENERATED)  # 0 for an empty OPUS sentence, as the script
         return int(self.tokens)
 
     @property
