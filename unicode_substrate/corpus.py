@@ -21,6 +21,7 @@ import glob
 import gzip
 import io
 import json
+import re
 import sysconfig
 from pathlib import Path
 from typing import IO, Iterator
@@ -43,6 +44,46 @@ LANGUAGE_NAMES: dict[str, str] = {
 }  # fmt: skip
 # Standard-library folders that hold test data or third-party code rather than library docs.
 _SKIP_PARTS = frozenset({"site-packages", "dist-packages", "test", "tests", "idle_test"})
+
+
+
+# --- JSON values, read one way everywhere (corpora, QA releases, benchmark files, n-gram files) ---
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # where a lone surrogate could come from (a cheap filter)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _lone_surrogate(value) -> bool:
+    """Whether any string in ``value`` holds a surrogate code point (a pair decodes to one character)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if _SURROGATE.search(v):
+                return True
+        elif isinstance(v, dict):
+            stack += v.keys()
+            stack += v.values()
+        elif isinstance(v, list):
+            stack += v
+    return False
+
+
+def check_surrogates(value, text: str, start: int, end: int, where: str):
+    """``value`` (decoded from ``text[start:end]``) unless an escape in it decoded to a lone surrogate: one line."""
+    if _SURROGATE_ESCAPE.search(text, start, end) and _lone_surrogate(value):
+        raise SubstrateError(f"{where}: a \\ud800-\\udfff escape without its pair (a lone surrogate is not a character)")
+    return value
+
+
+def json_value(text: str, where: str):
+    """``text`` as one JSON value; ``where`` ("FILE line N") names it in the one-line refusals."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SubstrateError(f"{where}: not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise SubstrateError(f"{where}: nested too deeply to read (more than about 1,000 levels)") from None
+    return check_surrogates(value, text, 0, len(text), where)
 
 
 def iter_documents(path: str | Path | None = None, lang: str | None = None) -> Iterator[tuple[str, str]]:
@@ -183,12 +224,7 @@ def _read_file(path: Path, lang: str) -> Iterator[tuple[str, str]]:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise SubstrateError(f"{path} is not valid UTF-8 (byte offset {start + e.start})") from None
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise SubstrateError(f"{path}:{lineno}: not a JSON object ({e.msg})") from None
-            except RecursionError:
-                raise SubstrateError(f"{path}:{lineno}: JSON nested too deeply to read") from None
+            record = json_value(text, f"{path}:{lineno}")
             if not isinstance(record, dict) or not isinstance(record.get("text"), str):
                 raise SubstrateError(f"{path}:{lineno}: expected an object with a string 'text' field")
             yield (lang, record["text"])

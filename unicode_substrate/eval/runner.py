@@ -9,7 +9,7 @@ from unicode_substrate.choices import EVAL_PROTOCOLS, EVAL_TEMPERATURE, EVAL_TOP
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval import loglik, paper, results_txt
 from unicode_substrate.options import check_range, device_available
-from unicode_substrate.schema import check_name
+from unicode_substrate.options import parse_named
 from unicode_substrate.eval.loglik import settings as loglik_settings
 from unicode_substrate.eval.report import write_eval_dir
 from unicode_substrate.eval.tasks import (ALIASES, SQUAD_ITEMS, SQUAD_MAX_ANSWER_CHARS, TASKS, TRANSLATION_PAIRS, Item, Task,
@@ -76,19 +76,11 @@ def resolve_tasks(tasks, task_files=()) -> list[Task]:
 
 def parse_task_paths(pairs) -> dict[str, Path]:
     """``["mmlu=DIR", ...]`` (or a dict) as task name -> path; aliases resolved, a task named twice is an error."""
-    if isinstance(pairs, dict):
-        pairs = [f"{k}={v}" for k, v in pairs.items()]
-    elif isinstance(pairs, str):
-        pairs = [pairs]
     out: dict[str, Path] = {}
-    for pair in pairs or ():
-        name, sep, path = str(pair).partition("=")
-        if not sep or not name.strip() or not path:
-            raise SubstrateError(f"--task-path takes TASK=PATH, got {pair!r}")
-        name = check_name(name.strip(), "--task-path task name")
+    for name, path in parse_named(pairs, "task path", param="task_path").items():
         key = canonical(name) if name in TASKS or name in ALIASES else name  # a task file's task by its name
         if key in out:
-            raise SubstrateError(f"--task-path names {key} twice")
+            raise SubstrateError(f"the task paths name {key} twice", param="task_path")
         out[key] = Path(path)
     return out
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from unicode_substrate.artifacts import sha256_file
-from unicode_substrate.corpus import language_name
+from unicode_substrate.corpus import json_value, language_name
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.tokenizer.layout import is_monogram_id
 
@@ -160,12 +160,7 @@ def _load_cached(path: str, digest: str) -> NgramStats:
     except UnicodeDecodeError as e:
         raise SubstrateError(f"n-gram file {p} is not valid UTF-8 (byte offset {e.start})") from None
     if p.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise SubstrateError(f"n-gram file {p} is not valid JSON: {e.msg} at line {e.lineno}") from None
-        except RecursionError:
-            raise SubstrateError(f"n-gram file {p} is nested too deeply to be n-gram statistics") from None
+        data = json_value(text, f"n-gram file {p}")
     else:
         try:
             data = ast.literal_eval(text)

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Callable, Iterator
 
-from unicode_substrate.corpus import iter_chunks, iter_lines
+from unicode_substrate.corpus import check_surrogates, iter_chunks, iter_lines, json_value
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval.tasks.item import Item, RowError
 
@@ -61,43 +61,8 @@ def csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         start = reader.line_num + 1
 
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # where a lone surrogate could come from (a cheap filter)
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _DECODER = json.JSONDecoder()
 _WS = re.compile(r"[ \t\n\r]*")  # JSON's white space
-
-
-def _lone_surrogate(value) -> bool:
-    """Whether any string in ``value`` holds a surrogate code point (a pair decodes to one character)."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            if _SURROGATE.search(v):
-                return True
-        elif isinstance(v, dict):
-            stack += v.keys()
-            stack += v.values()
-        elif isinstance(v, list):
-            stack += v
-    return False
-
-
-def _checked(value, text: str, start: int, end: int, where: str):
-    if _SURROGATE_ESCAPE.search(text, start, end) and _lone_surrogate(value):
-        raise SubstrateError(f"{where}: a \\ud800-\\udfff escape without its pair (a lone surrogate is not a character)")
-    return value
-
-
-def json_value(text: str, where: str):
-    """``text`` as one JSON value; ``where`` ("FILE line N") names it in the one-line refusals."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SubstrateError(f"{where}: not valid JSON ({e.msg})") from None
-    except RecursionError:
-        raise SubstrateError(f"{where}: nested too deeply to read (more than about 1,000 levels)") from None
-    return _checked(value, text, 0, len(text), where)
 
 
 def records(path: Path) -> Iterator[tuple[str, object]]:
@@ -215,7 +180,7 @@ class _Text:
                 self.more(self.CHUNK)
                 continue
             start, self.pos = self.pos, end
-            return _checked(value, self.buf, start, end, f"{self.path} {where}")
+            return check_surrogates(value, self.buf, start, end, f"{self.path} {where}")
 
 
 
