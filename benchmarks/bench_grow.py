@@ -60,8 +60,8 @@ def main() -> None:
     import torch
 
     from unicode_substrate.train.config import TrainConfig
-    from unicode_substrate.recipes.fuse import fuse
-    from unicode_substrate.recipes.grow import GrowConfig, grow
+    from unicode_substrate.experiments.fuse import fuse
+    from unicode_substrate.experiments.grow import GrowConfig, grow
     from unicode_substrate.run import Run
 
     torch.set_num_threads(2)

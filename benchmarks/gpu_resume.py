@@ -28,7 +28,7 @@ from unicode_substrate.model import get_preset
 from unicode_substrate.render.codes import code_table
 from unicode_substrate.table import write_table
 from unicode_substrate.train.config import TrainConfig
-from unicode_substrate.train.data import write_token_data
+from unicode_substrate.data.prepare import write_token_data
 from unicode_substrate.train.trainer import train
 
 TOKENIZER_SHA = "ab" * 32  # the data and the table only have to name the same tokenizer

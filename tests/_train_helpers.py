@@ -81,7 +81,7 @@ def make_char_corpus(root: Path, texts: list[str] = CHAR_TEXT):
     import json
 
     from unicode_substrate.tokenizer import Tokenizer
-    from unicode_substrate.train.data import prepare
+    from unicode_substrate.data.prepare import prepare
 
     corpus = root / "c.jsonl"
     corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")

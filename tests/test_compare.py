@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from _train_helpers import TINY_MODEL, make_data, make_table
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.recipes.compare import parse_variant
+from unicode_substrate.experiments.compare import parse_variant
 from unicode_substrate.run import read_metrics
 
 
@@ -79,7 +79,7 @@ def test_bad_third_variant_is_refused_before_any_training(tmp_path):
 
 
 def test_unfinished_comparison_does_not_block_the_rerun(tmp_path):
-    from unicode_substrate.recipes.compare import _check_out
+    from unicode_substrate.experiments.compare import _check_out
 
     out = tmp_path / "cmp"
     (out / "runs" / "a").mkdir(parents=True)  # the first variant trained, then the second failed
@@ -107,7 +107,7 @@ def _fake_result(name: str, final: float, steps: int, val_every: int) -> dict:
 
 
 def test_report_states_validation_size_median_throughput_and_a_zoomed_plot(tmp_path):
-    from unicode_substrate.recipes.report import _loss_range, write_compare_report as write_report
+    from unicode_substrate.experiments.report import _loss_range, write_compare_report as write_report
     from unicode_substrate.train.config import TrainConfig
 
     results = [_fake_result("frozen", 5.0, 100, 25), _fake_result("trainable", 4.8, 100, 25)]
@@ -133,7 +133,7 @@ def test_report_states_validation_size_median_throughput_and_a_zoomed_plot(tmp_p
 
 
 def test_load_sentence_says_whether_other_work_loaded_the_machine(monkeypatch):
-    from unicode_substrate.recipes import report
+    from unicode_substrate.experiments import report
 
     monkeypatch.setattr(report.os, "cpu_count", lambda: 2)
     quiet = report.load_text(([0.5, 0.4, 0.3], [1.9, 1.0, 0.5]))
@@ -144,7 +144,7 @@ def test_load_sentence_says_whether_other_work_loaded_the_machine(monkeypatch):
 
 
 def test_report_tables_keep_headings_and_rows_only():
-    from unicode_substrate.recipes.report import report_tables
+    from unicode_substrate.experiments.report import report_tables
 
     md = "# Comparison\n\nSome prose.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nMore.\n\n## Differences\n\n| x |\n|---|\n"
     assert report_tables(md) == "# Comparison\n| a | b |\n|---|---|\n| 1 | 2 |\n\n## Differences\n| x |\n|---|"

@@ -233,7 +233,7 @@ def test_compare_carries_benchmark_columns(setup, tmp_path):
 
 
 def test_compare_over_seeds_gives_benchmark_intervals_and_paired_tests(setup, tmp_path):
-    from unicode_substrate.recipes.stats import paired
+    from unicode_substrate.experiments.stats import paired
 
     out = tmp_path / "cmp"
     args = [*_compare_args(setup, out), "--eval-tasks", "arc-easy", "--eval-protocol", "loglik", "--eval-limit", "3",

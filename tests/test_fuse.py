@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from _train_helpers import TINY_MODEL, make_char_corpus, make_data, make_table, tiny_config
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.recipes.fuse import fuse
+from unicode_substrate.experiments.fuse import fuse
 from unicode_substrate.run import Run
 from unicode_substrate.train.trainer import train
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from _train_helpers import TINY_MODEL, make_data, make_table, tiny_config
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate import checkpoint as ckpt
-from unicode_substrate.recipes.grow import GrowConfig, build_stage_model, grow, parse_grow_config, stage_weights, trainable_names
+from unicode_substrate.experiments.grow import GrowConfig, build_stage_model, grow, parse_grow_config, stage_weights, trainable_names
 from unicode_substrate.run import Run
 
 MODEL3 = {**TINY_MODEL, "n_layer": 3}
@@ -207,7 +207,7 @@ def test_grow_from_a_run_with_lora_and_report(tmp_path, inputs):
     assert "trained whole from scratch for 9 steps" in text
     assert "(3 steps of `" in text and "+ 6 of the stages = 9)" in text and "(9 steps): the same total steps" in text
     png = (tmp_path / "g" / "loss_curves.png").read_bytes()
-    from unicode_substrate.recipes.report import write_growth_report as write_report
+    from unicode_substrate.experiments.report import write_growth_report as write_report
 
     write_report(tmp_path / "g", json.loads((tmp_path / "g" / "grow.json").read_text()))
     assert (tmp_path / "g" / "loss_curves.png").read_bytes() == png and png[:4] == b"\x89PNG"
@@ -271,7 +271,7 @@ def test_bad_lora_schedules(changes, message):
 def test_the_papers_lora_schedules_as_study_files(name, adapted, lora_only):
     from pathlib import Path
 
-    from unicode_substrate.recipes.study import load_study
+    from unicode_substrate.experiments.study import load_study
 
     study = load_study(Path(__file__).resolve().parents[1] / "studies" / f"{name}.toml", "cpu")
     grow_values = {k: v for k, v in study["grow"].items() if k != "table"}

@@ -34,8 +34,8 @@ def test_plot_writes_the_same_png_twice_and_names_where(runs, tmp_path):
 
 def test_plot_axes_hold_steps_and_tokens(runs, tmp_path, monkeypatch):
     """Same batch: steps below, tokens on a top axis; different batches: tokens on the x-axis."""
-    from unicode_substrate.recipes import plot as plot_mod
-    from unicode_substrate.recipes import report
+    from unicode_substrate.experiments import plot as plot_mod
+    from unicode_substrate.experiments import report
 
     seen = []
     monkeypatch.setattr(report, "plot_loss_curves", lambda path, results, **kw: seen.append((results, kw)))
@@ -64,7 +64,7 @@ def test_plot_refuses_with_one_line(runs, tmp_path):
 
 
 def test_plot_refuses_a_run_without_metrics(runs, tmp_path):
-    from unicode_substrate.recipes.fuse import fuse
+    from unicode_substrate.experiments.fuse import fuse
 
     root, a, _ = runs
     fused = fuse([a, a], tmp_path / "fused")
@@ -111,8 +111,8 @@ def test_an_interrupted_run_is_labelled_unfinished(runs, tmp_path, monkeypatch):
     """A run stopped mid-way (run.json and metrics, no final checkpoint or summary) says where it stopped."""
     import shutil
 
-    from unicode_substrate.recipes import plot as plot_mod
-    from unicode_substrate.recipes import report
+    from unicode_substrate.experiments import plot as plot_mod
+    from unicode_substrate.experiments import report
 
     root, a, _ = runs
     cut = tmp_path / "cut"

@@ -136,7 +136,7 @@ def prepare(recipe, tok, out, *extra):
 
 # --- instruction documents --------------------------------------------------------------------
 def test_instruction_documents_are_the_eval_prompt_plus_the_answer(tmp_path, sources):
-    from unicode_substrate.recipes.qa import qa_documents
+    from unicode_substrate.data.qa import qa_documents
 
     docs = {fmt: list(qa_documents([sources[fmt]], fmt)) for fmt in WRITERS}
     # Written out from the paper's templates (SPEC E), character for character, then checked against eval's prompt().
@@ -206,7 +206,7 @@ def test_documents_in_the_data_decode_to_the_sources(tmp_path, sources, tok):
     docs = [t.decode(d.tolist()) for d in np.split(train, cuts)]
     docs = [d.removeprefix("</s>") for d in docs]
     arc_docs = {d for d in docs if d.startswith("Question:")}
-    from unicode_substrate.recipes.qa import qa_documents
+    from unicode_substrate.data.qa import qa_documents
 
     expected = list(qa_documents([sources["arc"]], "arc"))
     train_arc = {d for i, d in enumerate(expected) if i % 5 != 4}
@@ -258,7 +258,7 @@ def test_compressed_inputs_read_the_same_as_plain_ones(tmp_path, sources):
     import zstandard
 
     from unicode_substrate.corpus import iter_documents
-    from unicode_substrate.recipes.qa import qa_documents
+    from unicode_substrate.data.qa import qa_documents
 
     comp = {".gz": gzip.compress, ".bz2": bz2.compress, ".zst": zstandard.ZstdCompressor().compress}
     plain_text = list(iter_documents(sources["text"]))
@@ -342,7 +342,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_paper_mix_names_every_format_and_its_shares_sum_to_one():
-    from unicode_substrate.train.recipe import FORMATS, load_recipe
+    from unicode_substrate.data.recipe import FORMATS, load_recipe
 
     r = load_recipe(REPO / "mixes" / "paper-mix.toml")
     assert {s.format for s in r.sources} == set(FORMATS)
@@ -355,7 +355,7 @@ def test_paper_mix_names_every_format_and_its_shares_sum_to_one():
 @pytest.mark.slow
 def test_demo_mix_builds_from_the_builtin_corpus_and_demo_qa(tmp_path):
     from unicode_substrate.corpus import builtin_documents
-    from unicode_substrate.recipes.qa import qa_documents
+    from unicode_substrate.data.qa import qa_documents
 
     (tmp_path / "mixes").mkdir()
     (tmp_path / "mixes" / "demo-mix.toml").write_bytes((REPO / "mixes" / "demo-mix.toml").read_bytes())

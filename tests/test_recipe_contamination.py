@@ -9,7 +9,7 @@ import numpy as np
 
 from _cli_helpers import one_line_error, run_cli
 from _train_helpers import make_char_tokenizer
-from unicode_substrate.recipes.contamination import build_index, ngrams, screen, units
+from unicode_substrate.data.contamination import build_index, ngrams, screen, units
 from unicode_substrate.tokens import TokenData
 
 PLANTED = "Which of these processes moves most of the water from the ocean surface into the air above it every day?"

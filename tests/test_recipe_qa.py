@@ -18,7 +18,7 @@ from _train_helpers import make_char_tokenizer
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval.tasks import load_task, read_split
 from unicode_substrate.eval.tasks.registry import get_task
-from unicode_substrate.recipes.qa import qa_documents, qa_items
+from unicode_substrate.data.qa import qa_documents, qa_items
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 

@@ -170,7 +170,7 @@ def test_force_replaces_a_run_only_once_the_new_one_is_complete(tmp_path, monkey
     """A failing write under --force leaves the old run as it was, byte for byte (train and fuse)."""
     from unicode_substrate import checkpoint as ckpt
     from unicode_substrate import run as run_module
-    from unicode_substrate.recipes.fuse import fuse
+    from unicode_substrate.experiments.fuse import fuse
 
     data, table = make_data(tmp_path / "data"), make_table(tmp_path / "table")
     cfg = tiny_config(steps=2, eval_every=2, ckpt_every=2)
@@ -195,7 +195,7 @@ def test_force_replaces_a_run_only_once_the_new_one_is_complete(tmp_path, monkey
 
 
 def test_force_never_replaces_an_input_or_another_kind(tmp_path):
-    from unicode_substrate.recipes.fuse import fuse
+    from unicode_substrate.experiments.fuse import fuse
 
     data, table = make_data(tmp_path / "data"), make_table(tmp_path / "table")
     cfg = tiny_config(steps=2, eval_every=2, ckpt_every=2)

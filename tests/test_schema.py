@@ -35,8 +35,8 @@ def test_names_are_one_path_component_of_plain_characters():
 
 
 def test_every_command_name_goes_through_the_one_check(tmp_path):
-    from unicode_substrate.recipes.compare import Variant, parse_variant
-    from unicode_substrate.train.recipe import parse_recipe
+    from unicode_substrate.experiments.compare import Variant, parse_variant
+    from unicode_substrate.data.recipe import parse_recipe
 
     for bad in ("../x", "a/b", ""):
         with pytest.raises(SubstrateError, match="variant name"):
@@ -136,7 +136,7 @@ def test_set_help_is_derived_from_the_model_schema():
 
 
 def test_every_study_option_is_checked_before_any_work(tmp_path):
-    from unicode_substrate.recipes import study as st
+    from unicode_substrate.experiments import study as st
 
     base = 'kind = "compare"\n[tokenizer]\nbuild = {}\n[data]\nbuild = {}\n[[variants]]\nname = "a"\npreset = "tiny-glyph"\n' \
            '[[variants]]\nname = "b"\npreset = "tiny-unfrozen"\n[scales.cpu]\n'

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from _train_helpers import TINY_MODEL, make_data, make_table, tiny_config
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.recipes.compare import compare, parse_seeds, parse_variant
-from unicode_substrate.recipes.stats import mean_interval, paired
+from unicode_substrate.experiments.compare import compare, parse_seeds, parse_variant
+from unicode_substrate.experiments.stats import mean_interval, paired
 from unicode_substrate.run import Run
 
 
@@ -94,7 +94,7 @@ def test_multi_seed_compare_pairs_batches_and_reports_intervals(inputs, tmp_path
 
 
 def test_end_labels_never_overlap_and_growth_range_keeps_the_spikes():
-    from unicode_substrate.recipes.report import boundary_spikes, growth_range, spread_labels
+    from unicode_substrate.experiments.report import boundary_spikes, growth_range, spread_labels
 
     ys = spread_labels([3.00, 3.001, 3.002, 4.0], gap=0.1, lo=2.0, hi=5.0)
     assert all(abs(a - b) >= 0.1 - 1e-12 for i, a in enumerate(ys) for b in ys[i + 1:])
@@ -112,7 +112,7 @@ def test_end_labels_never_overlap_and_growth_range_keeps_the_spikes():
 
 def test_growth_marks_a_rise_as_a_rise_and_a_fall_as_a_fall():
     """A boundary where the loss kept falling is ▼ with a minus, never a '+-0.21' spike."""
-    from unicode_substrate.recipes.report import boundary_marks
+    from unicode_substrate.experiments.report import boundary_marks
 
     xs = list(range(1, 31))
     ys = [5.0 - 0.01 * x for x in range(1, 11)] + [5.5] + [4.8] * 9 + [4.0 - 0.01 * x for x in range(1, 11)]
@@ -123,7 +123,7 @@ def test_growth_marks_a_rise_as_a_rise_and_a_fall_as_a_fall():
 
 
 def test_grow_over_seeds_pairs_grown_and_monolithic(inputs, tmp_path):
-    from unicode_substrate.recipes.grow import GrowConfig, grow
+    from unicode_substrate.experiments.grow import GrowConfig, grow
 
     data, table = inputs
     gcfg = GrowConfig(train=tiny_config(model={**TINY_MODEL, "n_layer": 2}, ckpt_every=0, eval_every=0, eval_tokens=300),
@@ -145,7 +145,7 @@ def test_grow_over_seeds_pairs_grown_and_monolithic(inputs, tmp_path):
 
 def test_a_seed_beyond_64_bits_is_refused_like_seed():
     from unicode_substrate.errors import SubstrateError
-    from unicode_substrate.recipes.compare import parse_seeds
+    from unicode_substrate.experiments.compare import parse_seeds
 
     assert parse_seeds(f"1,{2**63 - 1}") == [1, 2**63 - 1]
     with pytest.raises(SubstrateError, match="seeds must each be an integer at least 0 and at most"):
@@ -155,9 +155,9 @@ def test_a_seed_beyond_64_bits_is_refused_like_seed():
 def test_a_one_seed_study_neither_counts_tests_nor_promises_interval_bars(monkeypatch, tmp_path):
     """On one seed no pair is tested: results.md says so once instead of '5 pairs are tested ...', and
     results.png's panels say 'one seed: no interval' instead of promising interval bars."""
-    from unicode_substrate.recipes import report
-    from unicode_substrate.recipes.stats import mean_interval, paired
-    from unicode_substrate.recipes.study import _plot_results
+    from unicode_substrate.experiments import report
+    from unicode_substrate.experiments.stats import mean_interval, paired
+    from unicode_substrate.experiments.study import _plot_results
 
     names = ["a", "b", "c"]
     diffs = [{"a": x, "b": y, "metric": "val bits/byte", **paired([1.0 + i], [1.1]).to_dict()}
@@ -184,7 +184,7 @@ def test_a_growth_over_seeds_killed_by_sigkill_resumes_and_forces(inputs, tmp_pa
     import subprocess
     import sys
 
-    from unicode_substrate.recipes import grow as gr
+    from unicode_substrate.experiments import grow as gr
 
     data, table = inputs
     gcfg = gr.GrowConfig(train=tiny_config(model={**TINY_MODEL, "n_layer": 2}, ckpt_every=0, eval_every=0, eval_tokens=300),

@@ -203,7 +203,7 @@ def test_frozen_and_trainable_runs_from_the_cli_with_templates(world, tmp_path):
 
 
 def test_a_comparison_over_seeds_gives_each_variant_a_mean_with_its_interval(world, tmp_path):
-    from unicode_substrate.recipes.compare import Variant, compare
+    from unicode_substrate.experiments.compare import Variant, compare
     from unicode_substrate.train.config import TrainConfig
 
     cfg = TrainConfig(preset="tiny-unfrozen", model={**MODEL, "vocab_size": world["tokenizer"].vocab_size}, steps=1,
@@ -279,7 +279,7 @@ def test_the_builtin_groups_hold_the_notebooks_seven_groups_in_english_and_russi
 
 def test_a_study_with_a_semantics_table_measures_every_variant_and_seed(world, tmp_path):
     from unicode_substrate.errors import SubstrateError
-    from unicode_substrate.recipes.study import load_study, run_study
+    from unicode_substrate.experiments.study import load_study, run_study
 
     model = ", ".join(f"{k} = {v}" for k, v in {**MODEL, "vocab_size": world["tokenizer"].vocab_size}.items())
     f = tmp_path / "s.toml"
@@ -299,8 +299,8 @@ def test_a_study_with_a_semantics_table_measures_every_variant_and_seed(world, t
 
 
 def test_a_growth_gives_one_curve_per_stage_and_one_for_its_monolithic_control(world, tmp_path):
-    from unicode_substrate.recipes.grow import grow, parse_grow_config
-    from unicode_substrate.recipes.semantics import members
+    from unicode_substrate.experiments.grow import grow, parse_grow_config
+    from unicode_substrate.experiments.semantics import members
 
     gcfg = parse_grow_config({"preset": "tiny-bit-64", "model": {**MODEL, "vocab_size": world["tokenizer"].vocab_size},
                               "stages": [1, 1], "steps_per_stage": [1, 1], "batch_size": 2, "eval_every": 0,

@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats as sp
 
-from unicode_substrate.recipes.stats import mean_interval, paired, p_text
+from unicode_substrate.experiments.stats import mean_interval, paired, p_text
 
 
 def test_interval_by_hand():
@@ -54,7 +54,7 @@ def test_one_seed_has_no_interval_and_constant_differences_have_no_spread():
 def test_docs_worked_example_is_what_the_report_prints():
     from pathlib import Path
 
-    from unicode_substrate.recipes.report import significance_sentence
+    from unicode_substrate.experiments.report import significance_sentence
 
     d = {"a": "a", "b": "b", "metric": "val bits/byte", **paired([1.5090, 1.5123, 1.5156], [1.5, 1.5, 1.5]).to_dict()}
     sentence = significance_sentence(d)
@@ -64,7 +64,7 @@ def test_docs_worked_example_is_what_the_report_prints():
 
 
 def test_multiple_comparison_note_counts_pairs_times_metrics():
-    from unicode_substrate.recipes.report import difference_lines
+    from unicode_substrate.experiments.report import difference_lines
 
     one = paired([1.0, 1.2, 1.1], [0.9, 1.0, 1.05]).to_dict()
     diffs = [{"a": "x", "b": "y", "metric": m, **one} for m in ("val loss", "val bits/byte", "arc-easy")]

@@ -22,8 +22,9 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("run",),
     ("export", "generate"),
     ("train", "eval"),
-    ("semantics",),  # measures runs and models (loads them as eval does); recipes compose it over folders of runs
-    ("recipes",),
+    ("data", "semantics"),  # data: text to token data (recipes, mixes, QA, contamination) with eval's readers;
+    # semantics: measures runs and models (loads them as eval does)
+    ("experiments",),  # compositions of runs: compare, grow, fuse, study
     ("cli", "__init__"),
     ("__main__",),  # python -m unicode_substrate: the CLI
 )
@@ -112,13 +113,13 @@ def test_the_import_graph_has_no_circles():
 
 def test_the_checker_sees_a_planted_upward_import(tmp_path):
     """The checks above can fail: an eval module that imported a recipe would be caught."""
-    src = "from unicode_substrate.recipes.compare import compare\n"
+    src = "from unicode_substrate.experiments.compare import compare\n"
     mods = _modules()
     fake = tmp_path / "fake.py"
     fake.write_text(src)
     found = _imports(fake, "unicode_substrate.eval.fake", set(mods))
-    assert "unicode_substrate.recipes.compare" in found
-    assert FLOOR[_part("unicode_substrate.recipes.compare")] > FLOOR[_part("unicode_substrate.eval.fake")]
+    assert "unicode_substrate.experiments.compare" in found
+    assert FLOOR[_part("unicode_substrate.experiments.compare")] > FLOOR[_part("unicode_substrate.eval.fake")]
 
 
 def test_the_contributing_guide_draws_these_floors():

@@ -12,7 +12,7 @@ from _train_helpers import TINY_MODEL, make_char_tokenizer, make_data, make_tabl
 from unicode_substrate.artifacts import manifest_sha256
 from unicode_substrate.cli import main
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.recipes.study import load_study, run_study
+from unicode_substrate.experiments.study import load_study, run_study
 
 
 def _study(tmp_path, data, table, **extra) -> str:
@@ -81,7 +81,7 @@ def test_study_files_are_checked(tmp_path, inputs):
 
 
 def test_interrupted_study_resumes_without_retraining(tmp_path, inputs, monkeypatch):
-    from unicode_substrate.recipes import compare as cmp
+    from unicode_substrate.experiments import compare as cmp
 
     data, table = inputs
     f = _study(tmp_path, data, table)
@@ -214,7 +214,7 @@ def test_fuse_study_scores_every_model_on_both_corpora(fused_study):
 
 
 def test_interrupted_fuse_study_resumes_without_retraining(tmp_path, fuse_inputs, fused_study, monkeypatch):
-    from unicode_substrate.recipes import compare as cmp
+    from unicode_substrate.experiments import compare as cmp
 
     f, whole = fused_study
     real, trained = cmp.train, []
@@ -240,7 +240,7 @@ def test_interrupted_fuse_study_resumes_without_retraining(tmp_path, fuse_inputs
 
 def test_a_study_retrains_what_it_cannot_verify_instead_of_reusing_it(tmp_path, inputs, monkeypatch):
     """A tampered summary, a flipped weight byte and a deleted final weight file: each run is trained again."""
-    from unicode_substrate.recipes import compare as cmp
+    from unicode_substrate.experiments import compare as cmp
 
     data, table = inputs
     f = _study(tmp_path, data, table)
@@ -278,7 +278,7 @@ def test_what_makes_a_run_unfinished(tmp_path, inputs):
 
 def test_a_built_input_is_reused_only_with_the_same_build_options(tmp_path):
     from unicode_substrate.artifacts import atomic_write_bytes
-    from unicode_substrate.recipes.study import _built
+    from unicode_substrate.experiments.study import _built
 
     builds = []
 

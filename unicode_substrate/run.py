@@ -162,7 +162,7 @@ def _build_gpt_lora_from_identity(identity: dict, table, backend: str):
 
 
 def _build_fused_from_identity(identity: dict, table, backend: str):
-    from unicode_substrate.model.fused import build_fused  # a fusion of experts (recipes/fuse.py)
+    from unicode_substrate.model.fused import build_fused  # a fusion of experts (experiments/fuse.py)
 
     return build_fused(identity, table, backend)
 

@@ -13,6 +13,6 @@ from unicode_substrate.cli.options import ranged
 @click.option("--force", is_flag=True, help="Replace an existing demo-qa folder.")
 def demo_qa(out, seed, force):
     """Make SQuAD v2 and BoolQ training files from the built-in corpus, for mixes/demo-mix.toml."""
-    from unicode_substrate.train.demo_qa import make_demo_qa
+    from unicode_substrate.data.demo_qa import make_demo_qa
 
     click.echo(f"wrote demo question-answering files to {make_demo_qa(out, seed=seed, force=force)}")

@@ -1,4 +1,4 @@
-"""``substrate grow`` and ``substrate fuse``: thin wrappers over unicode_substrate.recipes.grow and .fuse."""
+"""``substrate grow`` and ``substrate fuse``: thin wrappers over unicode_substrate.experiments.grow and .fuse."""
 
 from __future__ import annotations
 
@@ -28,14 +28,14 @@ from unicode_substrate.choices import FUSED_TRAINABLE
                    "intervals and a paired t-test; one seed replaces the config's seed.")
 def grow(config_path, data, table, out, from_run, resume, force, monolithic, device, progress, seeds):
     """Grow a model layer by layer: train, freeze, stack new blocks, repeat; report against a monolithic run."""
-    from unicode_substrate.recipes.grow import grow as run
-    from unicode_substrate.recipes.grow import load_grow_config
+    from unicode_substrate.experiments.grow import grow as run
+    from unicode_substrate.experiments.grow import load_grow_config
 
     gcfg = load_grow_config(config_path, device=device)
     report = run(gcfg, data, out, table=table, from_run=from_run, resume=resume, force=force, monolithic=monolithic,
                  progress=progress, inputs=(config_path,), seeds=seeds)
-    from unicode_substrate.recipes.compare import parse_seeds
-    from unicode_substrate.recipes.grow import FINAL_DIR
+    from unicode_substrate.experiments.compare import parse_seeds
+    from unicode_substrate.experiments.grow import FINAL_DIR
 
     many = parse_seeds(seeds) or []
     if len(many) > 1:  # one growth per seed, each with its own final model
@@ -56,7 +56,7 @@ def grow(config_path, data, table, out, from_run, resume, force, monolithic, dev
 @click.option("--force", is_flag=True, help="Replace an existing run in --out.")
 def fuse(experts, adapter, trainable, table, out, force):
     """Fuse runs into one model whose logits are the mean of theirs (or an adapter's mix)."""
-    from unicode_substrate.recipes.fuse import fuse as run
+    from unicode_substrate.experiments.fuse import fuse as run
 
     path = run(list(experts), out, adapter=adapter, trainable=trainable, table=table, force=force)
     click.echo(f"fused run written to {path}")

@@ -1,4 +1,4 @@
-"""``substrate plot``: a thin wrapper over unicode_substrate.recipes.plot.plot_runs."""
+"""``substrate plot``: a thin wrapper over unicode_substrate.experiments.plot.plot_runs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,6 @@ import click
 @click.option("--force", is_flag=True, help="Replace an existing PNG in --out.")
 def plot(runs, out, force):
     """Draw the loss curves (training and validation, by step and tokens) of one or more runs."""
-    from unicode_substrate.recipes.plot import plot_runs
+    from unicode_substrate.experiments.plot import plot_runs
 
     click.echo(f"loss curves written to {plot_runs(list(runs), out, force=force)}")

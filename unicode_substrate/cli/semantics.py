@@ -1,4 +1,4 @@
-"""``substrate semantics``: a thin wrapper over unicode_substrate.recipes.semantics."""
+"""``substrate semantics``: a thin wrapper over unicode_substrate.experiments.semantics."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def semantics(runs, hf_models, tables, tokenizer, groups, langs, templates, perm
               device, out, force, progress):
     """Where meaning lives: how well word groups separate at every level of each model, against chance."""
     from unicode_substrate.errors import SubstrateError
-    from unicode_substrate.recipes.semantics import semantics as measure
+    from unicode_substrate.experiments.semantics import semantics as measure
 
     levels = tsne_levels
     if tsne_levels not in (None, "all"):

@@ -1,4 +1,4 @@
-"""``substrate study``: a thin wrapper over unicode_substrate.recipes.study."""
+"""``substrate study``: a thin wrapper over unicode_substrate.experiments.study."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import click
               help="Progress: a bar on a terminal, else a line every 5 % of each run and at least every 30 s.")
 def study(study_file, out, scale, force, progress):
     """Run a study from one TOML file: inputs, variants x seeds, evaluation, report; resumable."""
-    from unicode_substrate.recipes.study import run_study
+    from unicode_substrate.experiments.study import run_study
 
     path = run_study(study_file, out, scale=scale, force=force, progress=progress)
     click.echo(path.read_text(encoding="utf-8").split("![results]")[0].rstrip())

@@ -122,7 +122,7 @@ def prepare(corpus, recipe, lang, tokenizer, out, val_every, bench_dir, tasks, r
     if recipe is not None:
         if corpus is not None or lang is not None or val_every is not None:
             raise SubstrateError("--recipe names its corpora, languages and val_every; give no --corpus, --lang or --val-every")
-        from unicode_substrate.recipes.mix import prepare_recipe
+        from unicode_substrate.data.recipe_prepare import prepare_recipe
 
         result = prepare_recipe(recipe, tokenizer, out, decontaminate=bench_dir,
                                 tasks=tasks.split(",") if tasks is not None else None, report_only=report_only,
@@ -134,7 +134,7 @@ def prepare(corpus, recipe, lang, tokenizer, out, val_every, bench_dir, tasks, r
     else:
         if bench_dir is not None or tasks is not None or report_only or dry_run:
             raise SubstrateError("--decontaminate, --tasks, --decontaminate-report-only and --dry-run go with --recipe")
-        from unicode_substrate.train.data import prepare as run
+        from unicode_substrate.data.prepare import prepare as run
 
         path = run(out, tokenizer, corpus=corpus, lang=lang, val_every=50 if val_every is None else val_every,
                    force=force, progress=_progress(progress), special_tokens=special_tokens)
@@ -230,13 +230,13 @@ def generate(run_dir, prompt, max_new_tokens, temperature, top_k, samples, seed,
 def compare(data, variants, out, force, eval_tasks, eval_data_dir, eval_protocol, eval_runs, eval_limit, seeds, config_path,
             model_set, progress, **kw):
     """Train variants on identical data, seed, schedule and steps; write a report with loss curves."""
-    from unicode_substrate.recipes.compare import compare as run
-    from unicode_substrate.recipes.compare import parse_variant
-    from unicode_substrate.recipes.report import report_tables
+    from unicode_substrate.experiments.compare import compare as run
+    from unicode_substrate.experiments.compare import parse_variant
+    from unicode_substrate.experiments.report import report_tables
 
     if (eval_tasks is None) != (eval_data_dir is None):
         raise SubstrateError("--eval-tasks and --eval-data-dir go together")
-    from unicode_substrate.recipes.compare import parse_seeds
+    from unicode_substrate.experiments.compare import parse_seeds
 
     seeds = parse_seeds(seeds)
     if seeds is not None and kw.get("seed") is not None:

@@ -1,6 +1,6 @@
 """The two pictures of ``substrate semantics``: separability over the levels, and a t-SNE map of one level.
 
-Both return a matplotlib figure; the caller saves it (``recipes.report.save_png``: atomic, no
+Both return a matplotlib figure; the caller saves it (``experiments.report.save_png``: atomic, no
 version stamp, so the same input gives the same bytes).
 """
 

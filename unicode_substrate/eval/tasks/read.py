@@ -8,7 +8,7 @@ Every JSON value, a JSONL line or one record of a release's big list (SQuAD, Tri
 HotpotQA, streamed by :func:`json_list` so that gigabyte files read in bounded memory), is
 decoded by the ``json`` module, with one rule for depth (Python's recursion limit, about 1,000
 levels) and a lone surrogate escape (``\\ud800`` without its pair) refused, as it is no
-character. The training readers (``recipes/qa.py``) read through the same functions.
+character. The training readers (``data/qa.py``) read through the same functions.
 """
 
 from __future__ import annotations

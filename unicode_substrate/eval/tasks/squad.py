@@ -3,7 +3,7 @@ the export (``id``, ``context``, ``question``, ``answers{text}``). The paper kee
 questions whose first answer has at most 8 characters and samples 256 of them.
 
 :func:`article_items` reads one article of the release and :func:`answerable` says which items
-have an answer; the training reader of ``train-v2.0.json`` (``recipes/qa.py``) uses both."""
+have an answer; the training reader of ``train-v2.0.json`` (``data/qa.py``) uses both."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from unicode_substrate.artifacts import atomic_write_bytes, canonical_json, manifest_sha256
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.schema import seed_dir
-from unicode_substrate.recipes.compare import Variant, check_variants, finished_run, _no_device
+from unicode_substrate.experiments.compare import Variant, check_variants, finished_run, _no_device
 from unicode_substrate.run import RUN_FILE, Run
 
 DATA_NAMES = ("a", "b", "tune")
@@ -70,7 +70,7 @@ def _expert_shas(experts: list[Run]) -> list[str]:
 
 def _fused(experts: list[Run], path: Path, adapter: bool, table, progress: bool) -> Run:
     """The fusion in ``path`` when it was made from these experts' checkpoints, else made now."""
-    from unicode_substrate.recipes.fuse import fuse
+    from unicode_substrate.experiments.fuse import fuse
 
     if (path / RUN_FILE).is_file():
         run = Run.load(path)
@@ -85,7 +85,7 @@ def _fused(experts: list[Run], path: Path, adapter: bool, table, progress: bool)
 
 def _tuned(init: Run, cfg, data: Path, path: Path, table, progress: bool, label: str) -> Run:
     """The adapter fusion trained further: kept when it started from ``init`` as it is and finished ``cfg``."""
-    from unicode_substrate.recipes import compare as cmp
+    from unicode_substrate.experiments import compare as cmp
     from unicode_substrate.train.init import hooks_for_init, load_init
 
     if (path / RUN_FILE).is_file():
@@ -134,7 +134,7 @@ def _score(run: Run, data: Path, cfg, device: str) -> dict:
 def run_fuse(study: dict, cfg, data: dict[str, Path], tables: dict[str, Path], out: Path, force: bool,
              progress: bool) -> tuple[dict, list, list[str]]:
     """Train, fuse, tune and score every seed into ``out``; returns (summary, differences, model order)."""
-    from unicode_substrate.recipes.stats import mean_interval, paired
+    from unicode_substrate.experiments.stats import mean_interval, paired
     from unicode_substrate.tokens import TokenData
 
     fuse = study["fuse"]
@@ -163,7 +163,7 @@ def run_fuse(study: dict, cfg, data: dict[str, Path], tables: dict[str, Path], o
                 print(f"seed {seed} ({j + 1}/{len(seeds)}): {v.name} on data {n}: {'kept (finished)' if run else 'training'}",
                       file=sys.stderr, flush=True)
             if run is None:
-                from unicode_substrate.recipes import compare as cmp
+                from unicode_substrate.experiments import compare as cmp
 
                 run = cmp.train(scfg, data[n], path, table=table, force=True, progress=progress,
                                 label=f"{v.name}, seed {seed}")

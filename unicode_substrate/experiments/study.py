@@ -5,7 +5,7 @@ to ``build`` it), the runs (``kind = "compare"``: variants; ``kind = "grow"``: a
 against its monolithic control), the seeds, the training options and the evaluation. One file
 holds every scale: the top level is shared, and ``[scales.NAME]`` holds what a scale changes,
 merged over it (tables merge key by key, everything else is replaced). ``--scale`` picks one
-(default ``cpu``). ``kind = "fuse"`` (recipes/fuse_study.py) trains two experts on two data sets
+(default ``cpu``). ``kind = "fuse"`` (experiments/fuse_study.py) trains two experts on two data sets
 ``[data.a]`` and ``[data.b]``, fuses them by the mean of their logits and by an adapter tuned on
 ``[data.tune]``, and scores every model on both validation splits.
 
@@ -92,7 +92,7 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
     kind = study.get("kind")
     if kind not in KINDS:
         raise SubstrateError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    from unicode_substrate.recipes.compare import parse_seeds
+    from unicode_substrate.experiments.compare import parse_seeds
 
     study["seeds"] = parse_seeds(study.get("seeds", [1]))
     _input(study.get("tokenizer", {}), f"{where}: tokenizer", TOKENIZER_BUILD)
@@ -107,7 +107,7 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
     train = study.get("train", {})
     check_keys(train, set(train) if isinstance(train, dict) else set(), f"{where}: train")
     if kind == "fuse":
-        from unicode_substrate.recipes.fuse_study import FUSE_KEYS, check_fuse_study
+        from unicode_substrate.experiments.fuse_study import FUSE_KEYS, check_fuse_study
 
         if "fuse" not in study:
             raise SubstrateError(f"{where}: a fuse study needs a [fuse] table (preset, table, tune)")
@@ -141,8 +141,8 @@ def load_study(path: str | Path, scale: str = "cpu") -> dict:
             raise SubstrateError(f"{where}: eval needs tasks and data_dir")
         if kind == "grow":
             raise SubstrateError(f"{where}: eval goes with compare studies (evaluate a growth's final run with substrate eval)")
-    if "semantics" in study:  # where word groups separate, level by level (recipes/semantics.py)
-        from unicode_substrate.recipes.semantics import check_study_semantics
+    if "semantics" in study:  # where word groups separate, level by level (experiments/semantics.py)
+        from unicode_substrate.experiments.semantics import check_study_semantics
 
         check_study_semantics(study["semantics"], f"{where}: semantics", kind)
     study["scale"] = scale
@@ -154,7 +154,7 @@ def _data_specs(study: dict, where: str) -> dict[str, dict]:
     data = study.get("data", {})
     if study.get("kind") != "fuse":
         return {"": data}
-    from unicode_substrate.recipes.fuse_study import DATA_NAMES
+    from unicode_substrate.experiments.fuse_study import DATA_NAMES
 
     check_keys(data, set(DATA_NAMES), f"{where}: data")
     missing = [n for n in DATA_NAMES if n not in data]
@@ -177,7 +177,7 @@ def _check_data_build(build: dict | None, where: str) -> None:
 
 def _demo_qa_recipe(root: Path, out: Path, build: dict) -> Path:
     """The recipe of a ``demo_qa`` data build, written beside ``out``; the demo-qa files built once in ``root``."""
-    from unicode_substrate.train.demo_qa import make_demo_qa
+    from unicode_substrate.data.demo_qa import make_demo_qa
 
     qa = root / "demo-qa"
     if not (qa / "manifest.json").is_file():
@@ -231,7 +231,7 @@ def _built(out: Path, spec: dict, what: str, build, progress: bool, tokenizer: P
 def _inputs(study: dict, out: Path, progress: bool) -> tuple[Path, dict[str, Path], Path | dict[str, Path]]:
     from unicode_substrate.render import render_table
     from unicode_substrate.tokenizer import build_tokenizer
-    from unicode_substrate.train.data import prepare
+    from unicode_substrate.data.prepare import prepare
 
     root = out / "inputs"
     tok = _built(root / "tokenizer", study.get("tokenizer", {}), "tokenizer",
@@ -241,11 +241,11 @@ def _inputs(study: dict, out: Path, progress: bool) -> tuple[Path, dict[str, Pat
               for name, spec in study.get("tables", {}).items()}
     def make_data(o, b):
         if "demo_qa" in b:
-            from unicode_substrate.recipes.mix import prepare_recipe
+            from unicode_substrate.data.recipe_prepare import prepare_recipe
 
             prepare_recipe(_demo_qa_recipe(root, o, b), tok, o, force=True, progress=progress)
         elif "recipe" in b:
-            from unicode_substrate.recipes.mix import prepare_recipe
+            from unicode_substrate.data.recipe_prepare import prepare_recipe
 
             prepare_recipe(b["recipe"], tok, o, force=True, progress=progress)
         else:
@@ -302,7 +302,7 @@ def _given(study: dict) -> list[Path]:
 def check_study(study: dict, cfg, where: str) -> None:
     """Every value training would refuse, checked before anything is built: each variant's preset and
     model fields, the growth schedule, the fusion's experts and tuning, the data recipes."""
-    from unicode_substrate.recipes.compare import Variant
+    from unicode_substrate.experiments.compare import Variant
 
     if study["kind"] == "compare":
         for v in study["variants"]:
@@ -311,7 +311,7 @@ def check_study(study: dict, cfg, where: str) -> None:
             except SubstrateError as e:
                 raise SubstrateError(f"{where}: variant {v['name']}: {e}") from None
     elif study["kind"] == "grow":
-        from unicode_substrate.recipes.grow import parse_grow_config
+        from unicode_substrate.experiments.grow import parse_grow_config
 
         parse_grow_config({**study.get("train", {}), **{k: v for k, v in study["grow"].items() if k != "table"}},
                           f"{where}: grow")
@@ -324,7 +324,7 @@ def check_study(study: dict, cfg, where: str) -> None:
     for name, spec in _data_specs(study, where).items():
         recipe = (spec.get("build") or {}).get("recipe")
         if recipe is not None:
-            from unicode_substrate.train.recipe import load_recipe
+            from unicode_substrate.data.recipe import load_recipe
 
             load_recipe(recipe)
 
@@ -361,12 +361,12 @@ def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -
     tok, tables, data = _inputs(study, out, progress)
     order = None
     if study["kind"] == "fuse":
-        from unicode_substrate.recipes.fuse_study import run_fuse
+        from unicode_substrate.experiments.fuse_study import run_fuse
 
         summary, diffs, order = run_fuse(study, cfg, data, tables, out / "fuse", force, progress)
         chance = {}
     elif study["kind"] == "compare":
-        from unicode_substrate.recipes.compare import Variant, compare
+        from unicode_substrate.experiments.compare import Variant, compare
 
         variants = [Variant(v["name"], v["preset"], tables[v["table"]] if v.get("table") else None, v.get("model"))
                     for v in study["variants"]]
@@ -377,7 +377,7 @@ def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -
         result = json.loads((out / "compare" / "compare.json").read_text(encoding="utf-8"))
         summary, diffs, chance = result["summary"], result["differences"], _chance(ev.get("tasks"))
     else:
-        from unicode_substrate.recipes.grow import grow, parse_grow_config
+        from unicode_substrate.experiments.grow import grow, parse_grow_config
 
         g = dict(study["grow"])
         table = tables[g.pop("table")] if g.get("table") else None
@@ -392,15 +392,15 @@ def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -
             summary, diffs = _one_growth(sub)
         chance = {}
     if study.get("semantics") is not None:
-        from unicode_substrate.recipes.semantics import study_semantics
+        from unicode_substrate.experiments.semantics import study_semantics
 
         study_semantics(study["semantics"], out / study["kind"], out / "semantics", progress)
     return write_results(out, study, summary, diffs, chance, order)
 
 
 def _one_growth(sub: Path) -> tuple[dict, list]:
-    from unicode_substrate.recipes.report import METRICS
-    from unicode_substrate.recipes.stats import mean_interval
+    from unicode_substrate.experiments.report import METRICS
+    from unicode_substrate.experiments.stats import mean_interval
 
     rec = json.loads((sub / "grow.json").read_text(encoding="utf-8"))
     rows = {"grown": rec["stages"][-1], **({"monolithic": rec["monolithic"]} if rec.get("monolithic") else {})}
@@ -417,7 +417,7 @@ def _chance(tasks) -> dict:
 
 def write_results(out: Path, study: dict, summary: dict, diffs: list[dict], chance: dict, order: list[str] | None = None) -> Path:
     """``results.md`` (metrics x variants, mean ± 95 % interval, chance) and ``results.png``."""
-    from unicode_substrate.recipes.report import _iv, difference_lines
+    from unicode_substrate.experiments.report import _iv, difference_lines
 
     order = order or [v["name"] for v in study.get("variants", [])] or ["grown", "monolithic"]
     names = [n for n in order if n in summary] + [n for n in summary if n not in order]
@@ -453,7 +453,7 @@ def _plot_results(path: Path, summary: dict, metrics: list[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from unicode_substrate.recipes.report import save_png
+    from unicode_substrate.experiments.report import save_png
 
     names = list(summary)
     fig, axes = plt.subplots(1, len(metrics), figsize=(max(4.5, 0.9 * len(names) + 2) * len(metrics), 4), squeeze=False)

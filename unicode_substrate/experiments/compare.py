@@ -3,7 +3,7 @@
 With several seeds every variant is trained once per seed (``runs/NAME/seed-S``). A seed sets the
 initialisation and the batch order together, and batches are a pure function of (seed, step), so
 the runs of two variants with the same seed saw the same batches: the report pairs them (mean
-difference, its 95 % interval and a paired t-test; ``recipes.stats``).
+difference, its 95 % interval and a paired t-test; ``experiments.stats``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from unicode_substrate.artifacts import check_not_input, output_lock
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.options import RANGES
 from unicode_substrate.schema import check_name, seed_dir
-from unicode_substrate.recipes.report import COMPARE_JSON, LOSS_CURVES_PNG, REPORT_MD, load_average, write_compare_report
+from unicode_substrate.experiments.report import COMPARE_JSON, LOSS_CURVES_PNG, REPORT_MD, load_average, write_compare_report
 from unicode_substrate.train.config import TrainConfig
 from unicode_substrate.run import Run
 from unicode_substrate.train.trainer import train

@@ -29,7 +29,7 @@ from unicode_substrate.options import check_range
 from unicode_substrate.schema import check_keys, check_name
 
 TEXT_FORMAT = "text"
-# Question-answering release formats (the readers live in unicode_substrate.recipes.qa, beside the eval prompts).
+# Question-answering release formats (the readers live in unicode_substrate.data.qa, beside the eval prompts).
 QA_FORMATS = ("squad", "boolq", "csqa", "arc", "triviaqa", "nq-open", "hotpotqa")
 FORMATS = (TEXT_FORMAT,) + QA_FORMATS
 DEFAULT_MAX_EPOCHS = 10.0

@@ -75,7 +75,7 @@ def _by_tokens(metrics: list[dict], per_step: int) -> list[dict]:
 
 def plot_runs(runs: list[str | Path], out: str | Path, force: bool = False) -> Path:
     """Write the loss curves of ``runs`` to the PNG file ``out``; returns ``out``."""
-    from unicode_substrate.recipes.report import plot_loss_curves
+    from unicode_substrate.experiments.report import plot_loss_curves
 
     out = Path(out)
     if not runs:

@@ -3,7 +3,7 @@
 A model is a run, a Hugging Face model directory, or a bare table (level 0 only). A folder of
 runs stands for all of them: every stage of a growth (and its monolithic control), every
 variant of a comparison, a study's comparison or growth. Where a variant was trained with
-several seeds, its curve is the mean over seeds with the 95 % t-interval of ``recipes.stats``.
+several seeds, its curve is the mean over seeds with the 95 % t-interval of ``experiments.stats``.
 The measures and their chance levels are ``semantics.measures``; the representations
 ``semantics.represent``.
 
@@ -68,9 +68,9 @@ def _join(prefix: str | None, name: str) -> str:
 
 def run_members(name: str | None, path: Path) -> list[Member]:
     """The runs of ``path``: a run, a growth (its stages and control, over seeds too), a comparison or a study."""
-    from unicode_substrate.recipes.compare import run_dir
-    from unicode_substrate.recipes.grow import FINAL_DIR, GROW_FILE, MONOLITHIC_DIR
-    from unicode_substrate.recipes.report import COMPARE_JSON
+    from unicode_substrate.experiments.compare import run_dir
+    from unicode_substrate.experiments.grow import FINAL_DIR, GROW_FILE, MONOLITHIC_DIR
+    from unicode_substrate.experiments.report import COMPARE_JSON
 
     if not path.is_dir():
         raise SubstrateError(f"{path} is not a directory (a run, a growth, a comparison or a study)", param="runs")
@@ -236,7 +236,7 @@ def _measure(ms, word_groups, tokenizer, permutations, neighbours, seed, tsne_le
 
 def curves(results: list[dict]) -> list[dict]:
     """Per model and language: each measure's mean over seeds (with its 95 % interval) and chance, level by level."""
-    from unicode_substrate.recipes.stats import mean_interval
+    from unicode_substrate.experiments.stats import mean_interval
 
     keyed: dict[tuple, list[dict]] = {}
     for e in results:
@@ -260,7 +260,7 @@ def curves(results: list[dict]) -> list[dict]:
 
 
 def _write(tmp: Path, results: list[dict], pictures: list, params: dict, seed: int) -> None:
-    from unicode_substrate.recipes.report import save_png
+    from unicode_substrate.experiments.report import save_png
     from unicode_substrate.semantics.pictures import separability_figure, tsne_figure
 
     cs = curves(results)
@@ -294,7 +294,7 @@ def _csv(results: list[dict]) -> bytes:
 
 
 def _p(p: float) -> str:
-    from unicode_substrate.recipes.stats import p_text
+    from unicode_substrate.experiments.stats import p_text
 
     return p_text(p)
 

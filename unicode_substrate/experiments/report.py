@@ -1,4 +1,4 @@
-"""The reports of recipes over runs: ``report.md`` and ``loss_curves.png`` for compare and grow.
+"""The reports of experiments over runs: ``report.md`` and ``loss_curves.png`` for compare and grow.
 
 One writer for both: a comparison sets variants side by side, a growth sets its stages beside
 the monolithic control. Both save their pictures through :func:`save_png` (byte-deterministic).
@@ -54,7 +54,7 @@ def _overall_tokens_per_s(rows: list[dict]) -> float | None:
 
 def write_seed_growth_report(out: Path, seeds: list[int], records: dict[int, dict], load=None) -> Path:
     """``report.md`` and ``seeds.json`` over growths of several seeds: grown against monolithic, paired by seed."""
-    from unicode_substrate.recipes.stats import mean_interval, paired
+    from unicode_substrate.experiments.stats import mean_interval, paired
 
     lines = ["# Growth over seeds", "",
              f"The same growth schedule run once per seed ({', '.join(map(str, seeds))}), each in `seed-S/` with its own "
@@ -336,7 +336,7 @@ def seed_statistics(results: list[dict], seeds: list[int]) -> tuple[dict, list[d
     benchmark column. Returns ``(summary, differences)``, both plain JSON."""
     from itertools import combinations
 
-    from unicode_substrate.recipes.stats import mean_interval, paired
+    from unicode_substrate.experiments.stats import mean_interval, paired
 
     names = list(dict.fromkeys(r["variant"] for r in results))
     by = {(r["variant"], r.get("seed")): r for r in results}
@@ -365,7 +365,7 @@ def _iv(d: dict | None, fmt: str) -> str:
 
 def difference_lines(diffs: list[dict], n: int) -> list[str]:
     """The paired-differences table and one sentence per validation metric, as report.md prints them."""
-    from unicode_substrate.recipes.stats import p_text
+    from unicode_substrate.experiments.stats import p_text
 
     lines = ["## Differences between variants (paired by seed)", "",
              f"For each pair, A − B over the {n} seeds: the mean paired difference, its 95 % t-interval and the two-sided "
@@ -402,7 +402,7 @@ def multiple_comparisons(diffs: list[dict]) -> list[str]:
 
 def significance_sentence(d: dict) -> str:
     """``a − b: +0.0123 bits/byte (95 % interval [...], p = ..., 3 seeds): significant at the 5 % level.``"""
-    from unicode_substrate.recipes.stats import p_text
+    from unicode_substrate.experiments.stats import p_text
 
     if d["p"] is None:
         return f"{d['a']} − {d['b']}: {d['diff_mean']:+.4f} {d['metric']} on one seed: no interval and no test."
@@ -507,7 +507,7 @@ def seed_benchmark_table(results: list[dict], summary: dict) -> list[str]:
 
 def aggregate_seeds(results: list[dict]) -> list[dict]:
     """One plotting entry per variant: the mean over seeds of every recorded step, with a 95 % band."""
-    from unicode_substrate.recipes.stats import mean_interval
+    from unicode_substrate.experiments.stats import mean_interval
 
     out = []
     for name in dict.fromkeys(r["variant"] for r in results):

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Iterator
 
 from unicode_substrate.errors import SubstrateError
-from unicode_substrate.train.mix import SourceInput, build_mix, format_plan
-from unicode_substrate.train.recipe import Recipe, Source, load_recipe
+from unicode_substrate.data.mix import SourceInput, build_mix, format_plan
+from unicode_substrate.data.recipe import Recipe, Source, load_recipe
 
 
 def source_input(source: Source) -> SourceInput:
     """The files of ``source`` (checked now, before any tokenizing) and its documents as text."""
     from unicode_substrate.corpus import builtin_documents, corpus_files, iter_documents
-    from unicode_substrate.recipes.qa import qa_documents, qa_files
+    from unicode_substrate.data.qa import qa_documents, qa_files
 
     if source.path is None:
         return SourceInput(source, (), lambda: iter(builtin_documents()))
@@ -60,7 +60,7 @@ def prepare_recipe(
     if report_only and decontaminate is None:
         raise SubstrateError("--decontaminate-report-only needs --decontaminate BENCH_DIR")
     if decontaminate is not None:
-        from unicode_substrate.recipes import contamination as c
+        from unicode_substrate.data import contamination as c
 
         index = c.build_index(decontaminate, tasks)
         index.dropped = not report_only

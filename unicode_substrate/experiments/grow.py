@@ -386,7 +386,7 @@ def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path 
     With several ``seeds`` each seed's growth goes to ``out/seed-S`` (and its own report), and
     ``out/report.md`` sets grown against monolithic, paired by seed (mean difference, interval, t-test).
     """
-    from unicode_substrate.recipes.compare import parse_seeds
+    from unicode_substrate.experiments.compare import parse_seeds
 
     seeds = parse_seeds(seeds)
     if seeds is not None and len(seeds) == 1:
@@ -420,7 +420,7 @@ def _grow_stages(gcfg: GrowConfig, data: Path, out: Path, table, base: _Base, re
     """Train every stage (skipping finished ones), the final run, the control and the report."""
     from unicode_substrate.train.hooks import Hooks
 
-    from unicode_substrate.recipes.report import load_average
+    from unicode_substrate.experiments.report import load_average
 
     load_start = load_average()
     previous, previous_sha, layers = base.weights, base.checkpoint_sha256, base.layers
@@ -461,7 +461,7 @@ def _grow_stages(gcfg: GrowConfig, data: Path, out: Path, table, base: _Base, re
         record["monolithic"] = {"run": MONOLITHIC_DIR, **(mono.summary() or {})}
     record["load_average"] = [load_start, load_average()]
     atomic_write_bytes(out / GROW_FILE, canonical_json(record))
-    from unicode_substrate.recipes.report import write_growth_report
+    from unicode_substrate.experiments.report import write_growth_report
 
     return write_growth_report(out, record)
 
@@ -471,7 +471,7 @@ def _grow_seeds(gcfg: GrowConfig, data: Path, out: Path, table, from_run, resume
     """One growth per seed under ``out/seed-S``, then the report over seeds."""
     import sys
 
-    from unicode_substrate.recipes.report import load_average, write_seed_growth_report
+    from unicode_substrate.experiments.report import load_average, write_seed_growth_report
 
     if out.exists() and any(out.iterdir()) and not (resume or force):
         raise SubstrateError(f"growth directory {out} already exists (use resume to continue it or force to start over)")

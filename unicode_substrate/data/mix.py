@@ -36,7 +36,7 @@ import numpy as np
 from unicode_substrate.artifacts import atomic_output_dir, check_output, sha256_file
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.tokens import BATCH_CHARS, KIND, DocumentEncoder, TokenWriter, check_special_tokens, dtype_for, is_val
-from unicode_substrate.train.recipe import SHARE_TOLERANCE, Recipe, Source
+from unicode_substrate.data.recipe import SHARE_TOLERANCE, Recipe, Source
 
 _SCAN_DOCS = 1 << 16  # documents read from a spool index at once
 
