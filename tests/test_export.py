@@ -204,7 +204,7 @@ def test_bad_inputs_are_one_line_and_write_nothing(runs, tmp_path):
     refused(["--run", str(run_dir), "--out", str(hf)], "already exists")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    refused(["--run", str(run_dir), "--out", str(tmp_path / "mine"), "--force"], "not an earlier export")
+    refused(["--run", str(run_dir), "--out", str(tmp_path / "mine"), "--force"], "not a unicode-substrate artifact")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     # an architecture with no exact GPT-NeoX equivalent
     fused = tmp_path / "fused"

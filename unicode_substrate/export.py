@@ -58,17 +58,6 @@ FILES = ExportFiles()
 _ROLES = SPECIAL_ROLES  # as our tokenizers name them (tokenizer/layout.py SPECIALS)
 
 
-def is_export(path: str | Path) -> bool:
-    """True when ``path`` is a directory this toolkit exported (its manifest says so)."""
-    path = Path(path)
-    if not (path / FILES.manifest).is_file():
-        return False
-    try:
-        return read_manifest(path).get("kind") == EXPORT_KIND
-    except SubstrateError:
-        return False
-
-
 def export(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None = None, dtype: str = "float32",
            force: bool = False, tokenizer: str | Path | None = None, table: str | Path | None = None) -> Path:
     """Write the run (its newest or the given checkpoint) as a Hugging Face GPT-NeoX directory."""
@@ -77,10 +66,7 @@ def export(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None =
     if dtype not in EXPORT_DTYPES:
         raise SubstrateError(f"export dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype!r}")
     out = Path(out)
-    if out.exists() and not force:
-        raise SubstrateError(f"output directory {out} already exists (an earlier export is replaced only when forced)")
-    if out.exists() and not is_export(out):
-        raise SubstrateError(f"{out} exists and is not an earlier export; refusing to replace it")
+    check_output(out, force=force, kind=EXPORT_KIND, inputs=[run_dir, checkpoint, tokenizer, table])  # before loading
     run = Run.load(run_dir)
     inputs = [run_dir, checkpoint, tokenizer, table, run.table_path, run.tokenizer_path]
     check_output(out, force=force, kind=EXPORT_KIND, inputs=inputs)  # never replace an input, before any work

@@ -110,8 +110,7 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
     for name, value in (("runs", runs), ("limit", limit), ("batch_size", batch_size), ("seed", seed),
                         ("temperature", temperature), ("top_k", top_k), ("fewshot", fewshot)):
         check_range(name, value)
-    if out.exists() and not force:
-        raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
+    check_output(out, force=force, kind="eval")  # the one refusal rule, before the benchmark files are read
     # Every benchmark file is read and checked before the model is loaded: bad input fails fast.
     paths = parse_task_paths(task_paths)
     tasks = benchmark_tasks(tasks, paths, task_files)
