@@ -150,7 +150,7 @@ def test_bad_input_is_one_line_and_writes_nothing(world, tmp_path):
         (["--texts", texts, "--tokenizer", f"t={tmp_path / 'none'}"], "neither a tokenizer directory"),
         (["--texts", texts, "--tokenizer", f"t={tok}", "--reference", bad_ref], "LanguageName"),
         (["--texts", texts, "--tokenizer", f"t={tmp_path / 'broken'}"], "cannot be loaded"),
-        (["--texts", tmp_path / "lone", "--tokenizer", f"t={hf}"], "document 2 of English holds a lone surrogate"),
+        (["--texts", tmp_path / "lone", "--tokenizer", f"t={hf}"], "docs.jsonl:2: a \\ud800-\\udfff escape without its pair"),
     ]
     for args, fragment in cases:
         one_line_error(run_cli("tokenizer-stats", *args, "--out", out, "--no-progress"), fragment)
