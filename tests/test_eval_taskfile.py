@@ -146,6 +146,14 @@ def test_generative_csv_task_file(tmp_path):
     ('name = "x"\n[fields]\nquestion = "q"\nanswer = "a"\n[prompt]\ntemplate = "{question}"\n',
      "a multiple-choice task needs choices"),
     ('name = "x"\n[fields]\nquestion = "q"\nanswer = "a"\nchoices = "c"\n[prompt]\ntemplate = "{nope}"\n',
+     "holds {nope}; only the plain fields"),
+    ('name = "x"\n[fields]\nquestion = "q"\nanswer = "a"\nchoices = "c"\n[prompt]\ntemplate = "{question.__class__}"\n',
+     "holds {question.__class__}"),  # Python internals: refused, not printed
+    ('name = "x"\n[fields]\nquestion = "q"\nanswer = "a"\nchoices = "c"\n[prompt]\ntemplate = "{question}{options}"\n'
+     'option = "{label.upper} {text}"\n', "holds {label.upper}"),  # would print a memory address
+    ('name = "x"\n[fields]\nquestion = "q"\nanswer = "a"\nchoices = "c"\n[prompt]\ntemplate = "{question!r}"\n',
+     "holds {question!r}"),
+    ('name = "x"\n[fields]\nquestion = "q"\nanswer = "a"\nchoices = "c"\n[prompt]\ntemplate = "{question"\n',
      "does not format"),
     ('name = "x"\n[fields]\nquestion = "q"\nanswer = "a"\nchoices = "c"\n[prompt]\ntemplate = "{question}"\n'
      'labels = "roman"\n', "labels must be one of native, letters, numbers"),
@@ -227,3 +235,27 @@ def test_out_never_replaces_a_benchmark_input(tmp_path):
         with pytest.raises(SubstrateError, match="(is also|holds) an input of this command"):
             evaluate(out, None if "task_files" in kw else "arc-easy", lm=CharModel(), runs=1, force=True, **kw)
     assert {p: p.read_bytes() for p in bench.rglob("*") if p.is_file()} == before
+
+
+def test_an_empty_generative_reference_is_refused_not_scored_100(tmp_path):
+    """"" is in every generation: a row whose reference is empty would score 100 % for any output."""
+    data = tmp_path / "capitals.csv"
+    data.write_text("country,capital\nFrance,Paris\nJapan,  \n", encoding="utf-8", newline="")
+    toml = tmp_path / "capitals.toml"
+    toml.write_text('name = "capitals"\nkind = "generative"\nfiles = ["capitals.csv"]\n[fields]\nquestion = "country"\n'
+                    'answer = "capital"\n[prompt]\ntemplate = "Q: {question}?\\nA:"\nscorer = "contains"\n',
+                    encoding="utf-8")
+    res = CliRunner().invoke(main, ["eval", "--task-file", str(toml), "--list-files"])
+    assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
+    assert "capitals.csv line 3: answer is empty" in res.output
+
+
+def test_a_task_path_for_a_task_not_evaluated_is_refused(tmp_path):
+    """--task-path NAME=FILE for a task that is not evaluated used to be ignored (the task read from --data-dir)."""
+    bench = tmp_path / "bench"
+    _write_arc(bench)
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps(ARC_ROWS[0]) + "\n", encoding="utf-8")
+    with pytest.raises(SubstrateError, match="the task paths name boolq, which is not among the tasks evaluated"):
+        evaluate(tmp_path / "ev", "arc-easy", bench, task_paths=[f"boolq={other}"], lm=CharModel())
+    assert not (tmp_path / "ev").exists()

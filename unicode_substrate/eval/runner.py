@@ -110,11 +110,17 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
     for name, value in (("runs", runs), ("limit", limit), ("batch_size", batch_size), ("seed", seed),
                         ("temperature", temperature), ("top_k", top_k), ("fewshot", fewshot)):
         check_range(name, value)
-    check_output(out, force=force, kind="eval")  # the one refusal rule, before the benchmark files are read
     # Every benchmark file is read and checked before the model is loaded: bad input fails fast.
     paths = parse_task_paths(task_paths)
+    given = [p for p in (data_dir, *paths.values(), *(task_files or ()), run, hf_model, checkpoint, tokenizer, table,
+                         *inputs) if p is not None]
+    check_output(out, force=force, kind="eval", inputs=given)  # the one refusal rule, before any file is read
     tasks = benchmark_tasks(tasks, paths, task_files)
     specs = resolve_tasks(tasks, task_files)
+    unused = sorted(set(paths) - {t.name for t in specs})
+    if unused:  # a path for a task that is not evaluated would be silently ignored
+        raise SubstrateError(f"the task paths name {', '.join(unused)}, which {'is' if len(unused) == 1 else 'are'} not "
+                             f"among the tasks evaluated ({', '.join(t.name for t in specs)})", param="task_path")
     inputs = [p for p in (data_dir, *paths.values(), *(task_files or ()), *(f for t in specs for f in t.listed_files),
                           run, hf_model, checkpoint, tokenizer, table, *inputs) if p is not None]
     if run is not None:

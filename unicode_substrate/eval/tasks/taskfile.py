@@ -29,6 +29,7 @@ text (or a list, whose first entry is scored).
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from pathlib import Path
 
@@ -81,11 +82,18 @@ class _Template:
     def __init__(self, where: str, template: str, option: str, fields: set[str]):
         self.template, self.option = template, option
         for text, allowed in ((template, fields), (option, {"label", "text"})):
+            fields_of = ", ".join("{" + k + "}" for k in sorted(allowed))
             try:
-                text.format(**{k: "" for k in allowed})
-            except (KeyError, IndexError, ValueError) as e:
-                raise SubstrateError(f"{where}: template {text!r} does not format ({e!r}); "
-                                     f"its fields are {', '.join('{' + k + '}' for k in sorted(allowed))}") from None
+                parts = list(string.Formatter().parse(text))
+            except ValueError as e:
+                raise SubstrateError(f"{where}: template {text!r} does not format ({e}); its fields are {fields_of}") from None
+            for _, name, spec, conversion in parts:
+                # Plain named fields only: an attribute or index ({question.__class__}, {label.upper}) would
+                # reach Python internals and print memory addresses, so samples would not be reproducible.
+                if name is not None and (name not in allowed or spec or conversion):
+                    shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+                    raise SubstrateError(f"{where}: template {text!r} holds {shown}; only the plain fields "
+                                         f"{fields_of} may appear") from None
 
     def __call__(self, item: Item) -> str:
         opts = "".join(self.option.format(label=label, text=text) for label, text in item.choices)
@@ -175,6 +183,8 @@ def load_task_file(path: str | Path) -> Task:
                 answer = answer[0]
             if not isinstance(answer, str):
                 raise RowError(f"answer {answer!r} is not a string (or a list of strings)")
+            if not answer.strip():  # "" is in every generation: an empty reference would always score 100 %
+                raise RowError("answer is empty; a generative reference must hold text")
         return Item(name, str(ident), question, answer, choices, context=context,
                     group=None if group is None else str(group))
 
