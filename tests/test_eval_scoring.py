@@ -129,6 +129,20 @@ def test_acc_norm_counts_characters_and_acc_bytes_utf8_bytes():
     assert rec["correct_bytes"] and not rec["correct_norm"]
 
 
+def test_an_empty_option_is_scored_as_lm_eval_divides_not_a_zero_division():
+    """An MMLU row may hold an empty option: lm-eval's numpy division makes its normalised score -inf
+    (never picked); ours gave a ZeroDivisionError."""
+    import numpy as np
+
+    item = Item(task="mmlu", id="e", question="q", answer="B", choices=(("A", ""), ("B", "yes"), ("C", "no")))
+    lls = {" ": -0.5, " yes": -2.0, " no": -3.0}
+    (rec,) = loglik.run_items(TableModel(lls), [item])
+    assert rec["chars"] == [0, 3, 2] and rec["pred"] == "A"  # raw log-likelihood: the empty option wins
+    with np.errstate(divide="ignore"):
+        ref = int(np.argmax(np.array([-0.5, -2.0, -3.0]) / np.array([0.0, 3.0, 2.0])))  # lm-eval's acc_norm
+    assert rec["pred_norm"] == "ABC"[ref] == "B" and rec["pred_bytes"] == "B"
+
+
 def test_wilson_interval_stays_inside_0_100():
     for k, n in ((0, 1), (1, 1), (0, 3), (3, 3), (1, 2), (5, 12)):
         lo, hi = loglik.wilson(k, n)

@@ -65,6 +65,14 @@ def _argmax(values: list[float]) -> int:
     return max(range(len(values)), key=lambda i: (values[i], -i))
 
 
+def _per(ll: float, length: int) -> float:
+    """``ll / length`` as lm-evaluation-harness's numpy division gives it: an empty choice (length 0) is
+    -inf for a negative log-likelihood, so it is never the normalised pick, instead of a ZeroDivisionError."""
+    if length:
+        return ll / length
+    return -math.inf if ll < 0 else (math.inf if ll > 0 else -math.inf)
+
+
 def run_items(lm, items: list[Item], batch_size: int = 16, progress=None, choices: str = "text") -> list[dict]:
     """Score every choice of every item; one sample record per item."""
     records = []
@@ -93,8 +101,8 @@ def record(item: Item, lls: list[float], choices: str = "text") -> dict:
     nbytes = [len(s.encode("utf-8")) for s in strings]
     labels = [label for label, _ in item.choices]
     pred = labels[_argmax(lls)]
-    pred_norm = labels[_argmax([ll / c for ll, c in zip(lls, chars)])]
-    pred_bytes = labels[_argmax([ll / b for ll, b in zip(lls, nbytes)])]
+    pred_norm = labels[_argmax([_per(ll, c) for ll, c in zip(lls, chars)])]
+    pred_bytes = labels[_argmax([_per(ll, b) for ll, b in zip(lls, nbytes)])]
     return {"protocol": "loglik", "task": item.task, "group": item.group, "id": item.id, "prompt": prompt(item),
             "answer": item.answer, "choices": labels, "continuations": [DELIMITER + s for s in strings],
             "loglik": lls, "chars": chars, "bytes": nbytes, "pred": pred, "pred_norm": pred_norm,
