@@ -95,3 +95,16 @@ def test_log_is_a_toml_key_and_a_train_option(tmp_path):
     (tmp_path / "t.toml").write_text('log = "csv"\nlog_every = 2\n')
     assert load_config(tmp_path / "t.toml").log == "csv"
     assert load_config(tmp_path / "t.toml", log="tensorboard").log == "tensorboard"
+
+
+def test_a_torn_csv_log_is_one_line_on_resume_and_left_as_it_was(tmp_path):
+    """A 200,000-character field (past the csv module's limit) or bytes that are not UTF-8: one line, file kept."""
+    from unicode_substrate.errors import SubstrateError
+    from unicode_substrate.train.loggers import CSV_FILE, _CSV
+
+    for body in (("step,loss\n1," + "9" * 200_000 + "\n").encode(), b"step,loss\n1,\xff\xfe\n"):
+        (tmp_path / CSV_FILE).write_bytes(body)
+        with pytest.raises(SubstrateError, match="cannot be read to resume it") as e:
+            _CSV(tmp_path, resume_step=1)
+        assert "\n" not in str(e.value)
+        assert (tmp_path / CSV_FILE).read_bytes() == body

@@ -91,8 +91,13 @@ class _CSV:
         self.path = out / CSV_FILE
         keep: list[dict] = []
         if resume_step is not None and self.path.exists():  # as metrics.jsonl: rows past the checkpoint go
-            with open(self.path, newline="", encoding="utf-8") as f:
-                keep = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resume_step]
+            try:
+                with open(self.path, newline="", encoding="utf-8") as f:
+                    keep = [r for r in csv.DictReader(f) if str(r.get("step", "")).isdecimal() and r["step"].isascii()
+                            and int(r["step"]) <= resume_step]
+            except (csv.Error, UnicodeDecodeError) as e:  # an edited or torn log: say so, and leave it as it is
+                raise SubstrateError(f"{self.path} cannot be read to resume it ({e}); move it aside to start "
+                                     "a new one") from None
         buf = io.StringIO()
         w = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n")
         w.writeheader()
