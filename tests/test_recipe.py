@@ -244,6 +244,14 @@ def test_tokens_target_repeats_short_sources_and_an_impossible_recipe_is_refused
     assert "epochs" in line and not (tmp_path / "bad").exists()
 
 
+def test_a_mix_larger_than_the_free_disk_is_refused_before_any_work(tmp_path, sources, tok):
+    """tokens = 2**63 - 1 would start writing an exabyte train.bin: the planned size meets the free disk first."""
+    huge = write_recipe(tmp_path, 'tokens = 9223372036854775807\n[[source]]\nname = "wiki"\npath = "wiki.jsonl"\n',
+                        "huge.toml")
+    one_line_error(prepare(huge, tok, tmp_path / "huge"), "GiB for train.bin alone", "GiB free")
+    assert not (tmp_path / "huge").exists() and not any(p.name.startswith(".huge") for p in tmp_path.iterdir())
+
+
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, sources, tok):
     res = prepare(full_recipe(tmp_path, sources), tok, tmp_path / "data", "--dry-run")
     assert res.exit_code == 0, res.output

@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 import os
 import sys
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -135,6 +136,18 @@ class _Progress:
             self.bar.close()
 
 
+def _check_free_disk(out: Path, need: int) -> None:
+    """Refuse a mix whose planned train.bin alone is larger than the free space where it would be written."""
+    where = out.absolute().parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if need > free:
+        raise SubstrateError(f"the recipe's training tokens need {need / 2**30:,.1f} GiB for train.bin alone, and "
+                             f"{where} has {free / 2**30:,.1f} GiB free; ask for fewer tokens or write elsewhere",
+                             param="out")
+
+
 def build_mix(
     out: str | Path | None,
     recipe: Recipe,
@@ -161,6 +174,8 @@ def build_mix(
     if not dry_run:
         check_output(out, force=force, kind=KIND, inputs=paths)  # refused before minutes of tokenizing
     tok = Tokenizer.load(tokenizer)
+    if not dry_run and recipe.tokens:
+        _check_free_disk(Path(out), recipe.tokens * dtype_for(tok.vocab_size).itemsize)
     encoder = DocumentEncoder(tok, special_tokens)
     try:
         if dry_run:
