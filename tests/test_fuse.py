@@ -95,3 +95,31 @@ def test_mismatched_experts_are_refused_in_one_line(experts, tmp_path):
     res = CliRunner().invoke(main, ["fuse", "--expert", str(a), "--out", str(tmp_path / "out")])
     assert res.exit_code == 2 and "at least two experts" in res.output and not (tmp_path / "out").exists()
     assert d.exists()
+
+
+def test_a_trainable_expert_is_named_as_such_not_as_a_hash_mismatch():
+    from types import SimpleNamespace
+
+    from unicode_substrate.choices import ARCH_GPT
+    from unicode_substrate.experiments.fuse import check_experts
+
+    def run(name, embedding):
+        return SimpleNamespace(path=name, architecture=ARCH_GPT, identity={},
+                               model_config=SimpleNamespace(embedding=embedding))
+
+    with pytest.raises(SubstrateError, match="expert b has a trainable embedding, not a frozen table"):
+        check_experts([run("a", "frozen"), run("b", "trainable")])
+
+
+def test_a_folder_of_runs_given_as_a_run_names_the_runs_inside(tmp_path):
+    from unicode_substrate.run import RUN_FILE, Run
+
+    for sub in ("final", "stages/1", "stages/2"):
+        (tmp_path / "grown" / sub).mkdir(parents=True)
+        (tmp_path / "grown" / sub / RUN_FILE).write_text("{}")
+    with pytest.raises(SubstrateError) as e:
+        Run.load(tmp_path / "grown")
+    assert f"it holds runs: give one of them, e.g. {tmp_path / 'grown' / 'final'}" in str(e.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SubstrateError, match=r"is not a training run \(no run.json\)$"):
+        Run.load(tmp_path / "empty")

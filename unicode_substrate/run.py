@@ -231,6 +231,17 @@ def read_metrics(run: str | Path) -> list[dict[str, Any]]:
     return [r for ln in text.splitlines() if (r := parse_metrics_line(ln)) is not None]
 
 
+def _runs_inside_hint(path: Path) -> str:
+    """A growth, comparison or study folder given where a run is wanted: name the runs inside it."""
+    if not path.is_dir():
+        return ""
+    found = sorted(p.parent for depth in range(1, 5) for p in path.glob("*/" * depth + RUN_FILE))
+    if not found:
+        return ""
+    shown = ", ".join(str(p) for p in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    return f"; it holds runs: give one of them, e.g. {shown}"
+
+
 @dataclass(frozen=True)
 class Run:
     """A run directory and its parsed ``run.json``; the one writer and the one reader of runs."""
@@ -257,7 +268,7 @@ class Run:
         path = Path(path)
         file = path / RUN_FILE
         if not file.is_file():
-            raise SubstrateError(f"{path} is not a training run (no {RUN_FILE})")
+            raise SubstrateError(f"{path} is not a training run (no {RUN_FILE}){_runs_inside_hint(path)}")
         try:
             raw = json.loads(file.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:

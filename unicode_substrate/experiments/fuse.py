@@ -28,6 +28,10 @@ def check_experts(runs: list[Run]) -> None:
     for r in runs:
         if r.architecture != ARCH_GPT:
             raise SubstrateError(f"expert {r.path} is a {r.architecture} model; fuse plain runs")
+    for r in runs:
+        if r.model_config.embedding != "frozen":  # say so, rather than that two table hashes differ
+            raise SubstrateError(f"expert {r.path} has a trainable embedding, not a frozen table; a fusion joins "
+                                 "experts trained on one shared frozen table")
     first = runs[0]
     for r in runs[1:]:
         for key, what in ((TOKENIZER_KEY, "tokenizer"), (TABLE_KEY, "frozen table")):
