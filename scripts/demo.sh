@@ -5,8 +5,9 @@
 # a 3-layer model grown block by block beside its monolithic control -> the two fused (mean of logits) ->
 # the tokenizer's characters per token on the corpus -> where word groups separate, level by level, in the
 # frozen and the trainable model.
-# Measured 2026-11-24 from a fresh clone of commit d96d4ca on the idle 2-core machine: 318 s for this script,
-# 6 min 43 s with the set-up; details in benchmarks/RESULTS.md, "End to end". STEPS=... sets the steps per variant,
+# Measured 2026-12-07 from a fresh clone of commit aeebe0f on the 2-core machine (short test runs beside it):
+# 453 s for this script, 9 min 2 s with the set-up; details in benchmarks/RESULTS.md, "End to end".
+# STEPS=... sets the steps per variant,
 # SEED_STEPS=... those of the multi-seed comparison (3 seeds x 2 variants).
 #
 # To add a stage: one `stage "what" "why"` line, then its commands through `run`; the stage
