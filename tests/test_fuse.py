@@ -104,11 +104,13 @@ def test_a_trainable_expert_is_named_as_such_not_as_a_hash_mismatch():
     from unicode_substrate.experiments.fuse import check_experts
 
     def run(name, embedding):
+        fields = {"vocab_size": 8, "embedding": embedding, "n_embed": 4}
         return SimpleNamespace(path=name, architecture=ARCH_GPT, identity={},
-                               model_config=SimpleNamespace(embedding=embedding))
+                               model_config=SimpleNamespace(embedding=embedding, to_dict=lambda: fields))
 
-    with pytest.raises(SubstrateError, match="expert b has a trainable embedding, not a frozen table"):
+    with pytest.raises(SubstrateError, match="expert b has a trainable embedding while another expert sits on a frozen"):
         check_experts([run("a", "frozen"), run("b", "trainable")])
+    check_experts([run("a", "trainable"), run("b", "trainable")])  # experts of one kind: no refusal here
 
 
 def test_a_folder_of_runs_given_as_a_run_names_the_runs_inside(tmp_path):

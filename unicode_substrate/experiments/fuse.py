@@ -28,10 +28,11 @@ def check_experts(runs: list[Run]) -> None:
     for r in runs:
         if r.architecture != ARCH_GPT:
             raise SubstrateError(f"expert {r.path} is a {r.architecture} model; fuse plain runs")
-    for r in runs:
-        if r.model_config.embedding != "frozen":  # say so, rather than that two table hashes differ
-            raise SubstrateError(f"expert {r.path} has a trainable embedding, not a frozen table; a fusion joins "
-                                 "experts trained on one shared frozen table")
+    kinds = {r.model_config.embedding for r in runs}
+    if "frozen" in kinds and len(kinds) > 1:  # say so, rather than that a table hash differs from None
+        r = next(r for r in runs if r.model_config.embedding != "frozen")
+        raise SubstrateError(f"expert {r.path} has a trainable embedding while another expert sits on a frozen "
+                             "table; fuse experts of one kind (all on one frozen table, or all trainable)")
     first = runs[0]
     for r in runs[1:]:
         for key, what in ((TOKENIZER_KEY, "tokenizer"), (TABLE_KEY, "frozen table")):
