@@ -117,10 +117,6 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
     check_output(out, force=force, kind="eval", inputs=given)  # the one refusal rule, before any file is read
     tasks = benchmark_tasks(tasks, paths, task_files)
     specs = resolve_tasks(tasks, task_files)
-    unused = sorted(set(paths) - {t.name for t in specs})
-    if unused:  # a path for a task that is not evaluated would be silently ignored
-        raise SubstrateError(f"the task paths name {', '.join(unused)}, which {'is' if len(unused) == 1 else 'are'} not "
-                             f"among the tasks evaluated ({', '.join(t.name for t in specs)})", param="task_path")
     inputs = [p for p in (data_dir, *paths.values(), *(task_files or ()), *(f for t in specs for f in t.listed_files),
                           run, hf_model, checkpoint, tokenizer, table, *inputs) if p is not None]
     if run is not None:
@@ -209,9 +205,10 @@ def check_benchmarks(tasks, data_dir, seed: int = 0, limit: int | None = None, f
     given = isinstance(tasks, (list, tuple)) and tasks and all(isinstance(t, Task) for t in tasks)
     specs = list(tasks) if given else resolve_tasks(tasks, task_files)
     paths = parse_task_paths(task_paths)
-    for name in paths:
-        if name not in {t.name for t in specs}:
-            raise SubstrateError(f"--task-path names {name}, which is not evaluated (--tasks)")
+    unused = sorted(set(paths) - {t.name for t in specs})
+    if unused:  # a path for a task that is not evaluated would be silently ignored
+        raise SubstrateError(f"the task paths name {', '.join(unused)}, which {'is' if len(unused) == 1 else 'are'} not "
+                             f"among the tasks evaluated ({', '.join(t.name for t in specs)})", param="task_path")
     for t in specs:
         check_fewshot(t, fewshot)
         check_split(t, split)
