@@ -259,3 +259,13 @@ def test_a_task_path_for_a_task_not_evaluated_is_refused(tmp_path):
     with pytest.raises(SubstrateError, match="the task paths name boolq, which is not among the tasks evaluated"):
         evaluate(tmp_path / "ev", "arc-easy", bench, task_paths=[f"boolq={other}"], lm=CharModel())
     assert not (tmp_path / "ev").exists()
+
+
+def test_list_files_refuses_a_task_path_for_a_task_not_listed(tmp_path):
+    """eval --list-files --tasks arc-easy --task-path boolq=FILE listed arc-easy and said nothing of boolq."""
+    bench = tmp_path / "bench"
+    arc = _write_arc(bench)
+    res = CliRunner().invoke(main, ["eval", "--tasks", "arc-easy", "--data-dir", str(bench), "--task-path",
+                                    f"boolq={arc}", "--list-files"])
+    assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
+    assert "the task paths name boolq, which is not among the tasks evaluated (arc-easy)" in res.output

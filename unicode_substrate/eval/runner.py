@@ -8,8 +8,7 @@ from unicode_substrate.artifacts import check_output, sha256_file
 from unicode_substrate.choices import EVAL_PROTOCOLS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval import loglik, paper, results_txt
-from unicode_substrate.options import check_range, device_available
-from unicode_substrate.options import parse_named
+from unicode_substrate.options import check_range, device_available, parse_named
 from unicode_substrate.eval.loglik import settings as loglik_settings
 from unicode_substrate.eval.report import write_eval_dir
 from unicode_substrate.eval.tasks import (ALIASES, SQUAD_ITEMS, SQUAD_MAX_ANSWER_CHARS, TASKS, TRANSLATION_PAIRS, Item, Task,
@@ -197,6 +196,14 @@ def _record_name(path: Path, data_dir: Path | None) -> str:
     return str(path)
 
 
+def check_paths_evaluated(paths: dict, specs: list[Task]) -> None:
+    """Refuse a task path for a task that is not evaluated: it would be silently ignored."""
+    unused = sorted(set(paths) - {t.name for t in specs})
+    if unused:
+        raise SubstrateError(f"the task paths name {', '.join(unused)}, which {'is' if len(unused) == 1 else 'are'} not "
+                             f"among the tasks evaluated ({', '.join(t.name for t in specs)})", param="task_path")
+
+
 def check_benchmarks(tasks, data_dir, seed: int = 0, limit: int | None = None, fewshot: int = 0,
                      split: str | None = None, task_paths=None, task_files=()
                      ) -> tuple[dict[str, list[Item]], dict[str, str], dict[str, str]]:
@@ -205,10 +212,7 @@ def check_benchmarks(tasks, data_dir, seed: int = 0, limit: int | None = None, f
     given = isinstance(tasks, (list, tuple)) and tasks and all(isinstance(t, Task) for t in tasks)
     specs = list(tasks) if given else resolve_tasks(tasks, task_files)
     paths = parse_task_paths(task_paths)
-    unused = sorted(set(paths) - {t.name for t in specs})
-    if unused:  # a path for a task that is not evaluated would be silently ignored
-        raise SubstrateError(f"the task paths name {', '.join(unused)}, which {'is' if len(unused) == 1 else 'are'} not "
-                             f"among the tasks evaluated ({', '.join(t.name for t in specs)})", param="task_path")
+    check_paths_evaluated(paths, specs)
     for t in specs:
         check_fewshot(t, fewshot)
         check_split(t, split)
@@ -235,6 +239,7 @@ def list_files(tasks, data_dir, fewshot: int = 0, split: str | None = None, task
     listing_all = not tasks and not task_files
     specs = list(TASKS.values()) if listing_all else resolve_tasks(tasks, task_files)
     paths = parse_task_paths(task_paths)
+    check_paths_evaluated(paths, specs)
     lines = []
     for t in specs:
         try:
