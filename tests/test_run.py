@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -209,3 +210,18 @@ def test_force_never_replaces_an_input_or_another_kind(tmp_path):
     with pytest.raises(SubstrateError, match="holds an input"):
         train(cfg, data, tmp_path, table=table, force=True, progress=False)
     assert _tree(a.path) == kept
+
+
+def test_record_files_are_read_by_one_reader_that_names_file_and_kind(tmp_path):
+    """run.json, summary.json, grow.json and manifests: a torn, deep or non-object file is one line."""
+    from unicode_substrate.artifacts import read_json_object
+
+    for body, words in (("{broken", "is not valid JSON"), ("[" * 100_000 + "]" * 100_000, "is not valid JSON"),
+                        ("[1, 2]", "is not a growth record (not a JSON object)"), (b"\xff", "is not valid JSON")):
+        f = tmp_path / "grow.json"
+        f.write_bytes(body if isinstance(body, bytes) else body.encode())
+        with pytest.raises(SubstrateError, match=re.escape(words)) as e:
+            read_json_object(f, "growth record")
+        assert str(f) in str(e.value) and "\n" not in str(e.value)
+    (tmp_path / "grow.json").write_text('{"stages": []}')
+    assert read_json_object(tmp_path / "grow.json", "growth record") == {"stages": []}

@@ -491,6 +491,21 @@ def write_manifest(directory: str | os.PathLike, kind: str, schema_version: int,
     return manifest
 
 
+def read_json_object(file: str | os.PathLike, what: str) -> dict:
+    """A record file that holds one JSON object (run.json, summary.json, grow.json, a manifest, ...);
+    one line naming the file and ``what`` when it cannot be read, is not JSON, or is not an object."""
+    file = Path(file)
+    try:
+        value = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise SubstrateError(f"cannot read {file}: {e.strerror or e}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise SubstrateError(f"{file} is not valid JSON ({str(e)[:80]}); the {what} is corrupt") from None
+    if not isinstance(value, dict):
+        raise SubstrateError(f"{file} is not a {what} (not a JSON object)")
+    return value
+
+
 def read_manifest(directory: str | os.PathLike) -> dict:
     """Read ``manifest.json`` without checking file hashes."""
     path = Path(directory) / MANIFEST_NAME
@@ -498,11 +513,8 @@ def read_manifest(directory: str | os.PathLike) -> dict:
         raise SubstrateError(f"{directory} is not a directory")
     if not path.is_file():
         raise SubstrateError(f"{directory} has no {MANIFEST_NAME}: not a unicode-substrate artifact, or an unfinished write")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SubstrateError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(manifest, dict) or "files" not in manifest or "kind" not in manifest:
+    manifest = read_json_object(path, "manifest")
+    if "files" not in manifest or "kind" not in manifest:
         raise SubstrateError(f"{path} is not a unicode-substrate manifest")
     return manifest
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-from unicode_substrate.artifacts import PACKAGE, atomic_output_dir, atomic_write_bytes, canonical_json, resolve_recorded
+from unicode_substrate.artifacts import (PACKAGE, atomic_output_dir, atomic_write_bytes, canonical_json, read_json_object,
+                                         resolve_recorded)
 from unicode_substrate.choices import ARCH_FUSED, ARCH_GPT, ARCH_GPT_LORA
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig
@@ -269,13 +270,7 @@ class Run:
         file = path / RUN_FILE
         if not file.is_file():
             raise SubstrateError(f"{path} is not a training run (no {RUN_FILE}){_runs_inside_hint(path)}")
-        try:
-            raw = json.loads(file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-            raise SubstrateError(f"{file} is not valid JSON: {e}") from None
-        except OSError as e:
-            raise SubstrateError(f"cannot read {file}: {e.strerror or e}") from None
-        return cls(path, RunRecord.from_dict(raw, str(file)))
+        return cls(path, RunRecord.from_dict(read_json_object(file, "run record"), str(file)))
 
     @staticmethod
     def write(directory: str | Path, record: RunRecord, summary: dict | None = None) -> None:
@@ -370,13 +365,7 @@ class Run:
         file = self.path / SUMMARY_FILE
         if not file.is_file():
             return None
-        try:
-            summary = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-            raise SubstrateError(f"{file} cannot be read ({e}); the run's summary is corrupt") from None
-        if not isinstance(summary, dict):
-            raise SubstrateError(f"{file} is not a run summary (not a JSON object)")
-        return summary
+        return read_json_object(file, "run summary")
 
     def unfinished(self, steps: int | None = None) -> str | None:
         """Why this run is not a finished training, in words; None when it is. The one rule every reader uses.

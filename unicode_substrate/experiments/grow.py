@@ -25,7 +25,6 @@ with seed ``seed + k - 1`` and has its own warmup and cosine schedule over its s
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 
 from unicode_substrate.artifacts import (PACKAGE, atomic_output_dir, atomic_write_bytes, canonical_json, check_not_input,
                                          clear_stale, leftover_of, manifest_sha256,
-                                         output_lock, recorded_path, resolve_recorded)
+                                         output_lock, read_json_object, recorded_path, resolve_recorded)
 from unicode_substrate.choices import ARCH_GPT, ARCH_GPT_LORA, GROW_INIT, GROW_TRAINABLE, LORA_ON
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.model.config import ModelConfig
@@ -348,13 +347,7 @@ def _prepare_dir(out: Path, record: dict, resume: bool, force: bool, inputs: tup
 
 
 def _read_record(file: Path) -> dict:
-    try:
-        record = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise SubstrateError(f"{file} cannot be read ({e}); the growth record is corrupt") from None
-    if not isinstance(record, dict):
-        raise SubstrateError(f"{file} is not a growth record (not a JSON object)")
-    return record
+    return read_json_object(file, "growth record")
 
 
 def _run_stage(cfg: TrainConfig, data: Path, out: Path, table, progress: bool, hooks=None, label: str = "train") -> Run:

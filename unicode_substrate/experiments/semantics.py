@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from unicode_substrate.artifacts import (PACKAGE, artifact_kind, atomic_output_dir, atomic_write_bytes, canonical_json,
-                                         check_output, write_manifest)
+                                         check_output, read_json_object, write_manifest)
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.schema import check_keys
 from unicode_substrate.semantics.measures import MEASURES, NEIGHBOURS, PERMUTATIONS, TITLES
@@ -84,7 +83,7 @@ def run_members(name: str | None, path: Path) -> list[Member]:
         raise SubstrateError(f"study {path} holds no comparison or growth yet (or is a fusion study): nothing to measure",
                              param="runs")
     if (path / COMPARE_JSON).is_file():
-        record = json.loads((path / COMPARE_JSON).read_text(encoding="utf-8"))
+        record = read_json_object(path / COMPARE_JSON, "comparison record")
         seeds = record.get("seeds") or [None]
         many = len(seeds) > 1
         return [Member(_check_name(_join(name, v["variant"])), v.get("seed") if many else None, "run",
@@ -95,7 +94,7 @@ def run_members(name: str | None, path: Path) -> list[Member]:
     if growths:
         out = []
         for seed, g in growths.items():
-            record = json.loads((g / GROW_FILE).read_text(encoding="utf-8"))
+            record = read_json_object(g / GROW_FILE, "growth record")
             for s in record.get("stages", []):
                 out.append(Member(_check_name(_join(name, f"stage-{s['stage']}")), seed, "run", g / s["run"]))
             if record.get("monolithic"):
