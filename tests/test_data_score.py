@@ -74,14 +74,23 @@ def test_bad_input_is_one_line(setup, tmp_path):
     assert not out.exists()
 
 
-def test_a_grown_model_scores_what_its_last_stage_said(setup, tmp_path):
+def _grow_config(setup, tmp_path, layers: int):
+    """A growth schedule of ``layers`` one-block stages of 2 steps, on the setup run's model shape."""
     from unicode_substrate.run import Run
 
     m = Run.load(setup["run"]).model_config.to_dict()
     fields = {k: m[k] for k in ("vocab_size", "d_model", "n_head", "context", "n_embed")}
     cfg = tmp_path / "grow.toml"
-    cfg.write_text('preset = "tiny-glyph"\ndevice = "cpu"\nbatch_size = 2\nstages = [1, 1]\nsteps_per_stage = [2, 2]\n'
-                   f"model = {{ n_layer = 2, {', '.join(f'{k} = {v}' for k, v in fields.items())} }}\n")
+    cfg.write_text(f'preset = "tiny-glyph"\ndevice = "cpu"\nbatch_size = 2\nstages = {[1] * layers}\n'
+                   f"steps_per_stage = {[2] * layers}\n"
+                   f"model = {{ n_layer = {layers}, {', '.join(f'{k} = {v}' for k, v in fields.items())} }}\n")
+    return cfg
+
+
+def test_a_grown_model_scores_what_its_last_stage_said(setup, tmp_path):
+    from unicode_substrate.run import Run
+
+    cfg = _grow_config(setup, tmp_path, layers=2)
     r = run_cli("grow", "--config", cfg, "--data", setup["data"], "--table", setup["root"] / "table",
                 "--out", tmp_path / "g", "--no-monolithic", "--no-progress")
     assert r.exit_code == 0, r.output
@@ -151,13 +160,7 @@ def test_data_tokens_below_the_first_document_scores_that_document_as_its_help_s
 
 
 def test_grow_over_seeds_names_the_final_folders_that_exist(setup, tmp_path):
-    from unicode_substrate.run import Run
-
-    m = Run.load(setup["run"]).model_config.to_dict()
-    fields = {k: m[k] for k in ("vocab_size", "d_model", "n_head", "context", "n_embed")}
-    cfg = tmp_path / "grow.toml"
-    cfg.write_text('preset = "tiny-glyph"\ndevice = "cpu"\nbatch_size = 2\nstages = [1]\nsteps_per_stage = [2]\n'
-                   f"model = {{ n_layer = 1, {', '.join(f'{k} = {v}' for k, v in fields.items())} }}\n")
+    cfg = _grow_config(setup, tmp_path, layers=1)
     r = run_cli("grow", "--config", cfg, "--data", setup["data"], "--table", setup["root"] / "table",
                 "--out", tmp_path / "g", "--no-progress", "--seeds", "1,2")
     assert r.exit_code == 0, r.output
