@@ -162,7 +162,7 @@ def measure_one(enc: _Encoder, docs: list[str], nbytes: np.ndarray | None = None
     n = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     chars = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
     if nbytes is None:
-        nbytes = _utf8_sizes("the language", docs)
+        nbytes = _utf8_sizes(docs)
     ok = n > 0
     cpt, bpt = chars[ok] / n[ok], nbytes[ok] / n[ok]
     every = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
@@ -178,14 +178,9 @@ def measure_one(enc: _Encoder, docs: list[str], nbytes: np.ndarray | None = None
     )
 
 
-def _utf8_sizes(lang: str, docs: list[str]) -> np.ndarray:
-    """UTF-8 bytes of every document; a lone surrogate (JSON can spell one) is refused in one line."""
-    try:
-        return np.fromiter((len(d.encode("utf-8")) for d in docs), dtype=np.int64, count=len(docs))
-    except UnicodeEncodeError as e:
-        k = next(k for k, d in enumerate(docs) if any(0xD800 <= ord(c) < 0xE000 for c in d))
-        raise SubstrateError(f"document {k + 1} of {lang} holds a lone surrogate at index {e.start}: not a Unicode "
-                             f"scalar value", param="texts") from None
+def _utf8_sizes(docs: list[str]) -> np.ndarray:
+    """UTF-8 bytes of every document (the corpus reader has refused lone surrogates, so every one encodes)."""
+    return np.fromiter((len(d.encode("utf-8")) for d in docs), dtype=np.int64, count=len(docs))
 
 
 def _encoders(tokenizers) -> list[_Encoder]:
@@ -200,7 +195,7 @@ def measure(tokenizers, texts: str | Path | None = None, progress: bool = False)
     encoders = _encoders(tokenizers)
     try:
         docs, empty = read_texts(texts)
-        sizes = {lang: _utf8_sizes(lang, lang_docs) for lang, lang_docs in docs.items()}  # every text checked first
+        sizes = {lang: _utf8_sizes(lang_docs) for lang, lang_docs in docs.items()}
         cells = {}
         with Progress(len(docs) * len(encoders), "tokenizer-stats", enabled=progress, unit="pair") as bar:
             for lang, lang_docs in docs.items():
