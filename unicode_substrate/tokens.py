@@ -6,11 +6,11 @@ the token end and the cumulative UTF-8 byte end of every validation document, so
 byte can be computed exactly over any whole-document prefix) and ``manifest.json`` (kind
 ``tokens``: tokenizer identity, token and byte counts, sha256 of every file).
 
-``substrate prepare --corpus`` (train/data.py) and ``--recipe`` (train/mix.py) both turn text into
+``substrate prepare --corpus`` (data/prepare.py) and ``--recipe`` (data/mix.py) both turn text into
 ids with :class:`DocumentEncoder` and write with :class:`TokenWriter`, so a literal ``</s>`` in the
 text means the same in both. Training validation (train/trainer.py) and ``eval --data``
 (eval/data_score.py) both cut the validation prefix with :func:`window_batch` and report
-:func:`bits_per_byte`.
+:func:`val_score`.
 
 Batches are a pure function of (seed, step): resuming or changing the number of processes
 never changes which sequences an optimizer step sees.
