@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from _eval_helpers import make_run, write_export, write_original
-from unicode_substrate.choices import EVAL_TASKS
+from unicode_substrate.eval.tasks import TASKS as EVAL_TASKS
 from unicode_substrate.cli import main
 
 ALL = ",".join(EVAL_TASKS)

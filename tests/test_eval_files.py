@@ -124,12 +124,29 @@ def test_task_path_points_a_task_at_a_file_or_folder(releases, tmp_path):
         load_task("arc-easy", tmp_path, task_path=tmp_path / "nowhere")
 
 
-def test_the_registry_holds_the_cli_task_list():
-    from unicode_substrate.choices import EVAL_TASKS
+def test_a_benchmark_is_one_module_the_registry_finds(tmp_path, monkeypatch):
     from unicode_substrate.eval.tasks import TASKS
+    from unicode_substrate.eval.tasks.registry import discover
 
-    assert tuple(TASKS) == EVAL_TASKS  # the CLI's import-light list and the Task records agree
+    assert list(TASKS) == ["mmlu", "arc-easy", "arc-challenge", "csqa", "squad", "translation", "boolq"]  # the paper's order
     assert all(t.name == name and t.reader and t.prompt and t.scorer and t.metric for name, t in TASKS.items())
+    # a package holding one more module with a Task: found, placed by its order, and nothing else lists it
+    package = tmp_path / "more_tasks"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text("X = 1\n")
+    (package / "newbench.py").write_text(
+        "from unicode_substrate.eval.tasks.boolq import BOOLQ\n"
+        "import dataclasses\n"
+        "NEW = dataclasses.replace(BOOLQ, name='newbench', paper_name=None, order=0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = discover("more_tasks")
+    assert list(found) == ["newbench", "boolq"]  # BOOLQ imported there counts as the same task, once
+    (package / "clash.py").write_text(
+        "from unicode_substrate.eval.tasks.boolq import BOOLQ\nimport dataclasses\n"
+        "OTHER = dataclasses.replace(BOOLQ, order=3)\n")
+    with pytest.raises(RuntimeError, match="two built-in tasks are named 'boolq'"):
+        discover("more_tasks")
 
 
 def test_lm_eval_names_are_aliases():

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from _eval_helpers import ARC, PAIRS, SUBJECTS, write_export, write_original
-from unicode_substrate.choices import EVAL_TASKS
+from unicode_substrate.eval.tasks import TASKS as EVAL_TASKS
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval.prompts import prompt
 from unicode_substrate.eval.tasks import Item, load_task, parse_tasks, select

@@ -118,7 +118,7 @@ PASSAGES = {
 
 def test_every_benchmark_in_its_official_layout_is_checked_and_a_planted_passage_of_each_is_dropped(tmp_path):
     from _eval_helpers import unpack_releases
-    from unicode_substrate.choices import EVAL_TASKS
+    from unicode_substrate.eval.tasks import TASKS as EVAL_TASKS
     from unicode_substrate.tokenizer import Tokenizer
 
     bench = unpack_releases(tmp_path / "bench", PASSAGES)

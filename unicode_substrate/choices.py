@@ -81,7 +81,5 @@ EVAL_TEMPERATURE = 1.0
 EVAL_TOP_K = 50
 
 # --- evaluation (substrate eval) --------------------------------------------------------------
-# Benchmark names, each read from the folder of that name under the benchmark data directory.
-EVAL_TASKS: tuple[str, ...] = ("mmlu", "arc-easy", "arc-challenge", "csqa", "squad", "translation", "boolq")
 EVAL_PROTOCOLS: tuple[str, ...] = ("paper", "loglik", "both")
 DEFAULT_EVAL_PROTOCOL = "both"

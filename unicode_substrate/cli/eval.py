@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from unicode_substrate.cli.options import ranged
-from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVAL_TASKS, EVAL_TEMPERATURE, EVAL_TOP_K
+from unicode_substrate.choices import DEFAULT_EVAL_PROTOCOL, EVAL_PROTOCOLS, EVAL_TEMPERATURE, EVAL_TOP_K
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.eval.tasks.registry import ALIASES, TASKS  # no torch: the help lists them
 
-LM_EVAL_ALIASES = "arc_easy, arc_challenge, commonsense_qa, boolq, squadv2, mmlu"
 # Options that only shape benchmark scoring: with --data and no benchmark they would do nothing, so they are refused.
 BENCHMARK_OPTIONS = ("data_dir", "split", "protocol", "runs", "temperature", "top_k", "bos", "limit", "seed", "fewshot",
                      "loglik_choices")
@@ -29,7 +29,7 @@ def _given(ctx: click.Context, names) -> list[str]:
 @click.option("--tokenizer", type=click.Path(), default=None, help="Tokenizer directory (default: the run's).")
 @click.option("--table", type=click.Path(), default=None, help="Table directory (default: the run's).")
 @click.option("--tasks", default=None, metavar="T1,T2,...",
-              help=f"Comma-separated: {', '.join(EVAL_TASKS)} (lm-eval's names {LM_EVAL_ALIASES} work too), or the "
+              help=f"Comma-separated: {', '.join(TASKS)} (lm-eval's names {', '.join(ALIASES)} work too), or the "
                    "names of --task-file tasks (default: the --task-file tasks; with --list-files, every task).")
 @click.option("--data-dir", type=click.Path(), default=None,
               help="Folder where the benchmarks' official downloads were unpacked (or one sub-folder per task).")

@@ -5,7 +5,7 @@ task's files where the official downloads were unpacked, ``task`` defines the ``
 ``mmlu``, ``arc``, ``csqa``, ``squad``, ``boolq`` and ``translation`` are the built-in
 benchmarks, ``registry`` names them (with lm-evaluation-harness's names as aliases), ``load``
 reads a task's evaluated items, and ``taskfile`` builds a ``Task`` from a user's TOML file.
-Adding a benchmark is one module here and one line in ``registry``.
+Adding a benchmark is one module here: ``registry`` finds every ``Task`` its modules define.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from unicode_substrate.eval.tasks.task import Files, Task, exports
 VALIDATION, TEST = ("validation", "valid", "val", "dev"), ("test",)
 
 
-def _arc(name: str, release: str, alias: str, paper_name: str) -> Task:
+def _arc(name: str, release: str, alias: str, paper_name: str, order: int) -> Task:
     return Task(
         name=name,
         files=Files(
@@ -35,9 +35,10 @@ def _arc(name: str, release: str, alias: str, paper_name: str) -> Task:
         splits=("validation", "test"),
         aliases=(alias,),
         paper_name=paper_name,
+        order=order,
         description=f"ARC {release[4:]}",
     )
 
 
-ARC_EASY = _arc("arc-easy", "ARC-Easy", "arc_easy", "ARC-e")
-ARC_CHALLENGE = _arc("arc-challenge", "ARC-Challenge", "arc_challenge", "ARC-c")
+ARC_EASY = _arc("arc-easy", "ARC-Easy", "arc_easy", "ARC-e", order=2)
+ARC_CHALLENGE = _arc("arc-challenge", "ARC-Challenge", "arc_challenge", "ARC-c", order=3)

@@ -49,5 +49,6 @@ BOOLQ = Task(
     choices=text_continuations,
     chance=50.0,
     paper_name="BOOLQ",
+    order=7,
     description="BoolQ",
 )

@@ -25,5 +25,6 @@ CSQA = Task(
     chance=20.0,
     aliases=("commonsense_qa",),
     paper_name="C-SENSE",
+    order=4,
     description="CommonsenseQA",
 )

@@ -117,5 +117,6 @@ MMLU = Task(
     group_kind="subject",
     part=lambda item: item.group,
     paper_name="MMLU",
+    order=1,
     description="MMLU, 57 subjects, test split",
 )

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from unicode_substrate.choices import EVAL_TASKS
-from unicode_substrate.errors import SubstrateError
-from unicode_substrate.eval.tasks.arc import ARC_CHALLENGE, ARC_EASY
-from unicode_substrate.eval.tasks.boolq import BOOLQ
-from unicode_substrate.eval.tasks.csqa import CSQA
-from unicode_substrate.eval.tasks.item import Item
-from unicode_substrate.eval.tasks.mmlu import MMLU
-from unicode_substrate.eval.tasks.squad import SQUAD
-from unicode_substrate.eval.tasks.task import Task
-from unicode_substrate.eval.tasks.translation import TRANSLATION
+import importlib
+import pkgutil
 
-# In the order of choices.EVAL_TASKS (the CLI's import-light list; a test holds the two equal).
-TASKS: dict[str, Task] = {t.name: t for t in (MMLU, ARC_EASY, ARC_CHALLENGE, CSQA, SQUAD, TRANSLATION, BOOLQ)}
-TASKS = {name: TASKS[name] for name in EVAL_TASKS}
+from unicode_substrate.errors import SubstrateError
+from unicode_substrate.eval.tasks.item import Item
+from unicode_substrate.eval.tasks.task import Task
+
+# The modules of this package that read the registry (importing them here would be a circle).
+_USERS = frozenset({"registry", "load", "taskfile"})
+
+
+def discover(package: str = __name__.rpartition(".")[0]) -> dict[str, Task]:
+    """Every ``Task`` defined at the top of a module of ``package`` (this one), in ``Task.order`` (then name).
+
+    A built-in benchmark is therefore one module here: nothing else lists it."""
+    found: dict[str, Task] = {}
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        if module.name in _USERS or module.name.startswith("_"):
+            continue
+        for value in vars(importlib.import_module(f"{package}.{module.name}")).values():
+            if isinstance(value, Task):
+                if found.get(value.name, value) is not value:
+                    raise RuntimeError(f"two built-in tasks are named {value.name!r}")
+                found[value.name] = value
+    return dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+TASKS: dict[str, Task] = discover()
 ALIASES: dict[str, str] = {alias: t.name for t in TASKS.values() for alias in t.aliases}
 
 

@@ -134,6 +134,7 @@ SQUAD = Task(
     select=select,
     aliases=("squadv2",),
     paper_name="SQUAD",
+    order=5,
     protocols=("paper",),
     description="SQuAD v2, answerable, first answer at most 8 characters",
 )

@@ -88,6 +88,7 @@ class Task:
     group_kind: str = "group"  # what Item.group is: subject, direction
     part: Callable[[Item], str | None] = lambda item: None  # which part of the split an item is in
     paper_name: str | None = None  # the label in the author's result files (MMLU, ARC-e, ...)
+    order: int = 1000  # where it stands in the task list and tables (the built-ins: the paper's order; ties by name)
     protocols: tuple[str, ...] = ("paper", "loglik")
     description: str = ""
     task_file: Path | None = None  # the TOML file a user task comes from

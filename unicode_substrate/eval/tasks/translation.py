@@ -120,6 +120,7 @@ TRANSLATION = Task(
     group_kind="direction",
     part=lambda item: "-".join(sorted(item.group.split("-"))),
     paper_name="BLEU",
+    order=6,
     protocols=("paper",),
     description="OPUS-100 translation, both directions",
 )
