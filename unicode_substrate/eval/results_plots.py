@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 
 MAX_BAR_ROWS = 60  # task rows in the bar chart
 MAX_HEATMAP_ROWS = 120  # rows of a heatmap (the author's MMLU has 57 subjects)
@@ -30,9 +31,12 @@ def _figure(width: float, height: float):
 
 
 def _png(plt, fig) -> bytes:
-    fig.tight_layout()
+    with warnings.catch_warnings():  # long labels leave tight_layout no room: the saved canvas grows to fit them instead
+        warnings.filterwarnings("ignore", "Tight layout not applied", UserWarning)
+        fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})  # no version stamp: same input, same bytes
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight",
+                metadata={"Software": None})  # no version stamp: same input, same bytes
     plt.close(fig)
     return buf.getvalue()
 
