@@ -56,7 +56,7 @@ def test_compare_frozen_and_trainable(tmp_path):
     png = (out / "loss_curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     res = CliRunner().invoke(main, [str(a) for a in args])
-    assert res.exit_code == 2 and "already holds a finished comparison" in res.output
+    assert res.exit_code == 2 and "already exists and holds a comparison" in res.output and "--force" in res.output
     # with progress on, the report's tables reach the terminal too
     res = CliRunner().invoke(main, [str(a) for a in args if a != "--no-progress"] + ["--force"])
     assert res.exit_code == 0, res.output
@@ -83,16 +83,18 @@ def test_unfinished_comparison_does_not_block_the_rerun(tmp_path):
 
     out = tmp_path / "cmp"
     (out / "runs" / "a").mkdir(parents=True)  # the first variant trained, then the second failed
-    _check_out(out, force=False)  # no --force needed: its runs are simply retrained
+    _check_out(out, force=False, resume=False)  # no --force needed: its runs are simply retrained
     (out / "report.md").write_text("# Comparison\n")
-    with pytest.raises(SubstrateError, match="finished comparison"):
-        _check_out(out, force=False)
-    _check_out(out, force=True)
+    with pytest.raises(SubstrateError, match="already exists and holds a comparison"):
+        _check_out(out, force=False, resume=False)
+    _check_out(out, force=True, resume=False)
+    _check_out(out, force=False, resume=True)  # its finished runs are kept
     other = tmp_path / "other"
     (other / "notes.txt").parent.mkdir()
     (other / "notes.txt").write_text("mine")
-    with pytest.raises(SubstrateError, match="holds no comparison"):
-        _check_out(other, force=False)
+    for force, resume in ((False, False), (True, False), (False, True)):  # never written into, whatever is asked
+        with pytest.raises(SubstrateError, match="holds no comparison"):
+            _check_out(other, force=force, resume=resume)
 
 
 def _fake_result(name: str, final: float, steps: int, val_every: int) -> dict:

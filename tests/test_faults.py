@@ -95,6 +95,39 @@ def test_force_replaces_only_an_artifact_of_the_same_kind(world, tmp_path):
     assert verify_manifest(out, kind="ngrams")["sizes"] == [2] and leftovers(tmp_path) == []
 
 
+def test_the_one_rule_of_a_resumable_folder(tmp_path):
+    """check_resumable decides for train, compare, grow and study alike: start, resume, replace or refuse."""
+    from unicode_substrate.artifacts import PACKAGE, check_resumable
+
+    def rule(out, force=False, resume=False, **kw):
+        return check_resumable(out, "growth", "growth", force=force, resume=resume, **kw)
+
+    absent, empty, ours, foreign, torn = (tmp_path / n for n in ("absent", "empty", "ours", "foreign", "torn"))
+    empty.mkdir()
+    for d, text in ((ours, json.dumps({"kind": "growth", "package": PACKAGE})), (torn, "{not json")):
+        d.mkdir()
+        (d / "grow.json").write_text(text)
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("years of work")
+    assert rule(absent) is False and rule(empty) is False and rule(empty, force=True) is False  # a fresh start
+    assert rule(ours, resume=True) is True and rule(ours, force=True) is False  # resumed, or started over
+    with pytest.raises(SubstrateError, match="already exists and holds a growth") as e:
+        rule(ours)
+    assert e.value.param == ("resume", "force")  # the CLI names the two options
+    for force, resume in ((False, False), (True, False), (False, True)):
+        with pytest.raises(SubstrateError, match="thesis|holds no growth|not a growth"):
+            rule(foreign, force=force, resume=resume)
+        with pytest.raises(SubstrateError, match="grow.json is not valid JSON"):
+            rule(torn, force=force, resume=resume)
+    for d in (absent, empty):
+        with pytest.raises(SubstrateError, match="holds no growth; nothing to resume"):
+            rule(d, resume=True)
+    with pytest.raises(SubstrateError, match="also an input"):
+        rule(ours, force=True, inputs=[ours])
+    assert rule(foreign, force=True, ours=lambda o: True) is False  # a kind without a record file says what is its own
+    assert (foreign / "thesis.tex").read_text() == "years of work"
+
+
 # ---- 2. one writer per output --------------------------------------------------------------------------
 def test_a_held_lock_refuses_a_second_writer_and_a_dead_ones_lock_is_taken_over(world, tmp_path):
     out = tmp_path / "ng"

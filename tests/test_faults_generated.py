@@ -179,6 +179,28 @@ def test_out_at_inside_or_holding_an_input_is_refused_and_inputs_stay_byte_ident
     assert tried >= 150  # 163 today: the count benchmarks/RESULTS.md reports
 
 
+def test_an_existing_output_not_ours_is_refused_even_forced_and_left_byte_identical(world, tmp_path):
+    """The one output rule, for every command: an existing --out is refused unless forced, and --force
+    replaces only what this toolkit wrote (a folder of ours, a picture), never a user's file or folder."""
+    w = _world(world)
+    for key in BASE:
+        name = key.split(":")[0]
+        out = tmp_path / key.replace(":", "-") / FILE_OUTPUT.get(name, "out")
+        if name in FILE_OUTPUT:  # a user's file that happens to bear the picture's name
+            out.parent.mkdir(parents=True)
+            out.write_text("my notes\n")
+        else:
+            out.mkdir(parents=True)
+            (out / "notes.txt").write_text("my notes\n")
+        before = snapshot(out.parent)
+        for force in ((), ("--force",)) if "--force" in _options(key) else ((),):
+            line = one_line_error(cli(*_args(key, w, out), *force))
+            wanted = ("not a", "no comparison", "holds no", "not empty", "left alone") if force else ("exists", "not empty", "holds no")
+            assert any(word in line for word in wanted), (key, force, line)
+        assert snapshot(out.parent) == before, key
+        assert leftovers(out.parent) == [], key
+
+
 def _options(key: str) -> set[str]:
     return {o for p in _command(key.split(":")[0]).params for o in getattr(p, "opts", ())}
 

@@ -146,6 +146,41 @@ def check_output(
         raise SubstrateError(f"{out} holds a {found!r} artifact, not a {kind!r}; --force replaces only an artifact of the same kind, so it was left alone")
 
 
+def check_resumable(out: str | os.PathLike, kind: str, what: str, *, force: bool, resume: bool,
+                    inputs: Iterable[str | os.PathLike | None] = (), ours=None) -> bool:
+    """The refusal rule of a folder a long job fills as it goes and can resume (a run being trained, a
+    growth, a study); call it before any work. True: ``out`` holds a ``kind`` artifact to resume.
+
+    False: the job starts afresh (``out`` is absent or empty, or ``force`` replaces an artifact of this
+    kind). Refused in one line: an input, a folder holding one or inside one (always); a folder that is
+    not empty and not ``kind`` (even with ``force``: it replaces only what this toolkit wrote); a resume
+    of a folder that holds no ``kind``; an artifact of this kind without ``resume`` or ``force``.
+    ``ours(out)`` recognises the kind where its record file cannot (default: :func:`artifact_kind`);
+    ``what`` names the kind in the messages ("training run", "growth", "study").
+    """
+    out = Path(out)
+    check_not_input(out, inputs)
+    if not out.is_dir() or not any(out.iterdir()):
+        if resume:
+            raise SubstrateError(f"{out} holds no {what}; nothing to resume")
+        return False
+    if not (ours(out) if ours is not None else artifact_kind(out) == kind):
+        for name in RECORD_FILES:  # a torn or edited record says so, rather than "not a growth"
+            if (out / name).is_file():
+                read_json_object(out / name, f"{what} record")
+                break
+        if resume:
+            raise SubstrateError(f"{out} is not a {what}; nothing to resume")
+        raise SubstrateError(f"{out} is not empty and holds no {what}; only a {what} is replaced (even when forced), "
+                             "so it was left alone: give another output")
+    if resume:
+        return True
+    if not force:
+        raise SubstrateError(f"{out} already exists and holds a {what} (resume it to continue, or force a new one over it)",
+                             param=("resume", "force"))
+    return False
+
+
 def _check_unlocked(out: Path) -> None:
     """Refuse ``out`` while a live process holds its lock (this job's own whole-job lock excepted)."""
     lock = lock_file(out)
@@ -218,11 +253,32 @@ def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike |
             raise SubstrateError(f"the output {out} lies inside an input of this command ({p}); choose another output path")
 
 
-def check_output_file(out: str | os.PathLike, inputs: Iterable[str | os.PathLike | None]) -> None:
-    """Refuse a single output file (a picture) at an input, at a folder holding one, or inside an input folder."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the first bytes of every picture we write
+
+
+def check_output_file(out: str | os.PathLike, inputs: Iterable[str | os.PathLike | None], force: bool = False,
+                      signature: bytes = PNG_SIGNATURE) -> None:
+    """The refusal rule of :func:`check_output` for a single output file (a picture); call it before long work.
+
+    Refused: an input, a folder holding one, a path inside an input folder, a directory; an existing
+    file unless ``force``, and with ``force`` a file that is not of this kind (its first bytes are not
+    ``signature``): ``--force`` replaces a picture, never a user's other file of that name.
+    """
     check_not_input(out, inputs)
-    if Path(out).is_dir():
+    out = Path(out)
+    if out.is_dir():
         raise SubstrateError(f"the output {out} is a directory; name a file to write")
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not force:
+        raise SubstrateError(f"{out} already exists (use --force to replace it)")
+    try:
+        with open(out, "rb") as f:
+            head = f.read(len(signature))
+    except OSError as e:
+        raise SubstrateError(f"cannot read {out} to check that it is ours: {e.strerror or e}") from None
+    if out.is_symlink() or head != signature:
+        raise SubstrateError(f"{out} is not a picture this toolkit wrote; --force replaces only those, so it was left alone")
 
 
 def _real(p: str | os.PathLike) -> Path:

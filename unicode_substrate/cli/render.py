@@ -60,7 +60,8 @@ def render(tokenizer_dir, out, method, dim, fonts, preset, on_collision, thresho
 @click.option("--count", type=ranged("count"), default=48, show_default=True, help="Sample size when --ids is not given.")
 @click.option("--font", "fonts", multiple=True, type=click.Path(), help="Font chain used to re-draw glyphs (default: the fonts.toml shipped in the package).")
 @click.option("--scatter", type=click.Path(), default=None, help="Also write a 2-D PCA scatter PNG here.")
-def preview(table_dir, out, ids, count, fonts, scatter):
+@click.option("--force", is_flag=True, help="Replace existing pictures (never another kind of file).")
+def preview(table_dir, out, ids, count, fonts, scatter, force):
     """Write a glyph atlas (token pictures with their ids) of a table."""
     from unicode_substrate.errors import SubstrateError
     from unicode_substrate.render.preview import write_atlas, write_scatter
@@ -69,9 +70,13 @@ def preview(table_dir, out, ids, count, fonts, scatter):
         id_list = [int(x, 0) for x in ids.split(",")] if ids else None  # decimal or 0x hex, as the atlas labels them
     except ValueError:
         raise SubstrateError(f"--ids must be comma-separated integers (decimal or 0x hex), got {ids!r}") from None
-    click.echo(f"wrote {write_atlas(table_dir, out, ids=id_list, count=count, fonts=list(fonts) or None)}")
+    if scatter:  # both pictures are refused before either is drawn
+        from unicode_substrate.artifacts import check_output_file
+
+        check_output_file(scatter, inputs=[table_dir], force=force)
+    click.echo(f"wrote {write_atlas(table_dir, out, ids=id_list, count=count, fonts=list(fonts) or None, force=force)}")
     if scatter:
-        click.echo(f"wrote {write_scatter(table_dir, scatter)}")
+        click.echo(f"wrote {write_scatter(table_dir, scatter, force=force)}")
 
 
 @click.command("import-table")

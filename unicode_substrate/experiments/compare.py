@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from unicode_substrate.artifacts import check_not_input, output_lock
+from unicode_substrate.artifacts import check_not_input, check_resumable, output_lock
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.options import RANGES
 from unicode_substrate.schema import check_name, seed_dir
@@ -51,7 +51,8 @@ def parse_variant(spec: str) -> Variant:
 
 
 # What a comparison folder holds; anything else in it means the folder is not ours to fill.
-OUTPUTS = ("runs", REPORT_MD, LOSS_CURVES_PNG, COMPARE_JSON)
+EVALS_DIR = "evals"  # each run's benchmark results, when the comparison evaluates
+OUTPUTS = ("runs", EVALS_DIR, REPORT_MD, LOSS_CURVES_PNG, COMPARE_JSON)
 
 
 def parse_seeds(text: str | list | tuple | None) -> list[int] | None:
@@ -120,15 +121,12 @@ def finished_run(path: Path, cfg: TrainConfig, identity: dict) -> Run | None:
     return run if run.unfinished(cfg.steps) is None else None  # an edited or torn run is trained again
 
 
-def _check_out(out: Path, force: bool) -> None:
-    """A finished comparison is replaced only with ``force``; an unfinished one (runs, no report) is simply retrained."""
-    if not out.exists() or force or not any(out.iterdir()):
-        return
-    if (out / REPORT_MD).exists():
-        raise SubstrateError(f"{out} already holds a finished comparison (use --force to replace its runs and report)")
-    other = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS)
-    if other:
-        raise SubstrateError(f"{out} is not empty and holds no comparison ({', '.join(other[:3])}); use --force to write into it anyway")
+def _check_out(out: Path, force: bool, resume: bool) -> None:
+    """The output rule (:func:`check_resumable`) for a comparison, which has no record until its report:
+    a folder holding only a comparison's outputs is one. A finished comparison is replaced only with
+    ``force`` or continued with ``resume``; an unfinished one (runs, no report) is simply trained on."""
+    check_resumable(out, "comparison", "comparison", force=force or resume or not (out / REPORT_MD).exists(), resume=False,
+                    ours=lambda o: all(p.name in OUTPUTS for p in o.iterdir()))
 
 
 def compare(variants: list[Variant], data: str | Path, out: str | Path, cfg: TrainConfig,
@@ -156,8 +154,7 @@ def compare(variants: list[Variant], data: str | Path, out: str | Path, cfg: Tra
 
 def _compare(variants, data, out: Path, cfg: TrainConfig, force: bool, progress: bool, eval_tasks, eval_data_dir,
              eval_options, seeds: list[int], resume: bool) -> Path:
-    if not resume:
-        _check_out(out, force)
+    _check_out(out, force, resume)
     identities = check_variants(variants, data, cfg)
     if eval_tasks:
         from unicode_substrate.eval.runner import check_benchmarks
@@ -184,7 +181,7 @@ def _compare(variants, data, out: Path, cfg: TrainConfig, force: bool, progress:
         if eval_tasks:
             from unicode_substrate.eval.runner import evaluate, headline
 
-            ev_dir = out / "evals" / v.name if len(seeds) == 1 else out / "evals" / v.name / seed_dir(seed)
+            ev_dir = out / EVALS_DIR / v.name if len(seeds) == 1 else out / EVALS_DIR / v.name / seed_dir(seed)
             if not (kept and (ev_dir / "results.json").is_file()):
                 evaluate(ev_dir, eval_tasks, eval_data_dir, run=run.path, force=True, progress=progress,
                          **{**(eval_options or {}), **({"seed": seed} if len(seeds) > 1 else {})})

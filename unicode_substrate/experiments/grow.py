@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from unicode_substrate.artifacts import (PACKAGE, atomic_output_dir, atomic_write_bytes, canonical_json, check_not_input,
-                                         clear_stale, leftover_of, manifest_sha256,
+                                         check_resumable, clear_stale, leftover_of, manifest_sha256,
                                          output_lock, read_json_object, recorded_path, resolve_recorded)
 from unicode_substrate.choices import ARCH_GPT, ARCH_GPT_LORA, GROW_INIT, GROW_TRAINABLE, LORA_ON
 from unicode_substrate.errors import SubstrateError
@@ -328,22 +328,12 @@ def _without_device(value):
     return value
 
 
-def _prepare_dir(out: Path, record: dict, resume: bool, force: bool, inputs: tuple) -> None:
-    file = out / GROW_FILE
-    exists = out.exists() and any(out.iterdir())
-    if exists and resume:
-        if not file.is_file():
-            raise SubstrateError(f"{out} is not a growth directory (no {GROW_FILE}); nothing to resume")
-        old = _read_record(file)
-        for key in ("config", "from", "data", "table"):
-            if _without_device(old.get(key)) != _without_device(record[key]):
-                raise SubstrateError(f"cannot resume {out}: it was grown with another {key} (use force to start over)")
-        return
-    if exists and not force:
-        raise SubstrateError(f"growth directory {out} already exists (use resume to continue it or force to start over)")
-    # A growth is replaced only by a growth, never an input inside it, and only once the new record is written.
-    with atomic_output_dir(out, force=force, kind=GROW_KIND, inputs=inputs) as tmp:
-        atomic_write_bytes(tmp / GROW_FILE, canonical_json(record))
+def _check_same(out: Path, record: dict) -> None:
+    """A growth is resumed only with the configuration and inputs it was started with."""
+    old = _read_record(out / GROW_FILE)
+    for key in ("config", "from", "data", "table"):
+        if _without_device(old.get(key)) != _without_device(record[key]):
+            raise SubstrateError(f"cannot resume {out}: it was grown with another {key} (use force to start over)")
 
 
 def _read_record(file: Path) -> dict:
@@ -399,12 +389,16 @@ def grow(gcfg: GrowConfig, data: str | Path, out: str | Path, table: str | Path 
                               "table": recorded_path(table, out),
                               **({"from_steps": base.steps} if from_run is not None else {})}
     with output_lock(out, whole_job=True):  # one writer of a growth for its whole length
-        if force and not resume and out.exists() and any(out.iterdir()):
+        if check_resumable(out, GROW_KIND, "growth", force=force, resume=resume, inputs=inputs):
+            _check_same(out, record)
+            return _grow_stages(gcfg, data, out, table, base, record, monolithic, progress)
+        if out.exists() and any(out.iterdir()):  # forced over a growth: the new one replaces it once complete
             with atomic_output_dir(out, force=True, kind=GROW_KIND, inputs=inputs) as tmp:
                 atomic_write_bytes(tmp / GROW_FILE, canonical_json(record))
                 report = _grow_stages(gcfg, data, tmp, table, base, record, monolithic, progress)
             return out / Path(report).relative_to(tmp)
-        _prepare_dir(out, record, resume, force, inputs)
+        with atomic_output_dir(out, force=force, kind=GROW_KIND, inputs=inputs) as tmp:
+            atomic_write_bytes(tmp / GROW_FILE, canonical_json(record))
         return _grow_stages(gcfg, data, out, table, base, record, monolithic, progress)
 
 
@@ -466,13 +460,11 @@ def _grow_seeds(gcfg: GrowConfig, data: Path, out: Path, table, from_run, resume
 
     from unicode_substrate.experiments.report import load_average, write_seed_growth_report
 
-    if out.exists() and any(out.iterdir()) and not (resume or force):
-        raise SubstrateError(f"growth directory {out} already exists (use resume to continue it or force to start over)")
     for seed in seeds:  # a growth killed mid-seed (SIGKILL) leaves its lock: cleared when its process is gone
         clear_stale(out / seed_dir(seed))
-    if out.exists() and any(p.name not in ("report.md", "seeds.json") and not is_seed_dir(leftover_of(p.name) or p.name)
-                            for p in out.iterdir()):
-        raise SubstrateError(f"{out} holds other files than a growth over seeds; give another --out")
+    check_resumable(out, GROW_KIND, "growth over seeds", force=force, resume=resume, inputs=inputs,
+                    ours=lambda o: all(p.name in ("report.md", "seeds.json") or is_seed_dir(leftover_of(p.name) or p.name)
+                                       for p in o.iterdir()))
     load_start = load_average()
     records = {}
     for j, seed in enumerate(seeds, 1):

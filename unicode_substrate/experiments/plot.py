@@ -16,8 +16,6 @@ from unicode_substrate.artifacts import check_output_file, output_lock
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.run import Run
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
 
 def tokens_per_step(run: Run) -> int | None:
     """Training tokens per optimizer step, from the run record (sequences x context x processes)."""
@@ -82,15 +80,7 @@ def plot_runs(runs: list[str | Path], out: str | Path, force: bool = False) -> P
         raise SubstrateError("plot needs at least one run")
     if out.suffix.lower() != ".png":
         raise SubstrateError(f"--out {out} must name a .png file")
-    if out.is_dir():
-        raise SubstrateError(f"--out {out} is a directory; name a .png file")
-    if out.exists():
-        if not force:
-            raise SubstrateError(f"{out} already exists (use --force to replace it)")
-        with open(out, "rb") as f:
-            if f.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
-                raise SubstrateError(f"{out} is not a PNG picture; --force replaces only a picture")
-    check_output_file(out, inputs=runs)  # not a run, nor inside one
+    check_output_file(out, inputs=runs, force=force)  # not a run, nor inside one; --force replaces only a picture
     loaded = [Run.load(r) for r in runs]
     taken: set[str] = set()
     results = []

@@ -19,13 +19,13 @@ made from another study, or another scale, is refused.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from unicode_substrate.artifacts import (PACKAGE, artifact_kind, atomic_write_bytes, canonical_json, check_not_input,
-                                         manifest_sha256, output_lock, read_manifest, sha256_file)
+                                         check_resumable, manifest_sha256, output_lock, read_json_object, read_manifest,
+                                         sha256_file)
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.choices import (EVAL_PROTOCOLS, LAYOUT_NAMES, ON_COLLISION, PCA_SOLVERS, RENDER_PRESETS, SURFACES,
                                        TABLE_METHODS)
@@ -343,10 +343,11 @@ def run_study(path: str | Path, out: str | Path, scale: str = "cpu", force: bool
 
 def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -> Path:
     record_file = out / STUDY_FILE
-    if out.exists() and any(p.name != "inputs" for p in out.iterdir()):  # inputs/ alone: placed there to be used
-        if artifact_kind(out) != STUDY_KIND:
-            raise SubstrateError(f"{out} is not empty and holds no study ({STUDY_FILE}); give another --out")
-        old = json.loads(record_file.read_text(encoding="utf-8"))  # read once by artifact_kind: a dict
+    # A study continues by itself when run again (so never "resume"); inputs/ alone was placed there to be used.
+    check_resumable(out, STUDY_KIND, "study", force=True, resume=False,
+                    ours=lambda o: artifact_kind(o) == STUDY_KIND or all(p.name == "inputs" for p in o.iterdir()))
+    if artifact_kind(out) == STUDY_KIND:
+        old = read_json_object(record_file, "study record")
         if old.get("study") != _identity(study) and not force:
             raise SubstrateError(f"{out} holds another study (or another scale); use --force to run this one over it")
     made = not out.exists()
@@ -374,7 +375,7 @@ def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -
         compare(variants, data, out / "compare", cfg, force=force, progress=progress, seeds=study["seeds"], resume=not force,
                 eval_tasks=ev.get("tasks"), eval_data_dir=ev.get("data_dir"),
                 eval_options={k: ev[k] for k in ("protocol", "runs", "limit") if k in ev} | {"seed": study["seeds"][0]})
-        result = json.loads((out / "compare" / "compare.json").read_text(encoding="utf-8"))
+        result = read_json_object(out / "compare" / "compare.json", "comparison record")
         summary, diffs, chance = result["summary"], result["differences"], _chance(ev.get("tasks"))
     else:
         from unicode_substrate.experiments.grow import grow, parse_grow_config
@@ -386,7 +387,7 @@ def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -
         grow(gcfg, data, sub, table=table, resume=not force and sub.exists() and any(sub.iterdir()), force=force, progress=progress,
              seeds=study["seeds"] if len(study["seeds"]) > 1 else None)
         if len(study["seeds"]) > 1:
-            result = json.loads((sub / "seeds.json").read_text(encoding="utf-8"))
+            result = read_json_object(sub / "seeds.json", "growth-over-seeds record")
             summary, diffs = result["summary"], result["differences"]
         else:
             summary, diffs = _one_growth(sub)
@@ -402,7 +403,7 @@ def _one_growth(sub: Path) -> tuple[dict, list]:
     from unicode_substrate.experiments.report import METRICS
     from unicode_substrate.experiments.stats import mean_interval
 
-    rec = json.loads((sub / "grow.json").read_text(encoding="utf-8"))
+    rec = read_json_object(sub / "grow.json", "growth record")
     rows = {"grown": rec["stages"][-1], **({"monolithic": rec["monolithic"]} if rec.get("monolithic") else {})}
     return {n: {label: mean_interval([r[k]]).to_dict() for k, label in METRICS if r.get(k) is not None}
             for n, r in rows.items()}, []

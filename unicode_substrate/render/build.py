@@ -137,9 +137,11 @@ def render_table(
     on_collision = on_collision or m.on_collision
     if on_collision not in choices.ON_COLLISION:
         raise SubstrateError(f"--on-collision must be {', '.join(choices.ON_COLLISION[:-1])} or {choices.ON_COLLISION[-1]}, not {on_collision!r}")
-    from unicode_substrate.artifacts import check_output
+    from unicode_substrate.artifacts import check_output, check_output_file
 
     check_output(out, force=force, kind="table", inputs=[tokenizer_dir, *(fonts or ())])  # never replaces an input
+    if preview is not None:  # refused now, not after the rendering
+        check_output_file(preview, inputs=[tokenizer_dir, *(fonts or ())], force=force)
     surface = surface or m.surface
     raw, drawn, tok_manifest = tokenizer_tokens(tokenizer_dir, surface)
     stages = _Stages(progress)
@@ -205,7 +207,7 @@ def render_table(
     if preview is not None:
         from unicode_substrate.render.preview import write_atlas
 
-        write_atlas(path, preview)
+        write_atlas(path, preview, force=force)
     return path
 
 

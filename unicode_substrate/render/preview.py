@@ -113,12 +113,13 @@ def _row_image(rows: np.ndarray, span: float) -> np.ndarray:
 
 def write_atlas(
     table_dir: str | Path, out: str | Path, ids: Sequence[int] | None = None, count: int = 48, fonts=None, columns: int = 8,
-    rows: bool = True,
+    rows: bool = True, force: bool = False,
 ) -> Path:
     """A PNG grid of tokens: each one's picture, its table row (what the model sees), id in hex and decimal, text and kind.
 
     Without ``ids``, ``count`` tokens are sampled across kinds and scripts (:func:`sample_ids`).
-    Tables of methods without pictures (ID codes, imported rows) show the row alone.
+    Tables of methods without pictures (ID codes, imported rows) show the row alone. An existing
+    ``out`` is replaced only with ``force``, and only if it is a picture.
     """
     import io
 
@@ -132,7 +133,7 @@ def write_atlas(
     from unicode_substrate.table import PARQUET, load_table
 
     table_dir = Path(table_dir)
-    check_output_file(out, inputs=[table_dir, *(fonts or ())])  # a picture never replaces an input
+    check_output_file(out, inputs=[table_dir, *(fonts or ())], force=force)  # never an input, nor a user's file
     manifest = read_manifest(table_dir)
     cols = pq.read_table(table_dir / PARQUET)
     raw = cols.column("token").to_pylist()
@@ -200,8 +201,8 @@ def write_atlas(
     return out
 
 
-def write_scatter(table_dir: str | Path, out: str | Path, max_points: int = 20000) -> Path:
-    """A PNG scatter of the rows on their first two principal axes, coloured by script."""
+def write_scatter(table_dir: str | Path, out: str | Path, max_points: int = 20000, force: bool = False) -> Path:
+    """A PNG scatter of the rows on their first two principal axes, coloured by script (``force``: as the atlas)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -212,7 +213,7 @@ def write_scatter(table_dir: str | Path, out: str | Path, max_points: int = 2000
     from unicode_substrate.table import PARQUET, load_table
 
     table_dir = Path(table_dir)
-    check_output_file(out, inputs=[table_dir])
+    check_output_file(out, inputs=[table_dir], force=force)
     t = load_table(table_dir)
     w = np.asarray(t.weight, dtype=np.float64)
     scripts = np.array(pq.read_table(table_dir / PARQUET, columns=["script"]).column("script").to_pylist())

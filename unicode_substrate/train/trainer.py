@@ -22,8 +22,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from unicode_substrate.artifacts import (artifact_kind, atomic_output_dir, atomic_write_bytes, canonical_json, check_not_input,
-                                         check_output, output_lock, recorded_path)
+from unicode_substrate.artifacts import (atomic_output_dir, atomic_write_bytes, canonical_json, check_output, check_resumable,
+                                         output_lock, recorded_path)
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.kernels import check_backend
 from unicode_substrate.model import ModelConfig
@@ -36,7 +36,6 @@ from unicode_substrate.train.loggers import check_loggers, open_loggers
 from unicode_substrate.train.distributed import DistInfo, dist_info_from_env, init_distributed, shutdown_distributed
 from unicode_substrate.run import (
     METRICS_FILE,
-    RUN_FILE,
     RUN_KIND,
     SUMMARY_FILE,
     Run,
@@ -165,9 +164,7 @@ def _barrier(info: DistInfo) -> None:
 def _prepare_run_dir(out: Path, record: RunRecord, resume: bool | str | None, force: bool, info: DistInfo,
                      inputs: tuple, start_step: int = 0) -> Run:
     # Every rank checks before any rank writes, so all of them accept or refuse the directory alike.
-    if resume:
-        if not (out / RUN_FILE).is_file():
-            raise SubstrateError(f"{out} is not a training run (no {RUN_FILE}); nothing to resume")
+    if check_resumable(out, RUN_KIND, "training run", force=force, resume=bool(resume), inputs=inputs):
         run = Run.load(out)
         check_identity(record.identity, run.identity, f"cannot resume {out}")
         # Options that may change are recorded with the step they take effect at; the rest are refused.
@@ -179,13 +176,6 @@ def _prepare_run_dir(out: Path, record: RunRecord, resume: bool | str | None, fo
         _barrier(info)
         return run
     # --force replaces only a run (never an input, never another folder), and only once the new run is written.
-    check_not_input(out, inputs)
-    exists = out.is_dir() and any(out.iterdir())
-    if exists and not force:
-        raise SubstrateError(f"run directory {out} already exists (resume it to continue, or force a new run over it)",
-                             param=("resume", "force"))
-    if exists and artifact_kind(out) != RUN_KIND:
-        raise SubstrateError(f"{out} is not empty and not a training run; refusing to replace it")
     check_output(out, force=force, kind=RUN_KIND, inputs=inputs, held=not info.is_main)  # rank 0 holds the job's lock
     _barrier(info)
     run = Run.create(out, record, force=force, inputs=inputs) if info.is_main else Run(out, record)
@@ -276,10 +266,8 @@ def _train_beside(cfg: TrainConfig, data: Path, out: Path, table, progress: bool
     would each need the hidden folder's name).
     """
     inputs = (data, table, *hooks.inputs)
-    check_not_input(out, inputs)
     with output_lock(out, whole_job=True):
-        if artifact_kind(out) != RUN_KIND:
-            raise SubstrateError(f"{out} is not empty and not a training run; refusing to replace it")
+        check_resumable(out, RUN_KIND, "training run", force=True, resume=False, inputs=inputs)
         with atomic_output_dir(out, force=True, kind=RUN_KIND, inputs=inputs) as tmp:
             train(cfg, data, tmp, table=table, force=True, progress=progress, hooks=hooks, label=label)
     return Run.load(out)
