@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "unicode_substrate"
 
 # From the ground up. A name is a module or folder directly under unicode_substrate/.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("_version", "errors", "choices", "progress"),
+    ("_version", "errors", "choices", "progress", "metrics"),
     ("artifacts", "corpus", "kernels", "options"),
     ("schema",),  # names and configuration fields, over options' ranges
     ("tokenizer", "table", "model"),

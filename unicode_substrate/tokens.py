@@ -30,6 +30,7 @@ from unicode_substrate.artifacts import (atomic_output_dir, manifest_sha256, rea
                                          resolve_recorded, verify_manifest, write_manifest)
 from unicode_substrate.choices import SEPARATOR, SPECIAL_TOKEN_MODES, UNK
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.metrics import Metric, family, register
 
 KIND = "tokens"
 DATA_SCHEMA = 1
@@ -327,9 +328,23 @@ def window_batch(ids: np.ndarray, windows: Sequence[int], context: int) -> tuple
     return x, y
 
 
+def _loss_per_token(nats: float, predicted: int | float, n_bytes: int) -> float:
+    return nats / max(predicted, 1)
+
+
+def _bits_per_byte(nats: float, predicted: int | float, n_bytes: int) -> float:
+    return nats / math.log(2) / max(n_bytes, 1)
+
+
+register(Metric("val_loss", "validation", "val loss", higher_is_better=False, digits=4,
+                description="validation loss: nats per predicted token", fn=_loss_per_token))
+register(Metric("val_bpb", "validation", "val bits/byte", higher_is_better=False, digits=4, headline=True,
+                description="validation bits per byte: total nats / ln 2 / UTF-8 bytes of the text", fn=_bits_per_byte))
+
+
 def val_score(nats: float, predicted: int | float, n_bytes: int) -> dict:
-    """Validation loss (nats per predicted token) and bits per byte (total nats / ln 2 / UTF-8 bytes)."""
-    return {"val_loss": nats / max(predicted, 1), "val_bpb": nats / math.log(2) / max(n_bytes, 1)}
+    """Every registered validation metric of a pass over validation windows: loss and bits per byte."""
+    return {m.name: m.fn(nats, predicted, n_bytes) for m in family("validation")}
 
 
 def unknown_warning(data_dir: str | Path) -> str | None:

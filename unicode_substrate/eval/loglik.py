@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.metrics import Metric, family, register
 from unicode_substrate.eval.prompts import prompt
 from unicode_substrate.eval.tasks import Item
 
@@ -121,14 +122,23 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
 
 
+register(Metric("acc", "loglik", "acc", higher_is_better=True, digits=2, headline=True, field="correct",
+                description="the likeliest choice"))
+register(Metric("acc_norm", "loglik", "acc_norm", higher_is_better=True, digits=2, headline=True, field="correct_norm",
+                description="log-likelihood divided by the choice's length in characters (delimiter excluded)"))
+register(Metric("acc_bytes", "loglik", "acc_bytes", higher_is_better=True, digits=2, field="correct_bytes",
+                description="log-likelihood divided by the choice's length in UTF-8 bytes (delimiter excluded)"))
+
+
 def summarize(records: list[dict]) -> dict:
-    """acc, acc_norm and acc_bytes in percent, each with its Wilson 95 % interval, and the item count."""
+    """Every log-likelihood metric (acc, acc_norm, acc_bytes) in percent, each with its Wilson 95 % interval,
+    and the item count."""
     n = len(records)
     out: dict = {"n": n, "interval": "wilson95"}
-    for name, key in (("acc", "correct"), ("acc_norm", "correct_norm"), ("acc_bytes", "correct_bytes")):
-        k = sum(bool(r.get(key)) for r in records)
+    for m in family("loglik"):
+        k = sum(bool(r.get(m.field)) for r in records)
         lo, hi = wilson(k, n)
-        out[name], out[f"{name}_low"], out[f"{name}_high"] = 100 * k / n, 100 * lo, 100 * hi
+        out[m.name], out[f"{m.name}_low"], out[f"{m.name}_high"] = 100 * k / n, 100 * lo, 100 * hi
     return out
 
 
@@ -142,7 +152,6 @@ def settings(choices: str = "text", bos: bool | None = None) -> dict:
         "continuation": ("' ' + the choice after the paper prompt"
                          + ("; MMLU and CommonsenseQA: the answer letter" if choices == "letters" else "; the choice text")),
         "encoding": "lm-eval's: context + continuation encoded whole, split after the context's token count",
-        "acc_norm": "log-likelihood divided by the choice's length in characters (delimiter excluded)",
-        "acc_bytes": "log-likelihood divided by the choice's length in UTF-8 bytes (delimiter excluded)",
+        **{m.name: m.description for m in family("loglik") if m.name != "acc"},
         "interval": "Wilson score interval, 95 %, over items",
     }

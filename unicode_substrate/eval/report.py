@@ -9,6 +9,7 @@ from pathlib import Path
 from unicode_substrate.artifacts import atomic_output_dir, canonical_json, write_manifest
 from unicode_substrate.eval import results_txt
 from unicode_substrate.eval.tasks import TASKS
+from unicode_substrate.metrics import family
 
 RESULTS_JSON, SAMPLES_JSONL, RESULTS_MD, RESULTS_PNG = "results.json", "samples.jsonl", "results.md", "results.png"
 EVAL_SCHEMA = 1
@@ -57,12 +58,13 @@ def _loglik_cell(entry: dict | None, key: str) -> str:
     return f"{entry[key]:.2f} [{entry[key + '_low']:.2f}, {entry[key + '_high']:.2f}]"
 
 
-LOGLIK_METRICS = ("acc", "acc_norm", "acc_bytes")
+def _loglik_metrics() -> list[str]:
+    return [m.name for m in family("loglik")]
 
 
 def _columns(protocols: list[str]) -> list[str]:
     cols = ["paper metric", "paper"] if "paper" in protocols else []
-    return cols + [f"loglik {m}" for m in LOGLIK_METRICS] * ("loglik" in protocols)
+    return cols + [f"loglik {m}" for m in _loglik_metrics()] * ("loglik" in protocols)
 
 
 def _row(name: str, task: str, r: dict, protocols: list[str], parent: dict | None = None) -> list[str]:
@@ -72,7 +74,7 @@ def _row(name: str, task: str, r: dict, protocols: list[str], parent: dict | Non
     if "paper" in protocols:
         cells += [_paper_metric(task, own), _paper_cell(r.get("paper"))]
     if "loglik" in protocols:
-        cells += [_loglik_cell(r.get("loglik"), m) for m in LOGLIK_METRICS]
+        cells += [_loglik_cell(r.get("loglik"), m) for m in _loglik_metrics()]
     chance = _chance(task, own)
     return cells + ["–" if chance is None else f"{chance:g}"]
 
@@ -100,7 +102,7 @@ def markdown(results: dict) -> str:
         choices = s.get("loglik", {}).get("choices", "text")
         notes.append("Log-likelihood protocol (lm-evaluation-harness's metrics; choices scored as "
                      f"{'answer letters for MMLU and CommonsenseQA' if choices == 'letters' else 'choice texts'}): "
-                     "acc = likeliest choice, acc_norm = per character, acc_bytes = per UTF-8 byte; "
+                     + ", ".join(f"{m.name} = {m.description}" for m in family("loglik")) + "; "
                      "[low, high] is the Wilson 95 % interval over items.")
     lines = [
         "# Evaluation",
@@ -151,7 +153,7 @@ def _series(results: dict) -> list[tuple[str, str, str]]:
     tasks = results["results"]
     out = [("paper", "score", "paper")] if any(r.get("paper") for r in tasks.values()) else []
     if any(r.get("loglik") for r in tasks.values()):
-        out += [("loglik", m, f"loglik {m}") for m in ("acc", "acc_norm")]
+        out += [("loglik", m.name, f"loglik {m.name}") for m in family("loglik") if m.headline]
     return out
 
 

@@ -24,6 +24,7 @@ from unicode_substrate.artifacts import atomic_output_dir, read_manifest, write_
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval import results_plots, results_txt
 from unicode_substrate.eval.report import CHANCE, RESULTS_JSON
+from unicode_substrate.metrics import family
 
 TABLE_MD, TABLE_CSV, TABLE_PNG = "table.md", "table.csv", "table.png"
 MMLU_HEATMAP_PNG, OVERVIEW_HEATMAP_PNG = "mmlu_heatmap.png", "overview_heatmap.png"
@@ -160,8 +161,9 @@ def read_eval_dir(path: Path, name: str | None = None) -> list[Column]:
         base += Run.unfinished_label(str(results["model"]["unfinished"]))
     params = _parameter_text(results["model"], "parameters", path)
     trainable = _parameter_text(results["model"], "trainable_parameters", path)
-    picks = [("", _paper), (" loglik acc", _loglik("acc")), (" loglik acc_norm", _loglik("acc_norm"))]
-    protos = ["paper", "loglik", "loglik"]
+    headline = [m.name for m in family("loglik") if m.headline]  # acc and acc_norm
+    picks = [("", _paper), *((f" loglik {m}", _loglik(m)) for m in headline)]
+    protos = ["paper", *(["loglik"] * len(headline))]
     chance = {}
     for task, r in results["results"].items():
         c = r.get("chance") if isinstance(r, dict) else None

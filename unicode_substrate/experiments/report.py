@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from unicode_substrate.artifacts import atomic_write_bytes, canonical_json
+from unicode_substrate.metrics import Metric, by_label, family
 from unicode_substrate.run import Run
 from unicode_substrate.schema import seed_dir
 
@@ -60,7 +61,7 @@ def write_seed_growth_report(out: Path, seeds: list[int], records: dict[int, dic
              f"The same growth schedule run once per seed ({', '.join(map(str, seeds))}), each in `seed-S/` with its own "
              "report; a seed sets initialisation and batch order of the grown model and of its monolithic control "
              "together, so the two pair by seed. Figures: mean ± half-width of the 95 % t-interval over seeds.", "",
-             "| run | val loss | val bits/byte | seeds |", "|---|---:|---:|---:|"]
+             "| run | " + " | ".join(label for _, label in METRICS) + " | seeds |", "|---|" + "---:|" * (len(METRICS) + 1)]
     summary: dict = {}
     cols = {"grown": [records[s]["stages"][-1] for s in seeds]}
     if all(records[s].get("monolithic") for s in seeds):
@@ -68,7 +69,8 @@ def write_seed_growth_report(out: Path, seeds: list[int], records: dict[int, dic
     for name, rows in cols.items():
         summary[name] = {label: mean_interval([r[key] for r in rows]).to_dict() for key, label in METRICS
                          if all(r.get(key) is not None for r in rows)}
-        lines.append(f"| {name} | {_iv(summary[name].get('val loss'), '.4f')} | {_iv(summary[name].get('val bits/byte'), '.4f')} | {len(rows)} |")
+        lines.append(f"| {name} | " + " | ".join(_iv(summary[name].get(label), _fmt(label)) for _, label in METRICS)
+                     + f" | {len(rows)} |")
     diffs = []
     if "monolithic" in cols:
         for key, label in METRICS:
@@ -311,7 +313,7 @@ _TIMING_NOTE = ("Step time is the median training step's wall-clock time (evalua
                 "quartiles in brackets, measured on this machine while it may have run other work: noisy. Compare "
                 "variants within one report, not across runs or machines.")
 
-METRICS = (("val_loss", "val loss"), ("val_bpb", "val bits/byte"))
+METRICS = tuple((m.name, m.label) for m in family("validation"))  # (record key, label): val loss, val bits/byte
 # The metrics whose every difference also gets a sentence: bits per byte (a fusion study's: the mean over both corpora).
 HEADLINE_METRICS = ("val bits/byte", "val bits/byte (mean)")
 _EVAL_NAMES = {"paper": "paper", "loglik": "loglik acc", "loglik_norm": "loglik acc_norm"}
@@ -357,6 +359,16 @@ def seed_statistics(results: list[dict], seeds: list[int]) -> tuple[dict, list[d
     return summary, diffs
 
 
+def _metric(label: str) -> Metric | None:
+    """The registered metric a column label names ("val bits/byte", and a fusion study's "val bits/byte (mean)")."""
+    return by_label(label.split(" (")[0])
+
+
+def _fmt(label: str) -> str:
+    m = _metric(label)
+    return f".{m.digits}f" if m else ".2f"  # a benchmark score: two decimals
+
+
 def _iv(d: dict | None, fmt: str) -> str:
     if d is None:
         return "–"
@@ -374,7 +386,7 @@ def difference_lines(diffs: list[dict], n: int) -> list[str]:
              "| A − B | metric | mean difference | 95 % interval | p (paired t) | seeds | significant at 5 % |",
              "|---|---|---:|---|---:|---:|---|"]
     for d in diffs:
-        fmt = ".4f" if d["metric"].startswith("val ") else ".2f"
+        fmt = _fmt(d["metric"])
         span = "–" if d["diff_low"] is None else f"[{d['diff_low']:+{fmt}}, {d['diff_high']:+{fmt}}]"
         sig = "–" if d["p"] is None else ("yes" if d["p"] < 0.05 else "no")
         lines.append(f"| {d['a']} − {d['b']} | {d['metric']} | {d['diff_mean']:+{fmt}} | {span} | {p_text(d['p'])} | {d['n']} | {sig} |")
@@ -407,8 +419,12 @@ def significance_sentence(d: dict) -> str:
     if d["p"] is None:
         return f"{d['a']} − {d['b']}: {d['diff_mean']:+.4f} {d['metric']} on one seed: no interval and no test."
     verdict = "significant" if d["p"] < 0.05 else "not significant"
+    m = _metric(d["metric"])
+    better = ""
+    if d["p"] < 0.05 and m is not None and d["diff_mean"] != 0:  # which way is better is the metric's own
+        better = f"; {d['a'] if (d['diff_mean'] > 0) == m.higher_is_better else d['b']} is better"
     return (f"{d['a']} − {d['b']}: {d['diff_mean']:+.4f} {d['metric']} (95 % interval [{d['diff_low']:+.4f}, "
-            f"{d['diff_high']:+.4f}], p = {p_text(d['p'])}, {d['n']} seeds): {verdict} at the 5 % level.")
+            f"{d['diff_high']:+.4f}], p = {p_text(d['p'])}, {d['n']} seeds): {verdict} at the 5 % level{better}.")
 
 
 def write_compare_report(out: Path, results: list[dict], cfg: "TrainConfig", data: str | Path,

@@ -23,16 +23,18 @@ from pathlib import Path
 
 from unicode_substrate.choices import LOGGERS
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.metrics import family
 
 TENSORBOARD_DIR = "tensorboard"
 CSV_FILE = "metrics.csv"
 WANDB_DIR = "wandb"
+_VALIDATION = tuple(m.name for m in family("validation"))  # val_loss, val_bpb: registered where they are computed
 CSV_COLUMNS = ("type", "step", "tokens", "loss", "lr", "grad_norm", "tokens_per_s", "step_s",
-               "val_loss", "val_bpb", "val_tokens", "val_bytes")
+               *_VALIDATION, "val_tokens", "val_bytes")
 # metrics.jsonl key -> TensorBoard tag, per record type
 _TB_TAGS = {
     "train": {"loss": "train/loss", "lr": "train/lr", "grad_norm": "train/grad_norm", "tokens_per_s": "train/tokens_per_s"},
-    "val": {"val_loss": "val/loss", "val_bpb": "val/bpb"},
+    "val": {name: "val/" + name.removeprefix("val_") for name in _VALIDATION},
 }
 
 

@@ -9,7 +9,7 @@ reads only Easy files, arc-challenge only Challenge files. The Hugging Face expo
 from __future__ import annotations
 
 from unicode_substrate.eval.tasks.choice import prompt as choice_prompt, reader as choice_reader
-from unicode_substrate.eval.tasks.score import by_answer, score_choice, text_continuations
+from unicode_substrate.eval.tasks.score import FIRST_CHARACTER, by_answer, score_choice, text_continuations
 from unicode_substrate.eval.tasks.task import Files, Task, exports
 
 VALIDATION, TEST = ("validation", "valid", "val", "dev"), ("test",)
@@ -29,7 +29,7 @@ def _arc(name: str, release: str, alias: str, paper_name: str, order: int) -> Ta
         prompt=choice_prompt,
         tokens=2,
         scorer=by_answer(score_choice),
-        metric="first-character accuracy",
+        metric=FIRST_CHARACTER.label,
         choices=text_continuations,
         chance=25.0,
         splits=("validation", "test"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from unicode_substrate.eval.tasks.item import Item, RowError
 from unicode_substrate.eval.tasks.read import parse_records, text_field
-from unicode_substrate.eval.tasks.score import by_answer, score_choice, text_continuations
+from unicode_substrate.eval.tasks.score import FIRST_CHARACTER, by_answer, score_choice, text_continuations
 from unicode_substrate.eval.tasks.task import Files, Task, exports
 
 
@@ -45,7 +45,7 @@ BOOLQ = Task(
     prompt=prompt,
     tokens=1,  # the author's script: evaluate_model_on_boolq(max_new_tokens=1)
     scorer=by_answer(score_choice),
-    metric="first-character accuracy",
+    metric=FIRST_CHARACTER.label,
     choices=text_continuations,
     chance=50.0,
     paper_name="BOOLQ",

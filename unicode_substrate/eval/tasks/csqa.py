@@ -5,7 +5,7 @@ Its test split is released without answers, so only validation is evaluated."""
 from __future__ import annotations
 
 from unicode_substrate.eval.tasks.choice import prompt as choice_prompt, reader as choice_reader
-from unicode_substrate.eval.tasks.score import by_answer, score_choice, text_continuations
+from unicode_substrate.eval.tasks.score import FIRST_CHARACTER, by_answer, score_choice, text_continuations
 from unicode_substrate.eval.tasks.task import Files, Task, exports
 
 CSQA = Task(
@@ -20,7 +20,7 @@ CSQA = Task(
     prompt=choice_prompt,
     tokens=2,
     scorer=by_answer(score_choice),
-    metric="first-character accuracy",
+    metric=FIRST_CHARACTER.label,
     choices=text_continuations,
     chance=20.0,
     aliases=("commonsense_qa",),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from unicode_substrate.eval.tasks.item import Item, RowError
 from unicode_substrate.eval.tasks.read import csv_rows, get_path, parse_records, text_field
-from unicode_substrate.eval.tasks.score import by_answer, score_choice, text_continuations
+from unicode_substrate.eval.tasks.score import FIRST_CHARACTER, by_answer, score_choice, text_continuations
 from unicode_substrate.eval.tasks.task import Files, Task, exports
 from unicode_substrate.errors import SubstrateError
 
@@ -107,7 +107,7 @@ MMLU = Task(
     prompt=prompt,
     tokens=1,
     scorer=by_answer(score_choice),
-    metric="first-character accuracy",
+    metric=FIRST_CHARACTER.label,
     choices=text_continuations,
     chance=25.0,
     split="test",

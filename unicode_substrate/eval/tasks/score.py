@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from unicode_substrate.eval.tasks.item import Item
+from unicode_substrate.metrics import Metric, register
 
 EOS_CUT = "</S>"
 
@@ -43,9 +44,12 @@ def score_bleu(text: str, reference: str) -> tuple[str, float]:
     return gen, float(sacrebleu.corpus_bleu([gen], [[reference.upper()]]).score)
 
 
-SCORERS: dict[str, Callable[[str, str], tuple[str, float]]] = {
-    "first-character": score_choice, "contains": score_contains, "bleu": score_bleu}
-METRICS = {"first-character": "first-character accuracy", "contains": "containment accuracy", "bleu": "sentence BLEU"}
+FIRST_CHARACTER = register(Metric("first-character", "paper", "first-character accuracy", higher_is_better=True, digits=2, fn=score_choice,
+                description=score_choice.__doc__.split("\n")[0]))
+CONTAINS = register(Metric("contains", "paper", "containment accuracy", higher_is_better=True, digits=2, fn=score_contains,
+                description=score_contains.__doc__.split("\n")[0]))
+BLEU = register(Metric("bleu", "paper", "sentence BLEU", higher_is_better=True, digits=2, fn=score_bleu,
+                description=score_bleu.__doc__.split("\n")[0]))
 
 
 def by_answer(scorer: Callable[[str, str], tuple[str, float]]) -> Callable[[Item, str], tuple[str, float]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval.tasks.item import Item, RowError
 from unicode_substrate.eval.tasks.read import get_path, json_list, parse_records, text_field
-from unicode_substrate.eval.tasks.score import by_answer, score_contains
+from unicode_substrate.eval.tasks.score import CONTAINS, by_answer, score_contains
 from unicode_substrate.eval.tasks.task import ANSWER_LENGTH, Files, Task, exports
 
 SQUAD_ITEMS, SQUAD_MAX_ANSWER_CHARS = 256, 8
@@ -128,7 +128,7 @@ SQUAD = Task(
     prompt=prompt,
     tokens=ANSWER_LENGTH,
     scorer=by_answer(score_contains),
-    metric="containment accuracy",
+    metric=CONTAINS.label,
     choices=None,
     chance=None,
     select=select,

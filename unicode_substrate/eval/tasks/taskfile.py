@@ -38,7 +38,8 @@ from unicode_substrate.schema import check_keys, check_name
 from unicode_substrate.eval.tasks.item import Item, RowError
 from unicode_substrate.eval.tasks.read import csv_rows, labelled_choices, parse_records
 from unicode_substrate.eval.tasks.registry import ALIASES, TASKS
-from unicode_substrate.eval.tasks.score import METRICS, SCORERS, by_answer
+from unicode_substrate.eval.tasks.score import by_answer
+from unicode_substrate.metrics import family
 from unicode_substrate.eval.tasks.task import ANSWER_LENGTH, Files, Task
 
 KINDS = ("multiple-choice", "generative")
@@ -137,8 +138,9 @@ def load_task_file(path: str | Path) -> Task:
     if not (tokens == ANSWER_LENGTH or (isinstance(tokens, int) and not isinstance(tokens, bool) and 1 <= tokens <= 1000)):
         raise SubstrateError(f"{path} [prompt]: tokens must be a count from 1 to 1000 or \"answer\", got {tokens!r}")
     scorer = prompt.get("scorer", "first-character" if mc else "contains")
-    if scorer not in SCORERS:
-        raise SubstrateError(f"{path} [prompt]: scorer must be one of {', '.join(SCORERS)}, got {scorer!r}")
+    scorers = {m.name: m for m in family("paper")}
+    if scorer not in scorers:
+        raise SubstrateError(f"{path} [prompt]: scorer must be one of {', '.join(scorers)}, got {scorer!r}")
     protocols = prompt.get("protocols", ["paper", "loglik"] if mc else ["paper"])
     if (not isinstance(protocols, list) or not protocols or not set(protocols) <= {"paper", "loglik"}
             or ("loglik" in protocols and not mc)):
@@ -219,8 +221,8 @@ def load_task_file(path: str | Path) -> Task:
         reader=read,
         prompt=render,
         tokens=tokens,
-        scorer=by_answer(SCORERS[scorer]),
-        metric=METRICS[scorer],
+        scorer=by_answer(scorers[scorer].fn),
+        metric=scorers[scorer].label,
         choices=(lambda item: [f" {text}" for _, text in item.choices]) if mc else None,
         chance=None if chance is None else float(chance),
         percent=scorer != "bleu",

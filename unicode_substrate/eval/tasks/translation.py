@@ -17,7 +17,7 @@ from pathlib import Path
 from unicode_substrate.errors import SubstrateError
 from unicode_substrate.eval.tasks.item import Item
 from unicode_substrate.eval.tasks.read import read_text, records, text_lines
-from unicode_substrate.eval.tasks.score import by_answer, score_bleu
+from unicode_substrate.eval.tasks.score import BLEU, by_answer, score_bleu
 from unicode_substrate.eval.tasks.task import ANSWER_LENGTH, Files, Task, exports
 
 LANGUAGES = {"en": "English", "ru": "Russian", "zh": "Chinese"}  # the names the paper's prompt uses
@@ -112,7 +112,7 @@ TRANSLATION = Task(
     prompt=prompt,
     tokens=ANSWER_LENGTH,
     scorer=by_answer(score_bleu),
-    metric="sentence BLEU",
+    metric=BLEU.label,
     choices=None,
     splits=("validation", "test"),
     select=select,
