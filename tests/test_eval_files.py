@@ -120,7 +120,7 @@ def test_task_path_points_a_task_at_a_file_or_folder(releases, tmp_path):
     one_side = releases / "opus-100-corpus" / "v1.0" / "supervised" / "en-ru" / "opus.en-ru-dev.ru"
     items, files = load_task("translation", None, task_path=one_side)  # one side of a pair brings the other
     assert sorted(f.name for f in files) == ["opus.en-ru-dev.en", "opus.en-ru-dev.ru"]
-    with pytest.raises(SubstrateError, match="--task-path arc-easy=.*nowhere: no such file or folder"):
+    with pytest.raises(SubstrateError, match="task path arc-easy=.*nowhere: no such file or folder"):
         load_task("arc-easy", tmp_path, task_path=tmp_path / "nowhere")
 
 

@@ -56,7 +56,7 @@ def test_plot_refuses_with_one_line(runs, tmp_path):
     one_line_error(run_cli("plot", a, "--out", tmp_path / "notes.png"), "already exists", "--force")
     one_line_error(run_cli("plot", a, "--out", tmp_path / "notes.png", "--force"), "is not a picture this toolkit wrote")
     assert (tmp_path / "notes.png").read_text() == "my notes"
-    one_line_error(run_cli("plot", a, "--out", tmp_path / "x.jpg"), "must name a .png file")
+    one_line_error(run_cli("plot", a, "--out", tmp_path / "x.jpg"), "must be named .png", "--out")
     one_line_error(run_cli("plot", root / "data", "--out", tmp_path / "x.png"), "is not a training run")
     assert not (tmp_path / "x.png").exists()
     assert run_cli("plot", a, "--out", tmp_path / "p.png").exit_code == 0

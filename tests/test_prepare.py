@@ -62,7 +62,7 @@ def test_prepare_refuses_overwrite_tiny_corpus_and_edited_data(setup, tmp_path):
     corpus, tok = setup
     assert _prepare(corpus, tok, tmp_path / "data").exit_code == 0
     res = _prepare(corpus, tok, tmp_path / "data")
-    assert res.exit_code == 2 and res.output.strip().endswith("already exists (use --force to replace it)")
+    assert res.exit_code == 2 and res.output.strip().endswith("already exists; force replaces it (option --force)")
     small = tmp_path / "small.txt"
     small.write_text("the only document", encoding="utf-8")
     res = _prepare(small, tok, tmp_path / "small")

@@ -234,8 +234,8 @@ def test_bad_font_on_the_command_line(tmp_path, tok, fonts, kind):
 
 def test_dim_larger_than_the_method_allows(tmp_path, tok, fonts):
     out = tmp_path / "t"
-    assert_one_line_error(run("render", "--tokenizer", tok, "--font", fonts[0], "--dim", 11, "--out", out), "--dim 11", out)
-    assert_one_line_error(run("render", "--tokenizer", tok, "--method", "glyph-paper", "--font", fonts[0], "--dim", 1025, "--out", out), "--dim 1025", out)
+    assert_one_line_error(run("render", "--tokenizer", tok, "--font", fonts[0], "--dim", 11, "--out", out), "width 11", out)
+    assert_one_line_error(run("render", "--tokenizer", tok, "--method", "glyph-paper", "--font", fonts[0], "--dim", 1025, "--out", out), "width 1025", out)
     big = make_tokenizer(tmp_path / "big", [f"t{i}" for i in range(20)])
     assert_one_line_error(run("render", "--tokenizer", big, "--method", "bit", "--dim", 4, "--out", out), "fewer than", out)
 

@@ -68,7 +68,7 @@ def test_more_grams_than_slots_says_how_many_and_which(tmp_path):
 def test_unknown_layout_and_misused_options(tmp_path):
     stats = write_small_stats(tmp_path / "s.txt")
     assert_one_line_error(run("build-tokenizer", "--layout", "bvv999", "--out", tmp_path / "tok"), "'bvv999' is not one of", "lossless")
-    assert_one_line_error(run("build-tokenizer", "--layout", "bvv241-2-3", "--out", tmp_path / "tok"), "--ngrams n-gramms-2-3.txt")
+    assert_one_line_error(run("build-tokenizer", "--layout", "bvv241-2-3", "--out", tmp_path / "tok"), "n-gramms-2-3.txt (option --ngrams)")
     assert_one_line_error(run("build-tokenizer", "--ngrams", stats, "--intersection", stats, "--out", tmp_path / "tok"), "only bvv241-max")
     assert_one_line_error(run("build-tokenizer", "--ngrams", tmp_path / "missing.txt", "--out", tmp_path / "tok"), "does not exist")
     assert leftovers(tmp_path) == []

@@ -136,14 +136,14 @@ def check_output(
     if not out.is_dir() or out.is_symlink():
         raise SubstrateError(f"output path {out} exists and is not a directory; refusing to replace it")
     if not force:
-        raise SubstrateError(f"output directory {out} already exists (use --force to replace it)")
+        raise SubstrateError(f"output directory {out} already exists; force replaces it", param="force")
     if not any(out.iterdir()):
         return
     found = artifact_kind(out)
     if found is None:
-        raise SubstrateError(f"{out} is not a unicode-substrate artifact (no manifest of ours); --force replaces only those, so it was left alone")
+        raise SubstrateError(f"{out} is not a unicode-substrate artifact (no manifest of ours); force replaces only those, so it was left alone")
     if kind is not None and found != kind:
-        raise SubstrateError(f"{out} holds a {found!r} artifact, not a {kind!r}; --force replaces only an artifact of the same kind, so it was left alone")
+        raise SubstrateError(f"{out} holds a {found!r} artifact, not a {kind!r}; force replaces only an artifact of the same kind, so it was left alone")
 
 
 def check_resumable(out: str | os.PathLike, kind: str, what: str, *, force: bool, resume: bool,
@@ -271,14 +271,14 @@ def check_output_file(out: str | os.PathLike, inputs: Iterable[str | os.PathLike
     if not (out.exists() or out.is_symlink()):
         return
     if not force:
-        raise SubstrateError(f"{out} already exists (use --force to replace it)")
+        raise SubstrateError(f"{out} already exists; force replaces it", param="force")
     try:
         with open(out, "rb") as f:
             head = f.read(len(signature))
     except OSError as e:
         raise SubstrateError(f"cannot read {out} to check that it is ours: {e.strerror or e}") from None
     if out.is_symlink() or head != signature:
-        raise SubstrateError(f"{out} is not a picture this toolkit wrote; --force replaces only those, so it was left alone")
+        raise SubstrateError(f"{out} is not a picture this toolkit wrote; force replaces only those, so it was left alone")
 
 
 def _real(p: str | os.PathLike) -> Path:

@@ -185,9 +185,9 @@ def device_available(device: str) -> None:
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             build = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
-            raise SubstrateError(f"device {device!r} is not available: {build}; use --device cpu")
+            raise SubstrateError(f"device {device!r} is not available: {build}; use the cpu", param="device")
         index = int(device.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
             raise SubstrateError(f"device {device!r} is not available: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise SubstrateError("device 'mps' is not available on this machine; use --device cpu")
+        raise SubstrateError("device 'mps' is not available on this machine; use the cpu", param="device")

@@ -185,8 +185,7 @@ class TokenWriter:
         ends = self.splits["val"].ends
         return np.concatenate(ends).astype(np.int64) if ends else np.zeros((0, 2), np.int64)
 
-    def finish(self, tokenizer_manifest_sha256: str, val_every: int, what: str = "corpus", hint: str = "--val-every",
-               **fields) -> dict:
+    def finish(self, tokenizer_manifest_sha256: str, val_every: int, what: str = "corpus", **fields) -> dict:
         """Close the splits, refuse too short ones, write ``val_docs.npy`` and the manifest (``fields`` added)."""
         self.close()
         counts = self.counts()
@@ -194,7 +193,8 @@ class TokenWriter:
         if train["tokens"] < 2 or val["tokens"] < 2:
             raise SubstrateError(
                 f"the {what} is too small to split: {train['documents']} training and {val['documents']} validation "
-                f"documents ({train['tokens']} and {val['tokens']} tokens); give more text or a smaller {hint}")
+                f"documents ({train['tokens']} and {val['tokens']} tokens); give more text or a smaller "
+                f"validation interval (now every {val_every}th document)", param="val_every")
         np.save(self.folder / "val_docs.npy", self.val_ends())
         return write_manifest(self.folder, KIND, DATA_SCHEMA, vocab_size=self.vocab_size, dtype=self.dtype.name,
                               tokenizer_manifest_sha256=tokenizer_manifest_sha256, separator_id=self.separator,
@@ -282,8 +282,8 @@ class TokenData:
         n_train, n_val = len(self.train), len(self.val)
         if n_train < context + 2:
             raise SubstrateError(
-                f"the training split has {n_train} tokens, too few for context {context}; use more text or a shorter --context"
-            )
+                f"the training split has {n_train} tokens, too few for context {context}; use more text or a shorter context",
+                param="context")
         if n_val < 2:
             raise SubstrateError(f"the validation split has {n_val} tokens; use more text")
 

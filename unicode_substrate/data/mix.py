@@ -202,7 +202,7 @@ def build_mix(
                         sp.index_file.close()
             _remove_tree(spool)
             writer.finish(
-                tok.manifest_sha256, recipe.val_every, what="mix", hint="val_every",
+                tok.manifest_sha256, recipe.val_every, what="mix",
                 corpus="recipe", recipe={"path": str(recipe.path) if recipe.path else None, "seed": recipe.seed,
                                          "tokens": recipe.tokens},
                 **encoder.manifest_fields(tokenizer, out),

@@ -56,9 +56,10 @@ def prepare_recipe(
     inputs = [source_input(s) for s in recipe.sources]
     screen = after_read = None
     if tasks is not None and decontaminate is None:
-        raise SubstrateError("--tasks chooses the benchmarks of --decontaminate; give --decontaminate too")
+        raise SubstrateError("the tasks choose which benchmarks decontamination checks; give the benchmark folder too",
+                              param=("tasks", "bench_dir"))
     if report_only and decontaminate is None:
-        raise SubstrateError("--decontaminate-report-only needs --decontaminate BENCH_DIR")
+        raise SubstrateError("a contamination report needs the benchmark folder to check against", param=("report_only", "bench_dir"))
     if decontaminate is not None:
         from unicode_substrate.data import contamination as c
 

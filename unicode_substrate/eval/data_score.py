@@ -126,7 +126,7 @@ def evaluate_data(out: str | Path, data: str | Path, run: str | Path, checkpoint
     if label is not None:
         from unicode_substrate.eval.results_txt import check_label
 
-        check_label(label, "--label")
+        check_label(label)
     device_available(device)
     from unicode_substrate.artifacts import check_output
 

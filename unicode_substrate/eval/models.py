@@ -51,7 +51,7 @@ class LanguageModel:
         if self.bos:
             bos = self.bos_id()
             if bos is None:
-                raise SubstrateError("--bos asked, but the tokenizer has no beginning-of-sequence token")
+                raise SubstrateError("a beginning-of-sequence token was asked for, but the tokenizer has none", param="bos")
             ids = [bos] + ids
         return ids
 

@@ -200,11 +200,11 @@ def parse_labels(labels) -> dict[str, str]:
     for spec in labels or ():
         name, sep, path = str(spec).partition("=")
         if not sep or not path:
-            raise SubstrateError(f"--label takes NAME=PATH, got {str(spec)[:80]!r}")
-        results_txt.check_label(name, "--label name")
+            raise SubstrateError(f"a label is NAME=PATH, got {str(spec)[:80]!r}", param="labels")
+        results_txt.check_label(name, "label name", param="labels")
         key = str(Path(path))
         if key in out:
-            raise SubstrateError(f"--label names {path} twice")
+            raise SubstrateError(f"two labels name {path}", param="labels")
         out[key] = name
     return out
 
@@ -231,7 +231,7 @@ def read_columns(inputs, labels=None) -> list[Column]:
         seen[c.name] = seen.get(c.name, 0) + 1
     twice = sorted(n for n, k in seen.items() if k > 1)
     if twice:
-        raise SubstrateError(f"two inputs give the same model name {twice[0]!r}; name them with --label NAME=PATH")
+        raise SubstrateError(f"two inputs give the same model name {twice[0]!r}; label them (NAME=PATH)", param="labels")
     return columns
 
 

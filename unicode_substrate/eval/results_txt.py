@@ -49,11 +49,11 @@ def format_parameters(n: int) -> str:
     return np.format_float_positional(n / 1e6, precision=3, unique=False, fractional=False, trim="-") + "M"
 
 
-def check_label(label: str, what: str = "label") -> str:
+def check_label(label: str, what: str = "label", param: str = "label") -> str:
     """A model's name in result lines and tables: one word of printable characters (the author's
     lines are ``{model} {TASK}: ...``, split at spaces)."""
     if not isinstance(label, str) or not label or any(c.isspace() or not c.isprintable() for c in label):
-        raise SubstrateError(f"{what} {label!r} must be a non-empty word of printable characters (no spaces)")
+        raise SubstrateError(f"{what} {label!r} must be a non-empty word of printable characters (no spaces)", param=param)
     return label
 
 

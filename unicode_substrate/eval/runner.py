@@ -103,9 +103,10 @@ def evaluate(out: str | Path, tasks, data_dir: str | Path | None, run: str | Pat
     out = Path(out)
     protocols = _protocols(protocol)
     if label is not None:
-        results_txt.check_label(label, "--label")
+        results_txt.check_label(label)
     if loglik_choices not in loglik.CHOICE_STYLES:
-        raise SubstrateError(f"unknown --loglik-choices {loglik_choices!r}; choose one of {', '.join(loglik.CHOICE_STYLES)}")
+        raise SubstrateError(f"unknown log-likelihood choice style {loglik_choices!r}; choose one of {', '.join(loglik.CHOICE_STYLES)}",
+                              param="loglik_choices")
     for name, value in (("runs", runs), ("limit", limit), ("batch_size", batch_size), ("seed", seed),
                         ("temperature", temperature), ("top_k", top_k), ("fewshot", fewshot)):
         check_range(name, value)
@@ -219,7 +220,7 @@ def check_benchmarks(tasks, data_dir, seed: int = 0, limit: int | None = None, f
     for t in specs:
         if t.name not in paths and not t.listed_files and (data_dir is None or not Path(data_dir).is_dir()):
             raise SubstrateError(f"benchmark directory {data_dir} does not exist" if data_dir is not None else
-                                 f"no --data-dir, and no --task-path for {t.name}")
+                                 f"no benchmark directory, and no task path for {t.name}", param=("data_dir", "task_path"))
     extra = tuple(t for t in specs if TASKS.get(t.name) is not t)
     loaded: dict[str, list[Item]] = {}
     files: dict[str, str] = {}

@@ -117,7 +117,7 @@ def finished_run(path: Path, cfg: TrainConfig, identity: dict) -> Run | None:
         return None
     run = Run.load(path)
     if run.identity != identity or _no_device(run.record.train or {}) != _no_device(cfg.to_dict()):
-        raise SubstrateError(f"{path} holds a run of another configuration or input; use --force to train it again")
+        raise SubstrateError(f"{path} holds a run of another configuration or input; force trains it again", param="force")
     return run if run.unfinished(cfg.steps) is None else None  # an edited or torn run is trained again
 
 

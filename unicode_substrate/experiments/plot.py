@@ -79,7 +79,7 @@ def plot_runs(runs: list[str | Path], out: str | Path, force: bool = False) -> P
     if not runs:
         raise SubstrateError("plot needs at least one run")
     if out.suffix.lower() != ".png":
-        raise SubstrateError(f"--out {out} must name a .png file")
+        raise SubstrateError(f"the picture {out} must be named .png", param="out")
     check_output_file(out, inputs=runs, force=force)  # not a run, nor inside one; --force replaces only a picture
     loaded = [Run.load(r) for r in runs]
     taken: set[str] = set()

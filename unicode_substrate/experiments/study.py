@@ -349,7 +349,7 @@ def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -
     if artifact_kind(out) == STUDY_KIND:
         old = read_json_object(record_file, "study record")
         if old.get("study") != _identity(study) and not force:
-            raise SubstrateError(f"{out} holds another study (or another scale); use --force to run this one over it")
+            raise SubstrateError(f"{out} holds another study (or another scale); force runs this one over it", param="force")
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:

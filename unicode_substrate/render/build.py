@@ -132,11 +132,12 @@ def render_table(
     from unicode_substrate.table import write_table
 
     if pca_solver not in choices.PCA_SOLVERS:
-        raise SubstrateError(f"--pca-solver must be {' or '.join(choices.PCA_SOLVERS)}, not {pca_solver!r}")
+        raise SubstrateError(f"the PCA solver must be {' or '.join(choices.PCA_SOLVERS)}, not {pca_solver!r}", param="pca_solver")
     m = get_method(method)
     on_collision = on_collision or m.on_collision
     if on_collision not in choices.ON_COLLISION:
-        raise SubstrateError(f"--on-collision must be {', '.join(choices.ON_COLLISION[:-1])} or {choices.ON_COLLISION[-1]}, not {on_collision!r}")
+        raise SubstrateError(f"the collision policy must be {', '.join(choices.ON_COLLISION[:-1])} or {choices.ON_COLLISION[-1]}, not {on_collision!r}",
+                              param="on_collision")
     from unicode_substrate.artifacts import check_output, check_output_file
 
     check_output(out, force=force, kind="table", inputs=[tokenizer_dir, *(fonts or ())])  # never replaces an input
@@ -170,8 +171,7 @@ def render_table(
             if report.total and on_collision == "error":
                 raise SubstrateError(
                     f"{report.duplicate_rows} rows duplicate another row and {len(report.near_pairs)} pairs have cosine > {threshold} "
-                    f"(use --on-collision report or resolve)"
-                )
+                    "(the collision policy report keeps them, resolve moves them apart)", param="on_collision")
             before = report.summary(raw)
             if report.total and on_collision == "resolve":
                 weight, res = coll.resolve_collisions(weight, threshold, seed=seed)

@@ -34,12 +34,20 @@ def _int_bits(values: np.ndarray, dim: int) -> np.ndarray:
     return ((values.astype(np.uint64)[:, None] >> shifts) & 1).astype(np.uint8)
 
 
+def check_dim(dim: int, limit: int, what: str) -> None:
+    """Refuse a table width below 1 or above what the method can give (every method's one check)."""
+    if dim < 1:
+        raise SubstrateError(f"width {dim} must be positive", param="dim")
+    if dim > limit:
+        raise SubstrateError(f"width {dim} is larger than {what} allows (at most {limit})", param="dim")
+
+
 def unique_bits(vocab_size: int, dim: int, seed: int = 0) -> np.ndarray:
     """Distinct binary codes uint8 [V, dim] (see the module docstring for the construction)."""
-    if dim < 1:
-        raise SubstrateError("--dim must be positive")
+    check_dim(dim, MAX_CODE_DIM, "a code table")
     if dim < 63 and vocab_size > 2**dim:
-        raise SubstrateError(f"--dim {dim} gives only {2**dim} distinct binary codes, fewer than the {vocab_size} tokens")
+        raise SubstrateError(f"width {dim} gives only {2**dim} distinct binary codes, fewer than the {vocab_size} tokens",
+                             param="dim")
     if dim == 16:
         return _int_bits(np.arange(vocab_size), 16)
     rng = _rng("bit", dim, seed)
@@ -63,10 +71,7 @@ def code_table(method: str, vocab_size: int, dim: int, seed: int = 0) -> np.ndar
     """A float32 [V, dim] code table with unit-norm rows for ``bit``, ``float`` or ``random``."""
     if method not in METHOD_TAGS:
         raise SubstrateError(f"unknown code method {method!r}")
-    if dim < 1:
-        raise SubstrateError("--dim must be positive")
-    if dim > MAX_CODE_DIM:
-        raise SubstrateError(f"--dim {dim} is wider than a code table may be (at most {MAX_CODE_DIM})")
+    check_dim(dim, MAX_CODE_DIM, "a code table")
     if method == "bit":
         bits = unique_bits(vocab_size, dim, seed)
         return np.ascontiguousarray((bits.astype(np.float32) * 2 - 1) / np.float32(np.sqrt(dim)))

@@ -53,7 +53,7 @@ def load_font_manifest(path: str | Path = FONTS_TOML) -> tuple[FontSpec, ...]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SubstrateError(f"font manifest {path} not found; pass fonts with --font PATH") from None
+        raise SubstrateError(f"font manifest {path} not found; give the font files instead", param="fonts") from None
     except tomllib.TOMLDecodeError as e:
         raise SubstrateError(f"font manifest {path} is not valid TOML: {e}") from None
     check_keys(data, {"schema", "font"}, f"font manifest {path}")
@@ -75,8 +75,8 @@ def default_font_paths(manifest: str | Path = FONTS_TOML) -> list[Path]:
         hit = next((Path(p) for p in spec.paths if Path(p).is_file()), None)
         if hit is None and i == 0:
             raise SubstrateError(
-                f"default font {spec.name} not found (looked in {', '.join(spec.paths)}); install it with: {spec.install}, or pass --font PATH"
-            )
+                f"default font {spec.name} not found (looked in {', '.join(spec.paths)}); install it with: {spec.install}, "
+                "or give font files", param="fonts")
         if hit is not None:
             found.append(hit)
     return found

@@ -13,6 +13,7 @@ import numpy as np
 
 from unicode_substrate.choices import DEFAULT_PCA_SOLVER, DEFAULT_RENDER_PRESET
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.render.codes import check_dim
 
 PCA_NOTE = "sklearn PCA svd_solver={}, fitted on all rows (float32)"
 
@@ -66,14 +67,6 @@ class TableMethod:
     on_collision: str = "resolve"
     seeded: bool = False
     distinct_codes: bool = False
-
-
-def check_dim(dim: int, limit: int, what: str) -> None:
-    """Refuse a width below 1 or above what the method can give."""
-    if dim < 1:
-        raise SubstrateError("--dim must be positive")
-    if dim > limit:
-        raise SubstrateError(f"--dim {dim} is larger than {what} allows (at most {limit})")
 
 
 # --------------------------------------------------------------------------- glyph-paper

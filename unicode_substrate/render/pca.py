@@ -13,7 +13,7 @@ def pca_l2(x: np.ndarray, dim: int, solver: str = DEFAULT_PCA_SOLVER, progress: 
     from sklearn.decomposition import PCA
 
     if dim > x.shape[1] or dim > x.shape[0]:
-        raise SubstrateError(f"--dim {dim} is larger than PCA allows here (at most {min(x.shape)})")
+        raise SubstrateError(f"width {dim} is larger than PCA allows here (at most {min(x.shape)})", param="dim")
     x = np.asarray(x, dtype=np.float32)
     # covariance_eigh: one d x d eigenproblem instead of an SVD of the V x d matrix, about 6x
     # faster here. The two solvers agree on the geometry (pairwise cosines to ~5e-6); single

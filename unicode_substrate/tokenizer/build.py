@@ -41,16 +41,18 @@ def build_tokenizer(
     check_output(out, force=force, kind="tokenizer", inputs=[ngrams, intersection, from_tokenizer])
     if from_tokenizer is not None:
         if ngrams is not None or intersection is not None or top_cnt is not None:
-            raise SubstrateError("--from-tokenizer takes its vocabulary from the file; do not combine it with --ngrams, --intersection or --top-cnt")
+            raise SubstrateError("a tokenizer taken from a file brings its vocabulary; give no n-grams, intersection or gram count with it",
+                                  param=("from_tokenizer", "ngrams_path", "intersection", "top_cnt"))
         return _copy_tokenizer(Path(from_tokenizer), out, force)
     spec = get_layout(layout)
     if ngrams is None and spec.default_ngrams != "builtin":
-        raise SubstrateError(f"layout {spec.name} is built from the paper's statistics: pass --ngrams {spec.default_ngrams}")
+        raise SubstrateError(f"layout {spec.name} is built from the paper's statistics: give its n-grams, {spec.default_ngrams}",
+                             param="ngrams_path")
     if intersection is not None and not spec.uses_intersection:
-        raise SubstrateError(f"layout {spec.name} takes no --intersection (only bvv241-max does)")
+        raise SubstrateError(f"layout {spec.name} takes no intersection list (only bvv241-max does)", param="intersection")
     if intersection is None and spec.uses_intersection:  # without it the grams differ and the ids are not the paper's
         raise SubstrateError(f"layout {spec.name} is the paper's tokenizer only with its intersection list: "
-                             "pass --intersection n-gramms-intersection.txt (without it, far fewer grams are placed)")
+                             "give n-gramms-intersection.txt (without it, far fewer grams are placed)", param="intersection")
     top = top_cnt if top_cnt is not None else spec.top_cnt
     params: dict = {"top_cnt": top, "byte_fallback": spec.byte_fallback}
     if ngrams is None:

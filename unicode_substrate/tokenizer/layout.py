@@ -138,8 +138,8 @@ def assemble(layout: LayoutSpec, grams: set[str] | list[str]) -> Vocabulary:
         raise SubstrateError(
             f"{len(order)} n-grams do not fit the {n_slots} slots of layout {layout.name}: "
             f"{len(dropped)} would be dropped, the last in placement order: {', '.join(map(repr, dropped[:10]))}"
-            f"{f' and {len(dropped) - 10} more' if len(dropped) > 10 else ''}; lower --top-cnt or pass fewer grams"
-        )
+            f"{f' and {len(dropped) - 10} more' if len(dropped) > 10 else ''}; keep fewer grams per language and n",
+            param="top_cnt")
     placed = order[:n_slots]
     slot_ids = (i for r in layout.slots for i in r)
     for g, i in zip(placed, slot_ids):

@@ -87,7 +87,7 @@ def locate(task: Task, data_dir: Path | None, split: str, owners: dict[str, str]
     else below ``data_dir``; a one-line error when there are none."""
     if task_path is not None:
         if not task_path.exists():
-            raise SubstrateError(f"--task-path {task.name}={task_path}: no such file or folder")
+            raise SubstrateError(f"task path {task.name}={task_path}: no such file or folder", param="task_path")
         if task_path.is_file():
             if task_path.suffix[1:].lower() in task.files.paired:  # one side of a line-aligned pair: both sides
                 return units(task, sorted(p for p in task_path.parent.iterdir()

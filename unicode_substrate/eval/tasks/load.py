@@ -59,7 +59,8 @@ def read_split(task: Task, data_dir: Path | None, split: str, task_path: Path | 
             if part in seen:
                 raise SubstrateError(f"two files could be the {task.name} {split} split"
                                      + (f" ({task.group_kind} {part})" if part is not None else "")
-                                     + f": {seen[part]} and {unit[0]}; point --task-path {task.name}=PATH at one")
+                                     + f": {seen[part]} and {unit[0]}; give a task path {task.name}=PATH to one",
+                                     param="task_path")
             seen[part] = unit[0]
         items += got
         files += unit
