@@ -139,6 +139,11 @@ def test_grow_over_seeds_pairs_grown_and_monolithic(inputs, tmp_path):
     text = report.read_text()
     assert "| grown |" in text and "| monolithic |" in text and "grown − monolithic" in text
     assert "step time, median (quartiles)" in (out / "seed-1" / "report.md").read_text()
+    from unicode_substrate.experiments.grow import statistics  # what a study asks for, without knowing the files
+
+    assert statistics(out) == (seeds["summary"], seeds["differences"])
+    one, none = statistics(out / "seed-1")  # one growth: its figures, nothing tested
+    assert none == [] and one["grown"]["val bits/byte"]["mean"] == rec[1]["stages"][-1]["val_bpb"]
     with pytest.raises(SubstrateError, match="already exists"):
         grow(gcfg, data, out, table=table, progress=False, seeds=[1, 2])
 

@@ -336,6 +336,20 @@ def _check_same(out: Path, record: dict) -> None:
             raise SubstrateError(f"cannot resume {out}: it was grown with another {key} (use force to start over)")
 
 
+def statistics(out: Path) -> tuple[dict, list]:
+    """(summary, differences) of a finished growth in ``out``: over seeds, as its report computed them;
+    one growth, the grown model's and its control's figures (one seed: no differences tested)."""
+    from unicode_substrate.experiments.report import METRICS, SEEDS_JSON, read_statistics
+    from unicode_substrate.experiments.stats import mean_interval
+
+    if (out / SEEDS_JSON).is_file():
+        return read_statistics(out)
+    record = _read_record(out / GROW_FILE)
+    rows = {"grown": record["stages"][-1], **({"monolithic": record["monolithic"]} if record.get("monolithic") else {})}
+    return {n: {label: mean_interval([r[k]]).to_dict() for k, label in METRICS if r.get(k) is not None}
+            for n, r in rows.items()}, []
+
+
 def _read_record(file: Path) -> dict:
     return read_json_object(file, "growth record")
 
@@ -458,12 +472,12 @@ def _grow_seeds(gcfg: GrowConfig, data: Path, out: Path, table, from_run, resume
     """One growth per seed under ``out/seed-S``, then the report over seeds."""
     import sys
 
-    from unicode_substrate.experiments.report import load_average, write_seed_growth_report
+    from unicode_substrate.experiments.report import REPORT_MD, SEEDS_JSON, load_average, write_seed_growth_report
 
     for seed in seeds:  # a growth killed mid-seed (SIGKILL) leaves its lock: cleared when its process is gone
         clear_stale(out / seed_dir(seed))
     check_resumable(out, GROW_KIND, "growth over seeds", force=force, resume=resume, inputs=inputs,
-                    ours=lambda o: all(p.name in ("report.md", "seeds.json") or is_seed_dir(leftover_of(p.name) or p.name)
+                    ours=lambda o: all(p.name in (REPORT_MD, SEEDS_JSON) or is_seed_dir(leftover_of(p.name) or p.name)
                                        for p in o.iterdir()))
     load_start = load_average()
     records = {}

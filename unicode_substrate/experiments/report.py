@@ -11,7 +11,8 @@ import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from unicode_substrate.artifacts import atomic_write_bytes, canonical_json
+from unicode_substrate.artifacts import atomic_write_bytes, canonical_json, read_json_object
+from unicode_substrate.errors import SubstrateError
 from unicode_substrate.metrics import Metric, by_label, family
 from unicode_substrate.run import Run
 from unicode_substrate.schema import seed_dir
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 REPORT_MD = "report.md"
 LOSS_CURVES_PNG = "loss_curves.png"
 COMPARE_JSON = "compare.json"
+SEEDS_JSON = "seeds.json"  # a growth over seeds: its summary and paired differences
 
 
 def save_png(fig, path: Path) -> None:
@@ -53,8 +55,20 @@ def _overall_tokens_per_s(rows: list[dict]) -> float | None:
     return sum(tokens) / sum(t / r["tokens_per_s"] for t, r in zip(tokens, rows))
 
 
+def read_statistics(out: Path) -> tuple[dict, list]:
+    """(summary, differences) of a finished comparison or growth over seeds, as its report computed them.
+
+    The files are this module's (``compare.json``, ``seeds.json``); a caller such as a study asks
+    here instead of knowing their names."""
+    for name, what in ((COMPARE_JSON, "comparison record"), (SEEDS_JSON, "growth-over-seeds record")):
+        if (out / name).is_file():
+            record = read_json_object(out / name, what)
+            return record["summary"], record["differences"]
+    raise SubstrateError(f"{out} holds no finished comparison or growth over seeds (no {COMPARE_JSON} or {SEEDS_JSON})")
+
+
 def write_seed_growth_report(out: Path, seeds: list[int], records: dict[int, dict], load=None) -> Path:
-    """``report.md`` and ``seeds.json`` over growths of several seeds: grown against monolithic, paired by seed."""
+    """``report.md`` and ``seeds.json`` (:data:`SEEDS_JSON`) over growths of several seeds: grown against monolithic, paired by seed."""
     from unicode_substrate.experiments.stats import mean_interval, paired
 
     lines = ["# Growth over seeds", "",
@@ -80,7 +94,7 @@ def write_seed_growth_report(out: Path, seeds: list[int], records: dict[int, dic
         lines += [""] + difference_lines(diffs, len(seeds))
     lt = load_text(load)
     lines += ([lt, ""] if lt else []) + [f"Per seed: {', '.join(f'[seed {s}]({seed_dir(s)}/report.md)' for s in seeds)}.", ""]
-    atomic_write_bytes(out / "seeds.json", canonical_json({"seeds": seeds, "summary": summary, "differences": diffs,
+    atomic_write_bytes(out / SEEDS_JSON, canonical_json({"seeds": seeds, "summary": summary, "differences": diffs,
                                                            **({"load_average": {"start": load[0], "end": load[1]}} if load else {})}))
     atomic_write_bytes(out / REPORT_MD, "\n".join(lines).encode("utf-8"))
     return out / REPORT_MD

@@ -375,10 +375,11 @@ def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -
         compare(variants, data, out / "compare", cfg, force=force, progress=progress, seeds=study["seeds"], resume=not force,
                 eval_tasks=ev.get("tasks"), eval_data_dir=ev.get("data_dir"),
                 eval_options={k: ev[k] for k in ("protocol", "runs", "limit") if k in ev} | {"seed": study["seeds"][0]})
-        result = read_json_object(out / "compare" / "compare.json", "comparison record")
-        summary, diffs, chance = result["summary"], result["differences"], _chance(ev.get("tasks"))
+        from unicode_substrate.experiments.report import read_statistics
+
+        (summary, diffs), chance = read_statistics(out / "compare"), _chance(ev.get("tasks"))
     else:
-        from unicode_substrate.experiments.grow import grow, parse_grow_config
+        from unicode_substrate.experiments.grow import grow, parse_grow_config, statistics
 
         g = dict(study["grow"])
         table = tables[g.pop("table")] if g.get("table") else None
@@ -386,27 +387,12 @@ def _run_study(path, out: Path, study: dict, cfg, force: bool, progress: bool) -
         sub = out / "grow"
         grow(gcfg, data, sub, table=table, resume=not force and sub.exists() and any(sub.iterdir()), force=force, progress=progress,
              seeds=study["seeds"] if len(study["seeds"]) > 1 else None)
-        if len(study["seeds"]) > 1:
-            result = read_json_object(sub / "seeds.json", "growth-over-seeds record")
-            summary, diffs = result["summary"], result["differences"]
-        else:
-            summary, diffs = _one_growth(sub)
-        chance = {}
+        (summary, diffs), chance = statistics(sub), {}
     if study.get("semantics") is not None:
         from unicode_substrate.experiments.semantics import study_semantics
 
         study_semantics(study["semantics"], out / study["kind"], out / "semantics", progress)
     return write_results(out, study, summary, diffs, chance, order)
-
-
-def _one_growth(sub: Path) -> tuple[dict, list]:
-    from unicode_substrate.experiments.report import METRICS
-    from unicode_substrate.experiments.stats import mean_interval
-
-    rec = read_json_object(sub / "grow.json", "growth record")
-    rows = {"grown": rec["stages"][-1], **({"monolithic": rec["monolithic"]} if rec.get("monolithic") else {})}
-    return {n: {label: mean_interval([r[k]]).to_dict() for k, label in METRICS if r.get(k) is not None}
-            for n, r in rows.items()}, []
 
 
 def _chance(tasks) -> dict:
