@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import heapq
 import os
-import sys
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator, Sequence
@@ -36,6 +34,7 @@ import numpy as np
 
 from unicode_substrate.artifacts import atomic_output_dir, check_output, sha256_file
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.progress import Progress
 from unicode_substrate.tokens import BATCH_CHARS, KIND, DocumentEncoder, TokenWriter, check_special_tokens, dtype_for, is_val
 from unicode_substrate.data.recipe import SHARE_TOLERANCE, Recipe, Source
 
@@ -104,36 +103,6 @@ class _Read:
     dropped: int = 0  # dropped by the screen (contamination)
     empty: int = 0  # documents that encode to no token
     plan: dict = field(default_factory=dict)
-
-
-class _Progress:
-    """A bar on a terminal, else a line at every source's end and at least every 30 s."""
-
-    def __init__(self, enabled: bool):
-        self.enabled, self.tty = enabled, sys.stderr.isatty()
-        self.last = time.monotonic()
-        self.bar = None
-        if enabled and self.tty:
-            from tqdm import tqdm
-
-            self.bar = tqdm(desc="tokenizing", unit="B", unit_scale=True, dynamic_ncols=True)
-
-    def update(self, n_bytes: int, name: str, done: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n_bytes)
-        elif self.enabled and time.monotonic() - self.last >= 30:
-            self.last = time.monotonic()
-            print(f"source {name}: {done / 1e6:,.1f} MB tokenized", file=sys.stderr, flush=True)
-
-    def line(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text)
-        elif self.enabled:
-            print(text, file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _check_free_disk(out: Path, need: int) -> None:
@@ -223,7 +192,7 @@ def _remove_tree(path: Path) -> None:
 def _first_pass(recipe, inputs, encoder: DocumentEncoder, spool_dir, screen, progress, scratch) -> list[_Read]:
     """Encode every source into its spools (the encoder counts the <unk> characters)."""
     dtype = dtype_for(encoder.tok.vocab_size)
-    bar = _Progress(progress)
+    bar = Progress(None, "tokenizing", enabled=progress, unit="B", unit_scale=True)  # bytes of text
     reads = []
     try:
         for si, inp in enumerate(inputs):
@@ -238,10 +207,9 @@ def _first_pass(recipe, inputs, encoder: DocumentEncoder, spool_dir, screen, pro
             reads.append(r)
             name = inp.source.name
             batch: list[tuple[int, str]] = []
-            chars = done = 0
+            chars = 0
 
             def flush() -> None:
-                nonlocal done
                 if not batch:
                     return
                 texts = [t for _, t in batch]
@@ -257,8 +225,8 @@ def _first_pass(recipe, inputs, encoder: DocumentEncoder, spool_dir, screen, pro
                 for split, sp in (("train", r.train), ("val", r.val)):
                     arrays, sizes = out[split]
                     sp.add(arrays, sizes, dtype)
-                    done += sum(sizes)
-                    bar.update(sum(sizes), name, done)
+                    bar.set_postfix(f"source {name}")
+                    bar.update(sum(sizes))
                 batch.clear()
 
             for ordinal, text in enumerate(inp.documents()):
@@ -280,7 +248,7 @@ def _first_pass(recipe, inputs, encoder: DocumentEncoder, spool_dir, screen, pro
             if r.train.docs == 0:
                 raise SubstrateError(f"source {name!r}: none of its {r.read} documents is left for training "
                                      f"({r.dropped} dropped as contaminated, {r.empty} empty)")
-            bar.line(f"source {name}: {r.read:,} documents, {r.train.tokens + r.val.tokens:,} tokens")
+            bar.write(f"source {name}: {r.read:,} documents, {r.train.tokens + r.val.tokens:,} tokens")
     finally:
         bar.close()
     return reads
