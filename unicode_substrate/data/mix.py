@@ -192,7 +192,7 @@ def _remove_tree(path: Path) -> None:
 def _first_pass(recipe, inputs, encoder: DocumentEncoder, spool_dir, screen, progress, scratch) -> list[_Read]:
     """Encode every source into its spools (the encoder counts the <unk> characters)."""
     dtype = dtype_for(encoder.tok.vocab_size)
-    bar = Progress(None, "tokenizing", enabled=progress, unit="B", unit_scale=True)  # bytes of text
+    bar = Progress(None, "tokenizing", enabled=progress, unit="bytes", unit_scale=True)  # as prepare --corpus
     reads = []
     try:
         for si, inp in enumerate(inputs):
