@@ -350,10 +350,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_paper_mix_names_every_format_and_its_shares_sum_to_one():
-    from unicode_substrate.data.recipe import FORMATS, load_recipe
+    from unicode_substrate.data.qa import FORMATS
+    from unicode_substrate.data.recipe import TEXT_FORMAT, load_recipe
 
     r = load_recipe(REPO / "mixes" / "paper-mix.toml")
-    assert {s.format for s in r.sources} == set(FORMATS)
+    assert {s.format for s in r.sources} == {TEXT_FORMAT, *FORMATS}
     assert sum(s.share for s in r.sources) == pytest.approx(1.0)
     qa = sum(s.share for s in r.sources if not s.is_text)
     assert qa == pytest.approx(0.10)  # about 10 % instruction-formatted, as the papers say

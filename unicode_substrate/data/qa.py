@@ -40,10 +40,6 @@ from unicode_substrate.eval.tasks.choice import parse_choice_record
 from unicode_substrate.eval.tasks.read import iter_parsed, json_list, text_field
 from unicode_substrate.eval.tasks.squad import answerable, article_items
 
-# Release file suffix of each format (a compressed copy of the file is read too).
-SUFFIX = {"squad": ".json", "boolq": ".jsonl", "csqa": ".jsonl", "arc": ".jsonl", "triviaqa": ".json",
-          "nq-open": ".jsonl", "hotpotqa": ".json"}
-
 
 def instruction(item: Item) -> str:
     """The instruction document of ``item``: its eval prompt, a space and its answer."""
@@ -139,3 +135,7 @@ _JSONL: dict[str, Callable] = {"boolq": boolq_record, "csqa": parse_choice_recor
                                "arc": parse_choice_record("arc-easy"), "nq-open": _nq_open}
 _JSON: dict[str, tuple[str | None, Callable]] = {"squad": ("data", _squad), "triviaqa": ("Data", _triviaqa),
                                                  "hotpotqa": (None, _hotpotqa)}
+# Release file suffix of each format (a compressed copy of the file is read too), and the formats a recipe's
+# ``format`` key accepts: a format is its parser above, nothing else lists it.
+SUFFIX = {**{fmt: ".json" for fmt in _JSON}, **{fmt: ".jsonl" for fmt in _JSONL}}
+FORMATS = tuple(SUFFIX)

@@ -30,8 +30,6 @@ from unicode_substrate.schema import check_keys, check_name
 
 TEXT_FORMAT = "text"
 # Question-answering release formats (the readers live in unicode_substrate.data.qa, beside the eval prompts).
-QA_FORMATS = ("squad", "boolq", "csqa", "arc", "triviaqa", "nq-open", "hotpotqa")
-FORMATS = (TEXT_FORMAT,) + QA_FORMATS
 DEFAULT_MAX_EPOCHS = 10.0
 SHARE_TOLERANCE = 0.01  # achieved shares must be within 1 % (absolute) of their targets
 _RECIPE_KEYS = {"seed", "val_every", "tokens", "max_epochs", "source"}
@@ -99,8 +97,11 @@ def parse_recipe(data: dict, where: str = "recipe", base: Path | None = None) ->
             raise SubstrateError(f"{sw}: the name is used twice")
         names.add(name)
         fmt = s.get("format", TEXT_FORMAT)
-        if fmt not in FORMATS:
-            raise SubstrateError(f"{sw}: unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+        if fmt != TEXT_FORMAT:
+            from unicode_substrate.data.qa import FORMATS as QA_FORMATS  # the QA readers name their formats
+
+            if fmt not in QA_FORMATS:
+                raise SubstrateError(f"{sw}: unknown format {fmt!r} (known: {', '.join((TEXT_FORMAT, *QA_FORMATS))})")
         builtin = s.get("builtin", False)
         if not isinstance(builtin, bool):
             raise SubstrateError(f"{sw}: builtin must be true or false")
