@@ -145,10 +145,10 @@ def test_table_stages_have_a_heartbeat_in_a_log():
     import io
     import time
 
-    from unicode_substrate.render.build import _Stages
+    from unicode_substrate.progress import Stages
 
     log = io.StringIO()
-    stages = _Stages(True, stream=log, every_s=0.05)
+    stages = Stages("table", True, stream=log, every_s=0.05)
     stages.next("PCA")
     time.sleep(0.4)
     stages.next("collision check and write")

@@ -102,6 +102,57 @@ class Progress:
         print(text, file=self.stream, flush=True)
 
 
+class Stages:
+    """Progress of work in named stages that are single long calls without inner steps (a table's PCA,
+    collision check and write): a stage bar on a terminal; in a log, one line as each stage begins.
+    A heartbeat shows a stage is alive: the bar's clock ticks on a terminal, and a log gets a "still
+    running" line at least every 30 s (as :class:`Progress` does), so a loaded machine's minutes of
+    PCA or collision search never pass in silence."""
+
+    def __init__(self, label: str, enabled: bool, stream=None, every_s: float | None = None):
+        import threading
+
+        from tqdm import tqdm
+
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.lines = enabled and not _isatty(self.stream)
+        self.bar = tqdm(desc=label, bar_format="{desc}: {postfix} [{elapsed}]", disable=not enabled or self.lines,
+                        file=self.stream)
+        self.every_s = LINE_SECONDS if every_s is None else every_s
+        self.name, self.started = None, 0.0
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True) if enabled else None
+        if self._beat is not None:
+            self._beat.start()
+
+    def _heartbeat(self) -> None:
+        tick = min(1.0, self.every_s)
+        last = time.monotonic()
+        while not self._stop.wait(tick):
+            name = self.name
+            if name is None:
+                continue
+            if not self.lines:
+                self.bar.refresh()  # the elapsed clock moves while the stage computes
+            elif time.monotonic() - last >= self.every_s:
+                last = time.monotonic()
+                print(f"{self.label}: {name} still running, {last - self.started:,.0f} s", file=self.stream, flush=True)
+
+    def next(self, name: str) -> None:
+        self.name, self.started = name, time.monotonic()
+        if self.lines:
+            print(f"{self.label}: {name}", file=self.stream, flush=True)
+        self.bar.set_postfix_str(name, refresh=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+        self.bar.set_postfix_str("done", refresh=True)
+        self.bar.close()
+
+
 def _isatty(stream) -> bool:
     try:
         return bool(stream.isatty())

@@ -11,6 +11,7 @@ import numpy as np
 from unicode_substrate.artifacts import manifest_sha256, read_manifest, sha256_file
 from unicode_substrate import choices
 from unicode_substrate.errors import SubstrateError
+from unicode_substrate.progress import Stages
 from unicode_substrate.render import collisions as coll
 from unicode_substrate.render.methods import Job, get_method
 from unicode_substrate.render.scripts import token_script
@@ -53,63 +54,6 @@ def tokenizer_tokens(tokenizer_dir: str | Path, surface: Surface = "raw") -> tup
     return raw, drawn, tok.manifest
 
 
-class _Stages:
-    """A stage bar on stderr (PCA, collision check, write are single long calls without inner steps);
-    in a log (stderr not a terminal), one line as each stage begins. A stage has no inner steps to
-    count, so a heartbeat shows it is alive: the bar's clock ticks on a terminal, and a log gets a
-    "still running" line at least every 30 s (as ``progress.Progress`` does), so a loaded machine's
-    minutes of PCA or collision search never pass in silence."""
-
-    def __init__(self, enabled: bool, stream=None, every_s: float | None = None):
-        import sys
-        import threading
-
-        from tqdm import tqdm
-
-        from unicode_substrate.progress import LINE_SECONDS, _isatty
-
-        self.stream = stream if stream is not None else sys.stderr
-        self.lines = enabled and not _isatty(self.stream)
-        self.bar = tqdm(desc="table", bar_format="{desc}: {postfix} [{elapsed}]", disable=not enabled or self.lines,
-                        file=self.stream)
-        self.every_s = LINE_SECONDS if every_s is None else every_s
-        self.name, self.started = None, 0.0
-        self._stop = threading.Event()
-        self._beat = threading.Thread(target=self._heartbeat, daemon=True) if enabled else None
-        if self._beat is not None:
-            self._beat.start()
-
-    def _heartbeat(self) -> None:
-        import time
-
-        tick = min(1.0, self.every_s)
-        last = time.monotonic()
-        while not self._stop.wait(tick):
-            name = self.name
-            if name is None:
-                continue
-            if not self.lines:
-                self.bar.refresh()  # the elapsed clock moves while the stage computes
-            elif time.monotonic() - last >= self.every_s:
-                last = time.monotonic()
-                print(f"table: {name} still running, {last - self.started:,.0f} s", file=self.stream, flush=True)
-
-    def next(self, name: str) -> None:
-        import time
-
-        self.name, self.started = name, time.monotonic()
-        if self.lines:
-            print(f"table: {name}", file=self.stream, flush=True)
-        self.bar.set_postfix_str(name, refresh=True)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._beat is not None:
-            self._beat.join()
-        self.bar.set_postfix_str("done", refresh=True)
-        self.bar.close()
-
-
 def render_table(
     tokenizer_dir: str | Path,
     out: str | Path,
@@ -145,7 +89,7 @@ def render_table(
         check_output_file(preview, inputs=[tokenizer_dir, *(fonts or ())], force=force)
     surface = surface or m.surface
     raw, drawn, tok_manifest = tokenizer_tokens(tokenizer_dir, surface)
-    stages = _Stages(progress)
+    stages = Stages("table", progress)
     try:
         v = len(raw)
         columns: dict = {"script": [token_script(t) for t in drawn], "chars": [len(t) for t in drawn]}
