@@ -174,3 +174,14 @@ def test_the_report_lists_the_tasks_it_found_no_file_for(tmp_path):
                   "--decontaminate", empty)
     one_line_error(res, "no benchmark file below")
     assert not (tmp_path / "e").exists()
+
+
+def test_a_generative_answer_is_screened_and_a_choice_label_is_not():
+    from unicode_substrate.data.contamination import item_fields
+    from unicode_substrate.eval.tasks import Item
+
+    reference = "The committee approved the new budget for the coming year after a long debate."
+    translation = Item(task="translation", id="1", question="Комитет утвердил бюджет.", answer=reference)
+    mc = Item(task="arc-easy", id="2", question=PLANTED, answer="A", choices=(("A", "evaporation"), ("B", "condensation")))
+    assert reference in item_fields(translation)  # a reference translation must not be in the training data either
+    assert "A" not in item_fields(mc) and "evaporation" in item_fields(mc)

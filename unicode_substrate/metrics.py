@@ -30,6 +30,7 @@ class Metric:
     headline: bool = False  # also shown beside other runs (compare, results-table), not only in its own eval
     field: str | None = None  # loglik: the per-item record field (true when the item counts) it averages
     fn: Callable | None = None  # paper: (generated text, gold) -> (parsed answer, score)
+    percent: bool = True  # paper: a 0/1 score per item, shown x100 as a percentage (BLEU is already 0-100)
 
     def show(self, value: float) -> str:
         return f"{value:.{self.digits}f}"

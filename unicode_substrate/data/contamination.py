@@ -74,9 +74,11 @@ class Index:
 
 
 def item_fields(item) -> list[str]:
-    """The texts of an eval item that training data must not contain."""
+    """The texts of an eval item that training data must not contain: its question, context and
+    choices, and the answer of a generative item (a reference translation; a SQuAD span lies in its
+    context anyway). A multiple-choice answer is only a label."""
     fields = [item.question, item.context, *(text for _, text in item.choices)]
-    if item.task == "translation":
+    if not item.choices:
         fields.append(item.answer)
     return [f for f in fields if f]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from unicode_substrate.artifacts import atomic_output_dir, canonical_json, write_manifest
 from unicode_substrate.eval import results_txt
 from unicode_substrate.eval.tasks import TASKS
-from unicode_substrate.metrics import family
+from unicode_substrate.metrics import by_label, family
 
 RESULTS_JSON, SAMPLES_JSONL, RESULTS_MD, RESULTS_PNG = "results.json", "samples.jsonl", "results.md", "results.png"
 EVAL_SCHEMA = 1
@@ -157,6 +157,12 @@ def _series(results: dict) -> list[tuple[str, str, str]]:
     return out
 
 
+def _tick(task: str, r: dict) -> str:
+    """A bar group's label: the task, and the metric where it is not a percentage ("translation (BLEU)")."""
+    metric = by_label(str((r.get("metric") or {}).get("paper")))
+    return f"{task}\n({metric.label.split()[-1]})" if metric is not None and not metric.percent else task
+
+
 def _error(entry: dict, key: str) -> tuple[float, float]:
     """(below, above) the bar: ± for the paper protocol, the Wilson bounds for log-likelihood."""
     if key == "score":
@@ -211,7 +217,7 @@ def plot(results: dict) -> bytes:
         if t in chance:
             ax.hlines(chance[t], i - 0.45, i + 0.45, colors="black", linestyles="dashed", lw=1,
                       label="chance" if i == min(j for j, u in enumerate(tasks) if u in chance) else None)
-    ax.set_xticks(range(len(tasks)), [f"{t}\n(BLEU)" if t == "translation" else t for t in tasks])
+    ax.set_xticks(range(len(tasks)), [_tick(t, results["results"][t]) for t in tasks])
     ax.set(ylabel="score (%; BLEU for translation)", ylim=(0, 100),
            title="benchmark scores; paper ± 1.96σ/√runs, loglik Wilson 95 %")
     ax.grid(axis="y", alpha=0.3)

@@ -48,7 +48,7 @@ FIRST_CHARACTER = register(Metric("first-character", "paper", "first-character a
                 description=score_choice.__doc__.split("\n")[0]))
 CONTAINS = register(Metric("contains", "paper", "containment accuracy", higher_is_better=True, digits=2, fn=score_contains,
                 description=score_contains.__doc__.split("\n")[0]))
-BLEU = register(Metric("bleu", "paper", "sentence BLEU", higher_is_better=True, digits=2, fn=score_bleu,
+BLEU = register(Metric("bleu", "paper", "sentence BLEU", higher_is_better=True, digits=2, fn=score_bleu, percent=False,
                 description=score_bleu.__doc__.split("\n")[0]))
 
 

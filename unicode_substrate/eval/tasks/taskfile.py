@@ -225,7 +225,7 @@ def load_task_file(path: str | Path) -> Task:
         metric=scorers[scorer].label,
         choices=(lambda item: [f" {text}" for _, text in item.choices]) if mc else None,
         chance=None if chance is None else float(chance),
-        percent=scorer != "bleu",
+        percent=scorers[scorer].percent,
         protocols=tuple(protocols),
         description=str(doc.get("description", "")),
         task_file=path,
