@@ -14,7 +14,6 @@ equal bit for bit; the script prints both runs' tokens/s and exits 1 when any lo
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -26,9 +25,10 @@ import numpy as np
 from unicode_substrate.checkpoint import list_checkpoints
 from unicode_substrate.model import get_preset
 from unicode_substrate.render.codes import code_table
+from unicode_substrate.run import read_metrics
 from unicode_substrate.table import write_table
+from unicode_substrate.tokens import write_token_data
 from unicode_substrate.train.config import TrainConfig
-from unicode_substrate.data.prepare import write_token_data
 from unicode_substrate.train.trainer import train
 
 TOKENIZER_SHA = "ab" * 32  # the data and the table only have to name the same tokenizer
@@ -56,11 +56,7 @@ def make_inputs(root: Path, vocab: int, dim: int, tokens: int, seed: int = 0) ->
 
 
 def losses(run: Path) -> dict[tuple[str, int], float]:
-    out = {}
-    for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-        r = json.loads(line)
-        out[(r["type"], r["step"])] = r["loss"] if r["type"] == "train" else r["val_loss"]
-    return out
+    return {(r["type"], r["step"]): r["loss"] if r["type"] == "train" else r["val_loss"] for r in read_metrics(run)}
 
 
 def main(argv=None) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 
 from _train_helpers import TINY_MODEL, make_data, make_table
 from unicode_substrate.checkpoint import list_checkpoints
+from unicode_substrate.run import read_metrics
 
 STEPS = 300
 
@@ -39,11 +39,7 @@ def _env() -> dict:
 
 
 def _losses(run: Path) -> dict[tuple[str, int], float]:
-    out = {}
-    for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-        r = json.loads(line)
-        out[(r["type"], r["step"])] = r["loss"] if r["type"] == "train" else r["val_loss"]
-    return out
+    return {(r["type"], r["step"]): r["loss"] if r["type"] == "train" else r["val_loss"] for r in read_metrics(run)}
 
 
 @pytest.mark.slow

@@ -32,9 +32,6 @@ class Metric:
     fn: Callable | None = None  # paper: (generated text, gold) -> (parsed answer, score)
     percent: bool = True  # paper: a 0/1 score per item, shown x100 as a percentage (BLEU is already 0-100)
 
-    def show(self, value: float) -> str:
-        return f"{value:.{self.digits}f}"
-
 
 METRICS: dict[str, Metric] = {}
 
